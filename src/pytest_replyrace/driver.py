@@ -1,0 +1,187 @@
+"""The sequential-send driver: N messages, one after another, on one session.
+
+Each call waits for its reply (bounded by the call timeout), then sleeps
+``gap`` seconds, then the next goes out. Gap 0 is the default: on real
+OpenClaw 2026.5.7 a send that follows the previous reply at once hits the race
+every time, while a 1 s pause misses it. Every call carries a unique token;
+after the run the provider journal is joined to the calls by token and each
+call is classified (see :mod:`pytest_replyrace.verdict`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .provider import FakeProvider
+from .records import CallRecord, LogMatch
+from .tokens import looks_like_token, make_token
+from .transport import Transport, TransportError
+from .verdict import RaceResult, classify
+
+__all__ = ["SequentialSender", "DriverSettings", "LogSource", "probe_message", "validate_session_key"]
+
+_TAG_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+class LogSource(Protocol):
+    """What the driver needs from a gateway: its log, read from an offset."""
+
+    def log_offset(self) -> int: ...
+
+    def log_matches(self, since: int = 0) -> list[LogMatch]: ...
+
+
+def probe_message(token: str, index: int, calls: int) -> str:
+    """The text of call ``index``: the token must survive any wrapping the gateway adds."""
+    return f"replyrace probe {index}/{calls}. Reply with the literal text {token}"
+
+
+def validate_session_key(key: object, where: str = "session_key") -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError(f"{where}: {key!r} is not a session key; expected a non-empty string")
+    if looks_like_token(key):
+        # A gateway may copy the key into the prompt; the provider would echo it as a token.
+        raise ValueError(f"{where}: {key!r} looks like a call token (rr-<tag>-<n>); choose a key without that shape")
+    return key
+
+
+@dataclass
+class DriverSettings:
+    calls: int = 10
+    gap: float = 0.0
+    timeout: float = 30.0
+    settle: float = 0.1
+    """Seconds to wait after the last reply for log lines and in-flight provider requests."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.calls, bool) or not isinstance(self.calls, int) or not 1 <= self.calls <= 10_000:
+            raise ValueError(f"calls: {self.calls!r}; expected an integer from 1 to 10000")
+        for name in ("gap", "timeout", "settle"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
+                raise ValueError(f"{name}: {value!r}; expected seconds >= 0")
+        if self.timeout == 0:
+            raise ValueError("timeout: 0; expected seconds > 0")
+
+
+@dataclass
+class SequentialSender:
+    """Runs sequential sends through a transport and classifies every call."""
+
+    transport_factory: Callable[[], Transport]
+    provider: FakeProvider | None = None
+    gateway: LogSource | None = None
+    settings: DriverSettings = field(default_factory=DriverSettings)
+    seed: int | None = None
+    rtt: float | None = None
+    node_id: str | None = None
+    replay: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    on_result: Callable[[RaceResult], None] | None = None
+    log_since: int | None = None
+    """Log offset from which matches are reported (default: the start of each run)."""
+    session_key: str | None = None
+    """Fixed session key for every run (default: a fresh key per run)."""
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(f"{self.seed}:{self.node_id}")
+        self.results: list[RaceResult] = []
+
+    def _tag(self, length: int) -> str:
+        return "".join(self._rng.choice(_TAG_ALPHABET) for _ in range(length))
+
+    def new_session_key(self) -> str:
+        return f"agent:test:race-{self._tag(8)}"
+
+    def run(self, calls: int | None = None, gap: float | None = None, session_key: str | None = None) -> RaceResult:
+        """Blocking form for sync tests."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key))
+        raise RuntimeError("sequential_sender.run() was called inside a running event loop; use `await sequential_sender.arun(...)`")
+
+    async def arun(self, calls: int | None = None, gap: float | None = None, session_key: str | None = None) -> RaceResult:
+        settings = DriverSettings(
+            calls=self.settings.calls if calls is None else calls,
+            gap=self.settings.gap if gap is None else gap,
+            timeout=self.settings.timeout,
+            settle=self.settings.settle,
+        )
+        fixed = session_key if session_key is not None else self.session_key
+        key = validate_session_key(fixed) if fixed is not None else self.new_session_key()
+        run_tag = self._tag(6)
+        log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
+        transport = self.transport_factory()
+        records: list[CallRecord] = []
+        await transport.open()
+        try:
+            for index in range(1, settings.calls + 1):
+                if index > 1 and settings.gap > 0:
+                    await asyncio.sleep(settings.gap)
+                records.append(await self._one_call(transport, key, run_tag, index, settings))
+            await asyncio.sleep(settings.settle)
+            if self.provider is not None:
+                # Requests still in flight get their end time before they are shown.
+                await self.provider.await_idle(timeout=min(5.0, settings.timeout))
+            late = transport.late_replies()
+        finally:
+            await transport.close()
+        return self._finish(records, key, settings, log_start, late)
+
+    async def _one_call(
+        self, transport: Transport, key: str, run_tag: str, index: int, settings: DriverSettings
+    ) -> CallRecord:
+        token = make_token(run_tag, index)
+        idempotency_key = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        record = CallRecord(index=index, token=token, session_key=key, sent_at=time.monotonic())
+        try:
+            reply = await asyncio.wait_for(
+                transport.send(key, probe_message(token, index, settings.calls), idempotency_key), settings.timeout
+            )
+        except asyncio.TimeoutError:
+            record.timed_out = True
+        except TransportError as exc:
+            record.replied_at = time.monotonic()
+            record.transport_error = str(exc)
+        else:
+            record.replied_at = time.monotonic()
+            record.run_id, record.reply, record.error = reply.run_id, reply.reply, reply.error
+        return record
+
+    def _finish(
+        self,
+        records: list[CallRecord],
+        key: str,
+        settings: DriverSettings,
+        log_start: int,
+        late: dict[str, list[str]],
+    ) -> RaceResult:
+        if self.provider is not None:
+            journal = self.provider.journal
+            for record in records:
+                record.journal = [e for e in journal if record.token in e.tokens]
+        for record in records:
+            record.late_replies = list(late.get(record.token, []))
+            record.letter = classify(record)
+        result = RaceResult(
+            calls=records,
+            session_key=key,
+            rtt=self.rtt,
+            gap=settings.gap,
+            seed=self.seed,
+            log_matches=self.gateway.log_matches(log_start) if self.gateway is not None else [],
+            node_id=self.node_id,
+            replay=self.replay,
+            settings={"calls": settings.calls, "gap": settings.gap, "timeout": settings.timeout, **self.extra},
+        )
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result

@@ -1,0 +1,107 @@
+"""A pool of gateways for one test session: launch once per command, stop LIFO.
+
+Session-scoped fixtures share one pool, so tests that point at the same
+command reuse one process, and a conftest can launch several variants (one per
+mode, say) that all stop in reverse order at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .launcher import DEFAULT_LOG_PATTERNS, AttachedGateway, Gateway, LaunchedGateway, ReadyCheck
+
+__all__ = ["GatewayPool"]
+
+
+class GatewayPool:
+    def __init__(
+        self,
+        provider_url: str,
+        *,
+        ready: ReadyCheck | str = "http:/readyz",
+        ready_timeout: float = 60.0,
+        stop_grace: float = 5.0,
+        cwd: str | Path | None = None,
+        log_patterns: Sequence[str] = DEFAULT_LOG_PATTERNS,
+        state_root: str | Path | None = None,
+    ) -> None:
+        self.provider_url = provider_url
+        self.ready = ready
+        self.ready_timeout = ready_timeout
+        self.stop_grace = stop_grace
+        self.cwd = cwd
+        self.log_patterns = tuple(log_patterns)
+        self.state_root = Path(state_root) if state_root is not None else None
+        self._by_key: dict[tuple[Any, ...], Gateway] = {}
+        self._order: list[Gateway] = []
+
+    @property
+    def gateways(self) -> list[Gateway]:
+        return list(self._order)
+
+    def launch(
+        self,
+        command: str | Sequence[str],
+        *,
+        ready: ReadyCheck | str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+    ) -> Gateway:
+        """The running gateway for ``command``, started on first use."""
+        key = ("launch", command if isinstance(command, str) else tuple(command), str(ready),
+               tuple(sorted((env or {}).items())), str(cwd))
+        existing = self._by_key.get(key)
+        if existing is not None:
+            return existing
+        state_dir = None
+        if self.state_root is not None:
+            state_dir = self.state_root / f"gateway-{len(self._order) + 1}"
+            state_dir.mkdir(parents=True, exist_ok=True)
+        gateway = LaunchedGateway(
+            command,
+            provider_url=self.provider_url,
+            ready=ready if ready is not None else self.ready,
+            ready_timeout=self.ready_timeout,
+            state_dir=state_dir,
+            env=env,
+            log_patterns=self.log_patterns,
+            stop_grace=self.stop_grace,
+            cwd=cwd if cwd is not None else self.cwd,
+        )
+        gateway.start()
+        self._by_key[key] = gateway
+        self._order.append(gateway)
+        return gateway
+
+    def attach(self, url: str, *, ready: ReadyCheck | str | None = None, log_path: str | Path | None = None) -> Gateway:
+        key = ("attach", url, str(ready), str(log_path))
+        existing = self._by_key.get(key)
+        if existing is not None:
+            return existing
+        gateway = AttachedGateway(
+            url,
+            ready=ready if ready is not None else self.ready,
+            ready_timeout=self.ready_timeout,
+            log_path=log_path,
+            log_patterns=self.log_patterns,
+        )
+        gateway.start()
+        self._by_key[key] = gateway
+        self._order.append(gateway)
+        return gateway
+
+    def stop_all(self) -> None:
+        """Stop every gateway, last started first; keep going past failures."""
+        errors: list[BaseException] = []
+        while self._order:
+            gateway = self._order.pop()
+            try:
+                gateway.stop()
+            except Exception as exc:  # noqa: BLE001 - the others must still stop
+                errors.append(exc)
+        self._by_key.clear()
+        if errors:
+            raise errors[0]

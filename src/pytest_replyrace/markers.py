@@ -1,0 +1,147 @@
+"""The markers' signatures, argument parsing and the RTT grid.
+
+Parsing is pure: a bad argument raises :class:`MarkerError` naming the test,
+the marker, the bad value and what is accepted; the plugin turns it into a
+collection error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .driver import validate_session_key
+from .units import format_duration, parse_duration
+
+__all__ = [
+    "MARKERS",
+    "MarkerError",
+    "RttRange",
+    "parse_rtt_range",
+    "parse_replyrace",
+    "rtt_grid",
+    "rtt_id",
+]
+
+
+def _rtt_range_signature(lo: Any, hi: Any, steps: int = 5, scale: str = "log", jitter: float = 0.0) -> None: ...
+
+
+def _replyrace_signature(
+    calls: int = 10, gap: Any = 0.0, timeout: Any = 30.0, session_key: str | None = None
+) -> None: ...
+
+
+MARKERS: dict[str, str] = {
+    "rtt_range": (
+        "rtt_range(lo, hi, steps=5, scale='log', jitter=0.0): run the test once per provider RTT from lo to hi "
+        "(seconds or strings like '50ms', '1.5s'; scale 'log' or 'linear'; steps=1 with lo == hi pins one RTT; "
+        "jitter is a fraction of each RTT), with ids like rtt=50ms"
+    ),
+    "replyrace": (
+        "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None): sequential-send settings for this test "
+        "(calls per run, pause after each reply, per-call timeout, fixed session key)"
+    ),
+}
+
+SCALES = ("log", "linear")
+MAX_STEPS = 50
+
+
+class MarkerError(ValueError):
+    """A marker has a bad argument."""
+
+
+@dataclass(frozen=True)
+class RttRange:
+    values: tuple[float, ...]
+    jitter: float = 0.0
+
+
+def _bind(name: str, signature_of: Any, args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
+    signature = inspect.signature(signature_of)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise MarkerError(f"{where}: @pytest.mark.{name}{_call_text(args, kwargs)}: {exc}; expected {MARKERS[name].split(':')[0]}") from None
+    return dict(bound.arguments)
+
+
+def _call_text(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"({', '.join(parts)})"
+
+
+def rtt_grid(lo: float, hi: float, steps: int, scale: str) -> tuple[float, ...]:
+    """``steps`` RTTs from lo to hi, rounded to whole milliseconds for readable ids."""
+    if steps == 1:
+        return (lo,)
+    if scale == "log":
+        raw = [lo * (hi / lo) ** (i / (steps - 1)) for i in range(steps)]
+    else:
+        raw = [lo + (hi - lo) * i / (steps - 1) for i in range(steps)]
+    rounded = [round(v, 3) if v >= 0.001 else v for v in raw]
+    rounded[0], rounded[-1] = lo, hi
+    unique: dict[float, None] = {}
+    for value in rounded:
+        unique.setdefault(value, None)
+    return tuple(unique)
+
+
+def rtt_id(rtt: float) -> str:
+    return f"rtt={format_duration(rtt)}"
+
+
+def parse_rtt_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> RttRange:
+    bound = _bind("rtt_range", _rtt_range_signature, args, kwargs, where)
+    label = f"{where}: @pytest.mark.rtt_range{_call_text(args, kwargs)}"
+    try:
+        lo = parse_duration(bound["lo"], what=f"{label}: lo")
+        hi = parse_duration(bound["hi"], what=f"{label}: hi")
+    except ValueError as exc:
+        raise MarkerError(str(exc)) from None
+    steps = bound.get("steps", 5)
+    scale = bound.get("scale", "log")
+    jitter = bound.get("jitter", 0.0)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise MarkerError(f"{label}: steps={steps!r}; expected an integer from 1 to {MAX_STEPS}")
+    if scale not in SCALES:
+        raise MarkerError(f"{label}: scale={scale!r}; expected one of {', '.join(repr(s) for s in SCALES)}")
+    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0.0 <= jitter < 1.0 or math.isnan(jitter):
+        raise MarkerError(f"{label}: jitter={jitter!r}; expected a fraction from 0 to below 1")
+    if hi < lo:
+        raise MarkerError(f"{label}: hi ({format_duration(hi)}) is below lo ({format_duration(lo)}); expected lo <= hi")
+    if steps == 1 and lo != hi:
+        raise MarkerError(f"{label}: steps=1 needs lo == hi (one pinned RTT); expected steps >= 2 for a range")
+    if steps > 1 and lo == hi:
+        raise MarkerError(f"{label}: lo == hi with steps={steps}; expected steps=1 to pin one RTT")
+    if scale == "log" and lo == 0:
+        raise MarkerError(f"{label}: a log scale cannot start at 0; expected lo > 0 or scale='linear'")
+    return RttRange(rtt_grid(lo, hi, steps, scale), float(jitter))
+
+
+def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Only the arguments given: they override the settings for this test."""
+    bound = _bind("replyrace", _replyrace_signature, args, kwargs, where)
+    label = f"{where}: @pytest.mark.replyrace{_call_text(args, kwargs)}"
+    overrides: dict[str, Any] = {}
+    if "calls" in bound:
+        calls = bound["calls"]
+        if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= 10_000:
+            raise MarkerError(f"{label}: calls={calls!r}; expected an integer from 1 to 10000")
+        overrides["calls"] = calls
+    try:
+        if "gap" in bound:
+            overrides["gap"] = parse_duration(bound["gap"], what=f"{label}: gap")
+        if "timeout" in bound:
+            overrides["call_timeout"] = parse_duration(bound["timeout"], what=f"{label}: timeout", allow_zero=False)
+        if bound.get("session_key") is not None:
+            overrides["session_key"] = validate_session_key(bound["session_key"], f"{label}: session_key")
+    except ValueError as exc:
+        raise MarkerError(str(exc)) from None
+    return overrides
+
+

@@ -1,0 +1,320 @@
+"""pytest hooks and fixtures; everything else lives in the library modules."""
+
+from __future__ import annotations
+
+import os
+import random
+import shlex
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from . import __version__
+from .driver import DriverSettings, SequentialSender
+from .gateways import GatewayPool
+from .launcher import DEFAULT_LOG_PATTERNS, Gateway
+from .markers import MARKERS, MarkerError, parse_replyrace, parse_rtt_range, rtt_id
+from .provider import FakeProvider
+from .report import summary_lines, write_json_report
+from .settings import OPTIONS, Settings, SettingsError, resolve
+from .transport import HttpTransport, Transport
+from .verdict import RaceResult
+
+SEED_CACHE_KEY = "replyrace/seed"
+
+
+@dataclass
+class _RunState:
+    settings: Settings
+    seed: int
+    seed_note: str
+    log_patterns: tuple[str, ...]
+    results: list[RaceResult] = field(default_factory=list)
+
+
+_STATE = pytest.StashKey[_RunState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("replyrace", "pytest-replyrace: reply races in chat/LLM gateways")
+    for option in OPTIONS:
+        group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help)
+        parser.addini(option.ini, f"{option.help} (ini twin of {option.flag}, env {option.env})", default="")
+    group.addoption(
+        "--replyrace-log-pattern",
+        dest="replyrace_log_pattern",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="extra regex to scan the gateway log for (repeatable; adds to the defaults)",
+    )
+    parser.addini("replyrace_log_patterns", "extra regexes to scan the gateway log for, one per line", type="linelist")
+
+
+def _resolve_seed(config: pytest.Config, raw: int | str | None) -> tuple[int, str]:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "replyrace_seed" in workerinput:
+        return int(workerinput["replyrace_seed"]), "from the xdist controller"
+    cache = getattr(config, "cache", None)
+    if raw == "last":
+        previous = cache.get(SEED_CACHE_KEY, None) if cache is not None else None
+        if isinstance(previous, int):
+            return previous, "the previous run's (--replyrace-seed last)"
+        return random.SystemRandom().randrange(2**32), "fresh: no previous seed was recorded"
+    if isinstance(raw, int):
+        return raw, "given"
+    return random.SystemRandom().randrange(2**32), "fresh"
+
+
+def _check_patterns(patterns: list[str]) -> tuple[str, ...]:
+    import re
+
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise pytest.UsageError(f"replyrace log pattern {pattern!r} is not a valid regex: {exc}") from None
+    return tuple(patterns)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for text in MARKERS.values():
+        config.addinivalue_line("markers", text)
+    try:
+        settings = resolve(ini=config.getini, cli=config.getoption, environ=os.environ)
+    except SettingsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    seed, note = _resolve_seed(config, settings.seed)
+    extra = list(config.getini("replyrace_log_patterns")) + list(config.getoption("replyrace_log_pattern") or [])
+    patterns = _check_patterns(list(DEFAULT_LOG_PATTERNS) + extra)
+    config.stash[_STATE] = _RunState(settings=settings, seed=seed, seed_note=note, log_patterns=patterns)
+    cache = getattr(config, "cache", None)
+    if cache is not None and getattr(config, "workerinput", None) is None:
+        cache.set(SEED_CACHE_KEY, seed)
+
+
+def _state(config: pytest.Config) -> _RunState:
+    return config.stash[_STATE]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = _state(config)
+    s = state.settings
+    if s.gateway_url:
+        gateway = f"attach {s.gateway_url}"
+    elif s.gateway_cmd:
+        gateway = f"launch {s.gateway_cmd!r}"
+    else:
+        gateway = "none configured (race tests skip)"
+    return [
+        f"replyrace {__version__}: gateway={gateway} transport={s.transport} ready={s.describe('ready')} "
+        f"ready-timeout={s.describe('ready_timeout')}",
+        f"replyrace: calls={s.calls} gap={s.describe('gap')} call-timeout={s.describe('call_timeout')} "
+        f"rtt={s.describe('rtt')} jitter={s.jitter:g} seed={state.seed} ({state.seed_note}; "
+        f"replay with --replyrace-seed {state.seed})",
+    ]
+
+
+def _fail_collection(message: str) -> None:
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    where = metafunc.definition.nodeid
+    mark = metafunc.definition.get_closest_marker("replyrace")
+    if mark is not None:
+        try:
+            parse_replyrace(mark.args, mark.kwargs, where)
+        except MarkerError as exc:
+            _fail_collection(str(exc))
+    mark = metafunc.definition.get_closest_marker("rtt_range")
+    if mark is None:
+        return
+    try:
+        rtt_range = parse_rtt_range(mark.args, mark.kwargs, where)
+    except MarkerError as exc:
+        _fail_collection(str(exc))
+        return
+    if "replyrace_rtt" not in metafunc.fixturenames:
+        _fail_collection(
+            f"{where}: @pytest.mark.rtt_range needs the test to use one of the fixtures "
+            "sequential_sender, fake_provider or replyrace_rtt"
+        )
+    metafunc.parametrize(
+        "replyrace_rtt", list(rtt_range.values), ids=[rtt_id(v) for v in rtt_range.values], indirect=True
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None or not state.results:
+        return
+    terminalreporter.section("replyrace summary")
+    for line, markup in summary_lines(state.results):
+        terminalreporter.write_line(line, **markup)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(_STATE, None)
+    if state is None or not state.settings.report:
+        return
+    write_json_report(
+        state.settings.report,
+        state.results,
+        seed=state.seed,
+        settings={k: state.settings.describe(k) for k in state.settings.values},
+    )
+
+
+# -- fixtures ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def replyrace_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved settings (ini < env < command line)."""
+    return _state(pytestconfig).settings
+
+
+@pytest.fixture(scope="session")
+def replyrace_seed(pytestconfig: pytest.Config) -> int:
+    """The run's seed; every token, session key and jitter draw derives from it."""
+    return _state(pytestconfig).seed
+
+
+@pytest.fixture(scope="session")
+def replyrace_provider_server(pytestconfig: pytest.Config) -> Iterator[FakeProvider]:
+    """The session's fake provider; prefer ``fake_provider``, which resets it per test."""
+    state = _state(pytestconfig)
+    provider = FakeProvider(rtt=state.settings.rtt, seed=state.seed).start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture
+def replyrace_rtt(request: pytest.FixtureRequest, replyrace_settings: Settings) -> float:
+    """This test's provider RTT in seconds (from ``rtt_range`` or ``--replyrace-rtt``)."""
+    param = getattr(request, "param", None)
+    return float(param) if param is not None else float(replyrace_settings.rtt)
+
+
+def _test_seed(seed: int, node_id: str) -> int:
+    # Per-test offset, as pytest-randomly does, so one test replays alone.
+    return zlib.crc32(f"{seed}:{node_id}".encode())
+
+
+@pytest.fixture
+def fake_provider(
+    request: pytest.FixtureRequest, replyrace_provider_server: FakeProvider, replyrace_rtt: float
+) -> FakeProvider:
+    """The fake provider, reset for this test and serving at this test's RTT."""
+    state = _state(request.config)
+    jitter = state.settings.jitter
+    mark = request.node.get_closest_marker("rtt_range")
+    if mark is not None:
+        jitter = parse_rtt_range(mark.args, mark.kwargs, request.node.nodeid).jitter
+    replyrace_provider_server.reset(rtt=replyrace_rtt, jitter=jitter, seed=_test_seed(state.seed, request.node.nodeid))
+    return replyrace_provider_server
+
+
+@pytest.fixture(scope="session")
+def replyrace_gateway_factory(
+    pytestconfig: pytest.Config, replyrace_provider_server: FakeProvider, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayPool]:
+    """Launch (``.launch(cmd)``) or attach (``.attach(url)``) gateways; all stop at session end, LIFO."""
+    state = _state(pytestconfig)
+    s = state.settings
+    pool = GatewayPool(
+        replyrace_provider_server.base_url,
+        ready=s.ready,
+        ready_timeout=s.ready_timeout,
+        stop_grace=s.stop_grace,
+        cwd=pytestconfig.rootpath,
+        log_patterns=state.log_patterns,
+        state_root=tmp_path_factory.mktemp("replyrace"),
+    )
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+@pytest.fixture(scope="session")
+def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings) -> Gateway:
+    """The gateway under test: launched from the configured command or attached by URL."""
+    if replyrace_settings.gateway_url:
+        return replyrace_gateway_factory.attach(replyrace_settings.gateway_url)
+    if replyrace_settings.gateway_cmd:
+        return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd)
+    pytest.skip(
+        "replyrace: no gateway configured; set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or "
+        "--replyrace-gateway-cmd, or --replyrace-gateway-url to attach to a running one"
+    )
+
+
+@pytest.fixture
+def replyrace_transport_factory(gateway: Gateway, replyrace_settings: Settings) -> Callable[[], Transport]:
+    """Makes one transport per run; override it to speak your gateway's own API."""
+    path = replyrace_settings.http_path
+
+    def make() -> Transport:
+        return HttpTransport(gateway.url, path=path)
+
+    return make
+
+
+def _replay_command(config: pytest.Config, node_id: str, seed: int) -> str:
+    return f"pytest {shlex.quote(node_id)} --replyrace-seed {seed}"
+
+
+@pytest.fixture
+def sequential_sender(
+    request: pytest.FixtureRequest,
+    gateway: Gateway,
+    fake_provider: FakeProvider,
+    replyrace_rtt: float,
+    replyrace_transport_factory: Callable[[], Transport],
+) -> SequentialSender:
+    """``.run(calls=None, gap=None, session_key=None) -> RaceResult``; ``await .arun(...)`` in async tests."""
+    state = _state(request.config)
+    s = state.settings
+    overrides: dict[str, Any] = {}
+    mark = request.node.get_closest_marker("replyrace")
+    if mark is not None:
+        overrides = parse_replyrace(mark.args, mark.kwargs, request.node.nodeid)
+    settings = DriverSettings(
+        calls=overrides.get("calls", s.calls),
+        gap=overrides.get("gap", s.gap),
+        timeout=overrides.get("call_timeout", s.call_timeout),
+    )
+    node = request.node
+
+    def record(result: RaceResult) -> None:
+        state.results.append(result)
+        node.user_properties.extend(
+            [
+                ("replyrace_rtt", result.rtt),
+                ("replyrace_gap", result.gap),
+                ("replyrace_pattern", result.pattern),
+                ("replyrace_verdict", result.verdict),
+            ]
+        )
+
+    return SequentialSender(
+        replyrace_transport_factory,
+        provider=fake_provider,
+        gateway=gateway,
+        settings=settings,
+        seed=state.seed,
+        rtt=replyrace_rtt,
+        node_id=node.nodeid,
+        replay=_replay_command(request.config, node.nodeid, state.seed),
+        extra={"transport": s.transport, "jitter": fake_provider.rtt.jitter},
+        on_result=record,
+        session_key=overrides.get("session_key"),
+    )

@@ -1,0 +1,468 @@
+"""A fake OpenAI-compatible provider whose speed the test controls.
+
+The server runs on its own thread with its own event loop, so a busy test loop
+(or a blocking sync test) never stretches the RTT it serves. It echoes the
+driver tokens of the latest user turn, journals every request on the shared
+monotonic clock, and can apply a per-request RTT: fixed, a range, or a fixed
+value with seeded jitter. Usable without pytest::
+
+    with FakeProvider(rtt=0.05) as provider:
+        call_gateway(provider.base_url)      # http://127.0.0.1:PORT/v1
+        print(provider.journal)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aiohttp import web
+
+from .faults import FaultPlan
+from .records import JournalEntry
+from .tokens import find_tokens
+
+__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "NO_TOKEN_REPLY"]
+
+NO_TOKEN_REPLY = "ECHO (no token)"
+
+
+@dataclass(frozen=True)
+class RttSpec:
+    """How long a request takes, arrival to last byte.
+
+    ``lo == hi`` is a fixed RTT. ``jitter`` is a fraction: each request draws
+    uniformly from ``[lo * (1 - jitter), hi * (1 + jitter)]``.
+    """
+
+    lo: float
+    hi: float
+    jitter: float = 0.0
+
+    @classmethod
+    def of(cls, rtt: float | tuple[float, float] | RttSpec, jitter: float = 0.0) -> RttSpec:
+        if isinstance(rtt, RttSpec):
+            return rtt if jitter == 0.0 else replace(rtt, jitter=jitter)
+        if isinstance(rtt, tuple):
+            lo, hi = (float(rtt[0]), float(rtt[1]))
+        else:
+            lo = hi = float(rtt)
+        if lo < 0 or hi < lo:
+            raise ValueError(f"rtt {rtt!r}: expected seconds >= 0, or a (lo, hi) range with 0 <= lo <= hi")
+        if not 0.0 <= jitter < 1.0:
+            raise ValueError(f"jitter {jitter!r}: expected a fraction in [0, 1)")
+        return cls(lo, hi, jitter)
+
+    def draw(self, rng: random.Random) -> float:
+        lo, hi = self.lo * (1.0 - self.jitter), self.hi * (1.0 + self.jitter)
+        return lo if hi == lo else rng.uniform(lo, hi)
+
+
+def _content_text(content: Any) -> str:
+    """Text of an OpenAI message ``content``: a string or a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def user_turn_text(messages: list[Any]) -> str:
+    """Every user message after the last assistant message, joined.
+
+    Real gateways wrap the user text and may add user messages of their own,
+    so the whole latest turn is searched, not just the last message.
+    """
+    last_assistant = -1
+    for i, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            last_assistant = i
+    parts = [
+        _content_text(m.get("content"))
+        for m in messages[last_assistant + 1 :]
+        if isinstance(m, dict) and m.get("role") == "user"
+    ]
+    return "\n".join(parts)
+
+
+def _check_loopback(host: str) -> None:
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ValueError(f"host {host!r}: the fake provider binds loopback only (127.0.0.1, ::1 or localhost)")
+
+
+class FakeProvider:
+    """OpenAI-compatible chat completions server on loopback, on its own thread."""
+
+    def __init__(
+        self,
+        rtt: float | tuple[float, float] | RttSpec = 0.05,
+        *,
+        jitter: float = 0.0,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        chunks: int = 3,
+        model: str = "fake-model",
+    ) -> None:
+        _check_loopback(host)
+        if chunks < 1:
+            raise ValueError(f"chunks {chunks!r}: expected an integer >= 1")
+        self.host = host
+        self._requested_port = port
+        self.chunks = chunks
+        self.model = model
+        self._rtt = RttSpec.of(rtt, jitter)
+        self._seed = seed
+        self._token_rtts: dict[str, RttSpec] = {}
+        self._faults = FaultPlan()
+        self._lock = threading.Lock()
+        self._journal: list[JournalEntry] = []
+        self._seq = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+        self._startup_error: BaseException | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> FakeProvider:
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name="replyrace-fake-provider", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError(f"fake provider did not start within {timeout}s")
+        if self._startup_error is not None:
+            self._thread.join(timeout)
+            self._thread = None
+            raise RuntimeError(f"fake provider failed to start: {self._startup_error}") from self._startup_error
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        thread, loop, runner = self._thread, self._loop, self._runner
+        if thread is None or loop is None:
+            return
+        if runner is not None and loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)
+            try:
+                future.result(timeout)
+            except Exception:  # a stuck handler must not keep the thread alive
+                pass
+        if loop.is_running():
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        self._thread = self._loop = self._runner = None
+        self._port = None
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("fake provider is not running; call start() first")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """OpenAI base URL, ending in ``/v1``."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    # -- settings ----------------------------------------------------------
+
+    @property
+    def rtt(self) -> RttSpec:
+        return self._rtt
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    def set_rtt(self, rtt: float | tuple[float, float] | RttSpec, jitter: float = 0.0) -> None:
+        """RTT for requests from now on (tokens registered with their own RTT excepted)."""
+        spec = RttSpec.of(rtt, jitter)
+        with self._lock:
+            self._rtt = spec
+
+    def set_token_rtt(self, token_or_prefix: str, rtt: float | tuple[float, float] | RttSpec, jitter: float = 0.0) -> None:
+        """Serve requests whose first token starts with ``token_or_prefix`` at their own RTT.
+
+        Lets concurrent sessions run at different RTTs on one provider.
+        """
+        spec = RttSpec.of(rtt, jitter)
+        with self._lock:
+            self._token_rtts[token_or_prefix] = spec
+
+    def faults(self, plan: FaultPlan | None = None, /, **kwargs: Any) -> FaultPlan:
+        """Replace the fault plan (see :class:`FaultPlan`); returns it."""
+        new_plan = plan if plan is not None else FaultPlan.build(**kwargs)
+        with self._lock:
+            self._faults = new_plan
+        return new_plan
+
+    def reset(
+        self,
+        *,
+        rtt: float | tuple[float, float] | RttSpec | None = None,
+        jitter: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        """Cheap per-test reset: empty journal, no faults, no token RTTs, new RTT/seed if given."""
+        spec = RttSpec.of(rtt, jitter) if rtt is not None else None
+        with self._lock:
+            self._journal = []
+            self._seq = 0
+            self._token_rtts = {}
+            self._faults = FaultPlan()
+            if spec is not None:
+                self._rtt = spec
+            if seed is not None:
+                self._seed = seed
+
+    # -- journal -----------------------------------------------------------
+
+    @property
+    def journal(self) -> list[JournalEntry]:
+        """A snapshot of every request since the last reset, in arrival order."""
+        with self._lock:
+            return [replace(e, tokens=list(e.tokens)) for e in self._journal]
+
+    def entries_for(self, token: str) -> list[JournalEntry]:
+        return [e for e in self.journal if token in e.tokens]
+
+    def in_flight(self) -> int:
+        """How many requests are still being served."""
+        with self._lock:
+            return sum(1 for e in self._journal if e.ended_at is None and e.error is None)
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is in flight (bounded); True when idle."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    async def await_idle(self, timeout: float = 5.0) -> bool:
+        """:meth:`wait_idle` for async callers: never blocks their loop."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    # -- server ------------------------------------------------------------
+
+    def _serve(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._start_site())
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._startup_error = exc
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _start_site(self) -> None:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_get("/v1/models", self._handle_models)
+        app.router.add_post("/v1/chat/completions", self._handle_chat)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        server = site._server  # noqa: SLF001 - aiohttp exposes no public bound-port accessor
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self._port = int(sockets[0].getsockname()[1])
+
+    async def _handle_models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "replyrace"}]})
+
+    def _new_entry(self, path: str, arrived_at: float) -> JournalEntry:
+        with self._lock:
+            self._seq += 1
+            entry = JournalEntry(
+                seq=self._seq, path=path, arrived_at=arrived_at, ended_at=None, tokens=[], rtt=0.0,
+                model=None, stream=False, status=0,
+            )
+            self._journal.append(entry)
+            return entry
+
+    def _plan_for(self, entry: JournalEntry) -> tuple[float, str | None]:
+        """The RTT and fault for this request, replayable from the seed and the token."""
+        with self._lock:
+            spec = self._rtt
+            first = entry.tokens[0] if entry.tokens else None
+            if first is not None:
+                for prefix, token_spec in self._token_rtts.items():
+                    if first.startswith(prefix):
+                        spec = token_spec
+                        break
+            # Keyed on the token, not arrival order, so concurrent sessions replay alike.
+            key = first if first is not None else f"#{entry.seq}"
+            attempt = sum(1 for e in self._journal if first is not None and first in e.tokens and e.seq < entry.seq)
+            rng = random.Random(f"{self._seed}:{key}:{attempt}")
+            rtt = spec.draw(rng)
+            fault = self._faults.pick(entry.seq, rng)
+        return rtt, fault
+
+    def _error(self, entry: JournalEntry, status: int, message: str) -> web.Response:
+        with self._lock:
+            entry.status = status
+            entry.error = message
+            entry.ended_at = time.monotonic()
+        return web.json_response(
+            {"error": {"message": message, "type": "invalid_request_error", "code": status}}, status=status
+        )
+
+    async def _handle_chat(self, request: web.Request) -> web.StreamResponse:
+        arrived_at = time.monotonic()
+        entry = self._new_entry(request.path, arrived_at)
+        try:
+            body = await request.json(loads=json.loads)
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+            return self._error(entry, 400, f"request body is not JSON: {exc}")
+        if not isinstance(body, dict):
+            return self._error(entry, 400, "request body must be a JSON object")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self._error(entry, 400, "'messages' must be a non-empty list")
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            return self._error(entry, 400, "'stream' must be a boolean")
+        model = body.get("model")
+        tokens = find_tokens(user_turn_text(messages))
+        with self._lock:
+            entry.tokens = tokens
+            entry.model = model if isinstance(model, str) else None
+            entry.stream = stream
+        rtt, fault = self._plan_for(entry)
+        with self._lock:
+            entry.rtt = rtt
+            entry.fault = fault
+        text = ("ECHO " + " ".join(tokens)) if tokens else NO_TOKEN_REPLY
+        deadline = arrived_at + rtt
+        try:
+            if fault is not None:
+                return await self._faults.apply(fault, self, request, entry, deadline, text)
+            if stream:
+                return await self._stream(request, entry, deadline, text)
+            return await self._json(request, entry, deadline, text)
+        except (ConnectionResetError, asyncio.CancelledError):
+            if fault is None:
+                with self._lock:
+                    entry.status = 499
+                    entry.error = "client went away before the reply was complete"
+            raise
+
+    async def _sleep_until(self, deadline: float) -> None:
+        delay = deadline - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _mark_served(self, entry: JournalEntry, status: int = 200) -> None:
+        # Stamped just before the last write: the gateway cannot have the
+        # whole reply earlier, so a correct gateway is never misread as fast.
+        with self._lock:
+            entry.status = status
+            entry.ended_at = time.monotonic()
+
+    def completion_body(self, text: str, model: Any) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-replyrace",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model if isinstance(model, str) else self.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+
+    async def _json(self, request: web.Request, entry: JournalEntry, deadline: float, text: str) -> web.StreamResponse:
+        payload = json.dumps(self.completion_body(text, entry.model)).encode()
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = len(payload)
+        await self._sleep_until(deadline)
+        await response.prepare(request)
+        self._mark_served(entry)
+        await response.write_eof(payload)
+        return response
+
+    @staticmethod
+    def sse_chunk(content: str | None, model: Any, finish: str | None = None) -> bytes:
+        delta: dict[str, Any] = {} if content is None else {"role": "assistant", "content": content}
+        chunk = {
+            "id": "chatcmpl-replyrace",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model if isinstance(model, str) else "fake-model",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    def split_text(self, text: str) -> list[str]:
+        n = min(self.chunks, max(1, len(text)))
+        size = -(-len(text) // n)
+        return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+    async def _stream(self, request: web.Request, entry: JournalEntry, deadline: float, text: str) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        pieces = self.split_text(text)
+        start = time.monotonic()
+        span = max(0.0, deadline - start)
+        # The first token comes half-way through the RTT, the rest spread evenly after it.
+        await self._sleep_until(start + span / 2)
+        await response.prepare(request)
+        for i, piece in enumerate(pieces):
+            if i:
+                await self._sleep_until(start + span / 2 + span / 2 * i / len(pieces))
+            await response.write(self.sse_chunk(piece, entry.model))
+        await self._sleep_until(deadline)
+        self._mark_served(entry)
+        await response.write(self.sse_chunk(None, entry.model, finish="stop") + b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def tokens_in(entries: Iterable[JournalEntry]) -> list[str]:
+    """Every token the given journal entries carried, in order."""
+    seen: dict[str, None] = {}
+    for entry in entries:
+        for token in entry.tokens:
+            seen.setdefault(token, None)
+    return list(seen)

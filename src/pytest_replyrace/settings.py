@@ -1,0 +1,213 @@
+"""Every setting, its three spellings and one precedence.
+
+Each setting is an ini key ``replyrace_<name>``, an environment variable
+``REPLYRACE_<NAME>`` and an option ``--replyrace-<name>``; the precedence is
+ini < environment < command line (< a marker, for the per-test ones). Every
+value is validated where it is read, and an error names its source::
+
+    --replyrace-gap: '-1' must be >= 0; expected a number of seconds or ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .launcher import ReadyCheck
+from .units import format_duration, parse_duration
+
+__all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPORTS", "parse_seed"]
+
+TRANSPORTS = ("http",)
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the source."""
+
+
+def _text(raw: str, where: str) -> str:
+    return raw
+
+
+def _duration(allow_zero: bool) -> Callable[[str, str], float]:
+    def parse(raw: str, where: str) -> float:
+        return parse_duration(raw, what=where, allow_zero=allow_zero)
+
+    return parse
+
+
+def _int_range(lo: int, hi: int) -> Callable[[str, str], int]:
+    def parse(raw: str, where: str) -> int:
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"{where}: {raw!r} is not an integer; expected an integer from {lo} to {hi}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"{where}: {raw!r} is out of range; expected an integer from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def _fraction(raw: str, where: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{where}: {raw!r} is not a number; expected a fraction from 0 to below 1") from None
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{where}: {raw!r} is out of range; expected a fraction from 0 to below 1")
+    return value
+
+
+def _ready(raw: str, where: str) -> ReadyCheck:
+    return ReadyCheck.parse(raw, source=where)
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(raw: str, where: str) -> str:
+        value = raw.strip()
+        if value not in choices:
+            raise ValueError(f"{where}: {raw!r} is not accepted; expected one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _url(raw: str, where: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("http://", "https://", "ws://", "wss://")):
+        raise ValueError(f"{where}: {raw!r} is not a URL; expected http://HOST:PORT (a loopback gateway)")
+    return value.rstrip("/")
+
+
+def _path(raw: str, where: str) -> str:
+    value = raw.strip()
+    if not value.startswith("/"):
+        raise ValueError(f"{where}: {raw!r} is not a path; expected one that starts with '/', such as /chat.send")
+    return value
+
+
+def parse_seed(raw: str, where: str) -> int | str:
+    value = str(raw).strip()
+    if value == "last":
+        return "last"
+    try:
+        seed = int(value)
+    except ValueError:
+        raise ValueError(f"{where}: {raw!r} is not a seed; expected an integer >= 0 or 'last'") from None
+    if seed < 0:
+        raise ValueError(f"{where}: {raw!r} is not a seed; expected an integer >= 0 or 'last'")
+    return seed
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    help: str
+    parse: Callable[[str, str], Any]
+    default: Any = None
+    metavar: str = "VALUE"
+
+    @property
+    def ini(self) -> str:
+        return f"replyrace_{self.name}"
+
+    @property
+    def env(self) -> str:
+        return f"REPLYRACE_{self.name.upper()}"
+
+    @property
+    def flag(self) -> str:
+        return "--replyrace-" + self.name.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return f"replyrace_{self.name}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("gateway_cmd", "command that starts the gateway under test; placeholders {port}, {provider_url}, "
+           "{state_dir}, {python}", _text, None, "CMD"),
+    Option("gateway_url", "attach to a running gateway at this URL instead of launching one", _url, None, "URL"),
+    Option("ready", "readiness check: tcp, http:/PATH (2xx) or log:REGEX (default http:/readyz)", _ready,
+           ReadyCheck.parse("http:/readyz"), "CHECK"),
+    Option("ready_timeout", "seconds to wait for readiness (default 60)", _duration(False), 60.0, "SECONDS"),
+    Option("stop_grace", "seconds between SIGTERM and SIGKILL when stopping the gateway (default 5)",
+           _duration(True), 5.0, "SECONDS"),
+    Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
+           _choice(TRANSPORTS), "http", "NAME"),
+    Option("http_path", "path of the send endpoint for the http transport (default /chat.send)", _path,
+           "/chat.send", "PATH"),
+    Option("calls", "sequential calls per run (default 10)", _int_range(1, 10_000), 10, "N"),
+    Option("gap", "pause after each reply before the next send (default 0: send at once)", _duration(True), 0.0,
+           "SECONDS"),
+    Option("call_timeout", "seconds to wait for one reply before it counts as lost (default 30)",
+           _duration(False), 30.0, "SECONDS"),
+    Option("rtt", "provider RTT for tests without an rtt_range marker (default 50ms)", _duration(True), 0.05,
+           "SECONDS"),
+    Option("jitter", "provider RTT jitter fraction for tests without an rtt_range marker (default 0)", _fraction,
+           0.0, "FRACTION"),
+    Option("seed", "seed for tokens, session keys and jitter: an integer, or 'last' for the previous run's",
+           parse_seed, None, "SEED"),
+    Option("report", "write a JSON history of every race test to PATH", _text, None, "PATH"),
+)
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+@dataclass
+class Settings:
+    values: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, "default")
+
+    def describe(self, name: str) -> str:
+        value = self.values[name]
+        if isinstance(value, float) and name not in ("jitter",):
+            return format_duration(value)
+        if isinstance(value, ReadyCheck):
+            return value.text
+        return str(value)
+
+
+def resolve(
+    ini: Callable[[str], Any],
+    cli: Callable[[str], Any],
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every option: ini < environment < command line.
+
+    ``ini(key)`` and ``cli(dest)`` return the raw value or a falsy one when
+    unset. Raises :class:`SettingsError` naming the source of a bad value.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        candidates = [
+            (f"--{option.flag.lstrip('-')}", cli(option.dest)),
+            (f"env {option.env}", env.get(option.env)),
+            (f"ini {option.ini}", ini(option.ini)),
+        ]
+        for where, raw in candidates:
+            if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+                continue
+            try:
+                values[option.name] = option.parse(str(raw), where)
+            except ValueError as exc:
+                message = str(exc)
+                raise SettingsError(message if message.startswith(where) else f"{where}: {message}") from None
+            sources[option.name] = where
+            break
+        else:
+            values[option.name] = option.default
+    return Settings(values, sources)

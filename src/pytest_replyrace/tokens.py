@@ -1,0 +1,38 @@
+"""Call tokens: how a reply is tied back to the call that asked for it.
+
+Every driver message carries a unique token ``rr-<run>-<n>``. The fake provider
+echoes the tokens it finds in the latest user turn, so a reply that carries a
+token proves which call the model really answered.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["TOKEN_RE", "make_token", "find_tokens", "looks_like_token"]
+
+# Lower-case run tag and a call number; nothing else in a prompt looks like it.
+TOKEN_RE = re.compile(r"\brr-[0-9a-z]{4,16}-\d{1,6}\b")
+
+
+def make_token(run_tag: str, index: int) -> str:
+    """The token of call ``index`` (1-based) in the run tagged ``run_tag``."""
+    token = f"rr-{run_tag}-{index}"
+    if not TOKEN_RE.fullmatch(token):
+        raise ValueError(f"run tag {run_tag!r} gives an invalid token {token!r}")
+    return token
+
+
+def find_tokens(text: str | None) -> list[str]:
+    """Every distinct token in ``text``, in order of first appearance."""
+    if not text:
+        return []
+    seen: dict[str, None] = {}
+    for match in TOKEN_RE.finditer(text):
+        seen.setdefault(match.group(0), None)
+    return list(seen)
+
+
+def looks_like_token(text: str) -> bool:
+    """True when ``text`` contains something a provider would echo as a token."""
+    return TOKEN_RE.search(text) is not None

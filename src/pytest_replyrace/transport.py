@@ -1,0 +1,147 @@
+"""How the driver talks to a gateway.
+
+A transport sends one message on a session and returns what the gateway
+answered for it. The driver owns timing and timeouts; a transport only maps
+one call to one :class:`TransportReply`, or raises :class:`TransportError`
+when the exchange itself failed. Plug in your own API by implementing the
+:class:`Transport` protocol and overriding the ``replyrace_transport_factory``
+fixture.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import aiohttp
+
+__all__ = ["TransportReply", "TransportError", "Transport", "HttpTransport", "MAX_BODY_BYTES"]
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Replies larger than this are cut and reported as a transport error."""
+
+
+@dataclass
+class TransportReply:
+    run_id: str | None
+    reply: str | None
+    error: str | None = None
+    late: dict[str, list[str]] = field(default_factory=dict)
+    """Text that arrived later under other run ids, keyed by the token it carries (WebSocket)."""
+
+
+class TransportError(Exception):
+    """The exchange failed: refused, reset, bad status, not JSON, too large."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    name: str
+
+    async def open(self) -> None:
+        """Called once per sequential run, inside the driver's event loop."""
+
+    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+        """Send one message and wait for its reply (the driver applies the timeout)."""
+        ...
+
+    async def close(self) -> None:
+        """Called once per run, also after failures."""
+
+    def late_replies(self) -> dict[str, list[str]]:
+        """Text seen after its call ended, keyed by token (may be empty)."""
+        ...
+
+
+def _excerpt(data: bytes | str, width: int = 200) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return repr(text if len(text) <= width else text[:width] + "…")
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Read the body up to ``limit`` bytes: a huge reply must not fill memory."""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+@dataclass
+class HttpTransport:
+    """The replyrace HTTP contract.
+
+    ``POST {base_url}{path}`` with JSON ``{"sessionKey", "message",
+    "idempotencyKey"}`` answered 200 with ``{"runId", "reply", "error"}``.
+    Path and field names are configurable for gateways that spell them
+    differently.
+    """
+
+    base_url: str
+    path: str = "/chat.send"
+    session_key_field: str = "sessionKey"
+    message_field: str = "message"
+    idempotency_key_field: str = "idempotencyKey"
+    run_id_field: str = "runId"
+    reply_field: str = "reply"
+    error_field: str = "error"
+    headers: dict[str, str] = field(default_factory=dict)
+    max_body_bytes: int = MAX_BODY_BYTES
+    name: str = "http"
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ValueError(f"http path {self.path!r}: expected a path starting with '/'")
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + self.path
+
+    async def open(self) -> None:
+        if self._session is None:
+            # No pooling across calls would hide nothing, but keep-alive is what
+            # real clients do; trust_env=False keeps proxies out of loopback traffic.
+            self._session = aiohttp.ClientSession(trust_env=False, timeout=aiohttp.ClientTimeout(total=None))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def late_replies(self) -> dict[str, list[str]]:
+        return {}
+
+    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+        await self.open()
+        assert self._session is not None
+        body = {
+            self.session_key_field: session_key,
+            self.message_field: message,
+            self.idempotency_key_field: idempotency_key,
+        }
+        try:
+            async with self._session.post(self.url, json=body, headers=self.headers) as response:
+                status = response.status
+                raw = await _read_capped(response, self.max_body_bytes + 1)
+        except (aiohttp.ClientError, ConnectionError, OSError) as exc:
+            raise TransportError(f"POST {self.url} failed: {type(exc).__name__}: {exc}") from exc
+        if len(raw) > self.max_body_bytes:
+            raise TransportError(f"POST {self.url}: reply larger than {self.max_body_bytes} bytes: {_excerpt(raw)}")
+        if status != 200:
+            raise TransportError(f"POST {self.url} answered HTTP {status}: {_excerpt(raw)}")
+        try:
+            data: Any = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise TransportError(f"POST {self.url}: reply is not JSON: {_excerpt(raw)}") from None
+        if not isinstance(data, dict):
+            raise TransportError(f"POST {self.url}: reply is not a JSON object: {_excerpt(raw)}")
+        reply, error, run_id = data.get(self.reply_field), data.get(self.error_field), data.get(self.run_id_field)
+        for name, value in ((self.reply_field, reply), (self.error_field, error), (self.run_id_field, run_id)):
+            if value is not None and not isinstance(value, str):
+                raise TransportError(f"POST {self.url}: field {name!r} is not a string or null: {_excerpt(raw)}")
+        return TransportReply(run_id=run_id, reply=reply, error=error)

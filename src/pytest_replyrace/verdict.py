@@ -1,0 +1,262 @@
+"""Classification of calls, pattern shapes and the readable failure timeline.
+
+Pure functions over :class:`~pytest_replyrace.records.CallRecord`: no I/O, no
+clock. One letter per call:
+
+``p``  real reply: carries this call's token and the provider finished serving
+       that token before the reply arrived;
+``f``  fast-fail: the call ended (empty, canned, error text, even its own
+       token) before the provider had answered its token;
+``w``  wrong reply: carries another call's token and not its own;
+``l``  lost: no reply within the call timeout;
+``e``  error: the transport failed, or the gateway answered badly after the
+       provider had answered the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .records import CallRecord, LogMatch
+from .tokens import find_tokens
+from .units import format_duration
+
+__all__ = [
+    "LETTERS",
+    "FAST_FAIL_LETTERS",
+    "classify",
+    "provider_answered_before_reply",
+    "describe_shape",
+    "verdict_of",
+    "RaceFailure",
+    "RaceResult",
+    "format_timeline",
+]
+
+LETTERS: dict[str, str] = {
+    "p": "real reply",
+    "f": "fast-fail",
+    "w": "wrong reply",
+    "l": "lost reply",
+    "e": "error",
+}
+FAST_FAIL_LETTERS = frozenset("fw")
+
+
+def provider_answered_before_reply(call: CallRecord) -> bool:
+    """Did any provider response for this token end (any status) before the reply?"""
+    if call.replied_at is None:
+        return False
+    return any(e.ended_at is not None and e.ended_at <= call.replied_at for e in call.journal)
+
+
+def classify(call: CallRecord) -> str:
+    """The letter of one call (see the module docstring)."""
+    if call.timed_out:
+        return "l"
+    if call.transport_error is not None:
+        return "e"
+    reply_tokens = find_tokens(call.reply) + find_tokens(call.error)
+    own = call.token in reply_tokens
+    if own and call.served_before_reply():
+        return "p"
+    if not own and any(t != call.token for t in reply_tokens):
+        return "w"
+    if not provider_answered_before_reply(call):
+        return "f"
+    return "e"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def describe_shape(pattern: str, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
+    """Name the shape of the bad letters in ``pattern``.
+
+    ``"pfpfpf"`` → ``"alternating: every 2nd call"``; ``"pffff"`` → ``"all
+    after the first"``; ``"ppfpp"`` → ``"intermittent 1/5"``.
+    """
+    bad_set = set(bad)
+    n = len(pattern)
+    positions = [i + 1 for i, letter in enumerate(pattern) if letter in bad_set]
+    if not positions:
+        return "clean"
+    count = len(positions)
+    if count == n:
+        return "every call"
+    if n >= 3 and positions == list(range(2, n + 1)):
+        return "all after the first"
+    if count >= 2:
+        steps = {b - a for a, b in zip(positions, positions[1:])}
+        if len(steps) == 1:
+            step = steps.pop()
+            # Periodic only if it runs to the end of the run, not a burst that stopped.
+            if step >= 2 and positions[-1] + step > n:
+                kind = "alternating" if step == 2 else "periodic"
+                return f"{kind}: every {_ordinal(step)} call"
+            if step == 1 and positions[0] == 1:
+                return f"the first {count} calls"
+            if step == 1:
+                return f"a run of {count} from call {positions[0]}"
+    return f"intermittent {count}/{n}"
+
+
+def verdict_of(pattern: str) -> str:
+    """One word for a pattern: ``clean``, ``fast-fail`` (f or w), or ``unreliable`` (l or e only)."""
+    if not pattern:
+        return "empty"
+    if any(letter in FAST_FAIL_LETTERS for letter in pattern):
+        return "fast-fail"
+    if set(pattern) == {"p"}:
+        return "clean"
+    return "unreliable"
+
+
+class RaceFailure(AssertionError):
+    """A race assertion failed; the message carries the timeline."""
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def _excerpt(text: str | None, width: int = 60) -> str:
+    if text is None:
+        return "(none)"
+    if text == "":
+        return "(empty)"
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _served_column(call: CallRecord) -> str:
+    if not call.journal:
+        return "no request"
+    if call.replied_at is None:
+        return "n/a"
+    if call.served_before_reply():
+        return "yes"
+    ended = [e.ended_at for e in call.journal if e.ended_at is not None]
+    if not ended:
+        status = call.journal[0].error or f"status {call.journal[0].status}"
+        return f"no ({_excerpt(status, 28)})"
+    first_end = min(ended)
+    if first_end > call.replied_at:
+        return f"no (+{_ms(first_end - call.replied_at)}ms after)"
+    return f"no (status {call.journal[0].status})"
+
+
+def format_timeline(calls: Sequence[CallRecord], origin: float | None = None) -> str:
+    """Per call: index, sent at, latency, provider RTT, served before reply?, letter, reply."""
+    if not calls:
+        return "  (no calls)"
+    t0 = calls[0].sent_at if origin is None else origin
+    header = f"  {'#':>3}  {'sent at':>8}  {'latency':>9}  {'provider RTT':>12}  {'served<reply':<22}  {'':1}  reply"
+    lines = [header]
+    for call in calls:
+        provider_rtt = next((e.duration for e in call.journal if e.duration is not None), None)
+        reply = call.reply if call.reply else (f"error: {call.error}" if call.error else call.reply)
+        if call.transport_error:
+            reply = f"transport: {call.transport_error}"
+        if call.timed_out:
+            reply = "(no reply within the call timeout)"
+        lines.append(
+            f"  {call.index:>3}  {call.sent_at - t0:>7.3f}s  {_ms(call.latency) + 'ms':>9}  "
+            f"{_ms(provider_rtt) + 'ms':>12}  {_served_column(call):<22}  {call.letter}  {_excerpt(reply)}"
+        )
+        for late in call.late_replies:
+            lines.append(f"  {'':>3}  {'':>8}  {'':>9}  {'':>12}  {'later, other runId:':<22}     {_excerpt(late)}")
+    return "\n".join(lines)
+
+
+@dataclass
+class RaceResult:
+    """What one sequential run saw; assert on it."""
+
+    calls: list[CallRecord]
+    session_key: str
+    rtt: float | None = None
+    gap: float = 0.0
+    seed: int | None = None
+    log_matches: list[LogMatch] = field(default_factory=list)
+    node_id: str | None = None
+    replay: str | None = None
+    """A command that replays this test with the same seed."""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pattern(self) -> str:
+        return "".join(call.letter for call in self.calls)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {letter: self.pattern.count(letter) for letter in LETTERS}
+
+    @property
+    def verdict(self) -> str:
+        return verdict_of(self.pattern)
+
+    def shape(self, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
+        return describe_shape(self.pattern, bad)
+
+    def timeline(self) -> str:
+        return format_timeline(self.calls)
+
+    def describe(self, bad: Iterable[str] = FAST_FAIL_LETTERS, title: str = "fast-fail") -> str:
+        """The full failure text: headline, timeline, matched log lines, replay."""
+        where = []
+        if self.rtt is not None:
+            where.append(f"rtt={format_duration(self.rtt)}")
+        where.append(f"gap={format_duration(self.gap)}")
+        counts = ", ".join(f"{n}{letter}" for letter, n in self.counts.items() if n)
+        lines = [
+            f"replyrace {title} at {', '.join(where)}: {self.shape(bad)} — pattern {self.pattern} ({counts})",
+            f"session {self.session_key}, {len(self.calls)} calls, seed {self.seed}",
+            "letters: " + ", ".join(f"{k}={v}" for k, v in LETTERS.items()),
+            format_timeline(self.calls),
+        ]
+        if self.log_matches:
+            lines.append(f"gateway log lines that matched during this test ({len(self.log_matches)}):")
+            shown = self.log_matches[:20]
+            lines.extend(f"  L{m.lineno}: {_excerpt(m.line, 160)}" for m in shown)
+            if len(self.log_matches) > len(shown):
+                lines.append(f"  … {len(self.log_matches) - len(shown)} more")
+        else:
+            lines.append("gateway log lines that matched during this test: none")
+        if self.replay:
+            lines.append(f"replay: {self.replay}")
+        return "\n".join(lines)
+
+    def assert_no_fast_fail(self) -> None:
+        """Fail when any call is a fast-fail (``f``) or a wrong reply (``w``)."""
+        __tracebackhide__ = True
+        if any(letter in FAST_FAIL_LETTERS for letter in self.pattern):
+            raise RaceFailure(self.describe(FAST_FAIL_LETTERS, "fast-fail"))
+
+    def assert_clean(self) -> None:
+        """Fail on anything but real replies."""
+        __tracebackhide__ = True
+        bad = set(self.pattern) - {"p"}
+        if bad or not self.calls:
+            raise RaceFailure(self.describe(set(LETTERS) - {"p"}, "unclean run"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "session_key": self.session_key,
+            "rtt": self.rtt,
+            "gap": self.gap,
+            "seed": self.seed,
+            "pattern": self.pattern,
+            "verdict": self.verdict,
+            "shape": self.shape(),
+            "counts": self.counts,
+            "settings": self.settings,
+            "replay": self.replay,
+            "calls": [call.to_dict() for call in self.calls],
+            "log_matches": [m.to_dict() for m in self.log_matches],
+        }
