@@ -151,7 +151,7 @@ class SequentialSender:
             record.replied_at = time.monotonic()
             record.transport_error = str(exc)
         else:
-            record.replied_at = time.monotonic()
+            record.replied_at = reply.replied_at if reply.replied_at is not None else time.monotonic()
             record.run_id, record.reply, record.error = reply.run_id, reply.reply, reply.error
         return record
 

@@ -20,7 +20,7 @@ from .markers import MARKERS, MarkerError, parse_replyrace, parse_rtt_range, rtt
 from .provider import FakeProvider
 from .report import summary_lines, write_json_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
-from .transport import HttpTransport, Transport
+from .transport import Transport, build_transport
 from .verdict import RaceResult
 
 SEED_CACHE_KEY = "replyrace/seed"
@@ -123,6 +123,7 @@ def _fail_collection(message: str) -> None:
     pytest.fail(message, pytrace=False)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     where = metafunc.definition.nodeid
     mark = metafunc.definition.get_closest_marker("replyrace")
@@ -154,8 +155,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state is None or not state.results:
         return
     terminalreporter.section("replyrace summary")
-    for line, markup in summary_lines(state.results):
+    for line, markup in summary_lines(state.results, _outcomes(terminalreporter)):
         terminalreporter.write_line(line, **markup)
+
+
+def _outcomes(terminalreporter: Any) -> dict[str, str]:
+    """Each test's outcome word (passed, failed, xfailed, ...) from the reporter's stats."""
+    outcomes: dict[str, str] = {}
+    for word in ("passed", "failed", "xfailed", "xpassed", "error"):
+        for report in terminalreporter.stats.get(word, []):
+            node_id = getattr(report, "nodeid", None)
+            if node_id and (getattr(report, "when", None) == "call" or word == "error"):
+                outcomes.setdefault(node_id, word)
+    return outcomes
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -260,10 +272,13 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
 @pytest.fixture
 def replyrace_transport_factory(gateway: Gateway, replyrace_settings: Settings) -> Callable[[], Transport]:
     """Makes one transport per run; override it to speak your gateway's own API."""
-    path = replyrace_settings.http_path
+    s = replyrace_settings
 
     def make() -> Transport:
-        return HttpTransport(gateway.url, path=path)
+        return build_transport(
+            s.transport, gateway.url, http_path=s.http_path, token=s.token, agent_wait=s.agent_wait,
+            call_timeout=s.call_timeout,
+        )
 
     return make
 

@@ -217,9 +217,10 @@ class FakeProvider:
         with self._lock:
             self._token_rtts[token_or_prefix] = spec
 
-    def faults(self, plan: FaultPlan | None = None, /, **kwargs: Any) -> FaultPlan:
-        """Replace the fault plan (see :class:`FaultPlan`); returns it."""
-        new_plan = plan if plan is not None else FaultPlan.build(**kwargs)
+    def faults(self, kind: str | FaultPlan | None = None, /, **kwargs: Any) -> FaultPlan:
+        """Replace the fault plan: ``faults("500", rate=0.3)``, ``faults("reset", calls=[2])`` or a
+        :class:`FaultPlan`; ``faults()`` clears it. Returns the plan."""
+        new_plan = kind if isinstance(kind, FaultPlan) else FaultPlan.build(kind, **kwargs)
         with self._lock:
             self._faults = new_plan
         return new_plan

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import platform
+import re
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,17 +20,79 @@ __all__ = ["REPORT_VERSION", "summary_lines", "report_document", "write_json_rep
 REPORT_VERSION = 1
 
 
-def summary_lines(results: Sequence[RaceResult]) -> list[tuple[str, dict[str, bool]]]:
-    """One line per race run: test, RTT, gap, pattern, verdict; with terminal markup."""
-    lines: list[tuple[str, dict[str, bool]]] = []
+_RTT_ID = re.compile(r"(?:(?<=\[)|-)rtt=[^\]-]+|rtt=[^\]-]+-?")
+
+
+def group_name(node_id: str | None) -> str:
+    """The test's node id without its ``rtt=…`` parameter: one table per test."""
+    if not node_id:
+        return "(no test)"
+    name = _RTT_ID.sub("", node_id)
+    return name.replace("[]", "").replace("[-", "[").replace("-]", "]")
+
+
+def _p50_ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.0f}ms" if values else "-"
+
+
+def summary_rows(results: Sequence[RaceResult], outcomes: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per race run, with the figures the terminal table shows."""
+    rows = []
     for result in results:
-        rtt = "-" if result.rtt is None else format_duration(result.rtt)
+        fast = [c.latency for c in result.calls if c.letter in "fw" and c.latency is not None]
+        served = [e.duration for c in result.calls for e in c.journal[:1] if e.duration is not None]
         verdict = result.verdict
-        detail = "" if verdict == "clean" else f" ({result.shape() if verdict == 'fast-fail' else result.shape(set('le'))})"
-        logs = f", {len(result.log_matches)} log matches" if result.log_matches else ""
-        line = f"{result.node_id}  rtt={rtt} gap={format_duration(result.gap)}  {result.pattern}  {verdict}{detail}{logs}"
-        markup = {"green": True} if verdict == "clean" else ({"red": True} if verdict == "fast-fail" else {"yellow": True})
-        lines.append((line, markup))
+        detail = "" if verdict == "clean" else result.shape() if verdict == "fast-fail" else result.shape(set("le"))
+        rows.append({
+            "group": group_name(result.node_id),
+            "node_id": result.node_id,
+            "rtt": "-" if result.rtt is None else format_duration(result.rtt),
+            "gap": format_duration(result.gap),
+            "pattern": result.pattern,
+            "counts": result.counts,
+            "ff_p50": _p50_ms(fast),
+            "rtt_p50": _p50_ms(served),
+            "verdict": verdict,
+            "detail": detail,
+            "logs": len(result.log_matches),
+            "outcome": (outcomes or {}).get(result.node_id or "", ""),
+        })
+    return rows
+
+
+def summary_lines(
+    results: Sequence[RaceResult], outcomes: dict[str, str] | None = None
+) -> list[tuple[str, dict[str, bool]]]:
+    """A compact table per race test: one row per RTT, coloured like pytest's own output."""
+    lines: list[tuple[str, dict[str, bool]]] = []
+    rows = summary_rows(results, outcomes)
+    width = max([len(r["pattern"]) for r in rows] + [7])
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["group"], []).append(row)
+    for group, members in groups.items():
+        lines.append((group, {"bold": True}))
+        lines.append((
+            f"  {'rtt':>7} {'gap':>7}  {'pattern':<{width}}  {'p':>2} {'f':>2} {'w':>2} {'l':>2} {'e':>2}"
+            f"  {'ff p50':>7} {'rtt p50':>7}  verdict", {}))
+        for row in members:
+            c = row["counts"]
+            verdict = row["verdict"] + (f": {row['detail']}" if row["detail"] else "")
+            extras = [f"{row['logs']} log lines"] if row["logs"] else []
+            if row["outcome"]:
+                extras.append(row["outcome"])
+            tail = f" ({', '.join(extras)})" if extras else ""
+            line = (
+                f"  {row['rtt']:>7} {row['gap']:>7}  {row['pattern']:<{width}}  {c['p']:>2} {c['f']:>2} {c['w']:>2} "
+                f"{c['l']:>2} {c['e']:>2}  {row['ff_p50']:>7} {row['rtt_p50']:>7}  {verdict}{tail}"
+            )
+            if row["verdict"] == "clean":
+                markup = {"green": True}
+            elif row["outcome"] == "xfailed":
+                markup = {"yellow": True}
+            else:
+                markup = {"red": True} if row["verdict"] == "fast-fail" else {"yellow": True}
+            lines.append((line, markup))
     return lines
 
 

@@ -20,7 +20,8 @@ from .units import format_duration, parse_duration
 
 __all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPORTS", "parse_seed"]
 
-TRANSPORTS = ("http",)
+TRANSPORTS = ("http", "openclaw")
+GATEWAY_PROFILES = ("command", "openclaw")
 
 
 class SettingsError(ValueError):
@@ -73,6 +74,15 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
         return value
 
     return parse
+
+
+def _flag(raw: str, where: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{where}: {raw!r} is not a switch; expected on/off, true/false, yes/no or 1/0")
 
 
 def _url(raw: str, where: str) -> str:
@@ -138,6 +148,10 @@ OPTIONS: tuple[Option, ...] = (
            _duration(True), 5.0, "SECONDS"),
     Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
            _choice(TRANSPORTS), "http", "NAME"),
+    Option("token", "gateway auth token for the openclaw transport (default replyrace-token)", _text,
+           "replyrace-token", "TOKEN"),
+    Option("agent_wait", "openclaw transport: call agent.wait after each final before the gap (default off: "
+           "it hides the race)", _flag, False, "on|off"),
     Option("http_path", "path of the send endpoint for the http transport (default /chat.send)", _path,
            "/chat.send", "PATH"),
     Option("calls", "sequential calls per run (default 10)", _int_range(1, 10_000), 10, "N"),

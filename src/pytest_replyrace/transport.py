@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
-__all__ = ["TransportReply", "TransportError", "Transport", "HttpTransport", "MAX_BODY_BYTES"]
+__all__ = ["TransportReply", "TransportError", "Transport", "HttpTransport", "MAX_BODY_BYTES", "build_transport"]
 
 MAX_BODY_BYTES = 1024 * 1024
 """Replies larger than this are cut and reported as a transport error."""
@@ -27,8 +27,9 @@ class TransportReply:
     run_id: str | None
     reply: str | None
     error: str | None = None
-    late: dict[str, list[str]] = field(default_factory=dict)
-    """Text that arrived later under other run ids, keyed by the token it carries (WebSocket)."""
+    replied_at: float | None = None
+    """When the reply was complete (monotonic), if the transport knows better than its return
+    time: a WebSocket final that is followed by an ``agent.wait``, say."""
 
 
 class TransportError(Exception):
@@ -145,3 +146,22 @@ class HttpTransport:
             if value is not None and not isinstance(value, str):
                 raise TransportError(f"POST {self.url}: field {name!r} is not a string or null: {_excerpt(raw)}")
         return TransportReply(run_id=run_id, reply=reply, error=error)
+
+
+def build_transport(
+    name: str,
+    url: str,
+    *,
+    http_path: str = "/chat.send",
+    token: str | None = None,
+    agent_wait: bool = False,
+    call_timeout: float = 30.0,
+) -> Transport:
+    """The transport called ``name`` (``http`` or ``openclaw``) for the gateway at ``url``."""
+    if name == "http":
+        return HttpTransport(url, path=http_path)
+    if name == "openclaw":
+        from .openclaw_transport import OpenClawTransport
+
+        return OpenClawTransport(url, token=token, agent_wait=agent_wait, agent_wait_timeout=call_timeout)
+    raise ValueError(f"transport {name!r} is not known; expected http or openclaw")

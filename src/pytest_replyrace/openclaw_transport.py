@@ -1,0 +1,321 @@
+"""The OpenClaw gateway WebSocket protocol as a transport.
+
+One connection per run: answer ``connect.challenge`` with ``connect`` (client
+``gateway-client``, mode ``backend``, token auth, protocol 3-4), then per call
+``chat.send {sessionKey, message, idempotencyKey}`` and wait for this run's
+``chat`` event in a terminal state (``final``, ``error``, ``aborted``). Text
+comes from the final's message, or from the deltas when the final carries none;
+a bare final (a queued turn) is a reply of ``None``.
+
+Events for other run ids on the same session are kept: a real answer that
+arrives later under a new run id is recorded, by the token it carries, on the
+call it belongs to. Malformed frames end the call in progress as a transport
+error quoting the frame, never a hang; frames are bounded in size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from .tokens import find_tokens
+from .transport import TransportError, TransportReply
+
+__all__ = ["OpenClawTransport", "ws_url", "message_text", "MAX_FRAME_BYTES"]
+
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+TERMINAL_STATES = frozenset({"final", "error", "aborted"})
+CLIENT_VERSION = "0.1.0"
+
+
+def ws_url(url: str) -> str:
+    """``http://127.0.0.1:P`` → ``ws://127.0.0.1:P``; ws URLs pass through."""
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"gateway url {url!r}: expected http://, https://, ws:// or wss://")
+    return urlunsplit((scheme, parts.netloc, parts.path or "", parts.query, ""))
+
+
+def message_text(message: Any) -> str | None:
+    """Text of a chat message: ``content`` as a string or a list of text parts."""
+    if not isinstance(message, dict):
+        return None
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    text = message.get("text")
+    return text if isinstance(text, str) else None
+
+
+def _quote(frame: str | bytes, width: int = 200) -> str:
+    text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
+    return repr(text if len(text) <= width else text[:width] + "…")
+
+
+@dataclass
+class _Run:
+    """What the client has seen of one run id."""
+
+    text: str = ""
+    final_text: str | None = None
+    state: str | None = None
+    error: str | None = None
+    ended_at: float | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class OpenClawTransport:
+    url: str
+    token: str | None = None
+    client_id: str = "gateway-client"
+    client_mode: str = "backend"
+    min_protocol: int = 3
+    max_protocol: int = 4
+    handshake_timeout: float = 60.0
+    request_timeout: float = 30.0
+    agent_wait: bool = False
+    """Call ``agent.wait`` after each final before returning. It hides the race: off by default."""
+    agent_wait_timeout: float = 30.0
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    connect_retries: int = 10
+    name: str = "openclaw"
+
+    def __post_init__(self) -> None:
+        self._ws_url = ws_url(self.url)
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._runs: dict[str, _Run] = {}
+        self._mine: set[str] = set()
+        self._late: dict[str, list[str]] = {}
+        self._fatal: TransportError | None = None
+        self.hello: dict[str, Any] | None = None
+        self.protocol: int | None = None
+
+    # -- connection ----------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._ws is not None and self._reader is not None and not self._reader.done():
+            return
+        await self._teardown()
+        self._fatal = None
+        try:
+            self._ws = await asyncio.wait_for(
+                connect(self._ws_url, max_size=self.max_frame_bytes, proxy=None, open_timeout=self.handshake_timeout,
+                        ping_interval=None, compression=None),
+                self.handshake_timeout,
+            )
+        except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
+            raise TransportError(f"WebSocket {self._ws_url}: could not connect: {type(exc).__name__}: {exc}") from exc
+        try:
+            await asyncio.wait_for(self._handshake(), self.handshake_timeout)
+        except asyncio.TimeoutError:
+            await self._teardown()
+            raise TransportError(f"WebSocket {self._ws_url}: handshake took over {self.handshake_timeout:g}s") from None
+        except TransportError:
+            await self._teardown()
+            raise
+
+    async def _recv_json(self) -> dict[str, Any]:
+        assert self._ws is not None
+        try:
+            frame = await self._ws.recv()
+        except websockets.exceptions.ConnectionClosed as exc:
+            raise TransportError(f"WebSocket {self._ws_url} closed during the handshake: {exc}") from exc
+        try:
+            data = json.loads(frame)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise TransportError(f"WebSocket {self._ws_url}: malformed frame during the handshake: {_quote(frame)}") from None
+        if not isinstance(data, dict):
+            raise TransportError(f"WebSocket {self._ws_url}: frame is not a JSON object: {_quote(frame)}")
+        return data
+
+    async def _handshake(self) -> None:
+        assert self._ws is not None
+        for _ in range(16):  # a few tick/noise frames may precede the challenge
+            frame = await self._recv_json()
+            if frame.get("type") == "event" and frame.get("event") == "connect.challenge":
+                break
+        else:
+            raise TransportError(f"WebSocket {self._ws_url}: no connect.challenge from the gateway")
+        auth: dict[str, str] = {"token": self.token} if self.token else {}
+        for attempt in range(self.connect_retries):
+            request_id = f"connect-{uuid.uuid4()}"
+            await self._ws.send(json.dumps({
+                "type": "req", "id": request_id, "method": "connect",
+                "params": {
+                    "minProtocol": self.min_protocol, "maxProtocol": self.max_protocol,
+                    "client": {"id": self.client_id, "version": CLIENT_VERSION, "platform": "linux",
+                               "mode": self.client_mode},
+                    "role": "operator", "scopes": ["operator.read", "operator.write", "operator.admin"],
+                    "caps": [], "auth": auth, "locale": "en-US", "userAgent": f"pytest-replyrace/{CLIENT_VERSION}",
+                },
+            }))
+            for _ in range(64):
+                frame = await self._recv_json()
+                if frame.get("type") == "res" and frame.get("id") == request_id:
+                    break
+            else:
+                raise TransportError(f"WebSocket {self._ws_url}: no answer to connect")
+            if frame.get("ok"):
+                payload = frame.get("payload") or {}
+                self.hello = payload if isinstance(payload, dict) else {}
+                self.protocol = self.hello.get("protocol") if isinstance(self.hello.get("protocol"), int) else None
+                scopes = (self.hello.get("auth") or {}).get("scopes")
+                if isinstance(scopes, list) and "operator.write" not in scopes:
+                    raise TransportError(f"WebSocket {self._ws_url}: connected without operator.write (scopes {scopes})")
+                self._reader = asyncio.create_task(self._read_loop(), name="replyrace-openclaw-reader")
+                return
+            error = frame.get("error") or {}
+            retry_ms = error.get("retryAfterMs") if isinstance(error, dict) else None
+            if isinstance(error, dict) and error.get("retryable") and attempt + 1 < self.connect_retries:
+                await asyncio.sleep(min(5.0, (retry_ms or 500) / 1000))
+                continue
+            raise TransportError(f"WebSocket {self._ws_url}: connect refused: {json.dumps(error)[:300]}")
+
+    async def close(self) -> None:
+        await self._teardown()
+
+    async def _teardown(self) -> None:
+        reader, ws = self._reader, self._ws
+        self._reader = self._ws = None
+        if reader is not None:
+            reader.cancel()
+            try:
+                await reader
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
+                pass
+        if ws is not None:
+            try:
+                await asyncio.wait_for(ws.close(), 2.0)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - closing anyway
+                pass
+
+    # -- frames ----------------------------------------------------------------
+
+    def _fail_all(self, error: TransportError) -> None:
+        self._fatal = error
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        for run in self._runs.values():
+            run.done.set()
+
+    async def _read_loop(self) -> None:
+        assert self._ws is not None
+        try:
+            async for frame in self._ws:
+                try:
+                    data = json.loads(frame)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    data = None
+                if not isinstance(data, dict):
+                    self._fail_all(TransportError(f"WebSocket {self._ws_url}: malformed frame: {_quote(frame)}"))
+                    return
+                self._dispatch(data)
+        except websockets.exceptions.ConnectionClosed as exc:
+            self._fail_all(TransportError(f"WebSocket {self._ws_url} dropped: {exc}"))
+            return
+        self._fail_all(TransportError(f"WebSocket {self._ws_url} closed by the gateway"))
+
+    def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "res":
+            future = self._pending.pop(str(frame.get("id")), None)
+            if future is not None and not future.done():
+                future.set_result(frame)
+        elif kind == "event" and frame.get("event") == "chat":
+            payload = frame.get("payload")
+            if isinstance(payload, dict) and isinstance(payload.get("runId"), str):
+                self._on_chat(payload)
+
+    def _on_chat(self, payload: dict[str, Any]) -> None:
+        run_id = payload["runId"]
+        run = self._runs.setdefault(run_id, _Run())
+        state = payload.get("state")
+        message = message_text(payload.get("message"))
+        if state == "delta":
+            delta = payload.get("deltaText")
+            if isinstance(delta, str):  # protocol 4: explicit deltas
+                run.text = delta if payload.get("replace") else run.text + delta
+            elif message is not None:  # protocol 3: cumulative message
+                run.text = message
+        elif state in TERMINAL_STATES:
+            run.state = state
+            run.final_text = message
+            error = payload.get("errorMessage")
+            run.error = error if isinstance(error, str) else (f"run {state}" if state != "final" else None)
+            run.ended_at = time.monotonic()
+            run.done.set()
+            if run_id not in self._mine:
+                # A real answer under a run id nobody asked for: file it by the tokens it carries.
+                text = message if message is not None else run.text
+                for token in find_tokens(text):
+                    self._late.setdefault(token, []).append(f"[runId {run_id}] {text}")
+
+    async def _request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self._fatal is not None:
+            raise self._fatal
+        assert self._ws is not None
+        request_id = f"rr-req-{uuid.uuid4()}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self._ws.send(json.dumps({"type": "req", "id": request_id, "method": method, "params": params}))
+        except websockets.exceptions.ConnectionClosed as exc:
+            self._pending.pop(request_id, None)
+            raise TransportError(f"WebSocket {self._ws_url}: {method} not sent, connection closed: {exc}") from exc
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise TransportError(f"WebSocket {self._ws_url}: no answer to {method} within {timeout:g}s") from None
+        finally:
+            self._pending.pop(request_id, None)
+
+    # -- the transport interface ----------------------------------------------
+
+    def late_replies(self) -> dict[str, list[str]]:
+        return {token: list(texts) for token, texts in self._late.items()}
+
+    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+        if self._ws is None or self._reader is None or self._reader.done():
+            await self.open()  # reconnect after a drop between calls
+        # Register before sending: the run id is the idempotency key, and its final may come fast.
+        self._mine.add(idempotency_key)
+        run = self._runs.setdefault(idempotency_key, _Run())
+        response = await self._request(
+            "chat.send", {"sessionKey": session_key, "message": message, "idempotencyKey": idempotency_key},
+            self.request_timeout,
+        )
+        if not response.get("ok"):
+            error = response.get("error")
+            detail = error.get("message") if isinstance(error, dict) else None
+            return TransportReply(run_id=None, reply=None, error=f"chat.send refused: {detail or json.dumps(error)[:300]}",
+                                  replied_at=time.monotonic())
+        payload = response.get("payload")
+        acked = payload.get("runId") if isinstance(payload, dict) else None
+        run_id: str = acked if isinstance(acked, str) else idempotency_key
+        if run_id != idempotency_key:
+            self._mine.add(run_id)
+            run = self._runs.setdefault(run_id, run)
+        await run.done.wait()
+        if self._fatal is not None and run.state is None:
+            raise self._fatal
+        text = run.final_text if run.final_text is not None else (run.text or None)
+        reply = TransportReply(run_id=run_id, reply=text, error=run.error, replied_at=run.ended_at)
+        if self.agent_wait:
+            timeout_ms = int(self.agent_wait_timeout * 1000)
+            await self._request("agent.wait", {"runId": run_id, "timeoutMs": timeout_ms}, self.agent_wait_timeout + 5)
+        return reply

@@ -1,0 +1,41 @@
+"""Helpers for the plugin's own tests (imported by test modules and conftest)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+SUPPORT = Path(__file__).parent
+RACE_GATEWAY = SUPPORT / "race_gateway.py"
+LEAK_MARKER_VAR = "REPLYRACE_SELFTEST_MARK"
+
+
+def race_gateway_cmd(*options: str) -> str:
+    """A launcher command template for the suite's test gateway."""
+    return " ".join(
+        ["{python}", shlex.quote(str(RACE_GATEWAY)), "--port", "{port}", "--provider-url", "{provider_url}", *options]
+    )
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """PIDs whose environment carries our marker (our own process excepted)."""
+    found = []
+    needle = f"{LEAK_MARKER_VAR}={marker}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def run(pytester: pytest.Pytester, *args: str, timeout: float = 240) -> pytest.RunResult:
+    """Run pytest with the plugin in a subprocess, bounded in time."""
+    return pytester.runpytest_subprocess("-p", "pytest_replyrace", *args, timeout=timeout)

@@ -1,0 +1,175 @@
+"""The fake provider as a real server on loopback: echo, RTT, journal, faults."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytest_replyrace.provider import NO_TOKEN_REPLY, FakeProvider, RttSpec
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    with FakeProvider(rtt=0.05, seed=3) as server:
+        yield server
+
+
+def post(provider: FakeProvider, body: Any, raw: bytes | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", provider.port, timeout=10)
+    try:
+        data = raw if raw is not None else json.dumps(body).encode()
+        conn.request("POST", "/v1/chat/completions", body=data, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def chat(*user_texts: str, stream: bool = False, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    messages = [{"role": "system", "content": "You are a test. rr-zzzz-99 in system text is not a turn."}]
+    messages += history or []
+    messages += [{"role": "user", "content": text} for text in user_texts]
+    return {"model": "fake-model", "stream": stream, "messages": messages}
+
+
+def sse_text(body: bytes) -> str:
+    text = ""
+    lines = [line for line in body.decode().splitlines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    for line in lines[:-1]:
+        delta = json.loads(line[len("data: "):])["choices"][0]["delta"]
+        text += delta.get("content", "")
+    return text
+
+
+def test_non_streaming_reply_echoes_the_latest_user_turn(provider: FakeProvider) -> None:
+    history = [{"role": "user", "content": "old rr-aaaa-1"}, {"role": "assistant", "content": "ECHO rr-aaaa-1"}]
+    status, body = post(provider, chat("[Tue 06:05 UTC] wrapped rr-abcd-2", "Sender metadata", history=history))
+    assert status == 200
+    assert json.loads(body)["choices"][0]["message"]["content"] == "ECHO rr-abcd-2"
+    (entry,) = provider.journal
+    assert entry.tokens == ["rr-abcd-2"] and entry.status == 200 and not entry.stream and entry.served
+
+
+def test_streaming_reply_carries_tokens_from_every_user_message_of_the_turn(provider: FakeProvider) -> None:
+    status, body = post(provider, chat("first rr-abcd-3", [{"type": "text", "text": "rr-abcd-4"}], stream=True))  # type: ignore[arg-type]
+    assert status == 200
+    assert sse_text(body) == "ECHO rr-abcd-3 rr-abcd-4"
+    assert provider.journal[0].stream is True
+
+
+def test_no_token_gives_the_fixed_reply(provider: FakeProvider) -> None:
+    status, body = post(provider, chat("hello"))
+    assert status == 200 and json.loads(body)["choices"][0]["message"]["content"] == NO_TOKEN_REPLY
+
+
+def test_rtt_is_applied_arrival_to_last_byte(provider: FakeProvider) -> None:
+    provider.set_rtt(0.3)
+    for stream in (False, True):
+        post(provider, chat("rr-abcd-5", stream=stream))
+    for entry in provider.journal:
+        assert entry.rtt == 0.3
+        assert entry.duration is not None and entry.duration >= 0.3
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b"[1, 2]", json.dumps({"messages": []}).encode(), json.dumps({"messages": [{}], "stream": "yes"}).encode()],
+)
+def test_malformed_requests_get_400_and_a_journal_entry(provider: FakeProvider, raw: bytes) -> None:
+    status, body = post(provider, None, raw=raw)
+    assert status == 400 and "error" in json.loads(body)
+    assert provider.journal[-1].status == 400 and provider.journal[-1].error
+    status, _ = post(provider, chat("rr-abcd-6"))  # and the server is still up
+    assert status == 200
+
+
+def test_models_endpoint(provider: FakeProvider) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", provider.port, timeout=10)
+    conn.request("GET", "/v1/models")
+    data = json.loads(conn.getresponse().read())
+    conn.close()
+    assert data["data"][0]["id"] == "fake-model"
+
+
+def test_jitter_replays_from_the_seed_whatever_the_order() -> None:
+    tokens = [f"rr-jitt-{i}" for i in range(1, 7)]
+    draws = []
+    for order in (tokens, list(reversed(tokens))):
+        with FakeProvider(rtt=0.02, jitter=0.5, seed=42) as provider:
+            for token in order:
+                post(provider, chat(token))
+            draws.append({e.tokens[0]: e.rtt for e in provider.journal})
+    assert draws[0] == draws[1]
+    assert len(set(draws[0].values())) == len(tokens)  # really jittered
+    assert all(0.01 <= v <= 0.03 for v in draws[0].values())
+    with FakeProvider(rtt=0.02, jitter=0.5, seed=43) as provider:
+        post(provider, chat(tokens[0]))
+        assert provider.journal[0].rtt != draws[0][tokens[0]]
+
+
+def test_token_rtt_overrides_and_reset_clears(provider: FakeProvider) -> None:
+    provider.set_token_rtt("rr-slow-", 0.2)
+    post(provider, chat("rr-slow-1"))
+    post(provider, chat("rr-fast-1"))
+    assert [e.rtt for e in provider.journal] == [0.2, 0.05]
+    provider.reset(rtt=0.01)
+    assert provider.journal == []
+    post(provider, chat("rr-slow-2"))
+    assert provider.journal[0].rtt == 0.01 and provider.journal[0].seq == 1
+
+
+def test_concurrent_requests_are_served_in_parallel(provider: FakeProvider) -> None:
+    provider.set_rtt(0.3)
+    threads = [threading.Thread(target=post, args=(provider, chat(f"rr-para-{i}"))) for i in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    journal = provider.journal
+    assert len(journal) == 8 and all(e.served for e in journal)
+    # All eight overlapped: the last one arrived before the first one ended.
+    assert max(e.arrived_at for e in journal) < min(e.ended_at or 0 for e in journal)
+
+
+@pytest.mark.parametrize("kind,status", [("500", 500), ("503", 503), ("429", 429)])
+def test_http_faults_are_journaled(provider: FakeProvider, kind: str, status: int) -> None:
+    provider.faults(kind, calls=[2])
+    assert post(provider, chat("rr-flt-1"))[0] == 200
+    assert post(provider, chat("rr-flt-2"))[0] == status
+    assert provider.journal[1].fault == kind and not provider.journal[1].served
+
+
+def test_reset_fault_cuts_the_connection(provider: FakeProvider) -> None:
+    provider.faults("reset", rate=1.0)
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        post(provider, chat("rr-flt-3"))
+    assert provider.journal[0].fault == "reset" and provider.journal[0].ended_at is None
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="loopback only"):
+        FakeProvider(host="0.0.0.0")
+    with pytest.raises(ValueError, match="jitter"):
+        RttSpec.of(0.1, jitter=1.5)
+    with pytest.raises(ValueError, match="rtt"):
+        RttSpec.of((0.5, 0.1))
+    with pytest.raises(ValueError, match="fault kind 'teapot'"):
+        FakeProvider().faults("teapot", rate=0.5)
+
+
+def test_stop_releases_the_port_and_thread() -> None:
+    provider = FakeProvider().start()
+    port = provider.port
+    provider.stop()
+    assert not provider.running
+    with pytest.raises(ConnectionRefusedError):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/v1/models")
+    time.sleep(0)
