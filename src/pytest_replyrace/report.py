@@ -78,7 +78,7 @@ def summary_lines(
         for row in members:
             c = row["counts"]
             verdict = row["verdict"] + (f": {row['detail']}" if row["detail"] else "")
-            extras = [f"{row['logs']} log lines"] if row["logs"] else []
+            extras = [f"{row['logs']} log line{'s' if row['logs'] != 1 else ''}"] if row["logs"] else []
             if row["outcome"]:
                 extras.append(row["outcome"])
             tail = f" ({', '.join(extras)})" if extras else ""

@@ -10,7 +10,7 @@ __all__ = ["parse_duration", "format_duration", "DURATION_HELP"]
 DURATION_HELP = "a number of seconds or a string such as '50ms', '1.5s', '2m'"
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)?\s*$")
+_DURATION_RE = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(ms|s|m)?\s*$")
 
 
 def parse_duration(value: object, *, what: str = "duration", allow_zero: bool = True) -> float:

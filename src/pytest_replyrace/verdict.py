@@ -95,7 +95,7 @@ def describe_shape(pattern: str, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
         if len(steps) == 1:
             step = steps.pop()
             # Periodic only if it runs to the end of the run, not a burst that stopped.
-            if step >= 2 and positions[-1] + step > n:
+            if (step == 2 or (step > 2 and count >= 3)) and positions[-1] + step > n:
                 kind = "alternating" if step == 2 else "periodic"
                 return f"{kind}: every {_ordinal(step)} call"
             if step == 1 and positions[0] == 1:
@@ -121,7 +121,7 @@ class RaceFailure(AssertionError):
 
 
 def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+    return "-" if seconds is None else f"{seconds * 1000:.0f}ms"
 
 
 def _excerpt(text: str | None, width: int = 60) -> str:
@@ -146,7 +146,7 @@ def _served_column(call: CallRecord) -> str:
         return f"no ({_excerpt(status, 28)})"
     first_end = min(ended)
     if first_end > call.replied_at:
-        return f"no (+{_ms(first_end - call.replied_at)}ms after)"
+        return f"no (+{_ms(first_end - call.replied_at)} after)"
     return f"no (status {call.journal[0].status})"
 
 
@@ -165,8 +165,8 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None) ->
         if call.timed_out:
             reply = "(no reply within the call timeout)"
         lines.append(
-            f"  {call.index:>3}  {call.sent_at - t0:>7.3f}s  {_ms(call.latency) + 'ms':>9}  "
-            f"{_ms(provider_rtt) + 'ms':>12}  {_served_column(call):<22}  {call.letter}  {_excerpt(reply)}"
+            f"  {call.index:>3}  {call.sent_at - t0:>7.3f}s  {_ms(call.latency):>9}  "
+            f"{_ms(provider_rtt):>12}  {_served_column(call):<22}  {call.letter}  {_excerpt(reply)}"
         )
         for late in call.late_replies:
             lines.append(f"  {'':>3}  {'':>8}  {'':>9}  {'':>12}  {'later, other runId:':<22}     {_excerpt(late)}")

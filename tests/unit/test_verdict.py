@@ -83,6 +83,8 @@ def test_error_after_the_provider_answered() -> None:
         ("pfpppp", "intermittent 1/6"),
         ("pfpfpp", "intermittent 2/6"),
         ("pwpwpw", "alternating: every 2nd call"),
+        ("pwleepf", "intermittent 2/7"),  # two hits five apart are not a period yet
+        ("pppfppppf", "intermittent 2/9"),
     ],
 )
 def test_describe_shape(pattern: str, shape: str) -> None:

@@ -1,0 +1,162 @@
+"""The suite's small test gateway: the replyrace HTTP contract, a per-session
+guard, and switches that make a real process produce each verdict letter.
+
+    python race_gateway.py --port P --provider-url URL [options]
+
+A normal turn takes the session's guard, asks the fake provider (non-streaming
+chat completions) and answers with its text. The guard is released when the
+reply is sent, or later: ``--hold-guard-ms`` keeps it after each reply, and
+``--background-ms`` starts background work with each turn that holds it until
+the work ends (so a fast provider leaves a window and a slow one does not). A
+send that finds the guard held gets the canned OpenClaw text at once and the
+OpenClaw log line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+
+import aiohttp
+from aiohttp import web
+
+CANNED = "⚠️ Previous run is still shutting down. Please try again in a moment."
+
+
+def call_numbers(text: str) -> set[int]:
+    try:
+        return {int(part) for part in text.split(",") if part.strip()}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected call numbers such as 2 or 2,4") from None
+
+
+def background_on(text: str) -> dict[int, float]:
+    out = {}
+    for part in text.split(","):
+        number, _, ms = part.partition(":")
+        try:
+            out[int(number)] = float(ms) / 1000
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected CALL:MS pairs such as 6:800") from None
+    return out
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
+    parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
+    parser.add_argument("--hold-guard-ms", type=float, default=0.0)
+    parser.add_argument("--background-ms", type=float, default=0.0)
+    parser.add_argument("--background-on", type=background_on, default={})
+    parser.add_argument("--wrong-reply-on", type=call_numbers, default=set())
+    parser.add_argument("--hang-on", type=call_numbers, default=set())
+    parser.add_argument("--error-on", type=call_numbers, default=set())
+    parser.add_argument("--drop-on", type=call_numbers, default=set())
+    parser.add_argument("--exit-at-start", type=int, default=None)
+    parser.add_argument("--never-ready", action="store_true")
+    parser.add_argument("--ready-after-ms", type=float, default=0.0)
+    parser.add_argument("--ignore-sigterm", action="store_true")
+    return parser.parse_args(argv)
+
+
+class Gateway:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.guards: dict[str, float] = {}  # session key -> monotonic time the guard is released (inf: held)
+        self.count = 0
+        self.last_reply: str | None = None
+        self.started = time.monotonic()
+        self.http: aiohttp.ClientSession | None = None
+
+    def log(self, text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+    def guard_held(self, key: str) -> bool:
+        return self.guards.get(key, 0.0) > time.monotonic()
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        ready = not self.args.never_ready and time.monotonic() - self.started >= self.args.ready_after_ms / 1000
+        return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+    async def ask_provider(self, message: str) -> str:
+        assert self.http is not None
+        body = {"model": "fake-model", "stream": False, "messages": [{"role": "user", "content": message}]}
+        async with self.http.post(f"{self.args.provider_url}/chat/completions", json=body) as response:
+            data = await response.json()
+        return str(data["choices"][0]["message"]["content"])
+
+    async def chat_send(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+            key, message, run_id = body["sessionKey"], body["message"], body["idempotencyKey"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            return web.json_response({"error": f"bad request: {exc!r}"}, status=400)
+        self.count += 1
+        n = self.count
+        self.log(f"chat.send #{n} session={key} run={run_id}")
+        if n in self.args.hang_on:
+            self.log(f"call #{n}: hanging (no reply)")
+            await asyncio.sleep(600)
+        if n in self.args.drop_on:
+            self.log(f"call #{n}: dropping the connection")
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
+        if self.guard_held(key):
+            self.log(
+                f"followup queue drain failed for {key}: ReplyRunAlreadyActiveError: Reply run already active for {key}"
+            )
+            return web.json_response({"runId": run_id, "reply": CANNED, "error": None})
+        turn_start = time.monotonic()
+        self.guards[key] = float("inf")
+        background = self.args.background_on.get(n, self.args.background_ms / 1000)
+        try:
+            text = await self.ask_provider(message)
+        except Exception as exc:  # noqa: BLE001 - report it like a gateway would
+            self.guards[key] = 0.0
+            return web.json_response({"runId": run_id, "reply": None, "error": f"provider failed: {exc!r}"})
+        if n in self.args.error_on:
+            self.guards[key] = 0.0
+            return web.json_response({"runId": run_id, "reply": None, "error": "model run failed"})
+        reply = text
+        if n in self.args.wrong_reply_on and self.last_reply is not None:
+            reply = self.last_reply
+        self.last_reply = text
+        # The guard outlives the reply: background work, or a fixed hold after it.
+        self.guards[key] = max(time.monotonic() + self.args.hold_guard_ms / 1000, turn_start + background)
+        return web.json_response({"runId": run_id, "reply": reply, "error": None})
+
+    async def on_startup(self, app: web.Application) -> None:
+        self.http = aiohttp.ClientSession(trust_env=False)
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.exit_at_start is not None:
+        print(f"race gateway: exiting at start with code {args.exit_at_start}", flush=True)
+        return int(args.exit_at_start)
+    if args.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    gateway = Gateway(args)
+    app = web.Application()
+    app.router.add_get("/readyz", gateway.readyz)
+    app.router.add_post("/chat.send", gateway.chat_send)
+    app.on_startup.append(gateway.on_startup)
+    app.on_cleanup.append(gateway.on_cleanup)
+    print(f"[gateway] ready on 127.0.0.1:{args.port}", flush=True)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None,
+                handle_signals=not args.ignore_sigterm, shutdown_timeout=1.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
