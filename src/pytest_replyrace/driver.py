@@ -139,7 +139,8 @@ class SequentialSender:
         self, transport: Transport, key: str, run_tag: str, index: int, settings: DriverSettings
     ) -> CallRecord:
         token = make_token(run_tag, index)
-        idempotency_key = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        # Not from the seed: a replay against a long-running gateway must not hit its dedupe cache.
+        idempotency_key = str(uuid.uuid4())
         record = CallRecord(index=index, token=token, session_key=key, sent_at=time.monotonic())
         try:
             reply = await asyncio.wait_for(

@@ -75,15 +75,22 @@ def _call_text(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
     return f"({', '.join(parts)})"
 
 
+def _two_figures(seconds: float) -> float:
+    """Round to two significant figures (126 ms → 130 ms, 1.078 s → 1.1 s) for readable ids."""
+    if seconds <= 0:
+        return seconds
+    return float(f"{seconds:.2g}")
+
+
 def rtt_grid(lo: float, hi: float, steps: int, scale: str) -> tuple[float, ...]:
-    """``steps`` RTTs from lo to hi, rounded to whole milliseconds for readable ids."""
+    """``steps`` RTTs from lo to hi; the ends exact, the points between at two significant figures."""
     if steps == 1:
         return (lo,)
     if scale == "log":
         raw = [lo * (hi / lo) ** (i / (steps - 1)) for i in range(steps)]
     else:
         raw = [lo + (hi - lo) * i / (steps - 1) for i in range(steps)]
-    rounded = [round(v, 3) if v >= 0.001 else v for v in raw]
+    rounded = [_two_figures(v) for v in raw]
     rounded[0], rounded[-1] = lo, hi
     unique: dict[float, None] = {}
     for value in rounded:

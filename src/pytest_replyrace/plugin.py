@@ -26,16 +26,33 @@ from .verdict import RaceResult
 SEED_CACHE_KEY = "replyrace/seed"
 
 
-@dataclass
+@dataclass(eq=False)
 class _RunState:
     settings: Settings
     seed: int
     seed_note: str
     log_patterns: tuple[str, ...]
-    results: list[RaceResult] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    """Every race run's ``RaceResult.to_dict()``, gathered from test reports (also from xdist workers)."""
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        results = getattr(report, "replyrace", None)
+        if isinstance(results, list):
+            self.results.extend(results)
 
 
 _STATE = pytest.StashKey[_RunState]()
+_PENDING = pytest.StashKey[list[dict[str, Any]]]()
+
+
+class _XdistHooks:
+    """Registered only when pytest-xdist is present: workers share the controller's seed."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["replyrace_seed"] = self.seed
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,10 +107,14 @@ def pytest_configure(config: pytest.Config) -> None:
     seed, note = _resolve_seed(config, settings.seed)
     extra = list(config.getini("replyrace_log_patterns")) + list(config.getoption("replyrace_log_pattern") or [])
     patterns = _check_patterns(list(DEFAULT_LOG_PATTERNS) + extra)
-    config.stash[_STATE] = _RunState(settings=settings, seed=seed, seed_note=note, log_patterns=patterns)
+    state = _RunState(settings=settings, seed=seed, seed_note=note, log_patterns=patterns)
+    config.stash[_STATE] = state
+    config.pluginmanager.register(state, "replyrace-state")
     cache = getattr(config, "cache", None)
     if cache is not None and getattr(config, "workerinput", None) is None:
         cache.set(SEED_CACHE_KEY, seed)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(seed), "replyrace-xdist")
 
 
 def _state(config: pytest.Config) -> _RunState:
@@ -150,6 +171,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    pending = item.stash.get(_PENDING, None)
+    if pending:
+        # An attribute of the report travels to the xdist controller with it.
+        report.replyrace = list(pending)
+        pending.clear()
+    return report
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is None or not state.results:
@@ -172,7 +204,7 @@ def _outcomes(terminalreporter: Any) -> dict[str, str]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
-    if state is None or not state.settings.report:
+    if state is None or not state.settings.report or hasattr(session.config, "workerinput"):
         return
     write_json_report(
         state.settings.report,
@@ -310,7 +342,7 @@ def sequential_sender(
     node = request.node
 
     def record(result: RaceResult) -> None:
-        state.results.append(result)
+        node.stash.setdefault(_PENDING, []).append(result.to_dict())
         node.user_properties.extend(
             [
                 ("replyrace_rtt", result.rtt),

@@ -7,13 +7,13 @@ import platform
 import re
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .units import format_duration
-from .verdict import RaceResult
+from .verdict import FAST_FAIL_LETTERS, LETTERS, describe_shape, verdict_of
 
 __all__ = ["REPORT_VERSION", "summary_lines", "report_document", "write_json_report"]
 
@@ -35,33 +35,41 @@ def _p50_ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.0f}ms" if values else "-"
 
 
-def summary_rows(results: Sequence[RaceResult], outcomes: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """One row per race run, with the figures the terminal table shows."""
+def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per race run (from :meth:`RaceResult.to_dict`), with the figures the table shows."""
     rows = []
     for result in results:
-        fast = [c.latency for c in result.calls if c.letter in "fw" and c.latency is not None]
-        served = [e.duration for c in result.calls for e in c.journal[:1] if e.duration is not None]
-        verdict = result.verdict
-        detail = "" if verdict == "clean" else result.shape() if verdict == "fast-fail" else result.shape(set("le"))
+        calls = result.get("calls", [])
+        fast = [c["latency"] for c in calls if c["letter"] in "fw" and c.get("latency") is not None]
+        served = [
+            c["journal"][0]["ended_at"] - c["journal"][0]["arrived_at"]
+            for c in calls
+            if c.get("journal") and c["journal"][0].get("ended_at") is not None
+        ]
+        pattern = result["pattern"]
+        verdict = verdict_of(pattern)
+        bad = FAST_FAIL_LETTERS if verdict == "fast-fail" else set(LETTERS) - {"p"}
+        node_id = result.get("node_id") or ""
         rows.append({
-            "group": group_name(result.node_id),
-            "node_id": result.node_id,
-            "rtt": "-" if result.rtt is None else format_duration(result.rtt),
-            "gap": format_duration(result.gap),
-            "pattern": result.pattern,
-            "counts": result.counts,
+            "group": group_name(node_id),
+            "node_id": node_id,
+            "rtt_s": result.get("rtt"),
+            "rtt": "-" if result.get("rtt") is None else format_duration(result["rtt"]),
+            "gap": format_duration(result.get("gap") or 0.0),
+            "pattern": pattern,
+            "counts": {letter: pattern.count(letter) for letter in LETTERS},
             "ff_p50": _p50_ms(fast),
             "rtt_p50": _p50_ms(served),
             "verdict": verdict,
-            "detail": detail,
-            "logs": len(result.log_matches),
-            "outcome": (outcomes or {}).get(result.node_id or "", ""),
+            "detail": "" if verdict == "clean" else describe_shape(pattern, bad),
+            "logs": len(result.get("log_matches", [])),
+            "outcome": (outcomes or {}).get(node_id, ""),
         })
     return rows
 
 
 def summary_lines(
-    results: Sequence[RaceResult], outcomes: dict[str, str] | None = None
+    results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] | None = None
 ) -> list[tuple[str, dict[str, bool]]]:
     """A compact table per race test: one row per RTT, coloured like pytest's own output."""
     lines: list[tuple[str, dict[str, bool]]] = []
@@ -70,6 +78,8 @@ def summary_lines(
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["group"], []).append(row)
+    for members in groups.values():  # xdist delivers in any order
+        members.sort(key=lambda r: (r["rtt_s"] is None, r["rtt_s"] or 0.0, r["gap"]))
     for group, members in groups.items():
         lines.append((group, {"bold": True}))
         lines.append((
@@ -96,7 +106,7 @@ def summary_lines(
     return lines
 
 
-def report_document(results: Sequence[RaceResult], *, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
+def report_document(results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
     return {
         "version": REPORT_VERSION,
         "plugin": {"name": "pytest-replyrace", "version": __version__},
@@ -104,11 +114,13 @@ def report_document(results: Sequence[RaceResult], *, seed: int, settings: dict[
         "platform": platform.platform(),
         "seed": seed,
         "settings": settings,
-        "tests": [result.to_dict() for result in results],
+        "tests": list(results),
     }
 
 
-def write_json_report(path: str | Path, results: Sequence[RaceResult], *, seed: int, settings: dict[str, Any]) -> Path:
+def write_json_report(
+    path: str | Path, results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any]
+) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     document = report_document(results, seed=seed, settings=settings)

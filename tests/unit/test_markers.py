@@ -12,9 +12,9 @@ WHERE = "test_x.py::test_race"
 
 
 def test_log_grid_is_rounded_and_keeps_the_ends() -> None:
-    assert rtt_grid(0.05, 2.0, 5, "log") == (0.05, 0.126, 0.316, 0.795, 2.0)
+    assert rtt_grid(0.05, 2.0, 5, "log") == (0.05, 0.13, 0.32, 0.8, 2.0)
     assert [rtt_id(v) for v in rtt_grid(0.05, 2.0, 5, "log")] == [
-        "rtt=50ms", "rtt=126ms", "rtt=316ms", "rtt=795ms", "rtt=2s"]
+        "rtt=50ms", "rtt=130ms", "rtt=320ms", "rtt=800ms", "rtt=2s"]
 
 
 def test_linear_grid_and_pin() -> None:

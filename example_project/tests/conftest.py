@@ -1,0 +1,74 @@
+"""How the example project points pytest-replyrace at its gateway.
+
+pytest.ini names the command that starts the toy gateway; this conftest adds
+the mode under test, so one session can hold one gateway per mode (the
+plugin's ``replyrace_gateway_factory`` starts each once and stops them all at
+the end). Each mode stands for a family of OpenClaw releases; the buggy ones
+are expected to fail where their planted race window opens, and are marked
+``xfail(strict=True)`` there: a green run means the plugin caught every
+planted bug and raised no false alarm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+# Background work started with every model turn, holding the session guard
+# until it ends: a provider faster than this leaves a window after each reply
+# that the next send (BACKGROUND_MS - RTT later at most) can fall into.
+BACKGROUND_MS = 650
+
+
+@dataclass(frozen=True)
+class Planted:
+    releases: str
+    bug: str
+
+    def window_open_at(self, rtt: float, gap: float) -> bool:
+        # The guard outlives the reply by BACKGROUND_MS - RTT; a send `gap` later finds it held.
+        return BACKGROUND_MS / 1000 - rtt > gap
+
+
+PLANTED: dict[str, Planted | None] = {
+    "drain-first": Planted("2026.4.26 / 2026.5.3", "follow-up drain scheduled while the guard is held"),
+    "alternating": Planted("2026.5.4 – 2026.5.7", "drain sleeps a debounce after release; direct sends leapfrog it"),
+    "cascade": Planted("2026.5.12", "queued sends pile up behind slow follow-up runs"),
+    "lost-drain": Planted("2026.6 (#91909)", "a send in the terminal window is queued and never drained"),
+    "fixed": None,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "toy_modes(*modes): run the test once per toy gateway mode")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "toy_mode" in metafunc.fixturenames:
+        mark = metafunc.definition.get_closest_marker("toy_modes")
+        modes = list(mark.args) if mark is not None else list(PLANTED)
+        metafunc.parametrize("toy_mode", modes)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if params is None or "toy_mode" not in params.params:
+            continue
+        planted = PLANTED.get(params.params["toy_mode"])
+        mark = item.get_closest_marker("replyrace")
+        gap = float(mark.kwargs.get("gap", 0.0)) if mark is not None else 0.0
+        rtt = params.params.get("replyrace_rtt")
+        if planted is not None and rtt is not None and planted.window_open_at(rtt, gap):
+            item.add_marker(pytest.mark.xfail(
+                strict=True, raises=AssertionError,
+                reason=f"planted bug of OpenClaw {planted.releases}: {planted.bug}",
+            ))
+
+
+@pytest.fixture
+def gateway(toy_mode: str, replyrace_gateway_factory, replyrace_settings):  # type: ignore[no-untyped-def]
+    """This test's toy gateway: the configured command plus the mode (one process per mode)."""
+    command = f"{replyrace_settings.gateway_cmd} --mode {toy_mode} --background-ms {BACKGROUND_MS}"
+    return replyrace_gateway_factory.launch(command)

@@ -1,0 +1,15 @@
+"""Sequential sends on one session must all get real replies, at any provider speed.
+
+Written as a gateway maintainer would: a fast provider (50 ms) and a slow one
+(3 s), the next message 0.2 s after each reply, and every reply checked
+against what the provider really served.
+"""
+
+import pytest
+
+
+@pytest.mark.rtt_range("50ms", "3s", steps=5)
+@pytest.mark.replyrace(calls=4, gap=0.2)
+def test_sequential_sends_get_real_replies(toy_mode, sequential_sender):
+    result = sequential_sender.run()
+    result.assert_no_fast_fail()

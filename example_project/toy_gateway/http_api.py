@@ -1,0 +1,53 @@
+"""The replyrace HTTP contract: ``POST /chat.send``, ``GET /readyz``, ``GET /healthz``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .gateway import ToyGateway
+
+__all__ = ["add_http_routes"]
+
+REPLY_TIMEOUT = 600.0
+
+
+def _bad(message: str) -> web.Response:
+    return web.json_response({"runId": None, "reply": None, "error": message}, status=400)
+
+
+def add_http_routes(app: web.Application, gateway: ToyGateway, ready: dict[str, bool]) -> None:
+    async def readyz(request: web.Request) -> web.Response:
+        return web.json_response({"ready": ready["ready"]}, status=200 if ready["ready"] else 503)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def chat_send(request: web.Request) -> web.Response:
+        try:
+            body: Any = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _bad("request body is not JSON")
+        if not isinstance(body, dict):
+            return _bad("request body must be a JSON object")
+        fields = {name: body.get(name) for name in ("sessionKey", "message", "idempotencyKey")}
+        missing = [name for name, value in fields.items() if not isinstance(value, str) or not value]
+        if missing:
+            return _bad(f"missing or empty string field(s): {', '.join(missing)}")
+        ack = gateway.chat_send(fields["sessionKey"], fields["message"], fields["idempotencyKey"])
+        run_id = ack["runId"]
+        # Like a WebSocket client: wait for this run's terminal chat event.
+        terminal = await gateway.events.wait_terminal(run_id, REPLY_TIMEOUT)
+        if terminal is None:
+            return web.json_response({"runId": run_id, "reply": None, "error": "no final within the gateway's limit"})
+        message = terminal.get("message")
+        text = None
+        if isinstance(message, dict):
+            text = "".join(p.get("text", "") for p in message.get("content", []) if isinstance(p, dict))
+        return web.json_response({"runId": run_id, "reply": text, "error": terminal.get("errorMessage")})
+
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/chat.send", chat_send)

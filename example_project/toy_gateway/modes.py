@@ -1,0 +1,104 @@
+"""The modes: one per OpenClaw release family (protocol doc, "Version families").
+
+Knobs, all in milliseconds:
+
+- ``cleanup``: post-final window X, from the ``final`` event to the guard's
+  release (usage, session store, delivery bookkeeping in OpenClaw);
+- ``debounce``: D, how long the follow-up drain sleeps after the last enqueue;
+- ``background``: B, work started with each model turn that keeps the guard
+  until it ends (persistence, GC, a slow host). Release happens at
+  ``max(final + cleanup, model start + background)``: with B = 650 ms a 50 ms
+  provider leaves a ~600 ms window after the final, a 3 s provider none. This
+  is what makes a fast provider worse than a slow one, as the reporter saw;
+- ``overhead``: pre-model work of every turn (send → provider request);
+- ``queue_ack``: how long a queued turn takes to get its bare ``final``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+__all__ = ["Mode", "MODES", "mode_named"]
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    doc: str
+    cleanup: float = 150.0
+    debounce: float = 500.0
+    background: float = 0.0
+    overhead: float = 20.0
+    queue_ack: float = 250.0
+    release_before_final: bool = False
+    """`correct`: the guard is released before the final is sent."""
+    drain_before_release: bool = False
+    """5.3 and before: the drain is scheduled while the guard is still held."""
+    admission_waits: bool = False
+    """5.28+: a visible turn waits for the active run (wait-for-idle) instead of queueing."""
+    kick_on_enqueue: bool = True
+    """False in the dormant-drain bug: a send in the terminal window is enqueued with no drain."""
+
+    def with_knobs(self, **knobs: float | None) -> Mode:
+        return replace(self, **{k: v for k, v in knobs.items() if v is not None})
+
+
+MODES: dict[str, Mode] = {
+    "correct": Mode(
+        "correct",
+        "A control: the guard is released before the final reaches the client, so no send can find it held. "
+        "Pattern: pppppp at any gap and RTT.",
+        cleanup=0.0,
+        release_before_final=True,
+    ),
+    "drain-first": Mode(
+        "drain-first",
+        "OpenClaw 2026.4.26 and 2026.5.3 (#77485): finalizeWithFollowup schedules the follow-up drain while "
+        "the guard is still held, then releases it. Very short window (X ~ 15 ms): at gap 0 the next send "
+        "is queued (p0p0p0 measured, pfpfpf here) and the drain logs ReplyRunAlreadyActiveError; clean at "
+        "gap 0.1 s.",
+        cleanup=15.0,
+        drain_before_release=True,
+    ),
+    "alternating": Mode(
+        "alternating",
+        "OpenClaw 2026.5.4-2026.5.7 (#77960, #80711, the seed report): the drain starts after the release "
+        "but sleeps a 500 ms debounce, so a direct send leapfrogs it and the drain throws and retries. "
+        "Longest window (X ~ 150 ms): pfpfpf at gap 0 (p0p0p0 measured), intermittent at 0.1 s, clean at "
+        ">= 0.2 s without background work.",
+        cleanup=150.0,
+    ),
+    "cascade": Mode(
+        "cascade",
+        "OpenClaw 2026.5.12 (protocol v4): short window (X ~ 10 ms), but the drain runs queued turns at once "
+        "and each follow-up run is slow, so later sends land during follow-up runs and queue too: "
+        "pffffp-like at gap 0 (p0000p measured); clean at gap 0.1 s.",
+        cleanup=10.0,
+        debounce=50.0,
+        overhead=400.0,
+    ),
+    "lost-drain": Mode(
+        "lost-drain",
+        "The dormant follow-up drain of 2026.6 (#91909, fixed by #95039): the run's own drain already found "
+        "an empty queue, then a send in the terminal window is enqueued with restartIfIdle=false and a stale "
+        "busy re-check, so nothing drains it. Its caller gets a bare final (f); the item is stranded until "
+        "the next send's run drains it, and its answer arrives later under another runId.",
+        cleanup=100.0,
+        kick_on_enqueue=False,
+    ),
+    "fixed": Mode(
+        "fixed",
+        "OpenClaw 2026.5.28+ and 2026.9.x (reply-turn admission): a visible turn waits for the active run "
+        "to finish (waitForIdle, up to 15 s) and then runs under its own runId; nothing throws. Pattern: "
+        "pppppp in every probe, also with background work.",
+        cleanup=150.0,
+        admission_waits=True,
+    ),
+}
+
+
+def mode_named(name: str) -> Mode:
+    try:
+        return MODES[name]
+    except KeyError:
+        raise ValueError(f"mode {name!r} is not known; expected one of {', '.join(MODES)}") from None
