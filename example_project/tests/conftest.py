@@ -11,6 +11,7 @@ planted bug and raised no false alarm.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -71,4 +72,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def gateway(toy_mode: str, replyrace_gateway_factory, replyrace_settings):  # type: ignore[no-untyped-def]
     """This test's toy gateway: the configured command plus the mode (one process per mode)."""
     command = f"{replyrace_settings.gateway_cmd} --mode {toy_mode} --background-ms {BACKGROUND_MS}"
-    return replyrace_gateway_factory.launch(command)
+    # TOY_GATEWAY_ARGS tries a regression without editing code, e.g.
+    # "--admission-wait off --cleanup-ms 500" turns `fixed` back into a racy build.
+    extra = os.environ.get("TOY_GATEWAY_ARGS", "").strip()
+    return replyrace_gateway_factory.launch(f"{command} {extra}" if extra else command)

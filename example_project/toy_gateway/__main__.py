@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import os
 import signal
@@ -35,6 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mode", default="alternating", choices=list(MODES), help="which release family to mimic")
     for knob in ("cleanup", "debounce", "background", "overhead", "queue-ack"):
         parser.add_argument(f"--{knob}-ms", type=_ms, default=None, help=f"override the mode's {knob} (ms)")
+    parser.add_argument("--admission-wait", choices=["on", "off"], default=None,
+                        help="override the mode's wait-for-idle admission (off in `fixed` re-opens the race)")
     parser.add_argument("--token", default="replyrace-token", help="WebSocket auth token")
     parser.add_argument("--model", default="fake-model")
     args = parser.parse_args(argv)
@@ -48,6 +51,8 @@ async def serve(args: argparse.Namespace) -> None:
         cleanup=args.cleanup_ms, debounce=args.debounce_ms, background=args.background_ms,
         overhead=args.overhead_ms, queue_ack=args.queue_ack_ms,
     )
+    if args.admission_wait is not None:
+        mode = dataclasses.replace(mode, admission_waits=args.admission_wait == "on")
     gateway = ToyGateway(mode, args.provider_url, model=args.model, log=lambda line: print(line, flush=True))
     await gateway.start()
     ready = {"ready": False}

@@ -120,7 +120,10 @@ class SequentialSender:
         log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
         transport = self.transport_factory()
         records: list[CallRecord] = []
-        await transport.open()
+        try:
+            await transport.open()
+        except TransportError:
+            pass  # each call retries the connection and records the failure as an `e`
         try:
             for index in range(1, settings.calls + 1):
                 if index > 1 and settings.gap > 0:

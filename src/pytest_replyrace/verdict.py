@@ -160,13 +160,15 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None) ->
     for call in calls:
         provider_rtt = next((e.duration for e in call.journal if e.duration is not None), None)
         reply = call.reply if call.reply else (f"error: {call.error}" if call.error else call.reply)
+        width = 60
         if call.transport_error:
-            reply = f"transport: {call.transport_error}"
+            # The whole failure matters more than alignment: quote it in full (bounded).
+            reply, width = f"transport: {call.transport_error}", 240
         if call.timed_out:
             reply = "(no reply within the call timeout)"
         lines.append(
             f"  {call.index:>3}  {call.sent_at - t0:>7.3f}s  {_ms(call.latency):>9}  "
-            f"{_ms(provider_rtt):>12}  {_served_column(call):<22}  {call.letter}  {_excerpt(reply)}"
+            f"{_ms(provider_rtt):>12}  {_served_column(call):<22}  {call.letter}  {_excerpt(reply, width)}"
         )
         for late in call.late_replies:
             lines.append(f"  {'':>3}  {'':>8}  {'':>9}  {'':>12}  {'later, other runId:':<22}     {_excerpt(late)}")

@@ -1,0 +1,128 @@
+"""Pins what the example project's demo shows, with the real toy gateway.
+
+The demo is run as a user runs it (its own rootdir and pytest.ini), in a
+subprocess, with a JSON history to read the per-mode, per-RTT patterns from.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+
+
+def run_demo(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    report = pytester.path / "demo.json"
+    result = pytester.run(
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "pytest_replyrace",
+        f"--rootdir={EXAMPLE}", "-c", str(EXAMPLE / "pytest.ini"), str(EXAMPLE / "tests"),
+        f"--replyrace-report={report}", "-n", "4", *args, timeout=300,
+    )
+    return result, json.loads(report.read_text())
+
+
+def patterns(history: dict[str, Any]) -> dict[tuple[str, float], str]:
+    out = {}
+    for test in history["tests"]:
+        mode = test["node_id"].split("[", 1)[1].split("-rtt=")[0]
+        out[(mode, test["rtt"])] = test["pattern"]
+    return out
+
+
+def test_demo_catches_every_planted_bug_and_no_false_alarm(
+    pytester: pytest.Pytester, leak_marker: str, assert_no_leak: Callable[[], None]
+) -> None:
+    result, history = run_demo(pytester)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*= 13 passed, 12 xfailed in *"])
+    seen = patterns(history)
+    for mode, letters in (("drain-first", "pfpf"), ("alternating", "pfpf"), ("cascade", "pfff"), ("lost-drain", "pfpf")):
+        assert seen[(mode, 0.05)] == letters, (mode, seen)
+        assert seen[(mode, 3.0)] == "pppp", (mode, seen)
+    assert all(seen[("fixed", rtt)] == "pppp" for rtt in (0.05, 0.14, 0.39, 1.1, 3.0))
+    result.stdout.fnmatch_lines([
+        "*= replyrace summary =*",
+        "tests/test_race_demo.py::test_sequential_sends_get_real_replies[alternating]",
+        "*50ms   200ms  pfpf      2  2  0  0  0*fast-fail: alternating: every 2nd call (*xfailed)",
+    ])
+    assert_no_leak()
+
+
+def test_a_regression_in_fixed_turns_the_demo_red(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str
+) -> None:
+    # Keep the guard 0.5 s after each reply and stop waiting for it at admission.
+    monkeypatch.setenv("TOY_GATEWAY_ARGS", "--admission-wait off --cleanup-ms 500")
+    result, history = run_demo(pytester, "-k", "fixed")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=5)
+    assert set(patterns(history).values()) == {"pfpf"}
+    result.stdout.fnmatch_lines(["*replyrace fast-fail at rtt=50ms, gap=200ms: alternating: every 2nd call*"])
+
+
+CONFTEST = """
+import pytest
+
+@pytest.fixture
+def gateway(toy_mode, replyrace_gateway_factory):
+    return replyrace_gateway_factory.launch(
+        "{python} -m toy_gateway --port {port} --provider-url {provider_url} --mode " + toy_mode + " {extra}")
+
+def pytest_generate_tests(metafunc):
+    if "toy_mode" in metafunc.fixturenames:
+        metafunc.parametrize("toy_mode", {modes!r})
+"""
+
+
+def toy_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, modes: list[str], extra: str = "") -> None:
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 120\n")
+    pytester.makeconftest(CONFTEST.replace("{extra}", extra).replace("{modes!r}", repr(modes)))
+
+
+def test_correct_and_fixed_are_clean_at_every_rtt_with_jitter(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str,
+    assert_no_leak: Callable[[], None],
+) -> None:
+    toy_pytester(pytester, monkeypatch, ["correct", "fixed"], "--background-ms 650")
+    pytester.makepyfile(
+        test_clean="""
+        import pytest
+
+        @pytest.mark.rtt_range("50ms", "3s", steps=3, jitter=0.3)
+        @pytest.mark.replyrace(calls=4, gap=0)
+        def test_clean(toy_mode, sequential_sender):
+            sequential_sender.run().assert_clean()
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "pytest_replyrace", "-n", "3", timeout=240)
+    result.assert_outcomes(passed=6)
+    assert_no_leak()
+
+
+def test_log_lines_reach_the_failure_message(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str
+) -> None:
+    toy_pytester(pytester, monkeypatch, ["alternating"], "--background-ms 650")
+    pytester.makepyfile(
+        test_logs="""
+        import pytest
+
+        @pytest.mark.replyrace(calls=6, gap=0.2)
+        def test_race(toy_mode, sequential_sender):
+            sequential_sender.run().assert_no_fast_fail()
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "pytest_replyrace", timeout=120)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*replyrace fast-fail at rtt=50ms, gap=200ms: alternating: every 2nd call — pattern pfpfpf*",
+        "*gateway log lines that matched during this test (*",
+        "*followup queue drain failed for agent:test:race-*: ReplyRunAlreadyActiveError: Reply run already active*",
+    ])
