@@ -7,11 +7,15 @@ mode, say) that all stop in reverse order at the end.
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .launcher import DEFAULT_LOG_PATTERNS, AttachedGateway, Gateway, LaunchedGateway, ReadyCheck
+from .launcher import DEFAULT_LOG_PATTERNS, AttachedGateway, Gateway, GatewayStartError, LaunchedGateway, ReadyCheck
+from .openclaw_profile import OpenClawProfile, json_log_lines, warm_up
 
 __all__ = ["GatewayPool"]
 
@@ -56,10 +60,7 @@ class GatewayPool:
         existing = self._by_key.get(key)
         if existing is not None:
             return existing
-        state_dir = None
-        if self.state_root is not None:
-            state_dir = self.state_root / f"gateway-{len(self._order) + 1}"
-            state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir = self._new_state_dir()
         gateway = LaunchedGateway(
             command,
             provider_url=self.provider_url,
@@ -75,6 +76,44 @@ class GatewayPool:
         self._by_key[key] = gateway
         self._order.append(gateway)
         return gateway
+
+    def launch_openclaw(self, profile: OpenClawProfile, *, warm_up_timeout: float = 120.0) -> Gateway:
+        """A real OpenClaw gateway wired to the fake provider, warmed up with one turn."""
+        key = ("openclaw", str(profile.openclaw), profile.node, profile.token)
+        existing = self._by_key.get(key)
+        if existing is not None:
+            return existing
+        state_dir = self._new_state_dir()
+        if state_dir is None:
+            state_dir = Path(tempfile.mkdtemp(prefix="replyrace-openclaw-"))
+        gateway = LaunchedGateway(
+            profile.command(),
+            provider_url=self.provider_url,
+            ready=ReadyCheck("http", "/readyz"),
+            ready_timeout=self.ready_timeout,
+            state_dir=state_dir,
+            env=profile.env(state_dir),
+            log_patterns=self.log_patterns,
+            stop_grace=self.stop_grace,
+            extra_logs=[(path, json_log_lines) for path in profile.log_files(state_dir)],
+        )
+        profile.write_config(state_dir, gateway.port, self.provider_url)
+        gateway.start()
+        self._by_key[key] = gateway
+        self._order.append(gateway)
+        try:
+            asyncio.run(warm_up(gateway.url, profile.token, warm_up_timeout))
+        except Exception as exc:  # noqa: BLE001 - reported with the log tail
+            tail = "\n".join(f"    {line}" for line in gateway.log_tail())
+            raise GatewayStartError(f"OpenClaw gateway {gateway.url} failed its warm-up turn: {exc}\n{tail}") from exc
+        return gateway
+
+    def _new_state_dir(self) -> Path | None:
+        if self.state_root is None:
+            return None
+        state_dir = self.state_root / f"gateway-{len(self._order) + 1}"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return state_dir
 
     def attach(self, url: str, *, ready: ReadyCheck | str | None = None, log_path: str | Path | None = None) -> Gateway:
         key = ("attach", url, str(ready), str(log_path))

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -239,11 +239,14 @@ class LaunchedGateway:
         ready: ReadyCheck | str = "http:/readyz",
         ready_timeout: float = 60.0,
         state_dir: str | Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         log_patterns: Sequence[str] = DEFAULT_LOG_PATTERNS,
         stop_grace: float = 5.0,
         cwd: str | Path | None = None,
+        extra_logs: Sequence[tuple[Path, Callable[[Path], list[str]]]] = (),
     ) -> None:
+        """``env`` values of None remove the variable; ``extra_logs`` are (path, reader) pairs
+        scanned with the console log (a JSON log file, say)."""
         self.ready = ReadyCheck.parse(ready)
         if ready_timeout <= 0:
             raise ValueError(f"ready_timeout {ready_timeout!r}: expected seconds > 0")
@@ -267,6 +270,8 @@ class LaunchedGateway:
         self.extra_env = dict(env or {})
         self.cwd = Path(cwd) if cwd is not None else None
         self._log = _LogReader(self.log_path, log_patterns)
+        self.extra_logs = list(extra_logs)
+        self._extra_marks: dict[int, list[int]] = {}
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
         self.pid: int | None = None
@@ -281,7 +286,11 @@ class LaunchedGateway:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(self.extra_env)
+        for key, value in self.extra_env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         env.update({
             "REPLYRACE_GATEWAY_PORT": str(self.port),
             "REPLYRACE_PROVIDER_URL": self.provider_url,
@@ -384,10 +393,22 @@ class LaunchedGateway:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def log_offset(self) -> int:
-        return self._log.offset()
+        offset = self._log.offset()
+        if self.extra_logs:
+            # Extra logs are read by line; remember where each stood at this offset.
+            self._extra_marks[offset] = [len(reader(path)) for path, reader in self.extra_logs]
+        return offset
 
     def log_matches(self, since: int = 0) -> list[LogMatch]:
-        return self._log.matches(since)
+        found = self._log.matches(since)
+        marks = self._extra_marks.get(since, [0] * len(self.extra_logs))
+        for (path, reader), start in zip(self.extra_logs, marks):
+            for i, line in enumerate(reader(path)[start:], start=start + 1):
+                for pattern, regex in self._log.patterns:
+                    if regex.search(line):
+                        found.append(LogMatch(pattern=pattern, line=f"{path.name}: {line}", lineno=i))
+                        break
+        return found
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
         return self._log.tail(lines)

@@ -6,6 +6,7 @@ import os
 import random
 import shlex
 import zlib
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from . import __version__
 from .driver import DriverSettings, SequentialSender
 from .gateways import GatewayPool
 from .launcher import DEFAULT_LOG_PATTERNS, Gateway
+from .openclaw_profile import OpenClawProfile
 from .markers import MARKERS, MarkerError, parse_replyrace, parse_rtt_range, rtt_id
 from .provider import FakeProvider
 from .report import summary_lines, write_json_report
@@ -126,6 +128,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     s = state.settings
     if s.gateway_url:
         gateway = f"attach {s.gateway_url}"
+    elif s.gateway == "openclaw":
+        gateway = f"openclaw {s.openclaw or '(set --replyrace-openclaw)'} with {s.node}"
     elif s.gateway_cmd:
         gateway = f"launch {s.gateway_cmd!r}"
     else:
@@ -293,6 +297,20 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
     """The gateway under test: launched from the configured command or attached by URL."""
     if replyrace_settings.gateway_url:
         return replyrace_gateway_factory.attach(replyrace_settings.gateway_url)
+    if replyrace_settings.gateway == "openclaw":
+        if not replyrace_settings.openclaw:
+            pytest.fail(
+                "replyrace: --replyrace-gateway openclaw needs --replyrace-openclaw PATH (env REPLYRACE_OPENCLAW, "
+                "ini replyrace_openclaw): the installed openclaw package or its openclaw.mjs",
+                pytrace=False,
+            )
+        try:
+            profile = OpenClawProfile(
+                Path(replyrace_settings.openclaw), node=replyrace_settings.node, token=replyrace_settings.token
+            )
+        except ValueError as exc:
+            pytest.fail(f"replyrace: {exc}", pytrace=False)
+        return replyrace_gateway_factory.launch_openclaw(profile)
     if replyrace_settings.gateway_cmd:
         return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd)
     pytest.skip(

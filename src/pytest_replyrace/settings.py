@@ -146,6 +146,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("ready_timeout", "seconds to wait for readiness (default 60)", _duration(False), 60.0, "SECONDS"),
     Option("stop_grace", "seconds between SIGTERM and SIGKILL when stopping the gateway (default 5)",
            _duration(True), 5.0, "SECONDS"),
+    Option("gateway", "gateway profile: command (launch replyrace_gateway_cmd) or openclaw (a real OpenClaw "
+           "from --replyrace-openclaw)", _choice(GATEWAY_PROFILES), "command", "PROFILE"),
+    Option("openclaw", "openclaw profile: the installed openclaw package folder (node_modules/openclaw) or "
+           "openclaw.mjs", _text, None, "PATH"),
+    Option("node", "openclaw profile: the node executable (default node on PATH)", _text, "node", "PATH"),
     Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
            _choice(TRANSPORTS), "http", "NAME"),
     Option("token", "gateway auth token for the openclaw transport (default replyrace-token)", _text,
@@ -224,4 +229,6 @@ def resolve(
             break
         else:
             values[option.name] = option.default
+    if values["gateway"] == "openclaw" and "transport" not in sources:
+        values["transport"] = "openclaw"  # the profile's natural transport, unless one was chosen
     return Settings(values, sources)
