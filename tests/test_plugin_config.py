@@ -92,34 +92,22 @@ def test_bad_rtt_range_is_a_collection_error_naming_the_test(pytester: pytest.Py
     )
 
 
-def test_bad_replyrace_marker_is_a_collection_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_bad="""
-        import pytest
-
-        @pytest.mark.replyrace(gap=-0.5)
-        def test_race(sequential_sender):
-            pass
-        """
-    )
+@pytest.mark.parametrize(
+    ("decorator", "arguments", "message"),
+    [
+        ("@pytest.mark.replyrace(gap=-0.5)", "sequential_sender",
+         "*test_bad.py::test_race: @pytest.mark.replyrace(gap=-0.5): gap: -0.5 must be >= 0*"),
+        ('@pytest.mark.rtt_range("50ms", "1s")', "",
+         "*needs the test to use one of the fixtures sequential_sender, fake_provider or replyrace_rtt*"),
+    ],
+    ids=["bad-replyrace-marker", "rtt-range-without-fixture"],
+)
+def test_marker_misuse_is_a_collection_error(pytester: pytest.Pytester, decorator: str, arguments: str,
+                                             message: str) -> None:
+    pytester.makepyfile(test_bad=f"import pytest\n\n{decorator}\ndef test_race({arguments}):\n    pass\n")
     result = run(pytester)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*test_bad.py::test_race: @pytest.mark.replyrace(gap=-0.5): gap: -0.5 must be >= 0*"])
-
-
-def test_rtt_range_needs_a_replyrace_fixture(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_bad="""
-        import pytest
-
-        @pytest.mark.rtt_range("50ms", "1s")
-        def test_race():
-            pass
-        """
-    )
-    result = run(pytester)
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*needs the test to use one of the fixtures sequential_sender, fake_provider or replyrace_rtt*"])
+    result.stdout.fnmatch_lines([message])
 
 
 def test_ids_and_rtt_reach_the_provider(pytester: pytest.Pytester) -> None:
