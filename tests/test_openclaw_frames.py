@@ -1,0 +1,94 @@
+"""The WebSocket transport against a hostile gateway: malformed and oversized
+frames end the call as an error quoting the frame, within bounds, never a hang.
+
+A real websockets server on 127.0.0.1 plays the gateway: it does the OpenClaw
+handshake, acks chat.send, then misbehaves in the way each test asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from pytest_replyrace.driver import DriverSettings, SequentialSender
+from pytest_replyrace.openclaw_transport import OpenClawTransport
+
+
+@asynccontextmanager
+async def hostile_gateway(after_ack: Callable[[ServerConnection, dict[str, Any]], Any]) -> AsyncIterator[str]:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(json.dumps({"type": "event", "event": "connect.challenge", "payload": {"nonce": "n", "ts": 0}}))
+        hello = json.loads(await ws.recv())
+        await ws.send(json.dumps({"type": "res", "id": hello["id"], "ok": True, "payload": {
+            "type": "hello-ok", "protocol": 3, "auth": {"role": "operator", "scopes": ["operator.write"]}}}))
+        async for raw in ws:
+            request = json.loads(raw)
+            await ws.send(json.dumps({"type": "res", "id": request["id"], "ok": True,
+                                      "payload": {"runId": request["params"]["idempotencyKey"], "status": "started"}}))
+            await after_ack(ws, request)
+
+    async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+
+
+async def run_calls(url: str, calls: int = 2) -> str:
+    sender = SequentialSender(lambda: OpenClawTransport(url, token="t", handshake_timeout=5),
+                              settings=DriverSettings(calls=calls, timeout=5, settle=0))
+    result = await sender.arun()
+    return result.pattern, result.calls  # type: ignore[return-value]
+
+
+@pytest.mark.asyncio
+async def test_a_malformed_frame_is_an_error_quoting_it() -> None:
+    async def garbage(ws: ServerConnection, request: dict[str, Any]) -> None:
+        await ws.send("this is {not json")
+
+    async with hostile_gateway(garbage) as url:
+        pattern, calls = await asyncio.wait_for(run_calls(url), 20)
+    assert pattern == "ee"
+    assert "malformed frame: 'this is {not json'" in calls[0].transport_error
+
+
+@pytest.mark.asyncio
+async def test_an_oversized_frame_is_an_error_not_a_buffer() -> None:
+    async def flood(ws: ServerConnection, request: dict[str, Any]) -> None:
+        await ws.send("x" * (9 * 1024 * 1024))  # over the 8 MiB frame bound
+
+    async with hostile_gateway(flood) as url:
+        pattern, calls = await asyncio.wait_for(run_calls(url, calls=1), 20)
+    assert pattern == "e"
+    assert "dropped" in calls[0].transport_error and "1009" in calls[0].transport_error
+
+
+@pytest.mark.asyncio
+async def test_a_gateway_that_never_finals_is_lost_within_the_call_timeout() -> None:
+    async def silence(ws: ServerConnection, request: dict[str, Any]) -> None:
+        return None
+
+    async with hostile_gateway(silence) as url:
+        sender = SequentialSender(lambda: OpenClawTransport(url, token="t", handshake_timeout=5),
+                                  settings=DriverSettings(calls=2, timeout=0.5, settle=0))
+        result = await asyncio.wait_for(sender.arun(), 20)
+    assert result.pattern == "ll"
+
+
+@pytest.mark.asyncio
+async def test_a_drop_between_calls_reconnects() -> None:
+    async def final_then_drop(ws: ServerConnection, request: dict[str, Any]) -> None:
+        run_id = request["params"]["idempotencyKey"]
+        await ws.send(json.dumps({"type": "event", "event": "chat", "payload": {
+            "runId": run_id, "sessionKey": request["params"]["sessionKey"], "state": "final",
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "bye"}]}}}))
+        await ws.close()
+
+    async with hostile_gateway(final_then_drop) as url:
+        pattern, calls = await asyncio.wait_for(run_calls(url, calls=3), 20)
+    # No provider here, so the replies are fast-fails; what matters is that each call got its final.
+    assert pattern == "fff" and [c.reply for c in calls] == ["bye"] * 3
