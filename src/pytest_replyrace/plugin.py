@@ -21,6 +21,7 @@ from .openclaw_profile import OpenClawProfile
 from .markers import MARKERS, MarkerError, parse_replyrace, parse_rtt_range, rtt_id
 from .provider import FakeProvider
 from .report import summary_lines, write_json_report
+from .report_html import write_html_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
 from .transport import Transport, build_transport
 from .verdict import RaceResult
@@ -208,14 +209,13 @@ def _outcomes(terminalreporter: Any) -> dict[str, str]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
-    if state is None or not state.settings.report or hasattr(session.config, "workerinput"):
-        return
-    write_json_report(
-        state.settings.report,
-        state.results,
-        seed=state.seed,
-        settings={k: state.settings.describe(k) for k in state.settings.values},
-    )
+    if state is None or hasattr(session.config, "workerinput"):
+        return  # xdist workers hand their results to the controller, which writes the files
+    settings = {k: state.settings.describe(k) for k in state.settings.values}
+    if state.settings.report:
+        write_json_report(state.settings.report, state.results, seed=state.seed, settings=settings)
+    if state.settings.html:
+        write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings)
 
 
 # -- fixtures ---------------------------------------------------------------

@@ -56,6 +56,7 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
             "rtt_s": result.get("rtt"),
             "rtt": "-" if result.get("rtt") is None else format_duration(result["rtt"]),
             "gap": format_duration(result.get("gap") or 0.0),
+            "gap_s": result.get("gap") or 0.0,
             "pattern": pattern,
             "counts": {letter: pattern.count(letter) for letter in LETTERS},
             "ff_p50": _p50_ms(fast),
@@ -79,7 +80,7 @@ def summary_lines(
     for row in rows:
         groups.setdefault(row["group"], []).append(row)
     for members in groups.values():  # xdist delivers in any order
-        members.sort(key=lambda r: (r["rtt_s"] is None, r["rtt_s"] or 0.0, r["gap"]))
+        members.sort(key=lambda r: (r["rtt_s"] is None, r["rtt_s"] or 0.0, r["gap_s"]))
     for group, members in groups.items():
         lines.append((group, {"bold": True}))
         lines.append((

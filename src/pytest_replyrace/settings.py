@@ -171,6 +171,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("seed", "seed for tokens, session keys and jitter: an integer, or 'last' for the previous run's",
            parse_seed, None, "SEED"),
     Option("report", "write a JSON history of every race test to PATH", _text, None, "PATH"),
+    Option("html", "write a self-contained HTML report (timelines, pattern heatmap) to PATH", _text, None, "PATH"),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 

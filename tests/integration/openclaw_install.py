@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,9 @@ class InstallError(RuntimeError):
 
 
 def cache_root() -> Path:
-    root = Path(os.environ.get("REPLYRACE_CACHE") or Path.home() / ".cache" / "pytest-replyrace")
+    # The account's home from the password database: pytester points HOME at a temp dir.
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    root = Path(os.environ.get("REPLYRACE_CACHE") or home / ".cache" / "pytest-replyrace")
     root.mkdir(parents=True, exist_ok=True)
     return root
 

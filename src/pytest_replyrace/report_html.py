@@ -1,0 +1,168 @@
+"""One self-contained HTML page per run: inline CSS and SVG, no script, no network.
+
+Per test: a pattern heatmap over RTT (× gap when swept), then per RTT a
+swimlane timeline: each call a bar from send to reply, the provider request
+for its token a thinner bar beneath it, fast-fails in red, the gaps as white
+space, every row labelled with the run's pattern string so it can be searched
+and copied; then the gateway log lines that matched.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .report import group_name, summary_rows
+from .units import format_duration
+
+__all__ = ["render_html", "write_html_report"]
+
+COLOURS = {"p": "#2e9e4f", "f": "#d7263d", "w": "#9b2fae", "l": "#8a8a8a", "e": "#f08c00"}
+PROVIDER = "#3b7dd8"
+VERDICT_BG = {"clean": "#d9f2e0", "fast-fail": "#fadadd", "unreliable": "#fff0d1", "empty": "#eeeeee"}
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px; color: #1d1d1f; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; }
+h3 { font-size: 14px; margin: 16px 0 4px; font-weight: 600; }
+.meta { color: #555; margin-bottom: 12px; } code, pre { font-family: ui-monospace, 'DejaVu Sans Mono', monospace; }
+.pattern { font-family: ui-monospace, 'DejaVu Sans Mono', monospace; font-size: 15px; letter-spacing: 2px; }
+table.heat { border-collapse: collapse; margin: 6px 0 12px; } table.heat td, table.heat th { border: 1px solid #ccc;
+  padding: 4px 10px; text-align: center; } table.heat th { background: #f4f4f4; font-weight: 600; }
+.legend span { display: inline-block; margin-right: 14px; } .legend i { display: inline-block; width: 12px;
+  height: 12px; margin-right: 4px; vertical-align: -1px; border-radius: 2px; }
+pre.log { background: #f7f7f7; border: 1px solid #e3e3e3; padding: 8px; overflow-x: auto; font-size: 12px; }
+svg text { font-family: ui-monospace, 'DejaVu Sans Mono', monospace; font-size: 11px; }
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _legend() -> str:
+    names = {"p": "real reply", "f": "fast-fail", "w": "wrong reply", "l": "lost", "e": "error"}
+    items = [f'<span><i style="background:{COLOURS[k]}"></i>{k} {v}</span>' for k, v in names.items()]
+    items.append(f'<span><i style="background:{PROVIDER}"></i>provider serving the call\'s token</span>')
+    return f'<div class="legend">{"".join(items)}</div>'
+
+
+def _tick(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
+    calls = result.get("calls", [])
+    if not calls:
+        return "<p>(no calls)</p>"
+    t0 = calls[0]["sent_at"]
+    ends = [c["replied_at"] or c["sent_at"] for c in calls]
+    ends += [j["ended_at"] for c in calls for j in c.get("journal", []) if j.get("ended_at") is not None]
+    span = max(max(ends) - t0, 0.001)
+    label_w, row_h, top = 150, 26, 22
+    plot_w = width - label_w - 20
+    height = top + row_h * len(calls) + 10
+
+    def x(t: float) -> float:
+        return float(label_w + (t - t0) / span * plot_w)
+
+    parts = [f'<svg viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" role="img" '
+             f'aria-label="timeline {_e(result.get("pattern", ""))}">']
+    for i in range(5):  # time axis
+        t = span * i / 4
+        parts.append(f'<line x1="{x(t0 + t):.1f}" y1="{top - 6}" x2="{x(t0 + t):.1f}" y2="{height - 6}" '
+                     'stroke="#e5e5e5"/>')
+        parts.append(f'<text x="{x(t0 + t):.1f}" y="{top - 9}" text-anchor="middle" fill="#777">'
+                     f'{_e(_tick(t))}</text>')
+    for row, call in enumerate(calls):
+        y = top + row * row_h
+        letter = call.get("letter", "?")
+        colour = COLOURS.get(letter, "#444")
+        latency = call.get("latency")
+        lat = "lost" if latency is None else f"{latency * 1000:.0f}ms"
+        parts.append(f'<text x="4" y="{y + 12}" fill="{colour}">#{call["index"]} {letter} {lat}</text>')
+        sent = call["sent_at"]
+        replied = call.get("replied_at")
+        end = replied if replied is not None else sent + span * 0.02
+        tip = f"call {call['index']} ({letter}): {call.get('reply') or call.get('error') or call.get('transport_error') or ''}"
+        parts.append(f'<rect x="{x(sent):.1f}" y="{y}" width="{max(2.0, x(end) - x(sent)):.1f}" height="11" '
+                     f'fill="{colour}" rx="2"><title>{_e(tip[:300])}</title></rect>')
+        for entry in call.get("journal", []):
+            arrived, ended = entry["arrived_at"], entry.get("ended_at")
+            stop = ended if ended is not None else arrived + span * 0.01
+            parts.append(f'<rect x="{x(arrived):.1f}" y="{y + 13}" width="{max(2.0, x(stop) - x(arrived)):.1f}" '
+                         f'height="6" fill="{PROVIDER}" rx="1"><title>provider {entry.get("status")} '
+                         f'rtt {entry.get("rtt", 0) * 1000:.0f}ms</title></rect>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _heatmap(members: Sequence[Mapping[str, Any]]) -> str:
+    rows = summary_rows(members)
+    gaps = [g for _, g in sorted({(r["gap_s"], r["gap"]) for r in rows})]
+    rtts = list(dict.fromkeys(r["rtt"] for r in sorted(rows, key=lambda r: (r["rtt_s"] is None, r["rtt_s"] or 0.0))))
+    cells = {(r["rtt"], r["gap"]): r for r in rows}
+    out = ['<table class="heat"><tr><th>rtt \\ gap</th>' + "".join(f"<th>{_e(g)}</th>" for g in gaps) + "</tr>"]
+    for rtt in rtts:
+        out.append(f"<tr><th>{_e(rtt)}</th>")
+        for gap in gaps:
+            row = cells.get((rtt, gap))
+            if row is None:
+                out.append("<td></td>")
+                continue
+            bg = VERDICT_BG.get(row["verdict"], "#fff")
+            out.append(f'<td style="background:{bg}" title="{_e(row["verdict"])} {_e(row["detail"])}">'
+                       f'<span class="pattern">{_e(row["pattern"])}</span></td>')
+        out.append("</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Mapping[str, Any]) -> str:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for result in results:
+        groups.setdefault(group_name(result.get("node_id")), []).append(result)
+    body = [
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>replyrace report (seed {seed})</title><style>{CSS}</style></head><body>",
+        "<h1>pytest-replyrace report</h1>",
+        f'<div class="meta">pytest-replyrace {_e(__version__)} · seed <code>{seed}</code> · '
+        + " · ".join(f"{_e(k)}=<code>{_e(v)}</code>" for k, v in settings.items() if v not in (None, "", "None"))
+        + "</div>",
+        _legend(),
+    ]
+    if not results:
+        body.append("<p>No race test ran.</p>")
+    for group, members in groups.items():
+        body.append(f"<h2>{_e(group)}</h2>")
+        body.append(_heatmap(members))
+        ordered = sorted(members, key=lambda m: (m.get("rtt") is None, m.get("rtt") or 0.0, m.get("gap") or 0.0))
+        for result in ordered:
+            rtt = "-" if result.get("rtt") is None else format_duration(result["rtt"])
+            body.append(
+                f'<h3>rtt={_e(rtt)} gap={_e(format_duration(result.get("gap") or 0.0))} · '
+                f'<span class="pattern">{_e(result.get("pattern", ""))}</span> · {_e(result.get("verdict", ""))}'
+                f'{(" (" + _e(result.get("shape")) + ")") if result.get("verdict") != "clean" else ""}</h3>'
+            )
+            body.append(_timeline_svg(result))
+            logs = result.get("log_matches", [])
+            if logs:
+                lines = "\n".join(f"L{m['lineno']}: {m['line']}" for m in logs[:50])
+                body.append(f'<pre class="log">{_e(lines)}</pre>')
+            if result.get("replay"):
+                body.append(f'<div class="meta">replay: <code>{_e(result["replay"])}</code></div>')
+    body.append("</body></html>")
+    return "\n".join(body)
+
+
+def write_html_report(path: str | Path, results: Sequence[Mapping[str, Any]], *, seed: int,
+                      settings: Mapping[str, Any]) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(render_html(results, seed=seed, settings=settings), encoding="utf-8")
+    tmp.replace(target)
+    return target

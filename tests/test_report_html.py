@@ -1,0 +1,98 @@
+"""The HTML report: its content from results, and a real browser rendering it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pytest_replyrace.records import CallRecord, JournalEntry, LogMatch
+from pytest_replyrace.report_html import render_html
+from pytest_replyrace.verdict import RaceResult, classify
+
+from support.selftest import race_gateway_cmd, run
+
+
+def sample(pattern: str, rtt: float = 0.05, node: str = "t.py::test_x[rtt=50ms]") -> dict[str, object]:
+    calls = []
+    for i, letter in enumerate(pattern, start=1):
+        token, sent = f"rr-abcd-{i}", 100.0 + i
+        if letter == "p":
+            call = CallRecord(i, token, "agent:test:race-x", sent, sent + rtt + 0.01, "r", f"ECHO {token}",
+                              journal=[JournalEntry(i, "/v1/chat/completions", sent + 0.005, sent + 0.005 + rtt,
+                                                    [token], rtt, "fake-model", True, 200)])
+        else:
+            call = CallRecord(i, token, "agent:test:race-x", sent, sent + 0.25, "r", "<canned & fast>")
+        call.letter = classify(call)
+        calls.append(call)
+    return RaceResult(calls, "agent:test:race-x", rtt=rtt, gap=0.2, seed=1, node_id=node,
+                      log_matches=[LogMatch("x", "followup queue drain failed for <key>", 3)]).to_dict()
+
+
+def test_page_carries_patterns_bars_logs_and_escapes_text() -> None:
+    page = render_html([sample("pfpf"), sample("pppp", 3.0, "t.py::test_x[rtt=3s]")], seed=7, settings={"gap": "200ms"})
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "http://" not in page
+    assert page.count("<svg") == 2
+    assert '<span class="pattern">pfpf</span>' in page and '<span class="pattern">pppp</span>' in page
+    assert page.count('height="11" fill="#d7263d"') == 2  # two fast-fail bars
+    assert page.count('height="6" fill="#3b7dd8"') == 2 + 4  # provider bars: 2 real calls at 50 ms, 4 at 3 s
+    assert "followup queue drain failed for &lt;key&gt;" in page and "&lt;canned &amp; fast&gt;" in page
+    assert "<h2>t.py::test_x</h2>" in page and page.count("<h2>") == 1  # one test, one heatmap
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars"]
+
+
+def test_a_failing_run_gives_json_junit_and_html_merged_across_xdist_workers(
+    race_pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    race_pytester.makepyfile(
+        test_chat="""
+        import pytest
+
+        @pytest.mark.rtt_range("50ms", "1s", steps=3)
+        @pytest.mark.replyrace(calls=4, gap=0.2)
+        def test_sends(sequential_sender):
+            sequential_sender.run().assert_no_fast_fail()
+        """
+    )
+    out = race_pytester.path
+    result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd('--background-ms', '450')}", "-n", "2",
+                 f"--replyrace-report={out / 'h.json'}", f"--replyrace-html={out / 'h.html'}",
+                 f"--junitxml={out / 'junit.xml'}")
+    result.assert_outcomes(passed=1, failed=2)
+    history = json.loads((out / "h.json").read_text())
+    assert sorted(t["pattern"] for t in history["tests"]) == ["pfpf", "pfpf", "pppp"]  # every worker's results
+    result.stdout.fnmatch_lines(["*= replyrace summary =*", "*50ms   200ms  pfpf*failed)", "*1s   200ms  pppp*"])
+    junit = (out / "junit.xml").read_text()
+    assert '<property name="replyrace_pattern" value="pfpf"' in junit
+    assert '<property name="replyrace_verdict" value="fast-fail"' in junit
+    assert '<property name="replyrace_rtt" value="0.05"' in junit
+    page = (out / "h.html").read_text()
+    assert page.count("<svg") == 3 and '<span class="pattern">pfpf</span>' in page
+    shutil.copy(out / "h.html", tmp_path / "report.html")
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium): the page was checked as text only")
+    profile = tmp_path / "profile"
+    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                          (tmp_path / "report.html").as_uri()], capture_output=True, text=True, timeout=60)
+    assert "pfpf" in dom.stdout and "<svg" in dom.stdout and "<rect" in dom.stdout
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1100,900",
+                    f"--screenshot={shot}", (tmp_path / "report.html").as_uri()], capture_output=True, timeout=60)
+    assert _png_size(shot) == (1100, 900)
+    assert shot.stat().st_size > 20_000  # a blank page compresses to a few kB; this one has bars and text
