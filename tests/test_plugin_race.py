@@ -4,6 +4,7 @@ pytest in a subprocess. These pin the contract a gateway maintainer relies on.""
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 
 import pytest
@@ -97,6 +98,9 @@ def test_every_letter_comes_from_a_real_gateway(race_pytester: pytest.Pytester, 
     )
     result = run(race_pytester, f"--replyrace-gateway-cmd={cmd}", "-s")
     result.stdout.fnmatch_lines(["*PATTERN pwleepf*", "*50ms     0ms  pwleepf   2  1  1  1  2*fast-fail: intermittent 2/7 (1 log line, passed)"])
+    # -v puts the timeline under every row that is not clean.
+    result = run(race_pytester, f"--replyrace-gateway-cmd={cmd}", "-v")
+    result.stdout.fnmatch_lines(["*pwleepf*passed)", "*#*sent at*latency*", "*3 * l  (no reply within the call timeout)"])
     result.assert_outcomes(passed=1)
     assert_no_leak()
 
@@ -149,3 +153,11 @@ def test_same_seed_replays_tokens_keys_and_jitter(race_pytester: pytest.Pytester
 
     assert fingerprint(first) == fingerprint(second)
     assert fingerprint(first) != fingerprint(third)
+
+    # The replay command a failure prints reruns one test with the same tokens and jitter.
+    replay = json.loads(first.read_text())["tests"][1]["replay"]
+    words = shlex.split(replay)
+    assert words[0] == "pytest" and words[1].endswith("[rtt=40ms]")
+    fourth = race_pytester.path / "r3.json"
+    run(race_pytester, cmd, *words[1:], f"--replyrace-report={fourth}").assert_outcomes(passed=1)
+    assert fingerprint(fourth) == fingerprint(first)[1:]

@@ -192,7 +192,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state is None or not state.results:
         return
     terminalreporter.section("replyrace summary")
-    for line, markup in summary_lines(state.results, _outcomes(terminalreporter)):
+    verbose = config.get_verbosity() > 0
+    for line, markup in summary_lines(state.results, _outcomes(terminalreporter), verbose=verbose):
         terminalreporter.write_line(line, **markup)
 
 

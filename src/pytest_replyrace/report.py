@@ -65,14 +65,18 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
             "detail": "" if verdict == "clean" else describe_shape(pattern, bad),
             "logs": len(result.get("log_matches", [])),
             "outcome": (outcomes or {}).get(node_id, ""),
+            "timeline": result.get("timeline", ""),
         })
     return rows
 
 
 def summary_lines(
-    results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] | None = None
+    results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] | None = None, verbose: bool = False
 ) -> list[tuple[str, dict[str, bool]]]:
-    """A compact table per race test: one row per RTT, coloured like pytest's own output."""
+    """A compact table per race test: one row per RTT, coloured like pytest's own output.
+
+    ``verbose`` adds the per-call timeline under every row that is not clean.
+    """
     lines: list[tuple[str, dict[str, bool]]] = []
     rows = summary_rows(results, outcomes)
     width = max([len(r["pattern"]) for r in rows] + [7])
@@ -104,6 +108,8 @@ def summary_lines(
             else:
                 markup = {"red": True} if row["verdict"] == "fast-fail" else {"yellow": True}
             lines.append((line, markup))
+            if verbose and row["verdict"] != "clean" and row["timeline"]:
+                lines.extend((f"    {text}", {}) for text in row["timeline"].splitlines())
     return lines
 
 

@@ -261,4 +261,5 @@ class RaceResult:
             "replay": self.replay,
             "calls": [call.to_dict() for call in self.calls],
             "log_matches": [m.to_dict() for m in self.log_matches],
+            "timeline": self.timeline(),
         }
