@@ -50,6 +50,16 @@ def _wrap(message: str) -> str:
     return f"[{stamp}] {message}"
 
 
+async def _work(ms: float, step_ms: float = 10.0) -> None:
+    """Post-final work as many small awaited steps, not one timer: a stall of the
+    process (GC, a slow host, SIGSTOP) stretches it, as it does in a real gateway."""
+    remaining = ms
+    while remaining > 0:
+        step = min(step_ms, remaining)
+        await asyncio.sleep(step / 1000)
+        remaining -= step
+
+
 class ToyGateway:
     def __init__(self, mode: Mode, provider_url: str, model: str = "fake-model",
                  log: Callable[[str], None] = print) -> None:
@@ -169,7 +179,7 @@ class ToyGateway:
             # so a send that lands in that window is enqueued with nobody to drain it.
             self._schedule_drain(key)
         # Post-final work: the client already has the final; the guard is still held.
-        await asyncio.sleep(self.mode.cleanup / 1000)
+        await _work(self.mode.cleanup)
         remaining = background_until - time.monotonic()
         if remaining > 0:
             await asyncio.sleep(remaining)

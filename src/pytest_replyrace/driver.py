@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .nemesis import ProcessPause
 from .provider import FakeProvider
 from .records import CallRecord, LogMatch
 from .tokens import looks_like_token, make_token
@@ -58,6 +59,8 @@ class DriverSettings:
     timeout: float = 30.0
     settle: float = 0.1
     """Seconds to wait after the last reply for log lines and in-flight provider requests."""
+    pause: tuple[float, float] | None = None
+    """Process-pause nemesis (after, length) in seconds; needs ``pause_pgid`` on the sender."""
 
     def __post_init__(self) -> None:
         if isinstance(self.calls, bool) or not isinstance(self.calls, int) or not 1 <= self.calls <= 10_000:
@@ -88,6 +91,8 @@ class SequentialSender:
     """Log offset from which matches are reported (default: the start of each run)."""
     session_key: str | None = None
     """Fixed session key for every run (default: a fresh key per run)."""
+    pause_pgid: int | None = None
+    """Process group the pause nemesis freezes (the launched gateway's)."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}:{self.node_id}")
@@ -113,7 +118,13 @@ class SequentialSender:
             gap=self.settings.gap if gap is None else gap,
             timeout=self.settings.timeout,
             settle=self.settings.settle,
+            pause=self.settings.pause,
         )
+        pauser = None
+        if settings.pause is not None:
+            if self.pause_pgid is None:
+                raise ValueError("pause: the process-pause nemesis needs a launched gateway (no process group known)")
+            pauser = ProcessPause(self.pause_pgid, *settings.pause)
         fixed = session_key if session_key is not None else self.session_key
         key = validate_session_key(fixed) if fixed is not None else self.new_session_key()
         run_tag = self._tag(6)
@@ -128,13 +139,18 @@ class SequentialSender:
             for index in range(1, settings.calls + 1):
                 if index > 1 and settings.gap > 0:
                     await asyncio.sleep(settings.gap)
-                records.append(await self._one_call(transport, key, run_tag, index, settings))
+                record = await self._one_call(transport, key, run_tag, index, settings)
+                records.append(record)
+                if pauser is not None and record.replied_at is not None:
+                    pauser.after_reply()
             await asyncio.sleep(settings.settle)
             if self.provider is not None:
                 # Requests still in flight get their end time before they are shown.
                 await self.provider.await_idle(timeout=min(5.0, settings.timeout))
             late = transport.late_replies()
         finally:
+            if pauser is not None:
+                await pauser.close()  # never leave the gateway stopped
             await transport.close()
         return self._finish(records, key, settings, log_start, late)
 
@@ -183,7 +199,8 @@ class SequentialSender:
             log_matches=self.gateway.log_matches(log_start) if self.gateway is not None else [],
             node_id=self.node_id,
             replay=self.replay,
-            settings={"calls": settings.calls, "gap": settings.gap, "timeout": settings.timeout, **self.extra},
+            settings={"calls": settings.calls, "gap": settings.gap, "timeout": settings.timeout,
+                      "pause": list(settings.pause) if settings.pause else None, **self.extra},
         )
         self.results.append(result)
         if self.on_result is not None:

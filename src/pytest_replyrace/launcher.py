@@ -368,6 +368,7 @@ class LaunchedGateway:
         process = self._process
         if process is not None:
             pgid = process.pid  # start_new_session: the group id is the leader's pid
+            _signal_group(pgid, signal.SIGCONT)  # a paused gateway could not act on SIGTERM
             _signal_group(pgid, signal.SIGTERM)
             try:
                 self.returncode = process.wait(timeout=self.stop_grace)

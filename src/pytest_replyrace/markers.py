@@ -22,6 +22,9 @@ __all__ = [
     "RttRange",
     "parse_rtt_range",
     "parse_replyrace",
+    "parse_gap_range",
+    "parse_pause",
+    "gap_id",
     "rtt_grid",
     "rtt_id",
 ]
@@ -31,8 +34,11 @@ def _rtt_range_signature(lo: Any, hi: Any, steps: int = 5, scale: str = "log", j
 
 
 def _replyrace_signature(
-    calls: int = 10, gap: Any = 0.0, timeout: Any = 30.0, session_key: str | None = None
+    calls: int = 10, gap: Any = 0.0, timeout: Any = 30.0, session_key: str | None = None, pause: Any = None
 ) -> None: ...
+
+
+def _gap_range_signature(lo: Any, hi: Any, steps: int = 4, scale: str = "linear") -> None: ...
 
 
 MARKERS: dict[str, str] = {
@@ -42,8 +48,13 @@ MARKERS: dict[str, str] = {
         "jitter is a fraction of each RTT), with ids like rtt=50ms"
     ),
     "replyrace": (
-        "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None): sequential-send settings for this test "
-        "(calls per run, pause after each reply, per-call timeout, fixed session key)"
+        "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None, pause=None): sequential-send settings for "
+        "this test (calls per run, pause after each reply, per-call timeout, fixed session key, and a process "
+        "pause nemesis (after, length): SIGSTOP the launched gateway for length s, after s after each reply)"
+    ),
+    "gap_range": (
+        "gap_range(lo, hi, steps=4, scale='linear'): run the test once per client gap (the pause after each reply "
+        "before the next send; 0 allowed), ids like gap=0ms; combines with rtt_range into a grid rtt=50ms-gap=0ms"
     ),
 }
 
@@ -102,32 +113,73 @@ def rtt_id(rtt: float) -> str:
     return f"rtt={format_duration(rtt)}"
 
 
-def parse_rtt_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> RttRange:
-    bound = _bind("rtt_range", _rtt_range_signature, args, kwargs, where)
-    label = f"{where}: @pytest.mark.rtt_range{_call_text(args, kwargs)}"
+def _parse_range(
+    name: str, signature_of: Any, args: Sequence[Any], kwargs: Mapping[str, Any], where: str, what: str
+) -> tuple[tuple[float, ...], dict[str, Any]]:
+    """The grid of a range marker (``rtt_range``, ``gap_range``) and its bound arguments."""
+    bound = _bind(name, signature_of, args, kwargs, where)
+    defaults = {k: p.default for k, p in inspect.signature(signature_of).parameters.items()}
+    label = f"{where}: @pytest.mark.{name}{_call_text(args, kwargs)}"
     try:
         lo = parse_duration(bound["lo"], what=f"{label}: lo")
         hi = parse_duration(bound["hi"], what=f"{label}: hi")
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
-    steps = bound.get("steps", 5)
-    scale = bound.get("scale", "log")
-    jitter = bound.get("jitter", 0.0)
+    steps = bound.get("steps", defaults["steps"])
+    scale = bound.get("scale", defaults["scale"])
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise MarkerError(f"{label}: steps={steps!r}; expected an integer from 1 to {MAX_STEPS}")
     if scale not in SCALES:
         raise MarkerError(f"{label}: scale={scale!r}; expected one of {', '.join(repr(s) for s in SCALES)}")
-    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0.0 <= jitter < 1.0 or math.isnan(jitter):
-        raise MarkerError(f"{label}: jitter={jitter!r}; expected a fraction from 0 to below 1")
     if hi < lo:
         raise MarkerError(f"{label}: hi ({format_duration(hi)}) is below lo ({format_duration(lo)}); expected lo <= hi")
     if steps == 1 and lo != hi:
-        raise MarkerError(f"{label}: steps=1 needs lo == hi (one pinned RTT); expected steps >= 2 for a range")
+        raise MarkerError(f"{label}: steps=1 needs lo == hi (one pinned {what}); expected steps >= 2 for a range")
     if steps > 1 and lo == hi:
-        raise MarkerError(f"{label}: lo == hi with steps={steps}; expected steps=1 to pin one RTT")
+        raise MarkerError(f"{label}: lo == hi with steps={steps}; expected steps=1 to pin one {what}")
     if scale == "log" and lo == 0:
         raise MarkerError(f"{label}: a log scale cannot start at 0; expected lo > 0 or scale='linear'")
-    return RttRange(rtt_grid(lo, hi, steps, scale), float(jitter))
+    return rtt_grid(lo, hi, steps, scale), bound
+
+
+def parse_rtt_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> RttRange:
+    values, bound = _parse_range("rtt_range", _rtt_range_signature, args, kwargs, where, "RTT")
+    jitter = bound.get("jitter", 0.0)
+    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0.0 <= jitter < 1.0 or math.isnan(jitter):
+        label = f"{where}: @pytest.mark.rtt_range{_call_text(args, kwargs)}"
+        raise MarkerError(f"{label}: jitter={jitter!r}; expected a fraction from 0 to below 1")
+    return RttRange(values, float(jitter))
+
+
+def parse_gap_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> tuple[float, ...]:
+    """The client pauses of a ``gap_range`` marker (0 allowed: send as soon as the reply is in)."""
+    return _parse_range("gap_range", _gap_range_signature, args, kwargs, where, "gap")[0]
+
+
+def gap_id(gap: float) -> str:
+    return f"gap={format_duration(gap)}"
+
+
+def parse_pause(value: Any, where: str) -> tuple[float, float] | None:
+    """``(after, length)`` or ``"AFTER:LENGTH"``: freeze the gateway LENGTH s, AFTER s after each reply."""
+    if value is None:
+        return None
+    parts: Sequence[Any]
+    if isinstance(value, str):
+        parts = value.split(":")
+    elif isinstance(value, (tuple, list)):
+        parts = value
+    else:
+        parts = ()
+    if len(parts) != 2:
+        raise MarkerError(f"{where}: pause {value!r} is not a pause; expected (after, length) or 'AFTER:LENGTH' "
+                          "in seconds, e.g. (0.02, 1.5) or '20ms:1.5s'")
+    try:
+        after = parse_duration(parts[0], what=f"{where}: pause after")
+        length = parse_duration(parts[1], what=f"{where}: pause length", allow_zero=False)
+    except ValueError as exc:
+        raise MarkerError(str(exc)) from None
+    return after, length
 
 
 def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -147,6 +199,8 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
             overrides["call_timeout"] = parse_duration(bound["timeout"], what=f"{label}: timeout", allow_zero=False)
         if bound.get("session_key") is not None:
             overrides["session_key"] = validate_session_key(bound["session_key"], f"{label}: session_key")
+        if bound.get("pause") is not None:
+            overrides["pause"] = parse_pause(bound["pause"], label)
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
     return overrides

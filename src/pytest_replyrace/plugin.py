@@ -18,7 +18,7 @@ from .driver import DriverSettings, SequentialSender
 from .gateways import GatewayPool
 from .launcher import DEFAULT_LOG_PATTERNS, Gateway
 from .openclaw_profile import OpenClawProfile
-from .markers import MARKERS, MarkerError, parse_replyrace, parse_rtt_range, rtt_id
+from .markers import MARKERS, MarkerError, gap_id, parse_gap_range, parse_replyrace, parse_rtt_range, rtt_id
 from .provider import FakeProvider
 from .report import summary_lines, write_json_report
 from .report_html import write_html_report
@@ -158,22 +158,37 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             parse_replyrace(mark.args, mark.kwargs, where)
         except MarkerError as exc:
             _fail_collection(str(exc))
-    mark = metafunc.definition.get_closest_marker("rtt_range")
-    if mark is None:
-        return
-    try:
-        rtt_range = parse_rtt_range(mark.args, mark.kwargs, where)
-    except MarkerError as exc:
-        _fail_collection(str(exc))
-        return
-    if "replyrace_rtt" not in metafunc.fixturenames:
-        _fail_collection(
-            f"{where}: @pytest.mark.rtt_range needs the test to use one of the fixtures "
-            "sequential_sender, fake_provider or replyrace_rtt"
+    gap_from_marker = mark is not None and "gap" in mark.kwargs
+    rtt_mark = metafunc.definition.get_closest_marker("rtt_range")
+    if rtt_mark is not None:
+        try:
+            rtt_range = parse_rtt_range(rtt_mark.args, rtt_mark.kwargs, where)
+        except MarkerError as exc:
+            _fail_collection(str(exc))
+            return
+        _need_fixture(metafunc, "rtt_range", "replyrace_rtt", where)
+        metafunc.parametrize(
+            "replyrace_rtt", list(rtt_range.values), ids=[rtt_id(v) for v in rtt_range.values], indirect=True
         )
-    metafunc.parametrize(
-        "replyrace_rtt", list(rtt_range.values), ids=[rtt_id(v) for v in rtt_range.values], indirect=True
-    )
+    gap_mark = metafunc.definition.get_closest_marker("gap_range")
+    if gap_mark is not None:
+        try:
+            gaps = parse_gap_range(gap_mark.args, gap_mark.kwargs, where)
+        except MarkerError as exc:
+            _fail_collection(str(exc))
+            return
+        if gap_from_marker:
+            _fail_collection(f"{where}: both @pytest.mark.gap_range and @pytest.mark.replyrace(gap=...) set the gap; "
+                             "expected one of them")
+        _need_fixture(metafunc, "gap_range", "replyrace_gap", where)
+        metafunc.parametrize("replyrace_gap", list(gaps), ids=[gap_id(v) for v in gaps], indirect=True)
+
+
+def _need_fixture(metafunc: pytest.Metafunc, marker: str, fixture: str, where: str) -> None:
+    if fixture not in metafunc.fixturenames:
+        users = "sequential_sender, fake_provider or replyrace_rtt" if fixture == "replyrace_rtt" else \
+            "sequential_sender or replyrace_gap"
+        _fail_collection(f"{where}: @pytest.mark.{marker} needs the test to use one of the fixtures {users}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -243,6 +258,13 @@ def replyrace_provider_server(pytestconfig: pytest.Config) -> Iterator[FakeProvi
         yield provider
     finally:
         provider.stop()
+
+
+@pytest.fixture
+def replyrace_gap(request: pytest.FixtureRequest) -> float | None:
+    """This test's client gap from ``gap_range``, or None (then the marker or the settings decide)."""
+    param = getattr(request, "param", None)
+    return None if param is None else float(param)
 
 
 @pytest.fixture
@@ -344,6 +366,7 @@ def sequential_sender(
     gateway: Gateway,
     fake_provider: FakeProvider,
     replyrace_rtt: float,
+    replyrace_gap: float | None,
     replyrace_transport_factory: Callable[[], Transport],
 ) -> SequentialSender:
     """``.run(calls=None, gap=None, session_key=None) -> RaceResult``; ``await .arun(...)`` in async tests."""
@@ -355,9 +378,14 @@ def sequential_sender(
         overrides = parse_replyrace(mark.args, mark.kwargs, request.node.nodeid)
     settings = DriverSettings(
         calls=overrides.get("calls", s.calls),
-        gap=overrides.get("gap", s.gap),
+        gap=replyrace_gap if replyrace_gap is not None else overrides.get("gap", s.gap),
         timeout=overrides.get("call_timeout", s.call_timeout),
+        pause=overrides.get("pause", s.pause),
     )
+    pause_pgid = getattr(gateway, "pid", None)
+    if settings.pause is not None and pause_pgid is None:
+        pytest.fail("replyrace: the pause nemesis needs a launched gateway; an attached one has no process group "
+                    "this run started", pytrace=False)
     node = request.node
 
     def record(result: RaceResult) -> None:
@@ -383,4 +411,5 @@ def sequential_sender(
         extra={"transport": s.transport, "jitter": fake_provider.rtt.jitter},
         on_result=record,
         session_key=overrides.get("session_key"),
+        pause_pgid=pause_pgid,
     )

@@ -20,14 +20,14 @@ __all__ = ["REPORT_VERSION", "summary_lines", "report_document", "write_json_rep
 REPORT_VERSION = 1
 
 
-_RTT_ID = re.compile(r"(?:(?<=\[)|-)rtt=[^\]-]+|rtt=[^\]-]+-?")
+_GRID_ID = re.compile(r"(?:(?<=\[)|-)(?:rtt|gap)=[^\]-]+|(?:rtt|gap)=[^\]-]+-?")
 
 
 def group_name(node_id: str | None) -> str:
-    """The test's node id without its ``rtt=…`` parameter: one table per test."""
+    """The test's node id without its ``rtt=…``/``gap=…`` parameters: one table per test."""
     if not node_id:
         return "(no test)"
-    name = _RTT_ID.sub("", node_id)
+    name = _GRID_ID.sub("", node_id)
     return name.replace("[]", "").replace("[-", "[").replace("-]", "]")
 
 

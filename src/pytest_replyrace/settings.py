@@ -85,6 +85,12 @@ def _flag(raw: str, where: str) -> bool:
     raise ValueError(f"{where}: {raw!r} is not a switch; expected on/off, true/false, yes/no or 1/0")
 
 
+def _pause(raw: str, where: str) -> tuple[float, float] | None:
+    from .markers import parse_pause
+
+    return parse_pause(raw, where)
+
+
 def _url(raw: str, where: str) -> str:
     value = raw.strip()
     if not value.startswith(("http://", "https://", "ws://", "wss://")):
@@ -162,6 +168,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("calls", "sequential calls per run (default 10)", _int_range(1, 10_000), 10, "N"),
     Option("gap", "pause after each reply before the next send (default 0: send at once)", _duration(True), 0.0,
            "SECONDS"),
+    Option("pause", "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "
+           "reply (e.g. 20ms:1.5s)", _pause, None, "AFTER:LENGTH"),
     Option("call_timeout", "seconds to wait for one reply before it counts as lost (default 30)",
            _duration(False), 30.0, "SECONDS"),
     Option("rtt", "provider RTT for tests without an rtt_range marker (default 50ms)", _duration(True), 0.05,
