@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,3 +125,30 @@ def test_the_gateway_is_never_left_stopped(toy_pytester: pytest.Pytester) -> Non
         """
     )
     run(toy_pytester, toy("fixed")).assert_outcomes(passed=1)
+
+
+def test_a_failure_prints_a_two_call_reproduction_that_fails_again(toy_pytester: pytest.Pytester) -> None:
+    toy_pytester.makepyfile(
+        test_shrink="""
+        import pytest
+
+        @pytest.mark.replyrace(calls=6, gap=0)
+        def test_race(sequential_sender):
+            sequential_sender.run().assert_no_fast_fail()
+        """
+    )
+    result = run(toy_pytester, toy("alternating"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*pattern pfpfpf*",
+        "*minimal reproduction: 2 calls at rtt=50ms, gap=0ms, seed *: pattern pf (session agent:test:race-*)",
+        "*replay it: pytest *test_shrink.py::test_race* --replyrace-seed * --replyrace-force-calls 2",
+    ])
+    line = next(text for text in result.outlines if "replay it: " in text)
+    words = shlex.split(line.split("replay it: ", 1)[1])
+    again = run(toy_pytester, toy("alternating"), *words[1:])
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*replyrace fast-fail at rtt=50ms, gap=0ms: * — pattern pf (1p, 1f)*"])
+    off = run(toy_pytester, toy("alternating"), "--replyrace-shrink=0")
+    off.assert_outcomes(failed=1)
+    assert not any("minimal reproduction" in text for text in off.outlines)

@@ -23,6 +23,7 @@ from .provider import FakeProvider
 from .records import CallRecord, LogMatch
 from .tokens import looks_like_token, make_token
 from .transport import Transport, TransportError
+from .units import format_duration
 from .verdict import RaceResult, classify
 
 __all__ = ["SequentialSender", "DriverSettings", "LogSource", "probe_message", "validate_session_key"]
@@ -93,10 +94,15 @@ class SequentialSender:
     """Fixed session key for every run (default: a fresh key per run)."""
     pause_pgid: int | None = None
     """Process group the pause nemesis freezes (the launched gateway's)."""
+    shrink_budget: float = 0.0
+    """Seconds a failing assertion may spend looking for the fewest calls that still fail (0: off)."""
+    replay_calls: Callable[[int], str] | None = None
+    """Turns a call count into the command that replays the test with that many calls."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}:{self.node_id}")
         self.results: list[RaceResult] = []
+        self._shrinking = False
 
     def _tag(self, length: int) -> str:
         return "".join(self._rng.choice(_TAG_ALPHABET) for _ in range(length))
@@ -202,7 +208,40 @@ class SequentialSender:
             settings={"calls": settings.calls, "gap": settings.gap, "timeout": settings.timeout,
                       "pause": list(settings.pause) if settings.pause else None, **self.extra},
         )
+        if self._shrinking:
+            return result  # a shrink probe is not one of the test's runs
+        if self.shrink_budget > 0 and settings.calls > 2:
+            result.shrinker = self._shrink
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+    def _shrink(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
+        """The fewest sequential calls that still fail at this RTT and gap (from 2 up, bounded)."""
+        try:
+            asyncio.get_running_loop()
+            return None  # inside an async test: no blocking probes; use await sender.ashrink(...)
+        except RuntimeError:
+            pass
+        return asyncio.run(self.ashrink(failed, bad))
+
+    async def ashrink(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
+        deadline = time.monotonic() + self.shrink_budget
+        self._shrinking = True
+        try:
+            for calls in range(2, len(failed.calls)):
+                if time.monotonic() >= deadline:
+                    return f"minimal reproduction: none found within the {self.shrink_budget:g}s shrink budget"
+                probe = await self.arun(calls=calls, gap=failed.gap)
+                if any(letter in bad for letter in probe.pattern):
+                    command = self.replay_calls(calls) if self.replay_calls is not None else None
+                    rtt = "-" if failed.rtt is None else format_duration(failed.rtt)
+                    return (
+                        f"minimal reproduction: {calls} calls at rtt={rtt}, gap={format_duration(failed.gap)}, "
+                        f"seed {self.seed}: pattern {probe.pattern} (session {probe.session_key})"
+                        + (f"\n  replay it: {command}" if command else "")
+                    )
+        finally:
+            self._shrinking = False
+        return f"minimal reproduction: fewer than {len(failed.calls)} calls did not fail again"

@@ -377,7 +377,7 @@ def sequential_sender(
     if mark is not None:
         overrides = parse_replyrace(mark.args, mark.kwargs, request.node.nodeid)
     settings = DriverSettings(
-        calls=overrides.get("calls", s.calls),
+        calls=s.force_calls or overrides.get("calls", s.calls),
         gap=replyrace_gap if replyrace_gap is not None else overrides.get("gap", s.gap),
         timeout=overrides.get("call_timeout", s.call_timeout),
         pause=overrides.get("pause", s.pause),
@@ -412,4 +412,7 @@ def sequential_sender(
         on_result=record,
         session_key=overrides.get("session_key"),
         pause_pgid=pause_pgid,
+        shrink_budget=s.shrink,
+        replay_calls=lambda calls: f"{_replay_command(request.config, node.nodeid, state.seed)} "
+        f"--replyrace-force-calls {calls}",
     )

@@ -166,6 +166,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("http_path", "path of the send endpoint for the http transport (default /chat.send)", _path,
            "/chat.send", "PATH"),
     Option("calls", "sequential calls per run (default 10)", _int_range(1, 10_000), 10, "N"),
+    Option("force_calls", "sequential calls per run that beat markers too (to replay a shrunk failure)",
+           _int_range(1, 10_000), None, "N"),
+    Option("shrink", "seconds a failing race assertion may spend finding the fewest calls that still fail "
+           "(default 30; 0 turns shrinking off)", _duration(True), 30.0, "SECONDS"),
     Option("gap", "pause after each reply before the next send (default 0: send at once)", _duration(True), 0.0,
            "SECONDS"),
     Option("pause", "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "

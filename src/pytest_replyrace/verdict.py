@@ -15,7 +15,7 @@ clock. One letter per call:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,6 +189,8 @@ class RaceResult:
     replay: str | None = None
     """A command that replays this test with the same seed."""
     settings: dict[str, Any] = field(default_factory=dict)
+    shrinker: Callable[[RaceResult, frozenset[str]], str | None] | None = field(default=None, repr=False)
+    """Called when an assertion fails: returns the minimal reproduction to print, if one is found."""
 
     @property
     def pattern(self) -> str:
@@ -233,18 +235,26 @@ class RaceResult:
             lines.append(f"replay: {self.replay}")
         return "\n".join(lines)
 
+    def _failure(self, bad: frozenset[str], title: str) -> RaceFailure:
+        text = self.describe(bad, title)
+        if self.shrinker is not None:
+            minimal = self.shrinker(self, bad)
+            if minimal:
+                text += "\n" + minimal
+        return RaceFailure(text)
+
     def assert_no_fast_fail(self) -> None:
         """Fail when any call is a fast-fail (``f``) or a wrong reply (``w``)."""
         __tracebackhide__ = True
         if any(letter in FAST_FAIL_LETTERS for letter in self.pattern):
-            raise RaceFailure(self.describe(FAST_FAIL_LETTERS, "fast-fail"))
+            raise self._failure(FAST_FAIL_LETTERS, "fast-fail")
 
     def assert_clean(self) -> None:
         """Fail on anything but real replies."""
         __tracebackhide__ = True
         bad = set(self.pattern) - {"p"}
         if bad or not self.calls:
-            raise RaceFailure(self.describe(set(LETTERS) - {"p"}, "unclean run"))
+            raise self._failure(frozenset(LETTERS) - {"p"}, "unclean run")
 
     def to_dict(self) -> dict[str, Any]:
         return {
