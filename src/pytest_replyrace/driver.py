@@ -14,9 +14,9 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .nemesis import ProcessPause
 from .provider import FakeProvider
@@ -25,6 +25,9 @@ from .tokens import looks_like_token, make_token
 from .transport import Transport, TransportError
 from .units import format_duration
 from .verdict import RaceResult, classify
+
+if TYPE_CHECKING:
+    from .window import RaceWindow
 
 __all__ = ["SequentialSender", "DriverSettings", "LogSource", "probe_message", "validate_session_key"]
 
@@ -98,11 +101,15 @@ class SequentialSender:
     """Seconds a failing assertion may spend looking for the fewest calls that still fail (0: off)."""
     replay_calls: Callable[[int], str] | None = None
     """Turns a call count into the command that replays the test with that many calls."""
+    parallel: int = 1
+    """How many grid points a grid or a search probes at the same time (separate session keys)."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}:{self.node_id}")
         self.results: list[RaceResult] = []
         self._shrinking = False
+        self._active = 0
+        self._parallel = False  # set while a grid or search runs several sessions at once
 
     def _tag(self, length: int) -> str:
         return "".join(self._rng.choice(_TAG_ALPHABET) for _ in range(length))
@@ -118,7 +125,15 @@ class SequentialSender:
             return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key))
         raise RuntimeError("sequential_sender.run() was called inside a running event loop; use `await sequential_sender.arun(...)`")
 
-    async def arun(self, calls: int | None = None, gap: float | None = None, session_key: str | None = None) -> RaceResult:
+    async def arun(
+        self,
+        calls: int | None = None,
+        gap: float | None = None,
+        session_key: str | None = None,
+        rtt: float | None = None,
+    ) -> RaceResult:
+        """One sequential run. ``rtt`` serves this run's tokens at their own RTT, so runs on
+        other session keys can go on at other RTTs at the same time."""
         settings = DriverSettings(
             calls=self.settings.calls if calls is None else calls,
             gap=self.settings.gap if gap is None else gap,
@@ -134,6 +149,11 @@ class SequentialSender:
         fixed = session_key if session_key is not None else self.session_key
         key = validate_session_key(fixed) if fixed is not None else self.new_session_key()
         run_tag = self._tag(6)
+        if rtt is not None:
+            if self.provider is None:
+                raise ValueError("rtt: a per-run RTT needs the fake provider")
+            self.provider.set_token_rtt(f"rr-{run_tag}-", rtt, self.provider.rtt.jitter)
+        self._active += 1
         log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
         transport = self.transport_factory()
         records: list[CallRecord] = []
@@ -155,10 +175,12 @@ class SequentialSender:
                 await self.provider.await_idle(timeout=min(5.0, settings.timeout))
             late = transport.late_replies()
         finally:
+            self._active -= 1
             if pauser is not None:
                 await pauser.close()  # never leave the gateway stopped
             await transport.close()
-        return self._finish(records, key, settings, log_start, late)
+        return self._finish(records, key, settings, log_start, late, self.rtt if rtt is None else rtt,
+                            concurrent=self._active > 0 or self._parallel)
 
     async def _one_call(
         self, transport: Transport, key: str, run_tag: str, index: int, settings: DriverSettings
@@ -188,6 +210,8 @@ class SequentialSender:
         settings: DriverSettings,
         log_start: int,
         late: dict[str, list[str]],
+        rtt: float | None,
+        concurrent: bool = False,
     ) -> RaceResult:
         if self.provider is not None:
             journal = self.provider.journal
@@ -196,13 +220,17 @@ class SequentialSender:
         for record in records:
             record.late_replies = list(late.get(record.token, []))
             record.letter = classify(record)
+        matches = self.gateway.log_matches(log_start) if self.gateway is not None else []
+        if concurrent:
+            # Other sessions ran at the same time: keep the lines that name this one.
+            matches = [m for m in matches if key in m.line]
         result = RaceResult(
             calls=records,
             session_key=key,
-            rtt=self.rtt,
+            rtt=rtt,
             gap=settings.gap,
             seed=self.seed,
-            log_matches=self.gateway.log_matches(log_start) if self.gateway is not None else [],
+            log_matches=matches,
             node_id=self.node_id,
             replay=self.replay,
             settings={"calls": settings.calls, "gap": settings.gap, "timeout": settings.timeout,
@@ -233,7 +261,7 @@ class SequentialSender:
             for calls in range(2, len(failed.calls)):
                 if time.monotonic() >= deadline:
                     return f"minimal reproduction: none found within the {self.shrink_budget:g}s shrink budget"
-                probe = await self.arun(calls=calls, gap=failed.gap)
+                probe = await self.arun(calls=calls, gap=failed.gap, rtt=failed.rtt)
                 if any(letter in bad for letter in probe.pattern):
                     command = self.replay_calls(calls) if self.replay_calls is not None else None
                     rtt = "-" if failed.rtt is None else format_duration(failed.rtt)
@@ -245,3 +273,29 @@ class SequentialSender:
         finally:
             self._shrinking = False
         return f"minimal reproduction: fewer than {len(failed.calls)} calls did not fail again"
+
+    # -- the window ------------------------------------------------------------
+
+    def grid(self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None,
+             parallel: int | None = None) -> RaceWindow:
+        """Probe every (rtt, gap) point; see :func:`pytest_replyrace.window.probe_grid`."""
+        return asyncio.run(self.agrid(rtts, gaps, calls, parallel))
+
+    async def agrid(self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None,
+                    parallel: int | None = None) -> RaceWindow:
+        from .window import probe_grid
+
+        return await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel or self.parallel)
+
+    def search(self, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,
+               budget_s: float = 120.0, max_calls: int = 4, parallel: int | None = None) -> RaceWindow:
+        """Find, for each gap, the RTT below which fast-fails appear; see :func:`pytest_replyrace.window.search`."""
+        return asyncio.run(self.asearch(rtt, gap, gaps=gaps, budget_s=budget_s, max_calls=max_calls,
+                                        parallel=parallel))
+
+    async def asearch(self, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,
+                      budget_s: float = 120.0, max_calls: int = 4, parallel: int | None = None) -> RaceWindow:
+        from .window import search
+
+        return await search(self, rtt, gap, gaps=gaps, budget_s=budget_s, calls=max_calls,
+                            parallel=parallel or self.parallel)

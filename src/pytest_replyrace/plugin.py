@@ -413,6 +413,7 @@ def sequential_sender(
         session_key=overrides.get("session_key"),
         pause_pgid=pause_pgid,
         shrink_budget=s.shrink,
+        parallel=s.parallel,
         replay_calls=lambda calls: f"{_replay_command(request.config, node.nodeid, state.seed)} "
         f"--replyrace-force-calls {calls}",
     )

@@ -170,6 +170,9 @@ OPTIONS: tuple[Option, ...] = (
            _int_range(1, 10_000), None, "N"),
     Option("shrink", "seconds a failing race assertion may spend finding the fewest calls that still fail "
            "(default 30; 0 turns shrinking off)", _duration(True), 30.0, "SECONDS"),
+    Option("parallel", "grid points that sequential_sender.grid()/search() probe at the same time, on separate "
+           "session keys against one gateway (default 1; unsafe for gateways with a global lock)",
+           _int_range(1, 64), 1, "N"),
     Option("gap", "pause after each reply before the next send (default 0: send at once)", _duration(True), 0.0,
            "SECONDS"),
     Option("pause", "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "

@@ -1,0 +1,186 @@
+"""Find the race window, not a single point.
+
+A reply race shows only when the provider is fast enough AND the next send
+comes soon enough after the previous reply. :func:`probe_grid` probes every
+(RTT, gap) point, several at once on separate session keys when ``parallel``
+allows (the fake provider serves each run's tokens at that run's RTT);
+:func:`search` bisects, for each gap, the RTT below which fast-fails appear,
+and confirms the edge with a second probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .units import format_duration as _exact
+from .verdict import FAST_FAIL_LETTERS, RaceFailure, RaceResult
+
+if TYPE_CHECKING:
+    from .driver import SequentialSender
+
+__all__ = ["GridPoint", "RaceWindow", "probe_grid", "search", "linear_points"]
+
+
+@dataclass
+class GridPoint:
+    rtt: float
+    gap: float
+    pattern: str
+    session_key: str
+
+    @property
+    def fails(self) -> bool:
+        return any(letter in FAST_FAIL_LETTERS for letter in self.pattern)
+
+
+@dataclass
+class RaceWindow:
+    points: list[GridPoint] = field(default_factory=list)
+    boundaries: dict[float, float | None] = field(default_factory=dict)
+    """Per gap: the highest RTT that still failed (None: no fast-fail at any RTT tried)."""
+    confirmed: dict[float, bool] = field(default_factory=dict)
+    rtt_range: tuple[float, float] | None = None
+    wall: float = 0.0
+
+    @property
+    def found(self) -> bool:
+        return any(point.fails for point in self.points)
+
+    def verdicts(self) -> dict[tuple[float, float], bool]:
+        return {(p.rtt, p.gap): p.fails for p in self.points}
+
+    def statement(self) -> str:
+        """The window in words: "fails when RTT ≤ 450ms with gap ≤ 200ms"."""
+        if not self.found:
+            return "no fast-fail at any point probed"
+        if not self.boundaries:
+            failing = [p for p in self.points if p.fails]
+            top_gap = max(p.gap for p in failing)
+            top_rtt = max(p.rtt for p in failing if p.gap == top_gap)
+            return f"fails when RTT ≤ {format_duration(top_rtt)} with gap ≤ {format_duration(top_gap)} (grid)"
+        failing_gaps = [g for g, b in self.boundaries.items() if b is not None]
+        top_gap = max(failing_gaps)
+        edge = self.boundaries[top_gap]
+        assert edge is not None
+        hi = self.rtt_range[1] if self.rtt_range else math.inf
+        rtt_text = f"up to the top of the range ({format_duration(hi)})" if edge >= hi else f"≤ {format_duration(edge)}"
+        return f"fails when RTT {rtt_text} with gap ≤ {format_duration(top_gap)}"
+
+    def describe(self) -> str:
+        lines = [f"replyrace window: {self.statement()} ({len(self.points)} probes, {self.wall:.1f}s)"]
+        for gap, edge in sorted(self.boundaries.items()):
+            state = "no fast-fail" if edge is None else f"fast-fails at RTT ≤ {format_duration(edge)}"
+            if edge is not None and not self.confirmed.get(gap, True):
+                state += " (not confirmed by a second probe: intermittent)"
+            lines.append(f"  gap {format_duration(gap):>6}: {state}")
+        lines.append("  probes (rtt, gap → pattern):")
+        for point in sorted(self.points, key=lambda p: (p.gap, p.rtt)):
+            lines.append(f"    rtt={format_duration(point.rtt):>7} gap={format_duration(point.gap):>6} → {point.pattern}")
+        return "\n".join(lines)
+
+    def assert_no_window(self) -> None:
+        __tracebackhide__ = True
+        if self.found:
+            raise RaceFailure(self.describe())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "statement": self.statement(),
+            "boundaries": {str(g): b for g, b in self.boundaries.items()},
+            "confirmed": {str(g): c for g, c in self.confirmed.items()},
+            "points": [{"rtt": p.rtt, "gap": p.gap, "pattern": p.pattern, "session_key": p.session_key}
+                       for p in self.points],
+        }
+
+
+def format_duration(seconds: float) -> str:
+    """Bisection lands on odd values: show whole milliseconds, or seconds to 2 decimals."""
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else _exact(round(seconds, 2))
+
+
+def linear_points(lo: float, hi: float, n: int) -> list[float]:
+    if n <= 1 or lo == hi:
+        return [lo]
+    return [round(lo + (hi - lo) * i / (n - 1), 6) for i in range(n)]
+
+
+async def _probe(sender: SequentialSender, rtt: float, gap: float, calls: int, gate: asyncio.Semaphore) -> GridPoint:
+    async with gate:
+        result: RaceResult = await sender.arun(calls=calls, gap=gap, rtt=rtt)
+    return GridPoint(rtt, gap, result.pattern, result.session_key)
+
+
+async def probe_grid(sender: SequentialSender, rtts: Sequence[float], gaps: Sequence[float], *, calls: int = 4,
+                     parallel: int = 1) -> RaceWindow:
+    """Every (rtt, gap) point, ``parallel`` at a time."""
+    if parallel < 1:
+        raise ValueError(f"parallel {parallel!r}: expected an integer >= 1")
+    start = time.monotonic()
+    gate = asyncio.Semaphore(parallel)
+    sender._parallel = parallel > 1  # noqa: SLF001 - the sender filters log lines by session then
+    try:
+        points = await asyncio.gather(*(_probe(sender, r, g, calls, gate) for g in gaps for r in rtts))
+    finally:
+        sender._parallel = False  # noqa: SLF001
+    return RaceWindow(points=list(points), rtt_range=(min(rtts), max(rtts)), wall=time.monotonic() - start)
+
+
+async def _edge_for_gap(sender: SequentialSender, gap: float, lo: float, hi: float, calls: int,
+                        gate: asyncio.Semaphore, deadline: float, window: RaceWindow, tolerance: float) -> None:
+    async def probe(rtt: float) -> bool:
+        point = await _probe(sender, rtt, gap, calls, gate)
+        window.points.append(point)
+        return point.fails
+
+    if not await probe(lo):
+        window.boundaries[gap] = None
+        return
+    if await probe(hi):
+        window.boundaries[gap] = hi
+        window.confirmed[gap] = True
+        return
+    failing, clean = lo, hi
+    while clean / failing > 1 + tolerance and time.monotonic() < deadline:
+        middle = math.sqrt(failing * clean)  # bisect in log space: RTTs span decades
+        if await probe(middle):
+            failing = middle
+        else:
+            clean = middle
+    window.boundaries[gap] = failing
+    window.confirmed[gap] = failing == lo or await probe(failing)  # a second look at the edge
+
+
+async def search(sender: SequentialSender, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,
+                 budget_s: float = 120.0, calls: int = 4, parallel: int = 1, tolerance: float = 0.05) -> RaceWindow:
+    """For each of ``gaps`` gaps from gap[0] to gap[1], the RTT edge of the fast-fail window.
+
+    Bisection in log space between rtt[0] and rtt[1] until the edge is known to
+    within ``tolerance`` (or the budget runs out), then a confirming re-probe.
+    Gaps are searched concurrently when ``parallel`` > 1.
+    """
+    lo, hi = rtt
+    if not 0 < lo < hi:
+        raise ValueError(f"rtt {rtt!r}: expected (lo, hi) seconds with 0 < lo < hi")
+    if not 0 <= gap[0] <= gap[1]:
+        raise ValueError(f"gap {gap!r}: expected (lo, hi) seconds with 0 <= lo <= hi")
+    if calls < 2:
+        raise ValueError(f"max_calls {calls!r}: expected at least 2 (a race needs a second send)")
+    start = time.monotonic()
+    deadline = start + budget_s
+    window = RaceWindow(rtt_range=rtt)
+    gate = asyncio.Semaphore(max(1, parallel))
+    sender._parallel = parallel > 1  # noqa: SLF001
+    try:
+        await asyncio.gather(*(
+            _edge_for_gap(sender, g, lo, hi, calls, gate, deadline, window, tolerance)
+            for g in linear_points(gap[0], gap[1], gaps)
+        ))
+    finally:
+        sender._parallel = False  # noqa: SLF001
+    window.wall = time.monotonic() - start
+    return window

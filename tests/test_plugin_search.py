@@ -1,0 +1,69 @@
+"""Window search and parallel grids against the real toy gateway.
+
+The toy in `alternating` mode with 650 ms of background work per turn keeps
+the session guard until 650 ms after the model starts: a send that follows a
+reply by `gap` finds it held when RTT < 650 ms - gap. That is the window the
+search must find.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+TOY = ("--replyrace-gateway-cmd={python} -m toy_gateway --port {port} --provider-url {provider_url} "
+       "--mode alternating --background-ms 650")
+
+
+@pytest.fixture
+def toy_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str) -> pytest.Pytester:
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 200\n"
+                     "replyrace_call_timeout = 10\n")
+    return pytester
+
+
+def test_search_finds_the_configured_window_within_ten_percent(toy_pytester: pytest.Pytester) -> None:
+    toy_pytester.makepyfile(
+        test_window="""
+        def test_window(sequential_sender):
+            window = sequential_sender.search(rtt=(0.05, 1.0), gap=(0.2, 0.4), gaps=3, max_calls=3, parallel=3)
+            for gap, edge in sorted(window.boundaries.items()):
+                expected = 0.65 - gap
+                print(f"EDGE gap={gap} edge={edge:.3f} expected={expected:.3f}")
+                assert edge is not None and abs(edge - expected) / expected <= 0.10
+                assert window.confirmed[gap]
+            window.assert_no_window()
+        """
+    )
+    result = toy_pytester.runpytest_subprocess("-p", "pytest_replyrace", TOY, "-s", timeout=240)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*EDGE gap=0.2 *", "EDGE gap=0.3 *", "EDGE gap=0.4 *",
+        "*replyrace window: fails when RTT ≤ *ms with gap ≤ 400ms (* probes, *s)",
+        "*gap  200ms: fast-fails at RTT ≤ 4*ms",
+    ])
+
+
+def test_parallel_and_serial_grids_give_the_same_verdicts(toy_pytester: pytest.Pytester) -> None:
+    toy_pytester.makepyfile(
+        test_grid="""
+        def test_grid(sequential_sender):
+            rtts, gaps = [0.05, 0.4, 1.0], [0.0, 0.2, 0.45]
+            serial = sequential_sender.grid(rtts, gaps, calls=3, parallel=1)
+            parallel = sequential_sender.grid(rtts, gaps, calls=3)  # --replyrace-parallel
+            print("VERDICTS", sorted(serial.verdicts().items()))
+            assert serial.verdicts() == parallel.verdicts()
+            assert any(serial.verdicts().values()) and not all(serial.verdicts().values())
+            assert parallel.wall < serial.wall
+        """
+    )
+    result = toy_pytester.runpytest_subprocess("-p", "pytest_replyrace", TOY, "--replyrace-parallel=9", "-s",
+                                               timeout=240)
+    result.assert_outcomes(passed=1)
+    # Every probe is a race run of its own: the summary has a row per (rtt, gap) and run.
+    result.stdout.fnmatch_lines(["*= replyrace summary =*", "test_grid.py::test_grid", "*50ms     0ms  pf*"])
