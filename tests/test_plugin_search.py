@@ -8,6 +8,7 @@ search must find.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,14 @@ def test_search_finds_the_configured_window_within_ten_percent(toy_pytester: pyt
             window.assert_no_window()
         """
     )
-    result = toy_pytester.runpytest_subprocess("-p", "pytest_replyrace", TOY, "-s", timeout=240)
+    report = toy_pytester.path / "w.json"
+    result = toy_pytester.runpytest_subprocess("-p", "pytest_replyrace", TOY, "-s", f"--replyrace-report={report}",
+                                               timeout=240)
     result.assert_outcomes(failed=1)
+    (window,) = json.loads(report.read_text())["windows"]
+    assert window["node_id"] == "test_window.py::test_window"
+    assert window["statement"].startswith("fails when RTT ≤ 2") and window["statement"].endswith("with gap ≤ 400ms")
+    result.stdout.fnmatch_lines(["test_window.py::test_window: window fails when RTT ≤ *ms with gap ≤ 400ms"])
     result.stdout.fnmatch_lines([
         "*EDGE gap=0.2 *", "EDGE gap=0.3 *", "EDGE gap=0.4 *",
         "*replyrace window: fails when RTT ≤ *ms with gap ≤ 400ms (* probes, *s)",

@@ -103,6 +103,8 @@ class SequentialSender:
     """Turns a call count into the command that replays the test with that many calls."""
     parallel: int = 1
     """How many grid points a grid or a search probes at the same time (separate session keys)."""
+    on_window: Callable[[RaceWindow], None] | None = None
+    """Called with every window a grid or a search finds (the plugin puts it in the reports)."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}:{self.node_id}")
@@ -285,7 +287,10 @@ class SequentialSender:
                     parallel: int | None = None) -> RaceWindow:
         from .window import probe_grid
 
-        return await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel or self.parallel)
+        window = await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel or self.parallel)
+        if self.on_window is not None:
+            self.on_window(window)
+        return window
 
     def search(self, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,
                budget_s: float = 120.0, max_calls: int = 4, parallel: int | None = None) -> RaceWindow:
@@ -297,5 +302,8 @@ class SequentialSender:
                       budget_s: float = 120.0, max_calls: int = 4, parallel: int | None = None) -> RaceWindow:
         from .window import search
 
-        return await search(self, rtt, gap, gaps=gaps, budget_s=budget_s, calls=max_calls,
-                            parallel=parallel or self.parallel)
+        window = await search(self, rtt, gap, gaps=gaps, budget_s=budget_s, calls=max_calls,
+                              parallel=parallel or self.parallel)
+        if self.on_window is not None:
+            self.on_window(window)
+        return window

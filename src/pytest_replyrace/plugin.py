@@ -25,6 +25,7 @@ from .report_html import write_html_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
 from .transport import Transport, build_transport
 from .verdict import RaceResult
+from .window import RaceWindow
 
 SEED_CACHE_KEY = "replyrace/seed"
 
@@ -38,14 +39,21 @@ class _RunState:
     results: list[dict[str, Any]] = field(default_factory=list)
     """Every race run's ``RaceResult.to_dict()``, gathered from test reports (also from xdist workers)."""
 
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    """Every window a grid or a search stated, with its test's node id."""
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         results = getattr(report, "replyrace", None)
         if isinstance(results, list):
             self.results.extend(results)
+        windows = getattr(report, "replyrace_windows", None)
+        if isinstance(windows, list):
+            self.windows.extend(windows)
 
 
 _STATE = pytest.StashKey[_RunState]()
 _PENDING = pytest.StashKey[list[dict[str, Any]]]()
+_PENDING_WINDOWS = pytest.StashKey[list[dict[str, Any]]]()
 
 
 class _XdistHooks:
@@ -199,17 +207,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # An attribute of the report travels to the xdist controller with it.
         report.replyrace = list(pending)
         pending.clear()
+    windows = item.stash.get(_PENDING_WINDOWS, None)
+    if windows:
+        report.replyrace_windows = list(windows)
+        windows.clear()
     return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None or not state.results:
+    if state is None or not (state.results or state.windows):
         return
     terminalreporter.section("replyrace summary")
     verbose = config.get_verbosity() > 0
     for line, markup in summary_lines(state.results, _outcomes(terminalreporter), verbose=verbose):
         terminalreporter.write_line(line, **markup)
+    for window in state.windows:
+        terminalreporter.write_line(f"{window['node_id']}: window {window['statement']}", bold=True)
 
 
 def _outcomes(terminalreporter: Any) -> dict[str, str]:
@@ -229,9 +243,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # xdist workers hand their results to the controller, which writes the files
     settings = {k: state.settings.describe(k) for k in state.settings.values}
     if state.settings.report:
-        write_json_report(state.settings.report, state.results, seed=state.seed, settings=settings)
+        write_json_report(state.settings.report, state.results, seed=state.seed, settings=settings,
+                          windows=state.windows)
     if state.settings.html:
-        write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings)
+        write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings,
+                          windows=state.windows)
 
 
 # -- fixtures ---------------------------------------------------------------
@@ -399,6 +415,10 @@ def sequential_sender(
             ]
         )
 
+    def record_window(window: RaceWindow) -> None:
+        node.stash.setdefault(_PENDING_WINDOWS, []).append({"node_id": node.nodeid, **window.to_dict()})
+        node.user_properties.append(("replyrace_window", window.statement()))
+
     return SequentialSender(
         replyrace_transport_factory,
         provider=fake_provider,
@@ -410,6 +430,7 @@ def sequential_sender(
         replay=_replay_command(request.config, node.nodeid, state.seed),
         extra={"transport": s.transport, "jitter": fake_provider.rtt.jitter},
         on_result=record,
+        on_window=record_window,
         session_key=overrides.get("session_key"),
         pause_pgid=pause_pgid,
         shrink_budget=s.shrink,

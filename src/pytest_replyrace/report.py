@@ -113,7 +113,10 @@ def summary_lines(
     return lines
 
 
-def report_document(results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
+def report_document(
+    results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any],
+    windows: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
     return {
         "version": REPORT_VERSION,
         "plugin": {"name": "pytest-replyrace", "version": __version__},
@@ -122,15 +125,17 @@ def report_document(results: Sequence[Mapping[str, Any]], *, seed: int, settings
         "seed": seed,
         "settings": settings,
         "tests": list(results),
+        "windows": list(windows),
     }
 
 
 def write_json_report(
-    path: str | Path, results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any]
+    path: str | Path, results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any],
+    windows: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    document = report_document(results, seed=seed, settings=settings)
+    document = report_document(results, seed=seed, settings=settings, windows=windows)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     tmp.replace(target)

@@ -121,7 +121,8 @@ def _heatmap(members: Sequence[Mapping[str, Any]]) -> str:
     return "".join(out)
 
 
-def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Mapping[str, Any]) -> str:
+def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Mapping[str, Any],
+                windows: Sequence[Mapping[str, Any]] = ()) -> str:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for result in results:
         groups.setdefault(group_name(result.get("node_id")), []).append(result)
@@ -138,6 +139,9 @@ def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Ma
         body.append("<p>No race test ran.</p>")
     for group, members in groups.items():
         body.append(f"<h2>{_e(group)}</h2>")
+        for window in windows:
+            if group_name(window.get("node_id")) == group:
+                body.append(f'<p><strong>window:</strong> {_e(window.get("statement", ""))}</p>')
         body.append(_heatmap(members))
         ordered = sorted(members, key=lambda m: (m.get("rtt") is None, m.get("rtt") or 0.0, m.get("gap") or 0.0))
         for result in ordered:
@@ -159,10 +163,10 @@ def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Ma
 
 
 def write_html_report(path: str | Path, results: Sequence[Mapping[str, Any]], *, seed: int,
-                      settings: Mapping[str, Any]) -> Path:
+                      settings: Mapping[str, Any], windows: Sequence[Mapping[str, Any]] = ()) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(render_html(results, seed=seed, settings=settings), encoding="utf-8")
+    tmp.write_text(render_html(results, seed=seed, settings=settings, windows=windows), encoding="utf-8")
     tmp.replace(target)
     return target
