@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from support.selftest import LEAK_MARKER_VAR, processes_with_marker
+from support.selftest import EXAMPLE, LEAK_MARKER_VAR, processes_with_marker
 
 
 @pytest.fixture
@@ -49,3 +49,12 @@ def assert_no_leak(leak_marker: str) -> Callable[[], None]:
         assert survivors == [], f"processes left running: {survivors}"
 
     return check
+
+
+@pytest.fixture
+def toy_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str) -> pytest.Pytester:
+    """A pytester whose runs can start the example project's toy gateway (``python -m toy_gateway``)."""
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 200\n"
+                     "replyrace_call_timeout = 10\n")
+    return pytester

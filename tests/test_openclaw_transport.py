@@ -7,11 +7,10 @@ chat.send, chat events, agent.wait and chat.history on its HTTP port.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+from support.selftest import toy_gateway_option as toy_cmd
 
 RACE_TEST = """
 import pytest
@@ -22,22 +21,14 @@ def test_race(sequential_sender):
 """
 
 
-def toy_cmd(mode: str, *extra: str) -> str:
-    return " ".join(["--replyrace-gateway-cmd={python} -m toy_gateway --port {port} --provider-url {provider_url}",
-                     "--mode", mode, *extra])
-
-
 @pytest.fixture
-def ws_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str) -> pytest.Pytester:
-    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 120\n"
-                     "replyrace_transport = openclaw\nreplyrace_call_timeout = 10\n")
-    pytester.makepyfile(test_ws=RACE_TEST)
-    return pytester
+def ws_pytester(toy_pytester: pytest.Pytester) -> pytest.Pytester:
+    toy_pytester.makepyfile(test_ws=RACE_TEST)
+    return toy_pytester
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "pytest_replyrace", *args, timeout=180)
+    return pytester.runpytest_subprocess("-p", "pytest_replyrace", "--replyrace-transport=openclaw", *args, timeout=180)
 
 
 def test_websocket_transport_catches_the_alternating_race(ws_pytester: pytest.Pytester) -> None:

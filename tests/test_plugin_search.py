@@ -9,23 +9,14 @@ search must find.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from support.selftest import toy_gateway_option
+
 pytestmark = pytest.mark.slow
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
-TOY = ("--replyrace-gateway-cmd={python} -m toy_gateway --port {port} --provider-url {provider_url} "
-       "--mode alternating --background-ms 650")
-
-
-@pytest.fixture
-def toy_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str) -> pytest.Pytester:
-    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 200\n"
-                     "replyrace_call_timeout = 10\n")
-    return pytester
+TOY = toy_gateway_option("alternating", "--background-ms", "650")
 
 
 def test_search_finds_the_configured_window_within_ten_percent(toy_pytester: pytest.Pytester) -> None:

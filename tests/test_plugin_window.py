@@ -5,24 +5,10 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
-
-
-def toy(mode: str, *extra: str) -> str:
-    return " ".join(["--replyrace-gateway-cmd={python} -m toy_gateway --port {port} --provider-url {provider_url}",
-                     "--mode", mode, *extra])
-
-
-@pytest.fixture
-def toy_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str) -> pytest.Pytester:
-    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 120\n"
-                     "replyrace_call_timeout = 10\n")
-    return pytester
+from support.selftest import toy_gateway_option as toy
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

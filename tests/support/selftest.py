@@ -20,6 +20,15 @@ def race_gateway_cmd(*options: str) -> str:
     )
 
 
+EXAMPLE = SUPPORT.parent.parent / "example_project"
+
+
+def toy_gateway_option(mode: str, *extra: str) -> str:
+    """``--replyrace-gateway-cmd`` for the example project's toy gateway in ``mode``."""
+    return " ".join(["--replyrace-gateway-cmd={python} -m toy_gateway --port {port} --provider-url {provider_url}",
+                     "--mode", mode, *extra])
+
+
 def processes_with_marker(marker: str) -> list[int]:
     """PIDs whose environment carries our marker (our own process excepted)."""
     found = []
