@@ -9,7 +9,6 @@ replays exactly under the same seed.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import Iterable
@@ -159,6 +158,3 @@ def _finish(provider: FakeProvider, entry: JournalEntry, status: int, error: str
         entry.error = error
         entry.ended_at = time.monotonic() if served else None
 
-
-def describe_kinds() -> str:
-    return json.dumps(FAULT_KINDS, indent=2)

@@ -19,7 +19,6 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -459,11 +458,3 @@ class FakeProvider:
         await response.write_eof()
         return response
 
-
-def tokens_in(entries: Iterable[JournalEntry]) -> list[str]:
-    """Every token the given journal entries carried, in order."""
-    seen: dict[str, None] = {}
-    for entry in entries:
-        for token in entry.tokens:
-            seen.setdefault(token, None)
-    return list(seen)
