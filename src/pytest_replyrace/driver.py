@@ -27,7 +27,7 @@ from .units import format_duration
 from .verdict import RaceResult, classify
 
 if TYPE_CHECKING:
-    from .window import RaceWindow
+    from .window import RaceWindow, SearchSpec
 
 __all__ = ["SequentialSender", "DriverSettings", "LogSource", "probe_message", "validate_session_key"]
 
@@ -105,6 +105,8 @@ class SequentialSender:
     """How many grid points a grid or a search probes at the same time (separate session keys)."""
     on_window: Callable[[RaceWindow], None] | None = None
     """Called with every window a grid or a search finds (the plugin puts it in the reports)."""
+    search_spec: SearchSpec | None = None
+    """Where ``search()`` looks when called without ranges; a failing assertion then appends the window."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}:{self.node_id}")
@@ -240,21 +242,34 @@ class SequentialSender:
         )
         if self._shrinking:
             return result  # a shrink probe is not one of the test's runs
-        if self.shrink_budget > 0 and settings.calls > 2:
-            result.shrinker = self._shrink
+        if (self.shrink_budget > 0 and settings.calls > 2) or self.search_spec is not None:
+            result.on_failure = self._explain_failure
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
         return result
 
-    def _shrink(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
-        """The fewest sequential calls that still fail at this RTT and gap (from 2 up, bounded)."""
+    def _explain_failure(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
+        """What a failing assertion adds: the fewest calls that still fail, and the window around the failure."""
         try:
             asyncio.get_running_loop()
-            return None  # inside an async test: no blocking probes; use await sender.ashrink(...)
+            return None  # inside an async test: no blocking probes; use await sender.ashrink(...)/asearch()
         except RuntimeError:
             pass
-        return asyncio.run(self.ashrink(failed, bad))
+        return asyncio.run(self._aexplain_failure(failed, bad))
+
+    async def _aexplain_failure(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
+        parts = []
+        if self.shrink_budget > 0 and len(failed.calls) > 2:
+            parts.append(await self.ashrink(failed, bad))
+        if self.search_spec is not None:
+            self._shrinking = True  # the search's probes are not the test's runs either
+            try:
+                window = await self.asearch()
+            finally:
+                self._shrinking = False
+            parts.append(window.describe())
+        return "\n".join(p for p in parts if p) or None
 
     async def ashrink(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
         deadline = time.monotonic() + self.shrink_budget
@@ -292,17 +307,29 @@ class SequentialSender:
             self.on_window(window)
         return window
 
-    def search(self, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,
-               budget_s: float = 120.0, max_calls: int = 4, parallel: int | None = None) -> RaceWindow:
-        """Find, for each gap, the RTT below which fast-fails appear; see :func:`pytest_replyrace.window.search`."""
+    def search(self, rtt: tuple[float, float] | None = None, gap: tuple[float, float] | None = None, *,
+               gaps: int | None = None, budget_s: float | None = None, max_calls: int | None = None,
+               parallel: int | None = None) -> RaceWindow:
+        """Find, for each gap, the RTT below which fast-fails appear; see :func:`pytest_replyrace.window.search`.
+
+        Arguments left out come from ``search_spec`` (the ``replyrace_search`` marker or ``--replyrace-search``).
+        """
         return asyncio.run(self.asearch(rtt, gap, gaps=gaps, budget_s=budget_s, max_calls=max_calls,
                                         parallel=parallel))
 
-    async def asearch(self, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,
-                      budget_s: float = 120.0, max_calls: int = 4, parallel: int | None = None) -> RaceWindow:
-        from .window import search
+    async def asearch(self, rtt: tuple[float, float] | None = None, gap: tuple[float, float] | None = None, *,
+                      gaps: int | None = None, budget_s: float | None = None, max_calls: int | None = None,
+                      parallel: int | None = None) -> RaceWindow:
+        from .window import SearchSpec, search
 
-        window = await search(self, rtt, gap, gaps=gaps, budget_s=budget_s, calls=max_calls,
+        spec = self.search_spec
+        if spec is None:
+            if rtt is None or gap is None:
+                raise ValueError("search: give rtt=(lo, hi) and gap=(lo, hi), or set them with "
+                                 "@pytest.mark.replyrace_search(rtt, gap) or --replyrace-search")
+            spec = SearchSpec(rtt, gap)
+        window = await search(self, rtt or spec.rtt, gap or spec.gap, gaps=gaps or spec.gaps,
+                              budget_s=budget_s or spec.budget, calls=max_calls or spec.calls,
                               parallel=parallel or self.parallel)
         if self.on_window is not None:
             self.on_window(window)

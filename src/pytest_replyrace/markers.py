@@ -15,6 +15,7 @@ from typing import Any
 
 from .driver import validate_session_key
 from .units import format_duration, parse_duration
+from .window import SearchSpec
 
 __all__ = [
     "MARKERS",
@@ -24,6 +25,9 @@ __all__ = [
     "parse_replyrace",
     "parse_gap_range",
     "parse_pause",
+    "parse_search_marker",
+    "parse_search_spec",
+    "SearchSpec",
     "gap_id",
     "rtt_grid",
     "rtt_id",
@@ -41,6 +45,9 @@ def _replyrace_signature(
 def _gap_range_signature(lo: Any, hi: Any, steps: int = 4, scale: str = "linear") -> None: ...
 
 
+def _replyrace_search_signature(rtt: Any, gap: Any, gaps: int = 3, budget: Any = 120.0, calls: int = 4) -> None: ...
+
+
 MARKERS: dict[str, str] = {
     "rtt_range": (
         "rtt_range(lo, hi, steps=5, scale='log', jitter=0.0): run the test once per provider RTT from lo to hi "
@@ -55,6 +62,11 @@ MARKERS: dict[str, str] = {
     "gap_range": (
         "gap_range(lo, hi, steps=4, scale='linear'): run the test once per client gap (the pause after each reply "
         "before the next send; 0 allowed), ids like gap=0ms; combines with rtt_range into a grid rtt=50ms-gap=0ms"
+    ),
+    "replyrace_search": (
+        "replyrace_search(rtt, gap, gaps=3, budget=120.0, calls=4): the window search for this test: "
+        "sequential_sender.search() with no arguments searches rtt=(lo, hi) and gap=(lo, hi) (or one gap), "
+        "and a failing race assertion appends the window it finds (calls per probe, budget in seconds)"
     ),
 }
 
@@ -206,3 +218,65 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
     return overrides
 
 
+
+
+SEARCH_SPEC_HELP = "rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N], e.g. rtt=50ms:2s,gap=0:1s"
+
+
+def _search_spec(rtt: Any, gap: Any, gaps: Any, budget: Any, calls: Any, label: str) -> SearchSpec:
+    def pair(value: Any, name: str, allow_zero: bool) -> tuple[float, float]:
+        parts = value.split(":") if isinstance(value, str) else value
+        if isinstance(parts, (int, float, str)) and not isinstance(parts, bool) and name == "gap":
+            parts = (parts, parts)  # one gap: search that gap alone
+        if not isinstance(parts, (tuple, list)) or len(parts) not in ((1, 2) if name == "gap" else (2,)):
+            raise MarkerError(f"{label}: {name}={value!r} is not a range; expected (lo, hi) or 'LO:HI'")
+        if len(parts) == 1:
+            parts = (parts[0], parts[0])
+        try:
+            lo, hi = (parse_duration(v, what=f"{label}: {name}", allow_zero=allow_zero) for v in parts)
+        except ValueError as exc:
+            raise MarkerError(str(exc)) from None
+        if hi < lo or (name == "rtt" and hi == lo):
+            raise MarkerError(f"{label}: {name}={value!r}: expected lo {'<' if name == 'rtt' else '<='} hi")
+        return lo, hi
+
+    def integer(value: Any, name: str, lo: int, hi: int) -> int:
+        try:
+            number = int(value) if isinstance(value, str) else value
+        except ValueError:
+            number = None
+        if isinstance(number, bool) or not isinstance(number, int) or not lo <= number <= hi:
+            raise MarkerError(f"{label}: {name}={value!r}; expected an integer from {lo} to {hi}")
+        return number
+
+    try:
+        seconds = parse_duration(budget, what=f"{label}: budget", allow_zero=False)
+    except ValueError as exc:
+        raise MarkerError(str(exc)) from None
+    return SearchSpec(pair(rtt, "rtt", False), pair(gap, "gap", True), integer(gaps, "gaps", 1, 20), seconds,
+                      integer(calls, "calls", 2, 100))
+
+
+def parse_search_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> SearchSpec:
+    bound = _bind("replyrace_search", _replyrace_search_signature, args, kwargs, where)
+    defaults = {k: p.default for k, p in inspect.signature(_replyrace_search_signature).parameters.items()}
+    values = {**defaults, **bound}
+    label = f"{where}: @pytest.mark.replyrace_search{_call_text(args, kwargs)}"
+    return _search_spec(values["rtt"], values["gap"], values["gaps"], values["budget"], values["calls"], label)
+
+
+def parse_search_spec(raw: str, where: str) -> SearchSpec:
+    """``rtt=50ms:2s,gap=0:1s,gaps=3,budget=120s,calls=4`` (the option form)."""
+    fields: dict[str, str] = {}
+    for part in (p.strip() for p in raw.split(",")):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in ("rtt", "gap", "gaps", "budget", "calls") or key in fields:
+            raise MarkerError(f"{where}: {raw!r}: {part!r} is not accepted; expected {SEARCH_SPEC_HELP}")
+        fields[key] = value.strip()
+    missing = [k for k in ("rtt", "gap") if k not in fields]
+    if missing:
+        raise MarkerError(f"{where}: {raw!r} has no {' and no '.join(missing)}; expected {SEARCH_SPEC_HELP}")
+    label = f"{where}: {raw!r}"
+    return _search_spec(fields["rtt"], fields["gap"], fields.get("gaps", 3), fields.get("budget", 120.0),
+                        fields.get("calls", 4), label)

@@ -18,7 +18,16 @@ from .driver import DriverSettings, SequentialSender
 from .gateways import GatewayPool
 from .launcher import DEFAULT_LOG_PATTERNS, Gateway
 from .openclaw_profile import OpenClawProfile
-from .markers import MARKERS, MarkerError, gap_id, parse_gap_range, parse_replyrace, parse_rtt_range, rtt_id
+from .markers import (
+    MARKERS,
+    MarkerError,
+    gap_id,
+    parse_gap_range,
+    parse_replyrace,
+    parse_rtt_range,
+    parse_search_marker,
+    rtt_id,
+)
 from .provider import FakeProvider
 from .report import summary_lines, write_json_report
 from .report_html import write_html_report
@@ -149,7 +158,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"replyrace: calls={s.calls} gap={s.describe('gap')} call-timeout={s.describe('call_timeout')} "
         f"rtt={s.describe('rtt')} jitter={s.jitter:g} seed={state.seed} ({state.seed_note}; "
         f"replay with --replyrace-seed {state.seed})",
-    ]
+    ] + ([f"replyrace: search={s.describe('search')} (on every failing race assertion)"] if s.search else [])
 
 
 def _fail_collection(message: str) -> None:
@@ -164,6 +173,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if mark is not None:
         try:
             parse_replyrace(mark.args, mark.kwargs, where)
+        except MarkerError as exc:
+            _fail_collection(str(exc))
+    search_mark = metafunc.definition.get_closest_marker("replyrace_search")
+    if search_mark is not None:
+        try:
+            parse_search_marker(search_mark.args, search_mark.kwargs, where)
         except MarkerError as exc:
             _fail_collection(str(exc))
     if mark is not None and "gap" in mark.kwargs and metafunc.definition.get_closest_marker("gap_range"):
@@ -394,6 +409,9 @@ def sequential_sender(
         timeout=overrides.get("call_timeout", s.call_timeout),
         pause=overrides.get("pause", s.pause),
     )
+    search_mark = request.node.get_closest_marker("replyrace_search")
+    search_spec = (parse_search_marker(search_mark.args, search_mark.kwargs, request.node.nodeid)
+                   if search_mark is not None else s.search)
     pause_pgid = getattr(gateway, "pid", None)
     if settings.pause is not None and pause_pgid is None:
         pytest.fail("replyrace: the pause nemesis needs a launched gateway; an attached one has no process group "
@@ -431,6 +449,7 @@ def sequential_sender(
         pause_pgid=pause_pgid,
         shrink_budget=s.shrink,
         parallel=s.parallel,
+        search_spec=search_spec,
         replay_calls=lambda calls: f"{_replay_command(request.config, node.nodeid, state.seed)} "
         f"--replyrace-force-calls {calls}",
     )

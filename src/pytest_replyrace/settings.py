@@ -91,6 +91,12 @@ def _pause(raw: str, where: str) -> tuple[float, float] | None:
     return parse_pause(raw, where)
 
 
+def _search(raw: str, where: str) -> Any:
+    from .markers import parse_search_spec
+
+    return parse_search_spec(raw, where)
+
+
 def _url(raw: str, where: str) -> str:
     value = raw.strip()
     if not value.startswith(("http://", "https://", "ws://", "wss://")):
@@ -173,6 +179,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("parallel", "grid points that sequential_sender.grid()/search() probe at the same time, on separate "
            "session keys against one gateway (default 1; unsafe for gateways with a global lock)",
            _int_range(1, 64), 1, "N"),
+    Option("search", "window search for every race test: sequential_sender.search() defaults, and a failing race "
+           "assertion appends the window around it; rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N]",
+           _search, None, "SPEC"),
     Option("gap", "pause after each reply before the next send (default 0: send at once)", _duration(True), 0.0,
            "SECONDS"),
     Option("pause", "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "
@@ -211,6 +220,8 @@ class Settings:
             return format_duration(value)
         if isinstance(value, ReadyCheck):
             return value.text
+        if hasattr(value, "text") and callable(value.text):
+            return str(value.text())
         return str(value)
 
 

@@ -189,8 +189,8 @@ class RaceResult:
     replay: str | None = None
     """A command that replays this test with the same seed."""
     settings: dict[str, Any] = field(default_factory=dict)
-    shrinker: Callable[[RaceResult, frozenset[str]], str | None] | None = field(default=None, repr=False)
-    """Called when an assertion fails: returns the minimal reproduction to print, if one is found."""
+    on_failure: Callable[[RaceResult, frozenset[str]], str | None] | None = field(default=None, repr=False)
+    """Called when an assertion fails: returns more to print (the minimal reproduction, the window)."""
 
     @property
     def pattern(self) -> str:
@@ -237,10 +237,10 @@ class RaceResult:
 
     def _failure(self, bad: frozenset[str], title: str) -> RaceFailure:
         text = self.describe(bad, title)
-        if self.shrinker is not None:
-            minimal = self.shrinker(self, bad)
-            if minimal:
-                text += "\n" + minimal
+        if self.on_failure is not None:
+            more = self.on_failure(self, bad)
+            if more:
+                text += "\n" + more
         return RaceFailure(text)
 
     def assert_no_fast_fail(self) -> None:

@@ -23,7 +23,22 @@ from .verdict import FAST_FAIL_LETTERS, RaceFailure, RaceResult
 if TYPE_CHECKING:
     from .driver import SequentialSender
 
-__all__ = ["GridPoint", "RaceWindow", "probe_grid", "search", "linear_points"]
+__all__ = ["GridPoint", "RaceWindow", "SearchSpec", "probe_grid", "search", "linear_points"]
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """Where a window search looks: RTT and gap ranges, gaps searched, time budget, calls per probe."""
+
+    rtt: tuple[float, float]
+    gap: tuple[float, float]
+    gaps: int = 3
+    budget: float = 120.0
+    calls: int = 4
+
+    def text(self) -> str:
+        rtt, gap = (":".join(_exact(v) for v in sorted(set(pair))) for pair in (self.rtt, self.gap))
+        return f"rtt={rtt},gap={gap},gaps={self.gaps},budget={_exact(self.budget)},calls={self.calls}"
 
 
 @dataclass
@@ -146,13 +161,18 @@ async def _edge_for_gap(sender: SequentialSender, gap: float, lo: float, hi: flo
         return
     failing, clean = lo, hi
     while clean / failing > 1 + tolerance and time.monotonic() < deadline:
-        middle = math.sqrt(failing * clean)  # bisect in log space: RTTs span decades
+        # Bisect in log space (RTTs span decades), on whole milliseconds so ids and tables stay readable.
+        middle = round(math.sqrt(failing * clean), 3)
+        if not failing < middle < clean:
+            break
         if await probe(middle):
             failing = middle
         else:
             clean = middle
     window.boundaries[gap] = failing
-    window.confirmed[gap] = failing == lo or await probe(failing)  # a second look at the edge
+    # The second look stands one tolerance inside the edge: right at it, a probe is a coin toss.
+    inside = max(lo, round(failing / (1 + tolerance), 3))
+    window.confirmed[gap] = failing == lo or await probe(inside)
 
 
 async def search(sender: SequentialSender, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,

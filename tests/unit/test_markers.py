@@ -75,3 +75,46 @@ def test_replyrace_marker_rejects(kwargs: dict[str, Any], fragment: str) -> None
         parse_replyrace((), kwargs, WHERE)
     assert fragment in str(info.value)
     assert str(info.value).startswith(WHERE)
+
+
+def test_search_marker_and_option_agree() -> None:
+    from pytest_replyrace.markers import parse_search_marker, parse_search_spec
+
+    marker = parse_search_marker((("50ms", 2),), {"gap": (0, "1s"), "gaps": 2, "calls": 3}, WHERE)
+    option = parse_search_spec("rtt=50ms:2s, gap=0:1s, gaps=2, calls=3", "--replyrace-search")
+    assert marker == option
+    assert (marker.rtt, marker.gap, marker.gaps, marker.budget, marker.calls) == ((0.05, 2.0), (0.0, 1.0), 2, 120.0, 3)
+    assert parse_search_spec(marker.text(), "x") == marker  # the header's text reads back
+    assert parse_search_spec("rtt=0.1:1,gap=0.3", "x").gap == (0.3, 0.3)  # one gap
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("gap=0:1s", "'gap=0:1s' has no rtt; expected rtt=LO:HI,gap=LO[:HI]"),
+        ("rtt=50ms:2s", "has no gap"),
+        ("rtt=50ms:2s,gap=0,speed=3", "'speed=3' is not accepted; expected rtt=LO:HI"),
+        ("rtt=50ms:2s,gap=0,gap=1", "'gap=1' is not accepted"),
+        ("rtt=2s:50ms,gap=0", "rtt='2s:50ms': expected lo < hi"),
+        ("rtt=0:2s,gap=0", "rtt: '0' must be > 0"),
+        ("rtt=50ms,gap=0", "rtt='50ms' is not a range; expected (lo, hi) or 'LO:HI'"),
+        ("rtt=50ms:2s,gap=1:0", "gap='1:0': expected lo <= hi"),
+        ("rtt=50ms:2s,gap=0,gaps=0", "gaps='0'; expected an integer from 1 to 20"),
+        ("rtt=50ms:2s,gap=0,calls=1", "calls='1'; expected an integer from 2 to 100"),
+        ("rtt=50ms:2s,gap=0,budget=soon", "budget: 'soon' is not a duration"),
+    ],
+)
+def test_search_spec_rejects(raw: str, fragment: str) -> None:
+    from pytest_replyrace.markers import parse_search_spec
+
+    with pytest.raises(MarkerError) as excinfo:
+        parse_search_spec(raw, "--replyrace-search")
+    assert str(excinfo.value).startswith("--replyrace-search: ")
+    assert fragment in str(excinfo.value)
+
+
+def test_search_marker_rejects_a_missing_range() -> None:
+    from pytest_replyrace.markers import parse_search_marker
+
+    with pytest.raises(MarkerError, match=r"replyrace_search\(rtt=\(0.05, 1\)\): missing a required argument: 'gap'"):
+        parse_search_marker((), {"rtt": (0.05, 1)}, WHERE)
