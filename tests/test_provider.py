@@ -150,7 +150,56 @@ def test_reset_fault_cuts_the_connection(provider: FakeProvider) -> None:
     provider.faults("reset", rate=1.0)
     with pytest.raises((ConnectionError, http.client.HTTPException)):
         post(provider, chat("rr-flt-3"))
-    assert provider.journal[0].fault == "reset" and provider.journal[0].ended_at is None
+    (entry,) = provider.journal
+    assert entry.fault == "reset" and entry.ended_at is not None and not entry.served
+
+
+def test_fault_calls_name_each_runs_nth_call(provider: FakeProvider) -> None:
+    """`calls=[2]` faults the 2nd call of every run (the token's number), not the 2nd request."""
+    provider.faults("500", calls=[2])
+    statuses = [post(provider, chat(token))[0] for token in ("rr-runa-1", "rr-runb-1", "rr-runa-2", "rr-runb-2")]
+    assert statuses == [200, 200, 500, 500]
+    assert [e.fault for e in provider.journal] == [None, None, "500", "500"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_slow_first_token_is_a_real_late_answer(provider: FakeProvider, stream: bool) -> None:
+    provider.faults("ttft", calls=[1], ttft=0.3)
+    status, body = post(provider, chat("rr-late-1", stream=stream))
+    assert status == 200 and "rr-late-1" in (sse_text(body) if stream else body.decode())
+    (entry,) = provider.journal
+    assert entry.served and entry.fault == "ttft" and entry.duration is not None and entry.duration >= 0.3
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_malformed_and_cut_are_not_served(provider: FakeProvider, stream: bool) -> None:
+    provider.faults("malformed", calls=[1])
+    status, body = post(provider, chat("rr-junk-1", stream=stream))
+    assert status == 200 and b"rr-junk-1" not in body
+    provider.reset()
+    provider.faults("cut", calls=[1], after_chunks=1)
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        post(provider, chat("rr-junk-1", stream=stream))
+    (entry,) = provider.journal
+    assert entry.fault == "cut" and entry.ended_at is not None and not entry.served
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rate": 1.5}, "fault rate 1.5: expected a fraction in [0, 1]"),
+        ({"rate": "often"}, "fault rate 'often': expected a fraction in [0, 1]"),
+        ({"calls": [0]}, "fault calls [0]: expected call numbers >= 1"),
+        ({"calls": "2"}, "fault calls '2': expected call numbers >= 1, such as [2] or (2, 4)"),
+        ({"after_chunks": -1}, "fault after_chunks -1: expected an integer >= 0"),
+        ({"ttft": -1}, "fault ttft -1: expected seconds from 0 to 3600"),
+        ({"retry_after": "soon"}, "fault retry_after 'soon': expected seconds from 0 to 3600"),
+    ],
+)
+def test_bad_fault_arguments_name_the_value(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        FakeProvider().faults("500", **kwargs)
+    assert str(excinfo.value) == message
 
 
 def test_bad_settings_are_refused() -> None:

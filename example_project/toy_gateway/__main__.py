@@ -38,6 +38,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.add_argument(f"--{knob}-ms", type=_ms, default=None, help=f"override the mode's {knob} (ms)")
     parser.add_argument("--admission-wait", choices=["on", "off"], default=None,
                         help="override the mode's wait-for-idle admission (off in `fixed` re-opens the race)")
+    parser.add_argument("--on-provider-error", choices=["report", "canned"], default="report",
+                        help="report a failed model run as an error (honest), or answer canned text (papers over it)")
     parser.add_argument("--token", default="replyrace-token", help="WebSocket auth token")
     parser.add_argument("--model", default="fake-model")
     args = parser.parse_args(argv)
@@ -53,7 +55,8 @@ async def serve(args: argparse.Namespace) -> None:
     )
     if args.admission_wait is not None:
         mode = dataclasses.replace(mode, admission_waits=args.admission_wait == "on")
-    gateway = ToyGateway(mode, args.provider_url, model=args.model, log=lambda line: print(line, flush=True))
+    gateway = ToyGateway(mode, args.provider_url, model=args.model, log=lambda line: print(line, flush=True),
+                         on_provider_error=args.on_provider_error)
     await gateway.start()
     ready = {"ready": False}
     app = web.Application()

@@ -50,6 +50,9 @@ def _wrap(message: str) -> str:
     return f"[{stamp}] {message}"
 
 
+CANNED_PROVIDER_ERROR = "Sorry, the assistant is busy right now. Please try again in a moment."
+
+
 async def _work(ms: float, step_ms: float = 10.0) -> None:
     """Post-final work as many small awaited steps, not one timer: a stall of the
     process (GC, a slow host, SIGSTOP) stretches it, as it does in a real gateway."""
@@ -62,8 +65,9 @@ async def _work(ms: float, step_ms: float = 10.0) -> None:
 
 class ToyGateway:
     def __init__(self, mode: Mode, provider_url: str, model: str = "fake-model",
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, on_provider_error: str = "report") -> None:
         self.mode = mode
+        self.on_provider_error = on_provider_error
         self.provider_url = provider_url.rstrip("/")
         self.model = model
         self.log = log
@@ -163,6 +167,10 @@ class ToyGateway:
             text = await self._ask_provider(key, message, run_id)
         except Exception as exc:  # noqa: BLE001 - a failed model run is reported, not raised
             error = f"model run failed: {type(exc).__name__}: {exc}"
+            self.log(f"model run failed for {key}: {type(exc).__name__}: {exc}")
+            if self.on_provider_error == "canned":
+                # The dishonest gateway: hide the failure behind friendly text.
+                text, error = CANNED_PROVIDER_ERROR, None
         finally:
             self.live_models.discard(key)
         if self.mode.release_before_final:

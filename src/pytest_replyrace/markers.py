@@ -15,6 +15,7 @@ from typing import Any
 
 from .driver import validate_session_key
 from .units import format_duration, parse_duration
+from .faults import FAULT_KINDS, FaultRule
 from .window import SearchSpec
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "parse_gap_range",
     "parse_pause",
     "parse_search_marker",
+    "parse_provider_faults",
     "parse_search_spec",
     "SearchSpec",
     "gap_id",
@@ -45,6 +47,10 @@ def _replyrace_signature(
 def _gap_range_signature(lo: Any, hi: Any, steps: int = 4, scale: str = "linear") -> None: ...
 
 
+def _provider_faults_signature(kind: str, rate: float = 0.0, calls: Any = (), after_chunks: int = 1,
+                               retry_after: float = 1.0, ttft: float = 2.0) -> None: ...
+
+
 def _replyrace_search_signature(rtt: Any, gap: Any, gaps: int = 3, budget: Any = 120.0, calls: int = 4) -> None: ...
 
 
@@ -62,6 +68,11 @@ MARKERS: dict[str, str] = {
     "gap_range": (
         "gap_range(lo, hi, steps=4, scale='linear'): run the test once per client gap (the pause after each reply "
         "before the next send; 0 allowed), ids like gap=0ms; combines with rtt_range into a grid rtt=50ms-gap=0ms"
+    ),
+    "provider_faults": (
+        "provider_faults(kind, rate=0.0, calls=(), after_chunks=1, retry_after=1.0, ttft=2.0): inject provider "
+        "faults in this test: kind one of " + ", ".join(FAULT_KINDS) + "; on a seeded fraction `rate` of requests "
+        "or on the calls numbered in `calls` (each run's n-th call); repeat the marker to add rules"
     ),
     "replyrace_search": (
         "replyrace_search(rtt, gap, gaps=3, budget=120.0, calls=4): the window search for this test: "
@@ -280,3 +291,15 @@ def parse_search_spec(raw: str, where: str) -> SearchSpec:
     label = f"{where}: {raw!r}"
     return _search_spec(fields["rtt"], fields["gap"], fields.get("gaps", 3), fields.get("budget", 120.0),
                         fields.get("calls", 4), label)
+
+
+def parse_provider_faults(marks: Sequence[Any], where: str) -> list[FaultRule]:
+    """One fault rule per ``provider_faults`` marker (closest first)."""
+    rules = []
+    for mark in marks:
+        bound = _bind("provider_faults", _provider_faults_signature, mark.args, mark.kwargs, where)
+        try:
+            rules.append(FaultRule.make(**bound))
+        except ValueError as exc:
+            raise MarkerError(f"{where}: @pytest.mark.provider_faults{_call_text(mark.args, mark.kwargs)}: {exc}") from None
+    return rules

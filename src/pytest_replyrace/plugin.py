@@ -23,11 +23,13 @@ from .markers import (
     MarkerError,
     gap_id,
     parse_gap_range,
+    parse_provider_faults,
     parse_replyrace,
     parse_rtt_range,
     parse_search_marker,
     rtt_id,
 )
+from .faults import FaultPlan
 from .provider import FakeProvider
 from .report import summary_lines, write_json_report
 from .report_html import write_html_report
@@ -176,11 +178,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         except MarkerError as exc:
             _fail_collection(str(exc))
     search_mark = metafunc.definition.get_closest_marker("replyrace_search")
-    if search_mark is not None:
-        try:
+    try:
+        if search_mark is not None:
             parse_search_marker(search_mark.args, search_mark.kwargs, where)
-        except MarkerError as exc:
-            _fail_collection(str(exc))
+        if parse_provider_faults(list(metafunc.definition.iter_markers("provider_faults")), where) and \
+                "fake_provider" not in metafunc.fixturenames:
+            _fail_collection(f"{where}: @pytest.mark.provider_faults needs the test to use sequential_sender or "
+                             "fake_provider")
+    except MarkerError as exc:
+        _fail_collection(str(exc))
     if mark is not None and "gap" in mark.kwargs and metafunc.definition.get_closest_marker("gap_range"):
         _fail_collection(f"{where}: both @pytest.mark.gap_range and @pytest.mark.replyrace(gap=...) set the gap; "
                          "expected one of them")
@@ -317,6 +323,9 @@ def fake_provider(
     if mark is not None:
         jitter = parse_rtt_range(mark.args, mark.kwargs, request.node.nodeid).jitter
     replyrace_provider_server.reset(rtt=replyrace_rtt, jitter=jitter, seed=_test_seed(state.seed, request.node.nodeid))
+    rules = parse_provider_faults(list(request.node.iter_markers("provider_faults")), request.node.nodeid)
+    if rules:
+        replyrace_provider_server.faults(FaultPlan(rules))
     return replyrace_provider_server
 
 

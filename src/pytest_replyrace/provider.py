@@ -26,7 +26,7 @@ from aiohttp import web
 
 from .faults import FaultPlan
 from .records import JournalEntry
-from .tokens import find_tokens
+from .tokens import call_number, find_tokens
 
 __all__ = ["FakeProvider", "RttSpec", "user_turn_text", "NO_TOKEN_REPLY"]
 
@@ -339,7 +339,7 @@ class FakeProvider:
             attempt = sum(1 for e in self._journal if first is not None and first in e.tokens and e.seq < entry.seq)
             rng = random.Random(f"{self._seed}:{key}:{attempt}")
             rtt = spec.draw(rng)
-            fault = self._faults.pick(entry.seq, rng)
+            fault = self._faults.pick(call_number(first) if first is not None else entry.seq, rng)
         return rtt, fault
 
     def _error(self, entry: JournalEntry, status: int, message: str) -> web.Response:
@@ -439,6 +439,21 @@ class FakeProvider:
         n = min(self.chunks, max(1, len(text)))
         size = -(-len(text) // n)
         return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+    async def serve_late(self, request: web.Request, entry: JournalEntry, first_at: float,
+                         text: str) -> web.StreamResponse:
+        """A slow first token: nothing until ``first_at``, then the whole answer at once."""
+        await self._sleep_until(first_at)
+        if not entry.stream:
+            return await self._json(request, entry, first_at, text)
+        response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for piece in self.split_text(text):
+            await response.write(self.sse_chunk(piece, entry.model))
+        self._mark_served(entry)
+        await response.write(self.sse_chunk(None, entry.model, finish="stop") + b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
     async def _stream(self, request: web.Request, entry: JournalEntry, deadline: float, text: str) -> web.StreamResponse:
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})

@@ -21,7 +21,8 @@ class JournalEntry:
     path: str
     arrived_at: float
     ended_at: float | None
-    """When the last byte was written (the request counts as served then); None while in flight or if the client went away."""
+    """When the last byte was written (the request counts as served then), or when an injected fault ended it;
+    None while in flight or if the client went away."""
     tokens: list[str]
     """Driver tokens found in the latest user turn."""
     rtt: float
@@ -41,7 +42,8 @@ class JournalEntry:
 
     @property
     def served(self) -> bool:
-        return self.ended_at is not None and 200 <= self.status < 300
+        """A whole, well-formed answer went out (an injected fault never counts, even with status 200)."""
+        return self.ended_at is not None and 200 <= self.status < 300 and self.error is None
 
     @property
     def duration(self) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TOKEN_RE", "make_token", "find_tokens", "looks_like_token"]
+__all__ = ["TOKEN_RE", "make_token", "find_tokens", "looks_like_token", "call_number"]
 
 # Lower-case run tag and a call number; nothing else in a prompt looks like it.
 TOKEN_RE = re.compile(r"\brr-[0-9a-z]{4,16}-\d{1,6}\b")
@@ -36,3 +36,8 @@ def find_tokens(text: str | None) -> list[str]:
 def looks_like_token(text: str) -> bool:
     """True when ``text`` contains something a provider would echo as a token."""
     return TOKEN_RE.search(text) is not None
+
+
+def call_number(token: str) -> int:
+    """The call number ``n`` of a token ``rr-<run>-<n>``."""
+    return int(token.rsplit("-", 1)[1])

@@ -6,11 +6,13 @@ clock. One letter per call:
 ``p``  real reply: carries this call's token and the provider finished serving
        that token before the reply arrived;
 ``f``  fast-fail: the call ended (empty, canned, error text, even its own
-       token) before the provider had answered its token;
+       token) before the provider had served its token — also canned text
+       that papers over a provider fault;
 ``w``  wrong reply: carries another call's token and not its own;
 ``l``  lost: no reply within the call timeout;
-``e``  error: the transport failed, or the gateway answered badly after the
-       provider had answered the call.
+``e``  error: the transport failed; the gateway reported an error after the
+       provider failed this call (an honest error); or the gateway answered
+       badly after the provider had served the call.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ __all__ = [
     "LETTERS",
     "FAST_FAIL_LETTERS",
     "classify",
-    "provider_answered_before_reply",
+    "provider_failed_before_reply",
     "describe_shape",
     "verdict_of",
     "RaceFailure",
@@ -45,11 +47,11 @@ LETTERS: dict[str, str] = {
 FAST_FAIL_LETTERS = frozenset("fw")
 
 
-def provider_answered_before_reply(call: CallRecord) -> bool:
-    """Did any provider response for this token end (any status) before the reply?"""
+def provider_failed_before_reply(call: CallRecord) -> bool:
+    """Did the provider fail this token (an error status or an injected fault) before the reply?"""
     if call.replied_at is None:
         return False
-    return any(e.ended_at is not None and e.ended_at <= call.replied_at for e in call.journal)
+    return any(e.ended_at is not None and e.ended_at <= call.replied_at and not e.served for e in call.journal)
 
 
 def classify(call: CallRecord) -> str:
@@ -64,9 +66,11 @@ def classify(call: CallRecord) -> str:
         return "p"
     if not own and any(t != call.token for t in reply_tokens):
         return "w"
-    if not provider_answered_before_reply(call):
-        return "f"
-    return "e"
+    if call.served_before_reply():
+        return "e"  # the model answered; the gateway lost or garbled it
+    if call.error and provider_failed_before_reply(call):
+        return "e"  # an honest report of the provider's failure
+    return "f"
 
 
 def _ordinal(n: int) -> str:

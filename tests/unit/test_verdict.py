@@ -64,8 +64,18 @@ def test_error_after_the_provider_answered() -> None:
     assert classify(call("", 10.3, served)) == "e"
     # A provider 500 that the gateway reports honestly is an error, not a fast-fail.
     assert classify(call(None, 10.3, [entry("rr-abcd-2", 10.1, 10.11, status=500)], error="upstream 500")) == "e"
-    # ...and an own-token reply after a failed serve is not real.
-    assert classify(call("ECHO rr-abcd-2", 10.3, [entry("rr-abcd-2", 10.1, 10.11, status=500)])) == "e"
+    # Canned 200 text that papers over a provider fault is a fast-fail, and so is an own-token
+    # reply the provider never served (a gateway echoing the prompt is not a model answer).
+    failed = [entry("rr-abcd-2", 10.1, 10.11, status=500)]
+    assert classify(call("Sorry, try again later", 10.3, failed)) == "f"
+    assert classify(call("ECHO rr-abcd-2", 10.3, failed)) == "f"
+    # An injected fault with status 200 (a malformed body) is not a serve either.
+    malformed = entry("rr-abcd-2", 10.1, 10.2)
+    malformed.error = "injected malformed body"
+    assert classify(call(None, 10.3, [malformed], error="provider sent garbage")) == "e"
+    assert classify(call("Sorry", 10.3, [malformed])) == "f"
+    # An error that came before the provider failed was not caused by it.
+    assert classify(call(None, 10.05, failed, error="busy")) == "f"
 
 
 @pytest.mark.parametrize(
