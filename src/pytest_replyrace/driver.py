@@ -198,7 +198,14 @@ class SequentialSender:
                 transport.send(key, probe_message(token, index, settings.calls), idempotency_key), settings.timeout
             )
         except asyncio.TimeoutError:
-            record.timed_out = True
+            partial = getattr(transport, "partial_reply", None)
+            started = partial() if callable(partial) else None
+            if started:
+                # A slow-loris answer: the gateway did answer, badly, so `e` rather than `l`.
+                record.replied_at = time.monotonic()
+                record.transport_error = f"the reply started but did not finish within {settings.timeout:g}s: {started}"
+            else:
+                record.timed_out = True
         except TransportError as exc:
             record.replied_at = time.monotonic()
             record.transport_error = str(exc)

@@ -54,22 +54,24 @@ class Transport(Protocol):
         """Text seen after its call ended, keyed by token (may be empty)."""
         ...
 
+    # Optional: ``partial_reply() -> str | None``, what arrived of a call the driver timed out
+    # (headers and the first bytes of a body that never finished). Something there makes the
+    # call an `e` quoting it (a slow-loris answer); nothing makes it `l` (no answer at all).
+
 
 def _excerpt(data: bytes | str, width: int = 200) -> str:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     return repr(text if len(text) <= width else text[:width] + "…")
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """Read the body up to ``limit`` bytes: a huge reply must not fill memory."""
-    chunks: list[bytes] = []
-    total = 0
+async def _read_capped(response: aiohttp.ClientResponse, limit: int, into: bytearray) -> bytes:
+    """Read the body into ``into`` up to ``limit`` bytes: a huge reply must not fill memory, and
+    what arrived stays visible if the read is cancelled (a body that never ends)."""
     async for chunk in response.content.iter_chunked(64 * 1024):
-        chunks.append(chunk)
-        total += len(chunk)
-        if total >= limit:
+        into += chunk[: limit - len(into)]
+        if len(into) >= limit:
             break
-    return b"".join(chunks)[:limit]
+    return bytes(into)
 
 
 @dataclass
@@ -98,6 +100,7 @@ class HttpTransport:
         if not self.path.startswith("/"):
             raise ValueError(f"http path {self.path!r}: expected a path starting with '/'")
         self._session: aiohttp.ClientSession | None = None
+        self._partial: tuple[int, bytearray] | None = None
 
     @property
     def url(self) -> str:
@@ -117,6 +120,13 @@ class HttpTransport:
     def late_replies(self) -> dict[str, list[str]]:
         return {}
 
+    def partial_reply(self) -> str | None:
+        """The status and the start of a body that was still arriving, if the last call got that far."""
+        if self._partial is None:
+            return None
+        status, body = self._partial
+        return f"HTTP {status} and {len(body)} bytes of its body: {_excerpt(bytes(body))}"
+
     async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
         await self.open()
         assert self._session is not None
@@ -125,10 +135,12 @@ class HttpTransport:
             self.message_field: message,
             self.idempotency_key_field: idempotency_key,
         }
+        self._partial = None
         try:
             async with self._session.post(self.url, json=body, headers=self.headers) as response:
                 status = response.status
-                raw = await _read_capped(response, self.max_body_bytes + 1)
+                self._partial = (status, bytearray())
+                raw = await _read_capped(response, self.max_body_bytes + 1, self._partial[1])
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             raise TransportError(f"POST {self.url} failed: {type(exc).__name__}: {exc}") from exc
         if len(raw) > self.max_body_bytes:
