@@ -64,6 +64,8 @@ class FaultRule:
     def make(cls, kind: Any, *, rate: Any = 0.0, calls: Any = (), after_chunks: Any = 1, retry_after: Any = 1.0,
              ttft: Any = 2.0) -> FaultRule:
         """A rule from loosely typed input (a marker's arguments); ValueError names the bad value."""
+        if isinstance(kind, bool) or not isinstance(kind, (str, int)):  # 429 means "429"; None or [429] do not
+            raise ValueError(f"fault kind {kind!r} is not known; expected one of {', '.join(FAULT_KINDS)}")
         if isinstance(rate, bool) or not isinstance(rate, (int, float)):
             raise ValueError(f"fault rate {rate!r}: expected a fraction in [0, 1]")
         if isinstance(calls, int) and not isinstance(calls, bool):

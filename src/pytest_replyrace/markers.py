@@ -198,8 +198,8 @@ def parse_pause(value: Any, where: str) -> tuple[float, float] | None:
         raise MarkerError(f"{where}: pause {value!r} is not a pause; expected (after, length) or 'AFTER:LENGTH' "
                           "in seconds, e.g. (0.02, 1.5) or '20ms:1.5s'")
     try:
-        after = parse_duration(parts[0], what=f"{where}: pause after")
-        length = parse_duration(parts[1], what=f"{where}: pause length", allow_zero=False)
+        after = parse_duration(parts[0], what=f"{where}: pause {value!r} after")
+        length = parse_duration(parts[1], what=f"{where}: pause {value!r} length", allow_zero=False)
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
     return after, length
@@ -234,7 +234,8 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
 SEARCH_SPEC_HELP = "rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N], e.g. rtt=50ms:2s,gap=0:1s"
 
 
-def _search_spec(rtt: Any, gap: Any, gaps: Any, budget: Any, calls: Any, label: str) -> SearchSpec:
+def _search_spec(rtt: Any, gap: Any, gaps: Any, budget: Any, calls: Any, label: str, *, text: bool) -> SearchSpec:
+    """``text``: the values come from the option's text, so integers may be strings (a marker's may not)."""
     def pair(value: Any, name: str, allow_zero: bool) -> tuple[float, float]:
         parts = value.split(":") if isinstance(value, str) else value
         if isinstance(parts, (int, float, str)) and not isinstance(parts, bool) and name == "gap":
@@ -253,7 +254,7 @@ def _search_spec(rtt: Any, gap: Any, gaps: Any, budget: Any, calls: Any, label: 
 
     def integer(value: Any, name: str, lo: int, hi: int) -> int:
         try:
-            number = int(value) if isinstance(value, str) else value
+            number = int(value) if text and isinstance(value, str) else value
         except ValueError:
             number = None
         if isinstance(number, bool) or not isinstance(number, int) or not lo <= number <= hi:
@@ -273,7 +274,8 @@ def parse_search_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: s
     defaults = {k: p.default for k, p in inspect.signature(_replyrace_search_signature).parameters.items()}
     values = {**defaults, **bound}
     label = f"{where}: @pytest.mark.replyrace_search{_call_text(args, kwargs)}"
-    return _search_spec(values["rtt"], values["gap"], values["gaps"], values["budget"], values["calls"], label)
+    return _search_spec(values["rtt"], values["gap"], values["gaps"], values["budget"], values["calls"], label,
+                        text=False)
 
 
 def parse_search_spec(raw: str, where: str) -> SearchSpec:
@@ -290,7 +292,7 @@ def parse_search_spec(raw: str, where: str) -> SearchSpec:
         raise MarkerError(f"{where}: {raw!r} has no {' and no '.join(missing)}; expected {SEARCH_SPEC_HELP}")
     label = f"{where}: {raw!r}"
     return _search_spec(fields["rtt"], fields["gap"], fields.get("gaps", 3), fields.get("budget", 120.0),
-                        fields.get("calls", 4), label)
+                        fields.get("calls", 4), label, text=True)
 
 
 def parse_provider_faults(marks: Sequence[Any], where: str) -> list[FaultRule]:

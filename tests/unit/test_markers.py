@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from pytest_replyrace.markers import MarkerError, parse_replyrace, parse_rtt_range, rtt_grid, rtt_id
+from pytest_replyrace import markers
+from pytest_replyrace.markers import (
+    MARKERS,
+    MarkerError,
+    parse_gap_range,
+    parse_provider_faults,
+    parse_replyrace,
+    parse_rtt_range,
+    parse_search_marker,
+    rtt_grid,
+    rtt_id,
+)
 
 WHERE = "test_x.py::test_race"
 
@@ -118,3 +131,194 @@ def test_search_marker_rejects_a_missing_range() -> None:
 
     with pytest.raises(MarkerError, match=r"replyrace_search\(rtt=\(0.05, 1\)\): missing a required argument: 'gap'"):
         parse_search_marker((), {"rtt": (0.05, 1)}, WHERE)
+
+
+# Bad input everywhere: every argument of every marker, wrong types and ranges, unknown and missing arguments.
+SECONDS = "a number of seconds"
+STEPS = "an integer from 1 to 50"
+FRACTION = "a fraction from 0 to below 1"
+KINDS = "429, 500, 503, reset, cut, malformed, ttft"
+RANGE = "(lo, hi) or 'LO:HI'"
+PAUSE = "(after, length) or 'AFTER:LENGTH'"
+SIGNATURE = "<signature>"
+"""The ``arg`` of a row about the call's shape: an unknown keyword, too many or too few arguments."""
+
+# (marker, argument the row is about, args, kwargs, the bad value as the explanation shows it, what is accepted)
+MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
+    ("rtt_range", "lo", ("fast", 2), {}, "'fast'", SECONDS),
+    ("rtt_range", "lo", (None, 2), {}, "None (NoneType)", SECONDS),
+    ("rtt_range", "lo", (True, 2), {}, "True", SECONDS),
+    ("rtt_range", "lo", (-1, 2), {}, "-1", ">= 0"),
+    ("rtt_range", "lo", (0, 2), {}, "start at 0", "lo > 0 or scale='linear'"),
+    ("rtt_range", "hi", (0.05, "slow"), {}, "'slow'", SECONDS),
+    ("rtt_range", "hi", (0.05, float("nan")), {}, "nan", SECONDS),
+    ("rtt_range", "hi", (2, 0.05), {}, "hi (50ms) is below lo (2s)", "lo <= hi"),
+    ("rtt_range", "steps", (0.05, 2), {"steps": 0}, "steps=0", STEPS),
+    ("rtt_range", "steps", (0.05, 2), {"steps": 51}, "steps=51", STEPS),
+    ("rtt_range", "steps", (0.05, 2), {"steps": 2.5}, "steps=2.5", STEPS),
+    ("rtt_range", "steps", (0.05, 2), {"steps": "5"}, "steps='5'", STEPS),
+    ("rtt_range", "steps", (0.05, 2), {"steps": True}, "steps=True", STEPS),
+    ("rtt_range", "steps", (0.05, 2), {"steps": 1}, "steps=1", "steps >= 2"),
+    ("rtt_range", "steps", (0.05, 0.05), {}, "lo == hi with steps=5", "steps=1"),
+    ("rtt_range", "scale", (0.05, 2), {"scale": "exp"}, "scale='exp'", "'log', 'linear'"),
+    ("rtt_range", "scale", (0.05, 2), {"scale": 3}, "scale=3", "'log', 'linear'"),
+    ("rtt_range", "jitter", (0.05, 2), {"jitter": 1.5}, "jitter=1.5", FRACTION),
+    ("rtt_range", "jitter", (0.05, 2), {"jitter": -0.1}, "jitter=-0.1", FRACTION),
+    ("rtt_range", "jitter", (0.05, 2), {"jitter": "0.1"}, "jitter='0.1'", FRACTION),
+    ("rtt_range", "jitter", (0.05, 2), {"jitter": True}, "jitter=True", FRACTION),
+    ("rtt_range", "jitter", (0.05, 2), {"jitter": float("nan")}, "jitter=nan", FRACTION),
+    ("rtt_range", SIGNATURE, (0.05, 2), {"stpes": 3}, "'stpes'", "rtt_range(lo, hi, steps=5"),
+    ("rtt_range", SIGNATURE, (0.05, 2, 5, "log", 0.1, 9), {}, "too many positional arguments", "rtt_range(lo, hi"),
+    ("rtt_range", SIGNATURE, (0.05,), {}, "missing a required argument: 'hi'", "rtt_range(lo, hi"),
+    ("rtt_range", SIGNATURE, (0.05, 2), {"lo": 1}, "multiple values for argument 'lo'", "rtt_range(lo, hi"),
+    ("gap_range", "lo", (-1, 2), {}, "-1", ">= 0"),
+    ("gap_range", "lo", ("x", 2), {}, "'x'", SECONDS),
+    ("gap_range", "lo", ([0], 2), {}, "[0] (list)", SECONDS),
+    ("gap_range", "hi", (1, 0.5), {}, "hi (500ms) is below lo (1s)", "lo <= hi"),
+    ("gap_range", "hi", (0, "1 sec"), {}, "hi: '1 sec'", SECONDS),
+    ("gap_range", "steps", (0, 1), {"steps": 0}, "steps=0", STEPS),
+    ("gap_range", "steps", (0, 1), {"steps": "4"}, "steps='4'", STEPS),
+    ("gap_range", "steps", (0, 1), {"steps": 1}, "steps=1", "steps >= 2"),
+    ("gap_range", "steps", (0, 0), {}, "lo == hi with steps=4", "steps=1"),
+    ("gap_range", "scale", (0, 1), {"scale": "exp"}, "scale='exp'", "'log', 'linear'"),
+    ("gap_range", "scale", (0, 1), {"scale": "log"}, "start at 0", "lo > 0 or scale='linear'"),
+    ("gap_range", SIGNATURE, (0, 1), {"jitter": 0.1}, "'jitter'", "gap_range(lo, hi, steps=4"),
+    ("gap_range", SIGNATURE, (0, 1, 4, "linear", 1), {}, "too many positional arguments", "gap_range(lo, hi"),
+    ("gap_range", SIGNATURE, (), {}, "missing a required argument: 'lo'", "gap_range(lo, hi"),
+    ("replyrace", "calls", (), {"calls": 0}, "calls=0", "an integer from 1 to 10000"),
+    ("replyrace", "calls", (), {"calls": 10_001}, "calls=10001", "an integer from 1 to 10000"),
+    ("replyrace", "calls", (), {"calls": "3"}, "calls='3'", "an integer from 1 to 10000"),
+    ("replyrace", "calls", (), {"calls": 2.0}, "calls=2.0", "an integer from 1 to 10000"),
+    ("replyrace", "calls", (), {"calls": True}, "calls=True", "an integer from 1 to 10000"),
+    ("replyrace", "calls", (), {"calls": None}, "calls=None", "an integer from 1 to 10000"),
+    ("replyrace", "calls", (-2,), {}, "calls=-2", "an integer from 1 to 10000"),
+    ("replyrace", "gap", (), {"gap": -1}, "-1", ">= 0"),
+    ("replyrace", "gap", (), {"gap": "soon"}, "'soon'", SECONDS),
+    ("replyrace", "gap", (), {"gap": True}, "True", SECONDS),
+    ("replyrace", "gap", (), {"gap": [1]}, "[1] (list)", SECONDS),
+    ("replyrace", "timeout", (), {"timeout": 0}, "0", "> 0"),
+    ("replyrace", "timeout", (), {"timeout": -1}, "-1", "> 0"),
+    ("replyrace", "timeout", (), {"timeout": "x"}, "'x'", SECONDS),
+    ("replyrace", "timeout", (), {"timeout": None}, "None (NoneType)", SECONDS),
+    ("replyrace", "session_key", (), {"session_key": ""}, "''", "a non-empty string"),
+    ("replyrace", "session_key", (), {"session_key": 5}, "5", "a non-empty string"),
+    ("replyrace", "session_key", (), {"session_key": "rr-abcd-1"}, "'rr-abcd-1'", "a key without that shape"),
+    ("replyrace", "pause", (), {"pause": 1.5}, "1.5", PAUSE),
+    ("replyrace", "pause", (), {"pause": (1,)}, "(1,)", PAUSE),
+    ("replyrace", "pause", (), {"pause": "20ms"}, "'20ms'", PAUSE),
+    ("replyrace", "pause", (), {"pause": (0.02, 0)}, "pause (0.02, 0) length: 0", "> 0"),
+    ("replyrace", "pause", (), {"pause": "20ms:0"}, "pause '20ms:0' length: '0'", "> 0"),
+    ("replyrace", "pause", (), {"pause": ("x", 1)}, "pause ('x', 1) after: 'x'", SECONDS),
+    ("replyrace", "pause", (), {"pause": (-1, 1)}, "pause (-1, 1) after: -1", ">= 0"),
+    ("replyrace", SIGNATURE, (), {"sessions": 2}, "'sessions'", "replyrace(calls=10, gap=0.0"),
+    ("replyrace", SIGNATURE, (1, 2, 3, 4, 5, 6), {}, "too many positional arguments", "replyrace(calls=10"),
+    ("replyrace_search", "rtt", (0.05,), {"gap": 0}, "rtt=0.05", RANGE),
+    ("replyrace_search", "rtt", ("50ms",), {"gap": 0}, "rtt='50ms'", RANGE),
+    ("replyrace_search", "rtt", (None,), {"gap": 0}, "rtt=None", RANGE),
+    ("replyrace_search", "rtt", ((2, 0.05),), {"gap": 0}, "rtt=(2, 0.05)", "lo < hi"),
+    ("replyrace_search", "rtt", ((0.05, 0.05),), {"gap": 0}, "rtt=(0.05, 0.05)", "lo < hi"),
+    ("replyrace_search", "rtt", ((0, 2),), {"gap": 0}, "rtt: 0", "> 0"),
+    ("replyrace_search", "rtt", (("fast", 2),), {"gap": 0}, "rtt: 'fast'", SECONDS),
+    ("replyrace_search", "gap", ((0.05, 2),), {"gap": None}, "gap=None", RANGE),
+    ("replyrace_search", "gap", ((0.05, 2),), {"gap": (0, 1, 2)}, "gap=(0, 1, 2)", RANGE),
+    ("replyrace_search", "gap", ((0.05, 2),), {"gap": (1, 0)}, "gap=(1, 0)", "lo <= hi"),
+    ("replyrace_search", "gap", ((0.05, 2),), {"gap": -1}, "gap: -1", ">= 0"),
+    ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": 0}, "gaps=0", "an integer from 1 to 20"),
+    ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": 21}, "gaps=21", "an integer from 1 to 20"),
+    ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": 2.5}, "gaps=2.5", "an integer from 1 to 20"),
+    ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": "3"}, "gaps='3'", "an integer from 1 to 20"),
+    ("replyrace_search", "budget", ((0.05, 2),), {"gap": 0, "budget": 0}, "budget: 0", "> 0"),
+    ("replyrace_search", "budget", ((0.05, 2),), {"gap": 0, "budget": "soon"}, "budget: 'soon'", SECONDS),
+    ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": 1}, "calls=1", "an integer from 2 to 100"),
+    ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": 101}, "calls=101", "an integer from 2 to 100"),
+    ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": True}, "calls=True", "an integer from 2 to 100"),
+    ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": "4"}, "calls='4'", "an integer from 2 to 100"),
+    ("replyrace_search", SIGNATURE, ((0.05, 2),), {"gap": 0, "bogus": 1}, "'bogus'", "replyrace_search(rtt, gap"),
+    ("replyrace_search", SIGNATURE, ((0.05, 2), 0, 3, 120, 4, 9), {}, "too many positional arguments",
+     "replyrace_search(rtt, gap"),
+    ("replyrace_search", SIGNATURE, ((0.05, 2),), {}, "missing a required argument: 'gap'", "replyrace_search(rtt"),
+    ("provider_faults", "kind", ("timeout",), {}, "'timeout'", KINDS),
+    ("provider_faults", "kind", (None,), {}, "fault kind None is", KINDS),
+    ("provider_faults", "kind", ([429],), {}, "fault kind [429] is", KINDS),
+    ("provider_faults", "rate", ("500",), {"rate": 1.5}, "fault rate 1.5", "a fraction in [0, 1]"),
+    ("provider_faults", "rate", ("500",), {"rate": -0.1}, "fault rate -0.1", "a fraction in [0, 1]"),
+    ("provider_faults", "rate", ("500",), {"rate": "0.5"}, "fault rate '0.5'", "a fraction in [0, 1]"),
+    ("provider_faults", "rate", ("500",), {"rate": True}, "fault rate True", "a fraction in [0, 1]"),
+    ("provider_faults", "rate", ("500",), {"rate": float("nan")}, "fault rate nan", "a fraction in [0, 1]"),
+    ("provider_faults", "calls", ("500",), {"calls": 0}, "fault calls [0]", "call numbers >= 1"),
+    ("provider_faults", "calls", ("500",), {"calls": [0, 2]}, "fault calls [0, 2]", "call numbers >= 1"),
+    ("provider_faults", "calls", ("500",), {"calls": "2"}, "fault calls '2'", "call numbers >= 1"),
+    ("provider_faults", "calls", ("500",), {"calls": [2.0]}, "fault calls [2.0]", "call numbers >= 1"),
+    ("provider_faults", "calls", ("500",), {"calls": [True]}, "fault calls [True]", "call numbers >= 1"),
+    ("provider_faults", "calls", ("500",), {"calls": None}, "fault calls None", "call numbers >= 1"),
+    ("provider_faults", "after_chunks", ("cut",), {"after_chunks": -1}, "after_chunks -1", "an integer >= 0"),
+    ("provider_faults", "after_chunks", ("cut",), {"after_chunks": 1.5}, "after_chunks 1.5", "an integer >= 0"),
+    ("provider_faults", "after_chunks", ("cut",), {"after_chunks": True}, "after_chunks True", "an integer >= 0"),
+    ("provider_faults", "retry_after", ("429",), {"retry_after": -1}, "retry_after -1", "seconds from 0 to 3600"),
+    ("provider_faults", "retry_after", ("429",), {"retry_after": 4000}, "retry_after 4000", "seconds from 0 to 3600"),
+    ("provider_faults", "retry_after", ("429",), {"retry_after": "1s"}, "retry_after '1s'", "seconds from 0 to 3600"),
+    ("provider_faults", "ttft", ("ttft",), {"ttft": -1}, "ttft -1", "seconds from 0 to 3600"),
+    ("provider_faults", "ttft", ("ttft",), {"ttft": "2s"}, "ttft '2s'", "seconds from 0 to 3600"),
+    ("provider_faults", "ttft", ("ttft",), {"ttft": float("nan")}, "ttft nan", "seconds from 0 to 3600"),
+    ("provider_faults", SIGNATURE, ("500",), {"rates": 0.1}, "'rates'", "provider_faults(kind, rate=0.0"),
+    ("provider_faults", SIGNATURE, ("500", 0.1, (), 1, 1.0, 2.0, 9), {}, "too many positional arguments",
+     "provider_faults(kind"),
+    ("provider_faults", SIGNATURE, (), {"rate": 0.1}, "missing a required argument: 'kind'", "provider_faults(kind"),
+]
+
+
+@dataclass(frozen=True)
+class _Mark:
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+def _parse(marker: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if marker == "provider_faults":
+        return parse_provider_faults([_Mark(args, kwargs)], WHERE)
+    parse = {"rtt_range": parse_rtt_range, "gap_range": parse_gap_range, "replyrace": parse_replyrace,
+             "replyrace_search": parse_search_marker}[marker]
+    return parse(args, kwargs, WHERE)
+
+
+def _marker_id(marker: str, arg: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """``replyrace-calls-0``: the argument and its bad value, or the whole call when the row is about its shape."""
+    position = _parameters(marker).index(arg) if arg != SIGNATURE else len(args)
+    if arg in kwargs:
+        value = kwargs[arg]
+    elif position < len(args):
+        value = args[position]
+    else:
+        value = "(" + ",".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]) + ")"
+    plain = isinstance(value, str) and value and not value.lstrip("-").replace(".", "", 1).isdigit()
+    text = value if plain else repr(value)  # a string that reads as a number keeps its quotes: steps='5'
+    return f"{marker}-{arg.strip('<>')}-{text.replace(' ', '')}"
+
+
+def _parameters(marker: str) -> tuple[str, ...]:
+    signature_of = getattr(markers, f"_{marker}_signature")
+    return tuple(inspect.signature(signature_of).parameters)
+
+
+def test_every_marker_argument_has_bad_input_rows() -> None:
+    covered = {(marker, arg) for marker, arg, *_ in MARKER_BAD}
+    expected = {(marker, arg) for marker in MARKERS for arg in (*_parameters(marker), SIGNATURE)}
+    assert covered == expected, f"missing rows: {sorted(expected - covered)}; rows for nothing: {sorted(covered - expected)}"
+
+
+@pytest.mark.parametrize(
+    ("marker", "args", "kwargs", "shown", "accepted"),
+    [pytest.param(marker, args, kwargs, shown, accepted, id=_marker_id(marker, arg, args, kwargs))
+     for marker, arg, args, kwargs, shown, accepted in MARKER_BAD],
+)
+def test_bad_marker_argument_names_marker_value_and_what_is_accepted(
+    marker: str, args: tuple[Any, ...], kwargs: dict[str, Any], shown: str, accepted: str
+) -> None:
+    with pytest.raises(MarkerError) as info:
+        _parse(marker, args, kwargs)
+    message = str(info.value)
+    call = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+    label = f"{WHERE}: @pytest.mark.{marker}({call}): "
+    assert message.startswith(label), message
+    explanation = message[len(label):]
+    assert shown in explanation and accepted in explanation, message
