@@ -1,54 +1,169 @@
-"""An interrupted run leaves no gateway behind."""
+"""An interrupted run leaves nothing behind: no gateway process (nor its children),
+no provider thread, no temp dir.
+
+Each case starts pytest in a subprocess with a private TMPDIR and the test's
+environment marker, waits for the race gateway to report that the run reached
+a given point (its ``--events`` file), sends the signal, and then looks for
+anything that survived. The gateway also starts a child (``--child``), which
+the kernel's parent-death signal does not reach: only ending the whole process
+group does.
+"""
 
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from support.selftest import race_gateway_cmd
+from support.selftest import processes_with_marker, race_gateway_cmd
 
-SLOW_TEST = """
-import time
+CONFTEST = """
+import threading
 
-def test_slow(gateway, tmp_path_factory):
-    with open({flag!r}, "w") as handle:
-        handle.write("up")
-    time.sleep(60)
+def pytest_unconfigure(config):
+    # Runs only on a graceful exit: by then the provider's thread must be gone.
+    with open({threads!r}, "w") as handle:
+        handle.write("\\n".join(t.name for t in threading.enumerate()))
 """
 
+# point -> (gateway options, inner test module, the event that marks the point)
+POINTS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "gateway-start": (("--ready-after-ms", "60000"), """
+def test_it(sequential_sender):
+    sequential_sender.run(calls=2)
+""", "started"),
+    "mid-probe": (("--hang-on", "2"), """
+def test_it(sequential_sender):
+    sequential_sender.run(calls=3)
+""", "call 2"),
+    "provider-call": ((), """
+import pytest
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_mid_test_leaves_no_gateway(
-    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], sig: signal.Signals
-) -> None:
-    flag = race_pytester.path / "gateway-up.flag"
-    race_pytester.makepyfile(test_slow=SLOW_TEST.format(flag=str(flag)))
-    process = race_pytester.popen(
-        [sys.executable, "-m", "pytest", "-p", "pytest_replyrace", f"--replyrace-gateway-cmd={race_gateway_cmd()}",
-         "--replyrace-stop-grace=2"],
-        stdout=sys.stdout, stderr=sys.stderr,
-    )
+@pytest.mark.rtt_range("20s", "20s", steps=1)
+def test_it(sequential_sender):
+    sequential_sender.run(calls=2)
+""", "call 1"),
+    "window-search": (("--background-ms", "500"), """
+def test_it(sequential_sender):
+    sequential_sender.search(rtt=(0.05, 1.0), gap=(0.0, 0.0), budget_s=60, max_calls=4)
+""", "call 10"),
+    "gateway-stop": (("--ignore-sigterm",), """
+def test_it(sequential_sender):
+    sequential_sender.run(calls=1)
+""", "sigterm"),
+}
+
+
+def _events(path: Path) -> list[str]:
     try:
-        deadline = time.monotonic() + 30
-        while not flag.exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        assert flag.exists(), "the inner test never started"
-        process.send_signal(sig)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-    # The kernel's parent-death signal reaps a gateway whose pytest died without teardown.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+
+
+def _wait_gone(marker: str, seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    survivors = processes_with_marker(marker)
+    while survivors and time.monotonic() < deadline:
+        time.sleep(0.1)
+        survivors = processes_with_marker(marker)
+    return survivors
+
+
+def _describe(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
         try:
-            assert_no_leak()
-            break
-        except AssertionError:
-            time.sleep(0.1)
-    assert_no_leak()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            out.append(f"{pid}: {command[:200]}")
+        except OSError:
+            out.append(f"{pid}: (gone)")
+    return out
+
+
+@pytest.fixture
+def interrupted(race_pytester: pytest.Pytester, leak_marker: str,
+                monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str]]:
+    """Run a case, signal it at its point, and assert nothing survived; returns (exit code, output)."""
+    tmpdir = race_pytester.path / "private-tmp"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    threads = race_pytester.path / "threads.txt"
+    race_pytester.makeconftest(CONFTEST.format(threads=str(threads)))
+    events = race_pytester.path / "events.txt"
+
+    def run(point: str, sig: signal.Signals | None, *, extra_args: tuple[str, ...] = ()) -> tuple[int, str]:
+        options, module, event = POINTS[point]
+        race_pytester.makepyfile(test_interrupted=module)
+        command = race_gateway_cmd("--events", str(events), "--child", *options)
+        output = race_pytester.path / "output.txt"
+        with open(output, "wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pytest", "-p", "pytest_replyrace", "-p", "no:cacheprovider",
+                 f"--replyrace-gateway-cmd={command}", "--replyrace-stop-grace=20", "--replyrace-shrink=0",
+                 "--replyrace-call-timeout=60", *extra_args],
+                cwd=race_pytester.path, stdout=sink, stderr=subprocess.STDOUT,
+            )
+            try:
+                if sig is not None:
+                    deadline = time.monotonic() + 60
+                    while event not in _events(events) and process.poll() is None and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                    assert event in _events(events), (
+                        f"the run never reached {event!r}; events {_events(events)}\n{output.read_text()}")
+                    time.sleep(0.2)  # well inside the point: the gateway acts on what it just logged
+                    process.send_signal(sig)
+                code = process.wait(timeout=90)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=10)
+        text = output.read_text(errors="replace")
+        # The reaper ends the group after a hard exit: allow it the gateway's stop grace.
+        survivors = _wait_gone(leak_marker, 25)
+        assert survivors == [], f"processes left running: {_describe(survivors)}\n{text}"
+        left = sorted(p.name for p in tmpdir.iterdir() if not p.name.startswith("pytest-of-"))
+        assert left == [], f"temp dirs left in TMPDIR: {left}"
+        if threads.exists():
+            assert "replyrace-fake-provider" not in threads.read_text().split(), "the provider thread outlived the run"
+        return code, text
+
+    return run
+
+
+def _cases() -> list[object]:
+    # SIGTERM ends pytest at once wherever it lands (the reaper cleans up), so two of its points run by
+    # default and the other three with the slow sweeps; SIGINT unwinds differently at each point.
+    quick_sigterm = {"gateway-start", "mid-probe"}
+    cases: list[object] = [pytest.param(signal.SIGINT, point, id=f"SIGINT-{point}") for point in POINTS]
+    cases += [pytest.param(signal.SIGTERM, point, id=f"SIGTERM-{point}",
+                           marks=() if point in quick_sigterm else pytest.mark.slow) for point in POINTS]
+    return cases
+
+
+@pytest.mark.parametrize(("sig", "point"), _cases())
+def test_a_signal_leaves_nothing_behind(interrupted: Callable[..., tuple[int, str]], point: str,
+                                        sig: signal.Signals) -> None:
+    code, text = interrupted(point, sig)
+    if sig is signal.SIGINT:
+        assert code == pytest.ExitCode.INTERRUPTED, text
+        assert "KeyboardInterrupt" in text
+    else:
+        assert code == -signal.SIGTERM, text
+
+
+@pytest.mark.parametrize("method", ["signal", "thread"])
+def test_pytest_timeout_leaves_nothing_behind(interrupted: Callable[..., tuple[int, str]], method: str) -> None:
+    # The gateway hangs call 2; pytest-timeout fires first (the thread method ends pytest with os._exit).
+    code, text = interrupted("mid-probe", None, extra_args=("--timeout=3", f"--timeout-method={method}"))
+    assert "Timeout" in text, text
+    if method == "signal":
+        assert code == pytest.ExitCode.TESTS_FAILED, text
+        assert "1 failed" in text
+    else:
+        assert code == 1, text

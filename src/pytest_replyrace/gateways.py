@@ -8,7 +8,6 @@ mode, say) that all stop in reverse order at the end.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,29 +82,33 @@ class GatewayPool:
         existing = self._by_key.get(key)
         if existing is not None:
             return existing
-        state_dir = self._new_state_dir()
-        if state_dir is None:
-            state_dir = Path(tempfile.mkdtemp(prefix="replyrace-openclaw-"))
         gateway = LaunchedGateway(
             profile.command(),
             provider_url=self.provider_url,
             ready=ReadyCheck("http", "/readyz"),
             ready_timeout=self.ready_timeout,
-            state_dir=state_dir,
-            env=profile.env(state_dir),
+            state_dir=self._new_state_dir(),  # None: the gateway makes (and removes) a temp dir of its own
             log_patterns=self.log_patterns,
             stop_grace=self.stop_grace,
-            extra_logs=[(path, json_log_lines) for path in profile.log_files(state_dir)],
         )
+        state_dir = gateway.state_dir
+        gateway.extra_env.update(profile.env(state_dir))
+        gateway.extra_logs = [(path, json_log_lines) for path in profile.log_files(state_dir)]
         profile.write_config(state_dir, gateway.port, self.provider_url)
+
+        def warm(started: LaunchedGateway) -> None:
+            # After every start, restarts included: the first turn of a fresh OpenClaw is slow.
+            try:
+                asyncio.run(warm_up(started.url, profile.token, warm_up_timeout))
+            except Exception as exc:  # noqa: BLE001 - reported with the log tail
+                tail = "\n".join(f"    {line}" for line in started.log_tail())
+                raise GatewayStartError(
+                    f"OpenClaw gateway {started.url} failed its warm-up turn: {exc}\n{tail}") from exc
+
+        gateway.on_ready = warm
         gateway.start()
         self._by_key[key] = gateway
         self._order.append(gateway)
-        try:
-            asyncio.run(warm_up(gateway.url, profile.token, warm_up_timeout))
-        except Exception as exc:  # noqa: BLE001 - reported with the log tail
-            tail = "\n".join(f"    {line}" for line in gateway.log_tail())
-            raise GatewayStartError(f"OpenClaw gateway {gateway.url} failed its warm-up turn: {exc}\n{tail}") from exc
         return gateway
 
     def _new_state_dir(self) -> Path | None:

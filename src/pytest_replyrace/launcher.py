@@ -3,8 +3,9 @@ capture and scan its log, and never leak it.
 
 The gateway runs in its own process group, so stopping it (SIGTERM, then
 SIGKILL after a grace) reaches every child it started; nothing is ever ended
-by name. A registry of live gateways is stopped at interpreter exit, and on
-Linux the kernel kills the child if the test process dies outright.
+by name. A registry of live gateways is stopped at interpreter exit; on
+Linux the kernel kills the child if the test process dies outright, and the
+reaper process (``reaper.py``) ends the whole group and removes the state dir.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import IO, Protocol
 from urllib.parse import urlsplit
 
+from . import reaper
 from .records import LogMatch
 
 __all__ = [
@@ -106,20 +108,23 @@ def free_port() -> int:
 
 def format_command(command: str | Sequence[str], values: Mapping[str, str]) -> list[str]:
     """Split a template (a string is split like a shell would) and fill its placeholders."""
-    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    try:
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+    except ValueError as exc:
+        raise ValueError(f"gateway command {command!r} cannot be split like a shell would ({exc}); "
+                         "expected a command such as 'my-gateway --port {port}'") from None
     if not argv:
         raise ValueError("gateway command is empty; expected a command such as 'my-gateway --port {port}'")
+    accepted = (f"expected placeholders {', '.join('{' + p + '}' for p in PLACEHOLDERS)} "
+                "(write {{ and }} for literal braces)")
     out = []
     for arg in argv:
         try:
             out.append(arg.format_map(dict(values)))
         except KeyError as exc:
-            raise ValueError(
-                f"gateway command {command!r}: unknown placeholder {{{exc.args[0]}}}; "
-                f"accepted: {', '.join('{' + p + '}' for p in PLACEHOLDERS)} (write {{{{ and }}}} for literal braces)"
-            ) from None
+            raise ValueError(f"gateway command {command!r}: unknown placeholder {{{exc.args[0]}}}; {accepted}") from None
         except (ValueError, IndexError) as exc:
-            raise ValueError(f"gateway command {command!r}: bad placeholder in {arg!r}: {exc}") from None
+            raise ValueError(f"gateway command {command!r}: bad placeholder in {arg!r} ({exc}); {accepted}") from None
     return out
 
 
@@ -256,6 +261,8 @@ class LaunchedGateway:
         self.template = command
         self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="replyrace-gw-"))
+        if self._own_state_dir:
+            reaper.register_dir(self.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.state_dir / "gateway.log"
         self.port = free_port()
@@ -276,6 +283,9 @@ class LaunchedGateway:
         self._log_handle: IO[bytes] | None = None
         self.pid: int | None = None
         self.returncode: int | None = None
+        self.restarts = 0
+        self.on_ready: Callable[[LaunchedGateway], None] | None = None
+        """Called after every start once the gateway is ready (a warm-up turn, say)."""
 
     def __repr__(self) -> str:
         return f"LaunchedGateway({shlex.join(self.command)!r}, url={self.url!r}, pid={self.pid})"
@@ -319,10 +329,13 @@ class LaunchedGateway:
             self._remove_state_dir()
             raise GatewayStartError(f"gateway command {self.command_text!r} could not be started: {exc}") from exc
         self.pid = self._process.pid
+        reaper.register_group(self.pid, self.stop_grace)
         with _LIVE_LOCK:
             _LIVE.add(self)
         try:
             self.wait_ready()
+            if self.on_ready is not None:
+                self.on_ready(self)
         except BaseException:
             self.stop()
             raise
@@ -330,6 +343,33 @@ class LaunchedGateway:
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    def health(self, timeout: float = 2.0) -> str | None:
+        """None while the gateway runs and passes an HTTP readiness check; else what is wrong.
+
+        ``tcp`` and ``log:`` readiness cannot tell a hung process from a busy one (the kernel
+        still accepts connections), so for them only a dead process counts.
+        """
+        process = self._process
+        if process is None:
+            return "it is not started"
+        code = process.poll()
+        if code is not None:
+            self.returncode = code
+            return f"it exited with {_describe_exit(code)}"
+        if self.ready.kind == "http" and not _http_ok("127.0.0.1", self.port, self.ready.arg, timeout=timeout):
+            return f"it stopped answering its readiness check ({self.ready.text}) within {timeout:g}s"
+        return None
+
+    def restart(self) -> LaunchedGateway:
+        """Stop the process group and start the same command again: same port, state dir and log."""
+        self._stop_group()
+        self._close_log()
+        self.restarts += 1
+        with contextlib.suppress(OSError):
+            with open(self.log_path, "ab") as log:
+                log.write(f"--- replyrace: gateway restart {self.restarts} ---\n".encode())
+        return self.start()
 
     def _failure(self, what: str) -> GatewayStartError:
         tail = self.log_tail()
@@ -365,24 +405,30 @@ class LaunchedGateway:
 
     def stop(self) -> int | None:
         """SIGTERM the process group, SIGKILL it after the grace; idempotent."""
+        self._stop_group()
+        self._close_log()
+        self._remove_state_dir()
+        return self.returncode
+
+    def _stop_group(self) -> None:
         process = self._process
         if process is not None:
             pgid = process.pid  # start_new_session: the group id is the leader's pid
             _signal_group(pgid, signal.SIGCONT)  # a paused gateway could not act on SIGTERM
             _signal_group(pgid, signal.SIGTERM)
+            code: int | None = None
             try:
-                self.returncode = process.wait(timeout=self.stop_grace)
+                code = process.wait(timeout=self.stop_grace)
             except subprocess.TimeoutExpired:
+                pass
+            finally:
+                # Also when Ctrl-C lands in the grace: children that outlived the leader are still in the group.
                 _signal_group(pgid, signal.SIGKILL)
-                self.returncode = process.wait(timeout=10)
-            # Children that outlived the leader are still in the group.
-            _signal_group(pgid, signal.SIGKILL)
+            self.returncode = code if code is not None else process.wait(timeout=10)
+            reaper.unregister_group(pgid)
             self._process = None
             with _LIVE_LOCK:
                 _LIVE.discard(self)
-        self._close_log()
-        self._remove_state_dir()
-        return self.returncode
 
     def _close_log(self) -> None:
         if self._log_handle is not None:
@@ -392,6 +438,7 @@ class LaunchedGateway:
     def _remove_state_dir(self) -> None:
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+            reaper.unregister_dir(self.state_dir)
 
     def log_offset(self) -> int:
         offset = self._log.offset()

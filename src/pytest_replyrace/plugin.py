@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shlex
@@ -16,7 +17,7 @@ import pytest
 from . import __version__
 from .driver import DriverSettings, SequentialSender
 from .gateways import GatewayPool
-from .launcher import DEFAULT_LOG_PATTERNS, Gateway
+from .launcher import DEFAULT_LOG_PATTERNS, Gateway, LaunchedGateway
 from .openclaw_profile import OpenClawProfile
 from .markers import (
     MARKERS,
@@ -53,6 +54,12 @@ class _RunState:
     windows: list[dict[str, Any]] = field(default_factory=list)
     """Every window a grid or a search stated, with its test's node id."""
 
+    restarts: list[dict[str, Any]] = field(default_factory=list)
+    """Every gateway restart: the test whose setup restarted it, and why."""
+
+    owned: list[GatewayPool | FakeProvider] = field(default_factory=list)
+    """What the session fixtures started, stopped again at session finish if their teardown was cut short."""
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         results = getattr(report, "replyrace", None)
         if isinstance(results, list):
@@ -60,11 +67,15 @@ class _RunState:
         windows = getattr(report, "replyrace_windows", None)
         if isinstance(windows, list):
             self.windows.extend(windows)
+        restarts = getattr(report, "replyrace_restarts", None)
+        if isinstance(restarts, list):
+            self.restarts.extend(restarts)
 
 
 _STATE = pytest.StashKey[_RunState]()
 _PENDING = pytest.StashKey[list[dict[str, Any]]]()
 _PENDING_WINDOWS = pytest.StashKey[list[dict[str, Any]]]()
+_PENDING_RESTARTS = pytest.StashKey[list[dict[str, Any]]]()
 
 
 class _XdistHooks:
@@ -224,16 +235,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # An attribute of the report travels to the xdist controller with it.
         report.replyrace = list(pending)
         pending.clear()
-    windows = item.stash.get(_PENDING_WINDOWS, None)
-    if windows:
-        report.replyrace_windows = list(windows)
-        windows.clear()
+    for key, attribute in ((_PENDING_WINDOWS, "replyrace_windows"), (_PENDING_RESTARTS, "replyrace_restarts")):
+        pending_list = item.stash.get(key, None)
+        if pending_list:
+            setattr(report, attribute, list(pending_list))
+            pending_list.clear()
     return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None or not (state.results or state.windows):
+    if state is None or not (state.results or state.windows or state.restarts):
         return
     terminalreporter.section("replyrace summary")
     verbose = config.get_verbosity() > 0
@@ -241,6 +253,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(line, **markup)
     for window in state.windows:
         terminalreporter.write_line(f"{window['node_id']}: window {window['statement']}", bold=True)
+    if state.restarts:
+        count = len(state.restarts)
+        terminalreporter.write_line(f"replyrace: the gateway was restarted {count} time{'s' * (count != 1)}:",
+                                    yellow=True, bold=True)
+        for restart in state.restarts:
+            terminalreporter.write_line(f"  before {restart['node_id']}: {restart['reason']}")
 
 
 def _outcomes(terminalreporter: Any) -> dict[str, str]:
@@ -254,14 +272,26 @@ def _outcomes(terminalreporter: Any) -> dict[str, str]:
     return outcomes
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
-    if state is None or hasattr(session.config, "workerinput"):
+    if state is None:
+        return
+    # pytest drops a scope's remaining finalizers when one raises KeyboardInterrupt (Ctrl-C while a
+    # gateway stops): whatever is still running is stopped here, gateways before the provider.
+    while state.owned:
+        owned = state.owned.pop()
+        with contextlib.suppress(Exception):
+            if isinstance(owned, GatewayPool):
+                owned.stop_all()
+            else:
+                owned.stop()
+    if hasattr(session.config, "workerinput"):
         return  # xdist workers hand their results to the controller, which writes the files
     settings = {k: state.settings.describe(k) for k in state.settings.values}
     if state.settings.report:
         write_json_report(state.settings.report, state.results, seed=state.seed, settings=settings,
-                          windows=state.windows)
+                          windows=state.windows, restarts=state.restarts)
     if state.settings.html:
         write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings,
                           windows=state.windows)
@@ -287,6 +317,7 @@ def replyrace_provider_server(pytestconfig: pytest.Config) -> Iterator[FakeProvi
     """The session's fake provider; prefer ``fake_provider``, which resets it per test."""
     state = _state(pytestconfig)
     provider = FakeProvider(rtt=state.settings.rtt, seed=state.seed).start()
+    state.owned.append(provider)
     try:
         yield provider
     finally:
@@ -345,6 +376,7 @@ def replyrace_gateway_factory(
         log_patterns=state.log_patterns,
         state_root=tmp_path_factory.mktemp("replyrace"),
     )
+    state.owned.append(pool)
     try:
         yield pool
     finally:
@@ -392,6 +424,36 @@ def replyrace_transport_factory(gateway: Gateway, replyrace_settings: Settings) 
     return make
 
 
+@pytest.fixture
+def replyrace_gateway_watch(request: pytest.FixtureRequest, gateway: Gateway,
+                            replyrace_settings: Settings) -> Iterator[Gateway]:
+    """The gateway, checked before the test (restarted if it died or hung, per ``--replyrace-restart``)
+    and after it (a gateway that died during the test errors that test, with its exit and log tail)."""
+    launched = gateway if isinstance(gateway, LaunchedGateway) else None
+    node = request.node
+    if launched is not None:
+        problem = launched.health()
+        if problem is not None:
+            if replyrace_settings.restart == "never":
+                pytest.fail(f"replyrace: the gateway is unusable: {problem}; not restarted, since --replyrace-restart "
+                            f"is never ({replyrace_settings.source('restart')})\n{_log_tail_text(launched)}",
+                            pytrace=False)
+            launched.restart()
+            node.stash.setdefault(_PENDING_RESTARTS, []).append(
+                {"node_id": node.nodeid, "reason": problem, "restarts": launched.restarts})
+    yield gateway
+    if launched is not None and not launched.is_running():
+        pytest.fail(f"replyrace: the gateway died during this test: {launched.health()}; the next test gets a "
+                    f"fresh one (--replyrace-restart {replyrace_settings.restart})\n{_log_tail_text(launched)}",
+                    pytrace=False)
+
+
+def _log_tail_text(gateway: LaunchedGateway) -> str:
+    tail = gateway.log_tail()
+    lines = "\n".join(f"    {line}" for line in tail) if tail else "    (the log is empty)"
+    return f"  command: {gateway.command_text}\n  log: {gateway.log_path}\n  last {len(tail)} log lines:\n{lines}"
+
+
 def _replay_command(config: pytest.Config, node_id: str, seed: int) -> str:
     return f"pytest {shlex.quote(node_id)} --replyrace-seed {seed}"
 
@@ -399,13 +461,14 @@ def _replay_command(config: pytest.Config, node_id: str, seed: int) -> str:
 @pytest.fixture
 def sequential_sender(
     request: pytest.FixtureRequest,
-    gateway: Gateway,
+    replyrace_gateway_watch: Gateway,
     fake_provider: FakeProvider,
     replyrace_rtt: float,
     replyrace_gap: float | None,
     replyrace_transport_factory: Callable[[], Transport],
 ) -> SequentialSender:
     """``.run(calls=None, gap=None, session_key=None) -> RaceResult``; ``await .arun(...)`` in async tests."""
+    gateway = replyrace_gateway_watch
     state = _state(request.config)
     s = state.settings
     overrides: dict[str, Any] = {}

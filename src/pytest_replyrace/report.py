@@ -115,7 +115,7 @@ def summary_lines(
 
 def report_document(
     results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any],
-    windows: Sequence[Mapping[str, Any]] = (),
+    windows: Sequence[Mapping[str, Any]] = (), restarts: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     return {
         "version": REPORT_VERSION,
@@ -126,16 +126,17 @@ def report_document(
         "settings": settings,
         "tests": list(results),
         "windows": list(windows),
+        "restarts": list(restarts),
     }
 
 
 def write_json_report(
     path: str | Path, results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any],
-    windows: Sequence[Mapping[str, Any]] = (),
+    windows: Sequence[Mapping[str, Any]] = (), restarts: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    document = report_document(results, seed=seed, settings=settings, windows=windows)
+    document = report_document(results, seed=seed, settings=settings, windows=windows, restarts=restarts)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     tmp.replace(target)

@@ -14,8 +14,9 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from .launcher import ReadyCheck
+from .launcher import PLACEHOLDERS, ReadyCheck, format_command
 from .units import format_duration, parse_duration
 
 __all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPORTS", "parse_seed"]
@@ -29,6 +30,15 @@ class SettingsError(ValueError):
 
 
 def _text(raw: str, where: str) -> str:
+    return raw
+
+
+def _command(raw: str, where: str) -> str:
+    # Checked where it is read (quotes, placeholders) rather than when the first test launches it.
+    try:
+        format_command(raw, {name: name for name in PLACEHOLDERS})
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
     return raw
 
 
@@ -99,8 +109,18 @@ def _search(raw: str, where: str) -> Any:
 
 def _url(raw: str, where: str) -> str:
     value = raw.strip()
+    expected = "expected http://HOST:PORT (a loopback gateway)"
     if not value.startswith(("http://", "https://", "ws://", "wss://")):
-        raise ValueError(f"{where}: {raw!r} is not a URL; expected http://HOST:PORT (a loopback gateway)")
+        raise ValueError(f"{where}: {raw!r} is not a URL; {expected}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError unless a number from 0 to 65535
+    except ValueError as exc:
+        raise ValueError(f"{where}: {raw!r} is not a URL ({exc}); {expected}") from None
+    if not parts.hostname:
+        raise ValueError(f"{where}: {raw!r} has no host; {expected}")
+    if port == 0:
+        raise ValueError(f"{where}: {raw!r} has port 0; {expected}")
     return value.rstrip("/")
 
 
@@ -151,13 +171,16 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("gateway_cmd", "command that starts the gateway under test; placeholders {port}, {provider_url}, "
-           "{state_dir}, {python}", _text, None, "CMD"),
+           "{state_dir}, {python}", _command, None, "CMD"),
     Option("gateway_url", "attach to a running gateway at this URL instead of launching one", _url, None, "URL"),
     Option("ready", "readiness check: tcp, http:/PATH (2xx) or log:REGEX (default http:/readyz)", _ready,
            ReadyCheck.parse("http:/readyz"), "CHECK"),
     Option("ready_timeout", "seconds to wait for readiness (default 60)", _duration(False), 60.0, "SECONDS"),
     Option("stop_grace", "seconds between SIGTERM and SIGKILL when stopping the gateway (default 5)",
            _duration(True), 5.0, "SECONDS"),
+    Option("restart", "when the launched gateway dies or stops answering its readiness check: on-crash (the test "
+           "that saw it errors, the next test gets a fresh one) or never (later tests error too); default on-crash",
+           _choice(("on-crash", "never")), "on-crash", "on-crash|never"),
     Option("gateway", "gateway profile: command (launch replyrace_gateway_cmd) or openclaw (a real OpenClaw "
            "from --replyrace-openclaw)", _choice(GATEWAY_PROFILES), "command", "PROFILE"),
     Option("openclaw", "openclaw profile: the installed openclaw package folder (node_modules/openclaw) or "

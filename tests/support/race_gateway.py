@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -57,11 +58,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--hang-on", type=call_numbers, default=set())
     parser.add_argument("--error-on", type=call_numbers, default=set())
     parser.add_argument("--drop-on", type=call_numbers, default=set())
+    parser.add_argument("--crash-on", type=call_numbers, default=set(), help="die by SIGKILL when this call arrives")
+    parser.add_argument("--freeze-on", type=call_numbers, default=set(),
+                        help="block the whole process (readyz too) when this call arrives")
     parser.add_argument("--exit-at-start", type=int, default=None)
     parser.add_argument("--never-ready", action="store_true")
     parser.add_argument("--ready-after-ms", type=float, default=0.0)
     parser.add_argument("--ignore-sigterm", action="store_true")
+    parser.add_argument("--events", default=None,
+                        help="append 'started', 'call N' and 'sigterm' lines to this file as they happen")
+    parser.add_argument("--child", action="store_true",
+                        help="start a child process in the gateway's group that outlives a killed leader")
     return parser.parse_args(argv)
+
+
+def event(args: argparse.Namespace, line: str) -> None:
+    # Lets a test send its signal at a known point of the run rather than after a guessed sleep.
+    if args.events:
+        with open(args.events, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
 
 class Gateway:
@@ -99,6 +114,13 @@ class Gateway:
         self.count += 1
         n = self.count
         self.log(f"chat.send #{n} session={key} run={run_id}")
+        event(self.args, f"call {n}")
+        if n in self.args.crash_on:
+            self.log(f"call #{n}: crashing")
+            os.kill(os.getpid(), signal.SIGKILL)
+        if n in self.args.freeze_on:
+            self.log(f"call #{n}: freezing the whole process")
+            time.sleep(600)  # blocks the event loop: nothing answers, not even /readyz
         if n in self.args.hang_on:
             self.log(f"call #{n}: hanging (no reply)")
             await asyncio.sleep(600)
@@ -145,7 +167,11 @@ def main(argv: list[str]) -> int:
         print(f"race gateway: exiting at start with code {args.exit_at_start}", flush=True)
         return int(args.exit_at_start)
     if args.ignore_sigterm:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: event(args, "sigterm"))
+    if args.child:
+        # Not waited for: it lives until its process group is ended.
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # noqa: S603
+    event(args, "started")
     gateway = Gateway(args)
     app = web.Application()
     app.router.add_get("/readyz", gateway.readyz)
