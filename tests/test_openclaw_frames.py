@@ -80,6 +80,44 @@ async def test_a_gateway_that_never_finals_is_lost_within_the_call_timeout() -> 
 
 
 @pytest.mark.asyncio
+async def test_deltas_without_a_final_are_an_error_quoting_them() -> None:
+    # A WebSocket slow-loris: the answer starts streaming and never ends. Like a half-sent HTTP body it is
+    # an answer begun (e, with what arrived), not silence (l), and it ends within the call timeout.
+    async def trickle(ws: ServerConnection, request: dict[str, Any]) -> None:
+        payload = {"runId": request["params"]["idempotencyKey"], "sessionKey": request["params"]["sessionKey"],
+                   "state": "delta", "deltaText": "half an answer "}
+        for _ in range(3):
+            await ws.send(json.dumps({"type": "event", "event": "chat", "payload": payload}))
+
+    async with hostile_gateway(trickle) as url:
+        sender = SequentialSender(lambda: OpenClawTransport(url, token="t", handshake_timeout=5),
+                                  settings=DriverSettings(calls=2, timeout=0.5, settle=0))
+        result = await asyncio.wait_for(sender.arun(), 20)
+    assert result.pattern == "ee"
+    error = result.calls[0].transport_error
+    assert error.startswith("the reply started but did not finish within 0.5s: chat deltas but no final: ")
+    assert "'half an answer half an answer half an answer '" in error
+
+
+@pytest.mark.asyncio
+async def test_a_run_streaming_past_the_frame_bound_is_capped() -> None:
+    async def flood(ws: ServerConnection, request: dict[str, Any]) -> None:
+        payload = {"runId": request["params"]["idempotencyKey"], "sessionKey": request["params"]["sessionKey"],
+                   "state": "delta", "deltaText": "y" * 4096}
+        for _ in range(64):
+            await ws.send(json.dumps({"type": "event", "event": "chat", "payload": payload}))
+        await ws.send(json.dumps({"type": "event", "event": "chat", "payload": {**payload, "state": "final"}}))
+
+    async with hostile_gateway(flood) as url:
+        sender = SequentialSender(
+            lambda: OpenClawTransport(url, token="t", handshake_timeout=5, max_frame_bytes=64 * 1024),
+            settings=DriverSettings(calls=1, timeout=5, settle=0))
+        result = await asyncio.wait_for(sender.arun(), 20)
+    # 64 deltas of 4 KiB sum to 256 KiB; what is kept stops at the 64 KiB bound.
+    assert len(result.calls[0].reply) == 64 * 1024
+
+
+@pytest.mark.asyncio
 async def test_a_drop_between_calls_reconnects() -> None:
     async def final_then_drop(ws: ServerConnection, request: dict[str, Any]) -> None:
         run_id = request["params"]["idempotencyKey"]

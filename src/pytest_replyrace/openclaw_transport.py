@@ -101,6 +101,7 @@ class OpenClawTransport:
         self._mine: set[str] = set()
         self._late: dict[str, list[str]] = {}
         self._fatal: TransportError | None = None
+        self._current: _Run | None = None
         self.hello: dict[str, Any] | None = None
         self.protocol: int | None = None
 
@@ -252,6 +253,8 @@ class OpenClawTransport:
                 run.text = delta if payload.get("replace") else run.text + delta
             elif message is not None:  # protocol 3: cumulative message
                 run.text = message
+            # Each frame is bounded; so is their sum (a gateway streaming deltas forever must not grow this).
+            run.text = run.text[: self.max_frame_bytes]
         elif state in TERMINAL_STATES:
             run.state = state
             run.final_text = message
@@ -289,12 +292,19 @@ class OpenClawTransport:
     def late_replies(self) -> dict[str, list[str]]:
         return {token: list(texts) for token, texts in self._late.items()}
 
+    def partial_reply(self) -> str | None:
+        """What the call the driver timed out had streamed: deltas but no final are an answer begun, not silence."""
+        run = self._current
+        if run is None or run.state is not None or not run.text:
+            return None
+        return f"chat deltas but no final: {_quote(run.text)}"
+
     async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
         if self._ws is None or self._reader is None or self._reader.done():
             await self.open()  # reconnect after a drop between calls
         # Register before sending: the run id is the idempotency key, and its final may come fast.
         self._mine.add(idempotency_key)
-        run = self._runs.setdefault(idempotency_key, _Run())
+        run = self._current = self._runs.setdefault(idempotency_key, _Run())
         response = await self._request(
             "chat.send", {"sessionKey": session_key, "message": message, "idempotencyKey": idempotency_key},
             self.request_timeout,
@@ -309,7 +319,7 @@ class OpenClawTransport:
         run_id: str = acked if isinstance(acked, str) else idempotency_key
         if run_id != idempotency_key:
             self._mine.add(run_id)
-            run = self._runs.setdefault(run_id, run)
+            run = self._current = self._runs.setdefault(run_id, run)
         await run.done.wait()
         if self._fatal is not None and run.state is None:
             raise self._fatal
