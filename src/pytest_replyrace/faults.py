@@ -59,7 +59,6 @@ class FaultRule:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
                 raise ValueError(f"fault {name} {value!r}: expected seconds from 0 to 3600")
 
-
     @classmethod
     def make(cls, kind: Any, *, rate: Any = 0.0, calls: Any = (), after_chunks: Any = 1, retry_after: Any = 1.0,
              ttft: Any = 2.0) -> FaultRule:

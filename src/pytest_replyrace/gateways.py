@@ -101,9 +101,8 @@ class GatewayPool:
             try:
                 asyncio.run(warm_up(started.url, profile.token, warm_up_timeout))
             except Exception as exc:  # noqa: BLE001 - reported with the log tail
-                tail = "\n".join(f"    {line}" for line in started.log_tail())
                 raise GatewayStartError(
-                    f"OpenClaw gateway {started.url} failed its warm-up turn: {exc}\n{tail}") from exc
+                    f"OpenClaw gateway {started.url} failed its warm-up turn: {exc}\n{started.describe_log()}") from exc
 
         gateway.on_ready = warm
         gateway.start()

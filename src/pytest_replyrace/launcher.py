@@ -371,13 +371,14 @@ class LaunchedGateway:
                 log.write(f"--- replyrace: gateway restart {self.restarts} ---\n".encode())
         return self.start()
 
-    def _failure(self, what: str) -> GatewayStartError:
+    def describe_log(self) -> str:
+        """The command, the log's path and its last lines, indented for an error message."""
         tail = self.log_tail()
         shown = "\n".join(f"    {line}" for line in tail) if tail else "    (the log is empty)"
-        return GatewayStartError(
-            f"gateway {what}\n  command: {self.command_text}\n  log: {self.log_path}\n"
-            f"  last {len(tail)} log lines:\n{shown}"
-        )
+        return f"  command: {self.command_text}\n  log: {self.log_path}\n  last {len(tail)} log lines:\n{shown}"
+
+    def _failure(self, what: str) -> GatewayStartError:
+        return GatewayStartError(f"gateway {what}\n{self.describe_log()}")
 
     def _ready_now(self) -> bool:
         if self.ready.kind == "tcp":

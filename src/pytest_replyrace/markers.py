@@ -229,8 +229,6 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
     return overrides
 
 
-
-
 SEARCH_SPEC_HELP = "rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N], e.g. rtt=50ms:2s,gap=0:1s"
 
 
@@ -291,8 +289,8 @@ def parse_search_spec(raw: str, where: str) -> SearchSpec:
     if missing:
         raise MarkerError(f"{where}: {raw!r} has no {' and no '.join(missing)}; expected {SEARCH_SPEC_HELP}")
     label = f"{where}: {raw!r}"
-    return _search_spec(fields["rtt"], fields["gap"], fields.get("gaps", 3), fields.get("budget", 120.0),
-                        fields.get("calls", 4), label, text=True)
+    return _search_spec(fields["rtt"], fields["gap"], fields.get("gaps", SearchSpec.gaps),
+                        fields.get("budget", SearchSpec.budget), fields.get("calls", SearchSpec.calls), label, text=True)
 
 
 def parse_provider_faults(marks: Sequence[Any], where: str) -> list[FaultRule]:

@@ -27,7 +27,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from .tokens import find_tokens
-from .transport import TransportError, TransportReply
+from .transport import TransportError, TransportReply, excerpt
 
 __all__ = ["OpenClawTransport", "ws_url", "message_text", "MAX_FRAME_BYTES"]
 
@@ -56,11 +56,6 @@ def message_text(message: Any) -> str | None:
         return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     text = message.get("text")
     return text if isinstance(text, str) else None
-
-
-def _quote(frame: str | bytes, width: int = 200) -> str:
-    text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
-    return repr(text if len(text) <= width else text[:width] + "…")
 
 
 @dataclass
@@ -138,9 +133,9 @@ class OpenClawTransport:
         try:
             data = json.loads(frame)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise TransportError(f"WebSocket {self._ws_url}: malformed frame during the handshake: {_quote(frame)}") from None
+            raise TransportError(f"WebSocket {self._ws_url}: malformed frame during the handshake: {excerpt(frame)}") from None
         if not isinstance(data, dict):
-            raise TransportError(f"WebSocket {self._ws_url}: frame is not a JSON object: {_quote(frame)}")
+            raise TransportError(f"WebSocket {self._ws_url}: frame is not a JSON object: {excerpt(frame)}")
         return data
 
     async def _handshake(self) -> None:
@@ -223,7 +218,7 @@ class OpenClawTransport:
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     data = None
                 if not isinstance(data, dict):
-                    self._fail_all(TransportError(f"WebSocket {self._ws_url}: malformed frame: {_quote(frame)}"))
+                    self._fail_all(TransportError(f"WebSocket {self._ws_url}: malformed frame: {excerpt(frame)}"))
                     return
                 self._dispatch(data)
         except websockets.exceptions.ConnectionClosed as exc:
@@ -297,7 +292,7 @@ class OpenClawTransport:
         run = self._current
         if run is None or run.state is not None or not run.text:
             return None
-        return f"chat deltas but no final: {_quote(run.text)}"
+        return f"chat deltas but no final: {excerpt(run.text)}"
 
     async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
         if self._ws is None or self._reader is None or self._reader.done():

@@ -436,7 +436,7 @@ def replyrace_gateway_watch(request: pytest.FixtureRequest, gateway: Gateway,
         if problem is not None:
             if replyrace_settings.restart == "never":
                 pytest.fail(f"replyrace: the gateway is unusable: {problem}; not restarted, since --replyrace-restart "
-                            f"is never ({replyrace_settings.source('restart')})\n{_log_tail_text(launched)}",
+                            f"is never ({replyrace_settings.source('restart')})\n{launched.describe_log()}",
                             pytrace=False)
             launched.restart()
             node.stash.setdefault(_PENDING_RESTARTS, []).append(
@@ -444,14 +444,8 @@ def replyrace_gateway_watch(request: pytest.FixtureRequest, gateway: Gateway,
     yield gateway
     if launched is not None and not launched.is_running():
         pytest.fail(f"replyrace: the gateway died during this test: {launched.health()}; the next test gets a "
-                    f"fresh one (--replyrace-restart {replyrace_settings.restart})\n{_log_tail_text(launched)}",
+                    f"fresh one (--replyrace-restart {replyrace_settings.restart})\n{launched.describe_log()}",
                     pytrace=False)
-
-
-def _log_tail_text(gateway: LaunchedGateway) -> str:
-    tail = gateway.log_tail()
-    lines = "\n".join(f"    {line}" for line in tail) if tail else "    (the log is empty)"
-    return f"  command: {gateway.command_text}\n  log: {gateway.log_path}\n  last {len(tail)} log lines:\n{lines}"
 
 
 def _replay_command(config: pytest.Config, node_id: str, seed: int) -> str:

@@ -443,29 +443,23 @@ class FakeProvider:
     async def serve_late(self, request: web.Request, entry: JournalEntry, first_at: float,
                          text: str) -> web.StreamResponse:
         """A slow first token: nothing until ``first_at``, then the whole answer at once."""
-        await self._sleep_until(first_at)
         if not entry.stream:
             return await self._json(request, entry, first_at, text)
-        response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for piece in self.split_text(text):
-            await response.write(self.sse_chunk(piece, entry.model))
-        self._mark_served(entry)
-        await response.write(self.sse_chunk(None, entry.model, finish="stop") + b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
+        return await self._stream(request, entry, first_at, text, first_at=first_at)
 
-    async def _stream(self, request: web.Request, entry: JournalEntry, deadline: float, text: str) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, entry: JournalEntry, deadline: float, text: str, *,
+                      first_at: float | None = None) -> web.StreamResponse:
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         pieces = self.split_text(text)
-        start = time.monotonic()
-        span = max(0.0, deadline - start)
-        # The first token comes half-way through the RTT, the rest spread evenly after it.
-        await self._sleep_until(start + span / 2)
+        if first_at is None:
+            # The first token comes half-way through the RTT, the rest spread evenly after it.
+            start = time.monotonic()
+            first_at = start + max(0.0, deadline - start) / 2
+        await self._sleep_until(first_at)
         await response.prepare(request)
         for i, piece in enumerate(pieces):
             if i:
-                await self._sleep_until(start + span / 2 + span / 2 * i / len(pieces))
+                await self._sleep_until(first_at + (deadline - first_at) * i / len(pieces))
             await response.write(self.sse_chunk(piece, entry.model))
         await self._sleep_until(deadline)
         self._mark_served(entry)

@@ -59,7 +59,8 @@ class Transport(Protocol):
     # call an `e` quoting it (a slow-loris answer); nothing makes it `l` (no answer at all).
 
 
-def _excerpt(data: bytes | str, width: int = 200) -> str:
+def excerpt(data: bytes | str, width: int = 200) -> str:
+    """The start of what a gateway sent, quoted for an error message (both transports use it)."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     return repr(text if len(text) <= width else text[:width] + "…")
 
@@ -125,7 +126,7 @@ class HttpTransport:
         if self._partial is None:
             return None
         status, body = self._partial
-        return f"HTTP {status} and {len(body)} bytes of its body: {_excerpt(bytes(body))}"
+        return f"HTTP {status} and {len(body)} bytes of its body: {excerpt(bytes(body))}"
 
     async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
         await self.open()
@@ -144,19 +145,19 @@ class HttpTransport:
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             raise TransportError(f"POST {self.url} failed: {type(exc).__name__}: {exc}") from exc
         if len(raw) > self.max_body_bytes:
-            raise TransportError(f"POST {self.url}: reply larger than {self.max_body_bytes} bytes: {_excerpt(raw)}")
+            raise TransportError(f"POST {self.url}: reply larger than {self.max_body_bytes} bytes: {excerpt(raw)}")
         if status != 200:
-            raise TransportError(f"POST {self.url} answered HTTP {status}: {_excerpt(raw)}")
+            raise TransportError(f"POST {self.url} answered HTTP {status}: {excerpt(raw)}")
         try:
             data: Any = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise TransportError(f"POST {self.url}: reply is not JSON: {_excerpt(raw)}") from None
+            raise TransportError(f"POST {self.url}: reply is not JSON: {excerpt(raw)}") from None
         if not isinstance(data, dict):
-            raise TransportError(f"POST {self.url}: reply is not a JSON object: {_excerpt(raw)}")
+            raise TransportError(f"POST {self.url}: reply is not a JSON object: {excerpt(raw)}")
         reply, error, run_id = data.get(self.reply_field), data.get(self.error_field), data.get(self.run_id_field)
         for name, value in ((self.reply_field, reply), (self.error_field, error), (self.run_id_field, run_id)):
             if value is not None and not isinstance(value, str):
-                raise TransportError(f"POST {self.url}: field {name!r} is not a string or null: {_excerpt(raw)}")
+                raise TransportError(f"POST {self.url}: field {name!r} is not a string or null: {excerpt(raw)}")
         return TransportReply(run_id=run_id, reply=reply, error=error)
 
 
