@@ -6,6 +6,8 @@ subprocess, with a JSON history to read the per-mode, per-RTT patterns from.
 
 from __future__ import annotations
 
+import os
+
 import json
 import sys
 from collections.abc import Callable
@@ -81,7 +83,7 @@ def pytest_generate_tests(metafunc):
 
 
 def toy_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, modes: list[str], extra: str = "") -> None:
-    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE), prepend=os.pathsep)
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 120\n")
     pytester.makeconftest(CONFTEST.replace("{extra}", extra).replace("{modes!r}", repr(modes)))
 

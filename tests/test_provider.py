@@ -51,7 +51,7 @@ def sse_text(body: bytes) -> str:
 def test_non_streaming_reply_echoes_the_latest_user_turn(provider: FakeProvider) -> None:
     history = [{"role": "user", "content": "old rr-aaaa-1"}, {"role": "assistant", "content": "ECHO rr-aaaa-1"}]
     status, body = post(provider, chat("[Tue 06:05 UTC] wrapped rr-abcd-2", "Sender metadata", history=history))
-    assert status == 200
+    assert status == 200, body.decode()[-1500:]
     assert json.loads(body)["choices"][0]["message"]["content"] == "ECHO rr-abcd-2"
     (entry,) = provider.journal
     assert entry.tokens == ["rr-abcd-2"] and entry.status == 200 and not entry.stream and entry.served

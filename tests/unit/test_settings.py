@@ -94,6 +94,7 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "calls": (("abc", CALLS), ("1.5", CALLS), ("0", CALLS), ("10001", CALLS)),
     "force_calls": (("abc", CALLS), ("0", CALLS), ("10001", CALLS)),
     "shrink": (("soon", SECONDS), ("-1", ">= 0")),
+    "settle": (("later", SECONDS), ("-0.5", ">= 0")),
     "parallel": (("x", "an integer from 1 to 64"), ("0", "an integer from 1 to 64"), ("65", "an integer from 1 to 64")),
     "search": (("gap=0:1s", SEARCH), ("rtt=50ms:2s,gap=0,speed=3", SEARCH), ("rtt=50ms:2s", SEARCH),
                ("rtt=2s:50ms,gap=0", "lo < hi"), ("rtt=50ms,gap=0", "(lo, hi) or 'LO:HI'"),

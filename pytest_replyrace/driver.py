@@ -11,25 +11,24 @@ call is classified (see :mod:`pytest_replyrace.verdict`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from .nemesis import ProcessPause
 from .provider import FakeProvider
 from .records import CallRecord, LogMatch
-from .tokens import looks_like_token, make_token
+from .tokens import make_token, validate_session_key
 from .transport import Transport, TransportError
 from .units import format_duration
 from .verdict import RaceResult, classify
+from .window import RaceWindow, SearchSpec, probe_grid, search
 
-if TYPE_CHECKING:
-    from .window import RaceWindow, SearchSpec
-
-__all__ = ["SequentialSender", "DriverSettings", "LogSource", "probe_message", "validate_session_key"]
+__all__ = ["SequentialSender", "DriverSettings", "LogSource", "probe_message"]
 
 _TAG_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
@@ -47,22 +46,14 @@ def probe_message(token: str, index: int, calls: int) -> str:
     return f"replyrace probe {index}/{calls}. Reply with the literal text {token}"
 
 
-def validate_session_key(key: object, where: str = "session_key") -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise ValueError(f"{where}: {key!r} is not a session key; expected a non-empty string")
-    if looks_like_token(key):
-        # A gateway may copy the key into the prompt; the provider would echo it as a token.
-        raise ValueError(f"{where}: {key!r} looks like a call token (rr-<tag>-<n>); choose a key without that shape")
-    return key
-
-
 @dataclass
 class DriverSettings:
     calls: int = 10
     gap: float = 0.0
     timeout: float = 30.0
-    settle: float = 0.1
-    """Seconds to wait after the last reply for log lines and in-flight provider requests."""
+    settle: float = 0.5
+    """Seconds to wait after the last call for late log lines and late replies, which still belong to this
+    run (OpenClaw 2026.5.x logs a failed follow-up drain ~500 ms after the reply it belongs to); 0: off."""
     pause: tuple[float, float] | None = None
     """Process-pause nemesis (after, length) in seconds; needs ``pause_pgid`` on the sender."""
 
@@ -173,6 +164,7 @@ class SequentialSender:
                 records.append(record)
                 if pauser is not None and record.replied_at is not None:
                     pauser.after_reply()
+            last_reply_mark = self.gateway.log_offset() if self.gateway else 0
             await asyncio.sleep(settings.settle)
             if self.provider is not None:
                 # Requests still in flight get their end time before they are shown.
@@ -183,8 +175,8 @@ class SequentialSender:
             if pauser is not None:
                 await pauser.close()  # never leave the gateway stopped
             await transport.close()
-        return self._finish(records, key, settings, log_start, late, self.rtt if rtt is None else rtt,
-                            concurrent=self._active > 0 or self._parallel)
+        return self._finish(records, key, settings, (log_start, last_reply_mark), late,
+                            self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel)
 
     async def _one_call(
         self, transport: Transport, key: str, run_tag: str, index: int, settings: DriverSettings
@@ -219,19 +211,20 @@ class SequentialSender:
         records: list[CallRecord],
         key: str,
         settings: DriverSettings,
-        log_start: int,
+        log_window: tuple[int, int],
         late: dict[str, list[str]],
         rtt: float | None,
         concurrent: bool = False,
     ) -> RaceResult:
         if self.provider is not None:
+            self.provider.check_handler_errors()  # our own failure must never read as the gateway's letters
             journal = self.provider.journal
             for record in records:
                 record.journal = [e for e in journal if record.token in e.tokens]
         for record in records:
             record.late_replies = list(late.get(record.token, []))
             record.letter = classify(record)
-        matches = self.gateway.log_matches(log_start) if self.gateway is not None else []
+        matches = self._log_matches(*log_window)
         if concurrent:
             # Other sessions ran at the same time: keep the lines that name this one.
             matches = [m for m in matches if key in m.line]
@@ -255,6 +248,16 @@ class SequentialSender:
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+    def _log_matches(self, start: int, last_reply: int) -> list[LogMatch]:
+        """Matches since the run began; those written after the last reply (in the settle time) marked late."""
+        if self.gateway is None:
+            return []
+        matches = self.gateway.log_matches(start)
+        after = {(m.lineno, m.line) for m in self.gateway.log_matches(last_reply)}
+        for match in matches:
+            match.late = (match.lineno, match.line) in after
+        return matches
 
     def _explain_failure(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
         """What a failing assertion adds: the fewest calls that still fail, and the window around the failure."""
@@ -300,6 +303,15 @@ class SequentialSender:
 
     # -- the window ------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _concurrently(self, on: bool) -> Iterator[None]:
+        """While several sessions run at once, each run keeps only the log lines that name its session."""
+        self._parallel = on
+        try:
+            yield
+        finally:
+            self._parallel = False
+
     def grid(self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None,
              parallel: int | None = None) -> RaceWindow:
         """Probe every (rtt, gap) point; see :func:`pytest_replyrace.window.probe_grid`."""
@@ -307,9 +319,9 @@ class SequentialSender:
 
     async def agrid(self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None,
                     parallel: int | None = None) -> RaceWindow:
-        from .window import probe_grid
-
-        window = await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel or self.parallel)
+        parallel = parallel or self.parallel
+        with self._concurrently(parallel > 1):
+            window = await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel)
         if self.on_window is not None:
             self.on_window(window)
         return window
@@ -327,17 +339,17 @@ class SequentialSender:
     async def asearch(self, rtt: tuple[float, float] | None = None, gap: tuple[float, float] | None = None, *,
                       gaps: int | None = None, budget_s: float | None = None, max_calls: int | None = None,
                       parallel: int | None = None) -> RaceWindow:
-        from .window import SearchSpec, search
-
         spec = self.search_spec
         if spec is None:
             if rtt is None or gap is None:
                 raise ValueError("search: give rtt=(lo, hi) and gap=(lo, hi), or set them with "
                                  "@pytest.mark.replyrace_search(rtt, gap) or --replyrace-search")
             spec = SearchSpec(rtt, gap)
-        window = await search(self, rtt or spec.rtt, gap or spec.gap, gaps=gaps or spec.gaps,
-                              budget_s=budget_s or spec.budget, calls=max_calls or spec.calls,
-                              parallel=parallel or self.parallel)
+        parallel = parallel or self.parallel
+        with self._concurrently(parallel > 1):
+            window = await search(self, rtt or spec.rtt, gap or spec.gap, gaps=gaps or spec.gaps,
+                                  budget_s=budget_s or spec.budget, calls=max_calls or spec.calls,
+                                  parallel=parallel)
         if self.on_window is not None:
             self.on_window(window)
         return window

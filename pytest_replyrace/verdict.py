@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ReplyraceError
 from .records import CallRecord, LogMatch
 from .tokens import find_tokens
 from .units import format_duration
@@ -120,7 +121,7 @@ def verdict_of(pattern: str) -> str:
     return "unreliable"
 
 
-class RaceFailure(AssertionError):
+class RaceFailure(ReplyraceError, AssertionError):
     """A race assertion failed; the message carries the timeline."""
 
 
@@ -230,7 +231,8 @@ class RaceResult:
         if self.log_matches:
             lines.append(f"gateway log lines that matched during this test ({len(self.log_matches)}):")
             shown = self.log_matches[:20]
-            lines.extend(f"  L{m.lineno}: {_excerpt(m.line, 160)}" for m in shown)
+            lines.extend(f"  L{m.lineno}{' (after the last reply)' if m.late else ''}: {_excerpt(m.line, 160)}"
+                         for m in shown)
             if len(self.log_matches) > len(shown):
                 lines.append(f"  … {len(self.log_matches) - len(shown)} more")
         else:

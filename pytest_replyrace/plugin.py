@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
+import warnings
 import shlex
 import zlib
 from pathlib import Path
@@ -14,11 +16,13 @@ from typing import Any
 
 import pytest
 
-from . import __version__
+from .version import __version__
 from .driver import DriverSettings, SequentialSender
 from .gateways import GatewayPool
-from .launcher import DEFAULT_LOG_PATTERNS, Gateway, LaunchedGateway
+from .gateway_log import DEFAULT_LOG_PATTERNS
+from .launcher import Gateway, LaunchedGateway
 from .openclaw_profile import OpenClawProfile
+from .processes import ended_processes
 from .markers import (
     MARKERS,
     MarkerError,
@@ -35,7 +39,8 @@ from .provider import FakeProvider
 from .report import summary_lines, write_json_report
 from .report_html import write_html_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
-from .transport import Transport, build_transport
+from .openclaw_transport import OpenClawTransport
+from .transport import HttpTransport, Transport
 from .verdict import RaceResult
 from .window import RaceWindow
 
@@ -57,6 +62,9 @@ class _RunState:
     restarts: list[dict[str, Any]] = field(default_factory=list)
     """Every gateway restart: the test whose setup restarted it, and why."""
 
+    ended: list[dict[str, Any]] = field(default_factory=list)
+    """Every process that left a gateway's group and had to be ended by its run marker."""
+
     owned: list[GatewayPool | FakeProvider] = field(default_factory=list)
     """What the session fixtures started, stopped again at session finish if their teardown was cut short."""
 
@@ -70,6 +78,9 @@ class _RunState:
         restarts = getattr(report, "replyrace_restarts", None)
         if isinstance(restarts, list):
             self.restarts.extend(restarts)
+        ended = getattr(report, "replyrace_ended", None)
+        if isinstance(ended, list):
+            self.ended.extend(ended)
 
 
 _STATE = pytest.StashKey[_RunState]()
@@ -88,7 +99,9 @@ class _XdistHooks:
         node.workerinput["replyrace_seed"] = self.seed
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if not pluginmanager.has_plugin("replyrace-quiet-asyncio"):
+        pluginmanager.register(_QuietAsyncioDefault(), "replyrace-quiet-asyncio")
     group = parser.getgroup("replyrace", "pytest-replyrace: reply races in chat/LLM gateways")
     for option in OPTIONS:
         group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help)
@@ -120,14 +133,31 @@ def _resolve_seed(config: pytest.Config, raw: int | str | None) -> tuple[int, st
 
 
 def _check_patterns(patterns: list[str]) -> tuple[str, ...]:
-    import re
-
     for pattern in patterns:
         try:
             re.compile(pattern)
         except re.error as exc:
             raise pytest.UsageError(f"replyrace log pattern {pattern!r} is not a valid regex: {exc}") from None
     return tuple(patterns)
+
+
+_ASYNCIO_SCOPE_UNSET = 'The configuration option "asyncio_default_fixture_loop_scope" is unset'
+
+
+class _QuietAsyncioDefault:
+    """pytest-asyncio, which we install, warns at configure time while its fixture loop scope is unset. A project
+    that never chose pytest-asyncio should not get that warning from us (with ``filterwarnings = error``, an
+    INTERNALERROR). No hook wraps ``pytest_configure`` (it is historic) and no public API sets another plugin's
+    ini value, so this runs before every other ``pytest_configure`` and ignores exactly that message, only while
+    the option is unset. A separate object, so our own ``pytest_configure`` keeps its normal place (after the
+    cache provider's)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        if not config.pluginmanager.hasplugin("asyncio") or config.getini("asyncio_default_fixture_loop_scope"):
+            return
+        warnings.filterwarnings("ignore", message=re.escape(_ASYNCIO_SCOPE_UNSET),
+                                category=pytest.PytestDeprecationWarning)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -240,12 +270,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if pending_list:
             setattr(report, attribute, list(pending_list))
             pending_list.clear()
+    ended = ended_processes()  # a gateway stopped in this phase (session teardown, say) had to end these
+    if ended:
+        report.replyrace_ended = [{"pid": p.pid, "name": p.name, "gateway": p.gateway} for p in ended]
     return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None or not (state.results or state.windows or state.restarts):
+    if state is None or not (state.results or state.windows or state.restarts or state.ended):
         return
     terminalreporter.section("replyrace summary")
     verbose = config.get_verbosity() > 0
@@ -259,6 +292,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                                     yellow=True, bold=True)
         for restart in state.restarts:
             terminalreporter.write_line(f"  before {restart['node_id']}: {restart['reason']}")
+    if state.ended:
+        count = len(state.ended)
+        names = ", ".join(f"{p['name']} (pid {p['pid']})" for p in state.ended)
+        terminalreporter.write_line(f"replyrace: ended {count} process{'es' * (count != 1)} that left the gateway's "
+                                    f"group: {names}", yellow=True, bold=True)
 
 
 def _outcomes(terminalreporter: Any) -> dict[str, str]:
@@ -346,8 +384,9 @@ def _test_seed(seed: int, node_id: str) -> int:
 @pytest.fixture
 def fake_provider(
     request: pytest.FixtureRequest, replyrace_provider_server: FakeProvider, replyrace_rtt: float
-) -> FakeProvider:
-    """The fake provider, reset for this test and serving at this test's RTT."""
+) -> Iterator[FakeProvider]:
+    """The fake provider, reset for this test and serving at this test's RTT; a failure of its own
+    handlers during the test errors the test (pytest-httpserver's ``check_handler_errors``)."""
     state = _state(request.config)
     jitter = state.settings.jitter
     mark = request.node.get_closest_marker("rtt_range")
@@ -357,7 +396,8 @@ def fake_provider(
     rules = parse_provider_faults(list(request.node.iter_markers("provider_faults")), request.node.nodeid)
     if rules:
         replyrace_provider_server.faults(FaultPlan(rules))
-    return replyrace_provider_server
+    yield replyrace_provider_server
+    replyrace_provider_server.check_handler_errors()
 
 
 @pytest.fixture(scope="session")
@@ -410,13 +450,30 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
     )
 
 
+def _build_transport(
+    name: str,
+    url: str,
+    *,
+    http_path: str = "/chat.send",
+    token: str | None = None,
+    agent_wait: bool = False,
+    call_timeout: float = 30.0,
+) -> Transport:
+    """The transport called ``name`` (``http`` or ``openclaw``) for the gateway at ``url``."""
+    if name == "http":
+        return HttpTransport(url, path=http_path)
+    if name == "openclaw":
+        return OpenClawTransport(url, token=token, agent_wait=agent_wait, agent_wait_timeout=call_timeout)
+    raise ValueError(f"transport {name!r} is not known; expected http or openclaw")
+
+
 @pytest.fixture
 def replyrace_transport_factory(gateway: Gateway, replyrace_settings: Settings) -> Callable[[], Transport]:
     """Makes one transport per run; override it to speak your gateway's own API."""
     s = replyrace_settings
 
     def make() -> Transport:
-        return build_transport(
+        return _build_transport(
             s.transport, gateway.url, http_path=s.http_path, token=s.token, agent_wait=s.agent_wait,
             call_timeout=s.call_timeout,
         )
@@ -473,6 +530,7 @@ def sequential_sender(
         calls=s.force_calls or overrides.get("calls", s.calls),
         gap=replyrace_gap if replyrace_gap is not None else overrides.get("gap", s.gap),
         timeout=overrides.get("call_timeout", s.call_timeout),
+        settle=s.settle,
         pause=overrides.get("pause", s.pause),
     )
     search_mark = request.node.get_closest_marker("replyrace_search")

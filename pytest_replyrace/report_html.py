@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from .version import __version__
 from .report import group_name, summary_rows
 from .units import format_duration
 
@@ -154,7 +154,7 @@ def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Ma
             body.append(_timeline_svg(result))
             logs = result.get("log_matches", [])
             if logs:
-                lines = "\n".join(f"L{m['lineno']}: {m['line']}" for m in logs[:50])
+                lines = "\n".join(f"L{m['lineno']}{' (after the last reply)' if m.get('late') else ''}: {m['line']}" for m in logs[:50])
                 body.append(f'<pre class="log">{_e(lines)}</pre>')
             if result.get("replay"):
                 body.append(f'<div class="meta">replay: <code>{_e(result["replay"])}</code></div>')

@@ -34,6 +34,8 @@ class JournalEntry:
     """Name of the injected fault, if any."""
     error: str | None = None
     """Why the request was rejected (400) or cut short."""
+    traceback: str | None = None
+    """The fake provider's own failure while serving this request (a bug of ours), if any."""
 
     @property
     def token(self) -> str | None:
@@ -60,6 +62,8 @@ class LogMatch:
     pattern: str
     line: str
     lineno: int
+    late: bool = False
+    """Written after the run's last reply, in the settle time that still belongs to the run."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .launcher import PLACEHOLDERS, ReadyCheck, format_command
+from .errors import ReplyraceError
+from .command import PLACEHOLDERS, format_command
+from .markers import parse_pause, parse_search_spec
+from .readiness import ReadyCheck
 from .units import format_duration, parse_duration
+from .window import SearchSpec
 
 __all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPORTS", "parse_seed"]
 
@@ -25,7 +29,7 @@ TRANSPORTS = ("http", "openclaw")
 GATEWAY_PROFILES = ("command", "openclaw")
 
 
-class SettingsError(ValueError):
+class SettingsError(ReplyraceError, ValueError):
     """A setting has a bad value; the message names the source."""
 
 
@@ -96,14 +100,10 @@ def _flag(raw: str, where: str) -> bool:
 
 
 def _pause(raw: str, where: str) -> tuple[float, float] | None:
-    from .markers import parse_pause
-
     return parse_pause(raw, where)
 
 
-def _search(raw: str, where: str) -> Any:
-    from .markers import parse_search_spec
-
+def _search(raw: str, where: str) -> SearchSpec:
     return parse_search_spec(raw, where)
 
 
@@ -209,6 +209,8 @@ OPTIONS: tuple[Option, ...] = (
            "SECONDS"),
     Option("pause", "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "
            "reply (e.g. 20ms:1.5s)", _pause, None, "AFTER:LENGTH"),
+    Option("settle", "seconds to wait after a run's last call for late log lines and late replies, which still "
+           "belong to the run (default 0.5; 0 turns it off)", _duration(True), 0.5, "SECONDS"),
     Option("call_timeout", "seconds to wait for one reply before it counts as lost (default 30)",
            _duration(False), 30.0, "SECONDS"),
     Option("rtt", "provider RTT for tests without an rtt_range marker (default 50ms)", _duration(True), 0.05,
@@ -223,28 +225,54 @@ OPTIONS: tuple[Option, ...] = (
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    values: dict[str, Any]
-    sources: dict[str, str] = field(default_factory=dict)
+    """The resolved settings, one typed attribute per option (see :data:`OPTIONS`)."""
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    gateway_cmd: str | None = None
+    gateway_url: str | None = None
+    ready: ReadyCheck = ReadyCheck("http", "/readyz")
+    ready_timeout: float = 60.0
+    stop_grace: float = 5.0
+    restart: str = "on-crash"
+    gateway: str = "command"
+    openclaw: str | None = None
+    node: str = "node"
+    transport: str = "http"
+    token: str = "replyrace-token"
+    agent_wait: bool = False
+    http_path: str = "/chat.send"
+    calls: int = 10
+    force_calls: int | None = None
+    shrink: float = 30.0
+    parallel: int = 1
+    search: SearchSpec | None = None
+    gap: float = 0.0
+    pause: tuple[float, float] | None = None
+    settle: float = 0.5
+    call_timeout: float = 30.0
+    rtt: float = 0.05
+    jitter: float = 0.0
+    seed: int | str | None = None
+    report: str | None = None
+    html: str | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Where each value that is not a default came from (``--replyrace-gap``, ``env REPLYRACE_GAP``, ...)."""
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Every option's value by name."""
+        return {option.name: getattr(self, option.name) for option in OPTIONS}
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")
 
     def describe(self, name: str) -> str:
-        value = self.values[name]
+        value = getattr(self, name)
         if isinstance(value, float) and name not in ("jitter",):
             return format_duration(value)
-        if isinstance(value, ReadyCheck):
-            return value.text
-        if hasattr(value, "text") and callable(value.text):
-            return str(value.text())
+        if isinstance(value, (ReadyCheck, SearchSpec)):
+            return value.text if isinstance(value, ReadyCheck) else value.text()
         return str(value)
 
 
@@ -281,4 +309,4 @@ def resolve(
             values[option.name] = option.default
     if values["gateway"] == "openclaw" and "transport" not in sources:
         values["transport"] = "openclaw"  # the profile's natural transport, unless one was chosen
-    return Settings(values, sources)
+    return Settings(**values, sources=sources)

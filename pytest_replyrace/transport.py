@@ -16,7 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
-__all__ = ["TransportReply", "TransportError", "Transport", "HttpTransport", "MAX_BODY_BYTES", "build_transport"]
+from .errors import ReplyraceError
+
+__all__ = ["TransportReply", "TransportError", "Transport", "HttpTransport", "MAX_BODY_BYTES", "excerpt"]
 
 MAX_BODY_BYTES = 1024 * 1024
 """Replies larger than this are cut and reported as a transport error."""
@@ -32,7 +34,7 @@ class TransportReply:
     time: a WebSocket final that is followed by an ``agent.wait``, say."""
 
 
-class TransportError(Exception):
+class TransportError(ReplyraceError):
     """The exchange failed: refused, reset, bad status, not JSON, too large."""
 
 
@@ -160,21 +162,3 @@ class HttpTransport:
                 raise TransportError(f"POST {self.url}: field {name!r} is not a string or null: {excerpt(raw)}")
         return TransportReply(run_id=run_id, reply=reply, error=error)
 
-
-def build_transport(
-    name: str,
-    url: str,
-    *,
-    http_path: str = "/chat.send",
-    token: str | None = None,
-    agent_wait: bool = False,
-    call_timeout: float = 30.0,
-) -> Transport:
-    """The transport called ``name`` (``http`` or ``openclaw``) for the gateway at ``url``."""
-    if name == "http":
-        return HttpTransport(url, path=http_path)
-    if name == "openclaw":
-        from .openclaw_transport import OpenClawTransport
-
-        return OpenClawTransport(url, token=token, agent_wait=agent_wait, agent_wait_timeout=call_timeout)
-    raise ValueError(f"transport {name!r} is not known; expected http or openclaw")

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .driver import validate_session_key
 from .units import format_duration, parse_duration
+from .errors import ReplyraceError
 from .faults import FAULT_KINDS, FaultRule
+from .tokens import validate_session_key
 from .window import SearchSpec
 
 __all__ = [
@@ -85,7 +86,7 @@ SCALES = ("log", "linear")
 MAX_STEPS = 50
 
 
-class MarkerError(ValueError):
+class MarkerError(ReplyraceError, ValueError):
     """A marker has a bad argument."""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TOKEN_RE", "make_token", "find_tokens", "looks_like_token", "call_number"]
+__all__ = ["TOKEN_RE", "make_token", "find_tokens", "looks_like_token", "call_number", "validate_session_key"]
 
 # Lower-case run tag and a call number; nothing else in a prompt looks like it.
 TOKEN_RE = re.compile(r"\brr-[0-9a-z]{4,16}-\d{1,6}\b")
@@ -41,3 +41,12 @@ def looks_like_token(text: str) -> bool:
 def call_number(token: str) -> int:
     """The call number ``n`` of a token ``rr-<run>-<n>``."""
     return int(token.rsplit("-", 1)[1])
+
+
+def validate_session_key(key: object, where: str = "session_key") -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError(f"{where}: {key!r} is not a session key; expected a non-empty string")
+    if looks_like_token(key):
+        # A gateway may copy the key into the prompt; the provider would echo it as a token.
+        raise ValueError(f"{where}: {key!r} looks like a call token (rr-<tag>-<n>); choose a key without that shape")
+    return key

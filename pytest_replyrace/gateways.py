@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .launcher import DEFAULT_LOG_PATTERNS, AttachedGateway, Gateway, GatewayStartError, LaunchedGateway, ReadyCheck
+from .attached import AttachedGateway
+from .gateway_log import DEFAULT_LOG_PATTERNS
+from .launcher import Gateway, GatewayStartError, LaunchedGateway
+from .readiness import ReadyCheck
 from .openclaw_profile import OpenClawProfile, json_log_lines, warm_up
 
 __all__ = ["GatewayPool"]

@@ -5,23 +5,16 @@ its call in ``calls`` or whose ``rate`` wins a draw from the request's own
 seeded generator, so a plan replays exactly under the same seed. A request's
 call is the number in its token (``rr-<run>-<n>``: the n-th call of every
 run), or its arrival number since the last reset when it carries no token.
+
+Rules are pure data: the provider renders what a fault looks like on the wire.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from aiohttp import web
-
-from .records import JournalEntry
-
-if TYPE_CHECKING:
-    from .provider import FakeProvider
+from typing import Any
 
 __all__ = ["FAULT_KINDS", "FaultRule", "FaultPlan"]
 
@@ -103,87 +96,12 @@ class FaultPlan:
     def __repr__(self) -> str:
         return f"FaultPlan({self.rules!r})"
 
-    def pick(self, call: int, rng: random.Random) -> str | None:
+    def pick(self, call: int, rng: random.Random) -> FaultRule | None:
+        """The rule that hits call ``call`` (the first that names it or wins its draw), or None."""
         for rule in self.rules:
             if call in rule.calls:
-                return rule.kind
+                return rule
             # Always draw, so adding a rule does not shift later draws.
             if rng.random() < rule.rate:
-                return rule.kind
+                return rule
         return None
-
-    def rule_for(self, kind: str) -> FaultRule:
-        return next(r for r in self.rules if r.kind == kind)
-
-    async def apply(
-        self,
-        kind: str,
-        provider: FakeProvider,
-        request: web.Request,
-        entry: JournalEntry,
-        deadline: float,
-        text: str,
-    ) -> web.StreamResponse:
-        rule = self.rule_for(kind)
-        if kind in ("429", "500", "503"):
-            status = int(kind)
-            headers = {"Retry-After": f"{rule.retry_after:g}"} if status == 429 else {}
-            _finish(provider, entry, status, f"injected HTTP {status}")
-            return web.json_response(
-                {"error": {"message": f"injected fault {status}", "type": "server_error", "code": status}},
-                status=status,
-                headers=headers,
-            )
-        if kind == "reset":
-            _finish(provider, entry, 0, "injected connection reset before headers")
-            _abort(request)
-            raise ConnectionResetError("injected reset")
-        if kind == "malformed":
-            await _sleep_until(deadline)
-            _finish(provider, entry, 200, "injected malformed body")
-            if entry.stream:
-                response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
-                await response.prepare(request)
-                await response.write(b"data: {not json\n\ndata: [DONE]\n\n")
-                await response.write_eof()
-                return response
-            return web.Response(status=200, body=b'{"choices": [', content_type="application/json")
-        if kind == "ttft":
-            return await provider.serve_late(request, entry, max(deadline, entry.arrived_at + rule.ttft), text)
-        # cut
-        if not entry.stream:
-            await _sleep_until(deadline)
-            _finish(provider, entry, 0, "injected cut: connection reset after the RTT")
-            _abort(request)
-            raise ConnectionResetError("injected cut")
-        response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        pieces = provider.split_text(text)
-        start = time.monotonic()
-        for i, piece in enumerate(pieces[: rule.after_chunks]):
-            await _sleep_until(start + (deadline - start) * (i + 1) / (len(pieces) + 1))
-            await response.write(provider.sse_chunk(piece, entry.model))
-        _finish(provider, entry, 0, f"injected cut after {rule.after_chunks} chunk(s)")
-        _abort(request)
-        raise ConnectionResetError("injected cut")
-
-
-async def _sleep_until(deadline: float) -> None:
-    delay = deadline - time.monotonic()
-    if delay > 0:
-        await asyncio.sleep(delay)
-
-
-def _abort(request: web.Request) -> None:
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-
-
-def _finish(provider: FakeProvider, entry: JournalEntry, status: int, error: str) -> None:
-    # ended_at is when the provider gave up on the request; `error` keeps it from counting as served.
-    with provider._lock:  # noqa: SLF001 - the plan is the provider's own helper
-        entry.status = status
-        entry.error = error
-        entry.ended_at = time.monotonic()
-

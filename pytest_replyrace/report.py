@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from .version import __version__
 from .units import format_duration
 from .verdict import FAST_FAIL_LETTERS, LETTERS, describe_shape, verdict_of
 

@@ -19,18 +19,33 @@ import json
 import random
 import threading
 import time
+import traceback
 from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
 
-from .faults import FaultPlan
+from .errors import FakeProviderError
+from .faults import FaultPlan, FaultRule
 from .records import JournalEntry
 from .tokens import call_number, find_tokens
 
 __all__ = ["FakeProvider", "RttSpec", "user_turn_text", "NO_TOKEN_REPLY"]
 
 NO_TOKEN_REPLY = "ECHO (no token)"
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+
+
+async def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,9 @@ class FakeProvider:
         self._thread: threading.Thread | None = None
         self._port: int | None = None
         self._startup_error: BaseException | None = None
+        self._handler_errors: list[str] = []
+        self._serving: dict[int, tuple[JournalEntry, list[bool]]] = {}
+        """Per request in flight (by id): its journal entry and whether its headers went out."""
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -236,6 +254,7 @@ class FakeProvider:
         with self._lock:
             self._journal = []
             self._seq = 0
+            self._handler_errors = []
             self._token_rtts = {}
             self._faults = FaultPlan()
             if spec is not None:
@@ -298,7 +317,7 @@ class FakeProvider:
             loop.close()
 
     async def _start_site(self) -> None:
-        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[self._guard])
         app.router.add_get("/v1/models", self._handle_models)
         app.router.add_post("/v1/chat/completions", self._handle_chat)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
@@ -324,7 +343,7 @@ class FakeProvider:
             self._journal.append(entry)
             return entry
 
-    def _plan_for(self, entry: JournalEntry) -> tuple[float, str | None]:
+    def _plan_for(self, entry: JournalEntry) -> tuple[float, FaultRule | None]:
         """The RTT and fault for this request, replayable from the seed and the token."""
         with self._lock:
             spec = self._rtt
@@ -342,18 +361,61 @@ class FakeProvider:
             fault = self._faults.pick(call_number(first) if first is not None else entry.seq, rng)
         return rtt, fault
 
-    def _error(self, entry: JournalEntry, status: int, message: str) -> web.Response:
+    def _end(self, entry: JournalEntry, status: int, error: str) -> None:
+        # ended_at is when the provider gave up on the request; `error` keeps it from counting as served.
         with self._lock:
             entry.status = status
-            entry.error = message
+            entry.error = error
             entry.ended_at = time.monotonic()
+
+    def _error(self, entry: JournalEntry, status: int, message: str) -> web.Response:
+        self._end(entry, status, message)
         return web.json_response(
             {"error": {"message": message, "type": "invalid_request_error", "code": status}}, status=status
         )
 
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """An exception in our own handler is our bug: answer 500 saying so, journal the traceback, and keep
+        it for :meth:`check_handler_errors`, so it can never pass for the gateway's behaviour."""
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except (ConnectionResetError, asyncio.CancelledError, web.HTTPException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every other failure is ours
+            text = "".join(traceback.format_exception(exc))
+            message = f"replyrace's fake provider failed while serving {request.method} {request.path}: " \
+                      f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                self._handler_errors.append(f"{message}\n{text}")
+            entry, prepared = self._serving.get(id(request), (None, [False]))
+            if entry is not None:
+                self._end(entry, 500, message)
+                with self._lock:
+                    entry.traceback = text
+            if prepared[0]:
+                _abort(request)  # headers are out: the only honest signal left is a broken stream
+                raise ConnectionResetError(message) from exc
+            return web.json_response({"error": {"message": message, "type": "replyrace_provider_error",
+                                                "traceback": text}}, status=500)
+        finally:
+            self._serving.pop(id(request), None)
+
+    def check_handler_errors(self) -> None:
+        """Raise :class:`FakeProviderError` if a handler of ours failed since the last reset or check."""
+        with self._lock:
+            errors, self._handler_errors = self._handler_errors, []
+        if errors:
+            raise FakeProviderError("\n".join(errors))
+
     async def _handle_chat(self, request: web.Request) -> web.StreamResponse:
         arrived_at = time.monotonic()
         entry = self._new_entry(request.path, arrived_at)
+        self._serving[id(request)] = (entry, [False])  # the guard forgets it when the request is done
+        return await self._chat(request, entry, arrived_at)
+
+    async def _chat(self, request: web.Request, entry: JournalEntry, arrived_at: float) -> web.StreamResponse:
         try:
             body = await request.json(loads=json.loads)
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
@@ -375,26 +437,73 @@ class FakeProvider:
         rtt, fault = self._plan_for(entry)
         with self._lock:
             entry.rtt = rtt
-            entry.fault = fault
+            entry.fault = fault.kind if fault is not None else None
         text = ("ECHO " + " ".join(tokens)) if tokens else NO_TOKEN_REPLY
         deadline = arrived_at + rtt
         try:
             if fault is not None:
-                return await self._faults.apply(fault, self, request, entry, deadline, text)
+                return await self._serve_fault(fault, request, entry, deadline, text)
             if stream:
                 return await self._stream(request, entry, deadline, text)
             return await self._json(request, entry, deadline, text)
         except (ConnectionResetError, asyncio.CancelledError):
             if fault is None:
                 with self._lock:
-                    entry.status = 499
-                    entry.error = "client went away before the reply was complete"
+                    if entry.error is None:
+                        entry.status = 499
+                        entry.error = "client went away before the reply was complete"
             raise
 
-    async def _sleep_until(self, deadline: float) -> None:
-        delay = deadline - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async def _serve_fault(self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float,
+                           text: str) -> web.StreamResponse:
+        """What each fault kind looks like on the wire (see :data:`~pytest_replyrace.faults.FAULT_KINDS`)."""
+        kind = rule.kind
+        if kind in ("429", "500", "503"):
+            status = int(kind)
+            headers = {"Retry-After": f"{rule.retry_after:g}"} if status == 429 else {}
+            self._end(entry, status, f"injected HTTP {status}")
+            return web.json_response(
+                {"error": {"message": f"injected fault {status}", "type": "server_error", "code": status}},
+                status=status,
+                headers=headers,
+            )
+        if kind == "reset":
+            self._end(entry, 0, "injected connection reset before headers")
+            _abort(request)
+            raise ConnectionResetError("injected reset")
+        if kind == "malformed":
+            await _sleep_until(deadline)
+            self._end(entry, 200, "injected malformed body")
+            if entry.stream:
+                response = await self._prepare(request, web.StreamResponse(status=200, headers=_SSE_HEADERS))
+                await response.write(b"data: {not json\n\ndata: [DONE]\n\n")
+                await response.write_eof()
+                return response
+            return web.Response(status=200, body=b'{"choices": [', content_type="application/json")
+        if kind == "ttft":
+            return await self._serve_late(request, entry, max(deadline, entry.arrived_at + rule.ttft), text)
+        # cut
+        if not entry.stream:
+            await _sleep_until(deadline)
+            self._end(entry, 0, "injected cut: connection reset after the RTT")
+            _abort(request)
+            raise ConnectionResetError("injected cut")
+        response = await self._prepare(request, web.StreamResponse(status=200, headers=_SSE_HEADERS))
+        pieces = self.split_text(text)
+        start = time.monotonic()
+        for i, piece in enumerate(pieces[: rule.after_chunks]):
+            await _sleep_until(start + (deadline - start) * (i + 1) / (len(pieces) + 1))
+            await response.write(self.sse_chunk(piece, entry.model))
+        self._end(entry, 0, f"injected cut after {rule.after_chunks} chunk(s)")
+        _abort(request)
+        raise ConnectionResetError("injected cut")
+
+    async def _prepare(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        await response.prepare(request)
+        serving = self._serving.get(id(request))
+        if serving is not None:
+            serving[1][0] = True
+        return response
 
     def _mark_served(self, entry: JournalEntry, status: int = 200) -> None:
         # Stamped just before the last write: the gateway cannot have the
@@ -417,8 +526,8 @@ class FakeProvider:
         payload = json.dumps(self.completion_body(text, entry.model)).encode()
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.content_length = len(payload)
-        await self._sleep_until(deadline)
-        await response.prepare(request)
+        await _sleep_until(deadline)
+        await self._prepare(request, response)
         self._mark_served(entry)
         await response.write_eof(payload)
         return response
@@ -440,7 +549,7 @@ class FakeProvider:
         size = -(-len(text) // n)
         return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
-    async def serve_late(self, request: web.Request, entry: JournalEntry, first_at: float,
+    async def _serve_late(self, request: web.Request, entry: JournalEntry, first_at: float,
                          text: str) -> web.StreamResponse:
         """A slow first token: nothing until ``first_at``, then the whole answer at once."""
         if not entry.stream:
@@ -449,19 +558,19 @@ class FakeProvider:
 
     async def _stream(self, request: web.Request, entry: JournalEntry, deadline: float, text: str, *,
                       first_at: float | None = None) -> web.StreamResponse:
-        response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(status=200, headers=_SSE_HEADERS)
         pieces = self.split_text(text)
         if first_at is None:
             # The first token comes half-way through the RTT, the rest spread evenly after it.
             start = time.monotonic()
             first_at = start + max(0.0, deadline - start) / 2
-        await self._sleep_until(first_at)
-        await response.prepare(request)
+        await _sleep_until(first_at)
+        await self._prepare(request, response)
         for i, piece in enumerate(pieces):
             if i:
-                await self._sleep_until(first_at + (deadline - first_at) * i / len(pieces))
+                await _sleep_until(first_at + (deadline - first_at) * i / len(pieces))
             await response.write(self.sse_chunk(piece, entry.model))
-        await self._sleep_until(deadline)
+        await _sleep_until(deadline)
         self._mark_served(entry)
         await response.write(self.sse_chunk(None, entry.model, finish="stop") + b"data: [DONE]\n\n")
         await response.write_eof()

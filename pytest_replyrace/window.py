@@ -15,15 +15,29 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .units import format_duration as _exact
-from .verdict import FAST_FAIL_LETTERS, RaceFailure, RaceResult
+from .verdict import FAST_FAIL_LETTERS, RaceFailure
 
-if TYPE_CHECKING:
-    from .driver import SequentialSender
+__all__ = ["GridPoint", "Probe", "Prober", "RaceWindow", "SearchSpec", "probe_grid", "search", "linear_points"]
 
-__all__ = ["GridPoint", "RaceWindow", "SearchSpec", "probe_grid", "search", "linear_points"]
+
+class Probe(Protocol):
+    """What one probe tells the search: its pattern and the session it ran on."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def session_key(self) -> str: ...
+
+
+class Prober(Protocol):
+    """What the search needs: one sequential run of ``calls`` at an RTT and a gap (the driver's ``arun``).
+    Probes may run concurrently, each on its own session key."""
+
+    async def arun(self, *, calls: int, gap: float, rtt: float) -> Probe: ...
 
 
 @dataclass(frozen=True)
@@ -124,28 +138,24 @@ def linear_points(lo: float, hi: float, n: int) -> list[float]:
     return [round(lo + (hi - lo) * i / (n - 1), 6) for i in range(n)]
 
 
-async def _probe(sender: SequentialSender, rtt: float, gap: float, calls: int, gate: asyncio.Semaphore) -> GridPoint:
+async def _probe(sender: Prober, rtt: float, gap: float, calls: int, gate: asyncio.Semaphore) -> GridPoint:
     async with gate:
-        result: RaceResult = await sender.arun(calls=calls, gap=gap, rtt=rtt)
+        result = await sender.arun(calls=calls, gap=gap, rtt=rtt)
     return GridPoint(rtt, gap, result.pattern, result.session_key)
 
 
-async def probe_grid(sender: SequentialSender, rtts: Sequence[float], gaps: Sequence[float], *, calls: int = 4,
+async def probe_grid(sender: Prober, rtts: Sequence[float], gaps: Sequence[float], *, calls: int = 4,
                      parallel: int = 1) -> RaceWindow:
     """Every (rtt, gap) point, ``parallel`` at a time."""
     if parallel < 1:
         raise ValueError(f"parallel {parallel!r}: expected an integer >= 1")
     start = time.monotonic()
     gate = asyncio.Semaphore(parallel)
-    sender._parallel = parallel > 1  # noqa: SLF001 - the sender filters log lines by session then
-    try:
-        points = await asyncio.gather(*(_probe(sender, r, g, calls, gate) for g in gaps for r in rtts))
-    finally:
-        sender._parallel = False  # noqa: SLF001
+    points = await asyncio.gather(*(_probe(sender, r, g, calls, gate) for g in gaps for r in rtts))
     return RaceWindow(points=list(points), rtt_range=(min(rtts), max(rtts)), wall=time.monotonic() - start)
 
 
-async def _edge_for_gap(sender: SequentialSender, gap: float, lo: float, hi: float, calls: int,
+async def _edge_for_gap(sender: Prober, gap: float, lo: float, hi: float, calls: int,
                         gate: asyncio.Semaphore, deadline: float, window: RaceWindow, tolerance: float) -> None:
     async def probe(rtt: float) -> bool:
         point = await _probe(sender, rtt, gap, calls, gate)
@@ -175,7 +185,7 @@ async def _edge_for_gap(sender: SequentialSender, gap: float, lo: float, hi: flo
     window.confirmed[gap] = failing == lo or await probe(inside)
 
 
-async def search(sender: SequentialSender, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,
+async def search(sender: Prober, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,
                  budget_s: float = 120.0, calls: int = 4, parallel: int = 1, tolerance: float = 0.05) -> RaceWindow:
     """For each of ``gaps`` gaps from gap[0] to gap[1], the RTT edge of the fast-fail window.
 
@@ -194,13 +204,9 @@ async def search(sender: SequentialSender, rtt: tuple[float, float], gap: tuple[
     deadline = start + budget_s
     window = RaceWindow(rtt_range=rtt)
     gate = asyncio.Semaphore(max(1, parallel))
-    sender._parallel = parallel > 1  # noqa: SLF001
-    try:
-        await asyncio.gather(*(
-            _edge_for_gap(sender, g, lo, hi, calls, gate, deadline, window, tolerance)
-            for g in linear_points(gap[0], gap[1], gaps)
-        ))
-    finally:
-        sender._parallel = False  # noqa: SLF001
+    await asyncio.gather(*(
+        _edge_for_gap(sender, g, lo, hi, calls, gate, deadline, window, tolerance)
+        for g in linear_points(gap[0], gap[1], gaps)
+    ))
     window.wall = time.monotonic() - start
     return window

@@ -1,0 +1,65 @@
+"""A gateway someone else runs, reached by URL: readiness and (optionally) its log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader
+from .launcher import GatewayStartError
+from .readiness import ReadyCheck, wait_until_ready
+from .records import LogMatch
+
+__all__ = ["AttachedGateway"]
+
+
+class AttachedGateway:
+    """A running gateway at ``url``; nothing is started or stopped."""
+
+    pid = None
+    state_dir = None
+    provider_url = None
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ready: ReadyCheck | str = "http:/readyz",
+        ready_timeout: float = 60.0,
+        log_path: str | Path | None = None,
+        log_patterns: Sequence[str] = DEFAULT_LOG_PATTERNS,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.hostname is None or parts.port is None:
+            raise ValueError(f"gateway url {url!r}: expected http://HOST:PORT")
+        self.url = url.rstrip("/")
+        self.host = parts.hostname
+        self.port = parts.port
+        self.ready = ReadyCheck.parse(ready)
+        self.ready_timeout = ready_timeout
+        self.log_path = Path(log_path) if log_path is not None else None
+        self._log = LogReader(self.log_path, log_patterns)
+
+    def start(self) -> AttachedGateway:
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        limit = self.ready_timeout if timeout is None else timeout
+        last = wait_until_ready(self.ready, self.host, self.port, self._log.contains, limit)
+        if last is not None:
+            raise GatewayStartError(f"gateway at {self.url} was not ready ({self.ready.text}) after {limit:g}s; "
+                                    f"probed {self.ready.target(self.host, self.port)}, last result: {last}")
+
+    def stop(self) -> int | None:
+        return None
+
+    def log_offset(self) -> int:
+        return self._log.offset()
+
+    def log_matches(self, since: int = 0) -> list[LogMatch]:
+        return self._log.matches(since)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
+        return self._log.tail(lines)

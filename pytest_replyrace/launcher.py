@@ -1,0 +1,264 @@
+"""Start the gateway under test as a real subprocess, wait until it is ready, and never leak it.
+
+The pieces live next door: the command template (:mod:`.command`), readiness
+(:mod:`.readiness`), the log (:mod:`.gateway_log`) and the process lifecycle
+(:mod:`.processes`). This module joins them into :class:`LaunchedGateway`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Protocol
+
+from . import reaper
+from .command import format_command, free_port
+from .errors import ReplyraceError
+from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader
+from .processes import EndedProcess, ProcessGroup, describe_exit
+from .readiness import ReadyCheck, probe, wait_until_ready
+from .records import LogMatch
+
+__all__ = ["Gateway", "GatewayStartError", "LaunchedGateway"]
+
+
+class GatewayStartError(ReplyraceError, RuntimeError):
+    """The gateway exited or did not become ready; the message quotes the command and log tail."""
+
+
+class Gateway(Protocol):
+    """What the plugin needs from a gateway, launched or attached."""
+
+    url: str
+    port: int
+
+    def start(self) -> Gateway: ...
+
+    def stop(self) -> int | None: ...
+
+    def wait_ready(self, timeout: float | None = None) -> None: ...
+
+    def log_offset(self) -> int: ...
+
+    def log_matches(self, since: int = 0) -> list[LogMatch]: ...
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]: ...
+
+
+class LaunchedGateway:
+    """A gateway started from a command template, in its own process group."""
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        provider_url: str,
+        ready: ReadyCheck | str = "http:/readyz",
+        ready_timeout: float = 60.0,
+        state_dir: str | Path | None = None,
+        env: Mapping[str, str | None] | None = None,
+        log_patterns: Sequence[str] = DEFAULT_LOG_PATTERNS,
+        stop_grace: float = 5.0,
+        cwd: str | Path | None = None,
+        extra_logs: Sequence[tuple[Path, Callable[[Path], list[str]]]] = (),
+    ) -> None:
+        """``env`` values of None remove the variable; ``extra_logs`` are (path, reader) pairs
+        scanned with the console log (a JSON log file, say)."""
+        self.ready = ReadyCheck.parse(ready)
+        if ready_timeout <= 0:
+            raise ValueError(f"ready_timeout {ready_timeout!r}: expected seconds > 0")
+        self.ready_timeout = ready_timeout
+        self.stop_grace = stop_grace
+        self.provider_url = provider_url
+        self.template = command
+        self._own_state_dir = state_dir is None
+        self.state_dir = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="replyrace-gw-"))
+        if self._own_state_dir:
+            reaper.register_dir(self.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.state_dir / "gateway.log"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        values = {"port": str(self.port), "provider_url": provider_url, "state_dir": str(self.state_dir),
+                  "python": sys.executable}
+        try:
+            self.command = format_command(command, values)
+        except ValueError:
+            self._remove_state_dir()
+            raise
+        self.extra_env = dict(env or {})
+        self.cwd = Path(cwd) if cwd is not None else None
+        self._log = LogReader(self.log_path, log_patterns)
+        self.extra_logs = list(extra_logs)
+        self._extra_marks: dict[int, list[int]] = {}
+        self._group: ProcessGroup | None = None
+        self._log_handle: IO[bytes] | None = None
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self.restarts = 0
+        self.ended: list[EndedProcess] = []
+        """Processes that left the gateway's group and were ended by its run marker."""
+        self.on_ready: Callable[[LaunchedGateway], None] | None = None
+        """Called after every start once the gateway is ready (a warm-up turn, say)."""
+
+    def __repr__(self) -> str:
+        return f"LaunchedGateway({shlex.join(self.command)!r}, url={self.url!r}, pid={self.pid})"
+
+    @property
+    def command_text(self) -> str:
+        return shlex.join(self.command)
+
+    @property
+    def run_marker(self) -> str | None:
+        """``REPLYRACE_RUN`` in the running gateway's environment (and its children's)."""
+        return self._group.marker if self._group is not None else None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for key, value in self.extra_env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        env.update({
+            "REPLYRACE_GATEWAY_PORT": str(self.port),
+            "REPLYRACE_PROVIDER_URL": self.provider_url,
+            "REPLYRACE_STATE_DIR": str(self.state_dir),
+            "PYTHONUNBUFFERED": "1",  # Python gateways' log lines reach the file at once
+        })
+        return env
+
+    def start(self) -> LaunchedGateway:
+        if self._group is not None:
+            return self
+        self._log_handle = open(self.log_path, "ab")
+        try:
+            self._group = ProcessGroup(self.command, env=self.env(), cwd=self.cwd, log=self._log_handle,
+                                       grace=self.stop_grace, label=self.command_text)
+        except OSError as exc:
+            self._close_log()
+            self._remove_state_dir()
+            raise GatewayStartError(f"gateway command {self.command_text!r} could not be started: {exc}") from exc
+        self.pid = self._group.pid
+        try:
+            self.wait_ready()
+            if self.on_ready is not None:
+                self.on_ready(self)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def is_running(self) -> bool:
+        return self._group is not None and self._group.poll() is None
+
+    def health(self, timeout: float = 2.0) -> str | None:
+        """None while the gateway runs and passes an HTTP readiness check; else what is wrong.
+
+        ``tcp`` and ``log:`` readiness cannot tell a hung process from a busy one (the kernel
+        still accepts connections), so for them only a dead process counts.
+        """
+        group = self._group
+        if group is None:
+            return "it is not started"
+        code = group.poll()
+        if code is not None:
+            self.returncode = code
+            return f"it exited with {describe_exit(code)}"
+        if self.ready.kind == "http":
+            problem = probe(self.ready, "127.0.0.1", self.port, self._log.contains, timeout=timeout)
+            if problem is not None:
+                return (f"it stopped answering its readiness check ({self.ready.target('127.0.0.1', self.port)}) "
+                        f"within {timeout:g}s: {problem}")
+        return None
+
+    def restart(self) -> LaunchedGateway:
+        """Stop the process group and start the same command again: same port, state dir and log."""
+        self._stop_group()
+        self._close_log()
+        self.restarts += 1
+        with contextlib.suppress(OSError):
+            with open(self.log_path, "ab") as log:
+                log.write(f"--- replyrace: gateway restart {self.restarts} ---\n".encode())
+        return self.start()
+
+    def describe_log(self) -> str:
+        """The command, the log's path and its last lines, indented for an error message."""
+        tail = self.log_tail()
+        shown = "\n".join(f"    {line}" for line in tail) if tail else "    (the log is empty)"
+        return f"  command: {self.command_text}\n  log: {self.log_path}\n  last {len(tail)} log lines:\n{shown}"
+
+    def _failure(self, what: str) -> GatewayStartError:
+        return GatewayStartError(f"gateway {what}\n{self.describe_log()}")
+
+    def _check_alive(self) -> None:
+        group = self._group
+        if group is None:
+            raise GatewayStartError(f"gateway {self.command_text!r} is not started")
+        code = group.poll()
+        if code is not None:
+            self.returncode = code
+            raise self._failure(f"exited with {describe_exit(code)} before it was ready ({self.ready.text})")
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        limit = self.ready_timeout if timeout is None else timeout
+        last = wait_until_ready(self.ready, "127.0.0.1", self.port, self._log.contains, limit,
+                                still_alive=self._check_alive)
+        if last is not None:
+            raise self._failure(f"still not ready ({self.ready.text}) after {limit:g}s; it was stopped\n"
+                                f"  probed: {self.ready.target('127.0.0.1', self.port)}; last result: {last}")
+
+    def stop(self) -> int | None:
+        """SIGTERM the process group, SIGKILL it after the grace, end what left it; idempotent."""
+        self._stop_group()
+        self._close_log()
+        self._remove_state_dir()
+        return self.returncode
+
+    def _stop_group(self) -> None:
+        group = self._group
+        if group is not None:
+            self.returncode = group.stop(on_ended=self.ended.extend)
+            self._group = None
+
+    def _close_log(self) -> None:
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+
+    def _remove_state_dir(self) -> None:
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            reaper.unregister_dir(self.state_dir)
+
+    def log_offset(self) -> int:
+        offset = self._log.offset()
+        if self.extra_logs:
+            # Extra logs are read by line; remember where each stood at this offset.
+            self._extra_marks[offset] = [len(reader(path)) for path, reader in self.extra_logs]
+        return offset
+
+    def log_matches(self, since: int = 0) -> list[LogMatch]:
+        found = self._log.matches(since)
+        marks = self._extra_marks.get(since, [0] * len(self.extra_logs))
+        for (path, reader), start in zip(self.extra_logs, marks):
+            for i, line in enumerate(reader(path)[start:], start=start + 1):
+                pattern = self._log.match_line(line)
+                if pattern is not None:
+                    found.append(LogMatch(pattern=pattern, line=f"{path.name}: {line}", lineno=i))
+        return found
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
+        return self._log.tail(lines)
+
+    def __enter__(self) -> LaunchedGateway:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
