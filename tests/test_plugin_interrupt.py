@@ -57,6 +57,8 @@ def test_it(sequential_sender):
     sequential_sender.run(calls=1)
 """, "sigterm"),
 }
+# Not in the signal matrix: the gateway also starts processes that leave its group (setsid, a double fork).
+ESCAPED = (("--escape", "setsid", "--escape", "double-fork", "--hang-on", "2"), POINTS["mid-probe"][1], "call 2")
 
 
 def _events(path: Path) -> list[str]:
@@ -98,7 +100,7 @@ def interrupted(race_pytester: pytest.Pytester, leak_marker: str,
     events = race_pytester.path / "events.txt"
 
     def run(point: str, sig: signal.Signals | None, *, extra_args: tuple[str, ...] = ()) -> tuple[int, str]:
-        options, module, event = POINTS[point]
+        options, module, event = ESCAPED if point == "escaped" else POINTS[point]
         race_pytester.makepyfile(test_interrupted=module)
         command = race_gateway_cmd("--events", str(events), "--child", *options)
         output = race_pytester.path / "output.txt"
@@ -155,6 +157,13 @@ def test_a_signal_leaves_nothing_behind(interrupted: Callable[..., tuple[int, st
         assert "KeyboardInterrupt" in text
     else:
         assert code == -signal.SIGTERM, text
+
+
+def test_a_killed_pytest_leaves_no_process_that_left_the_gateways_group(
+        interrupted: Callable[..., tuple[int, str]]) -> None:
+    # SIGTERM skips every cleanup in pytest: the reaper ends the group, then what carries the run marker.
+    code, text = interrupted("escaped", signal.SIGTERM)
+    assert code == -signal.SIGTERM, text
 
 
 @pytest.mark.parametrize("method", ["signal", "thread"])

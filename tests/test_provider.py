@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pytest_replyrace.errors import FakeProviderError
 from pytest_replyrace.provider import NO_TOKEN_REPLY, FakeProvider, RttSpec
 
 
@@ -222,3 +223,23 @@ def test_stop_releases_the_port_and_thread() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         conn.request("GET", "/v1/models")
     time.sleep(0)
+
+
+def test_a_failure_in_our_handler_is_a_500_saying_so_journaled_and_raised_as_ours(
+    provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(text: str, model: Any) -> dict[str, Any]:
+        raise KeyError("injected")
+
+    monkeypatch.setattr(provider, "completion_body", broken)
+    status, body = post(provider, chat("hello rr-abcd-1"))
+    assert status == 500
+    error = json.loads(body)["error"]
+    assert error["message"] == ("replyrace's fake provider failed while serving POST /v1/chat/completions: "
+                                "KeyError: 'injected'")
+    assert "in broken" in error["traceback"]
+    (entry,) = provider.journal
+    assert entry.status == 500 and not entry.served and entry.traceback is not None and "KeyError" in entry.traceback
+    with pytest.raises(FakeProviderError, match="KeyError: 'injected'"):
+        provider.check_handler_errors()
+    provider.check_handler_errors()  # reported once: the next check is clean

@@ -67,6 +67,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ignore-sigterm", action="store_true")
     parser.add_argument("--events", default=None,
                         help="append 'started', 'call N' and 'sigterm' lines to this file as they happen")
+    parser.add_argument("--escape", action="append", default=[], choices=("setsid", "double-fork"),
+                        help="start a `sleep` that leaves the gateway's process group: by setsid, or daemonized by "
+                             "a double fork (repeatable)")
+    parser.add_argument("--late-log-ms", type=float, default=None,
+                        help="log a drain failure this long after each reply (a line that belongs to the run)")
     parser.add_argument("--child", action="store_true",
                         help="start a child process in the gateway's group that outlives a killed leader")
     return parser.parse_args(argv)
@@ -77,6 +82,20 @@ def event(args: argparse.Namespace, line: str) -> None:
     if args.events:
         with open(args.events, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+
+
+def escape(how: str) -> None:
+    """Start a `sleep` outside the gateway's process group, as daemons and `setsid` helpers do."""
+    if how == "setsid":
+        subprocess.Popen(["setsid", "sleep", "300"])  # noqa: S603,S607 - not waited for
+        return
+    child = os.fork()
+    if child == 0:  # the first child: a new session, fork again, and leave the grandchild to init
+        os.setsid()
+        if os.fork() == 0:
+            os.execvp("sleep", ["sleep", "301"])
+        os._exit(0)
+    os.waitpid(child, 0)
 
 
 class Gateway:
@@ -151,6 +170,9 @@ class Gateway:
         self.last_reply = text
         # The guard outlives the reply: background work, or a fixed hold after it.
         self.guards[key] = max(time.monotonic() + self.args.hold_guard_ms / 1000, turn_start + background)
+        if self.args.late_log_ms is not None:
+            asyncio.get_running_loop().call_later(
+                self.args.late_log_ms / 1000, self.log, f"followup queue drain failed for {key} (late, after #{n})")
         return web.json_response({"runId": run_id, "reply": reply, "error": None})
 
     async def on_startup(self, app: web.Application) -> None:
@@ -171,6 +193,8 @@ def main(argv: list[str]) -> int:
     if args.child:
         # Not waited for: it lives until its process group is ended.
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # noqa: S603
+    for how in args.escape:
+        escape(how)
     event(args, "started")
     gateway = Gateway(args)
     app = web.Application()
