@@ -56,9 +56,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--hide-scrollbars"]
 
 
-def test_a_failing_run_gives_json_junit_and_html_merged_across_xdist_workers(
-    race_pytester: pytest.Pytester, tmp_path: Path
-) -> None:
+def test_a_failing_run_gives_json_junit_and_html_merged_across_xdist_workers(race_pytester: pytest.Pytester) -> None:
     race_pytester.makepyfile(
         test_chat="""
         import pytest
@@ -83,16 +81,20 @@ def test_a_failing_run_gives_json_junit_and_html_merged_across_xdist_workers(
     assert '<property name="replyrace_rtt" value="0.05"' in junit
     page = (out / "h.html").read_text()
     assert page.count("<svg") == 3 and '<span class="pattern">pfpf</span>' in page
-    shutil.copy(out / "h.html", tmp_path / "report.html")
 
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium): the page was checked as text only")
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+def test_a_real_browser_renders_the_page(tmp_path: Path) -> None:
+    assert CHROMIUM is not None
+    page = tmp_path / "report.html"
+    page.write_text(render_html([sample("pfpf"), sample("pppp", 3.0, "t.py::test_x[rtt=3s]")], seed=7,
+                                settings={"gap": "200ms"}), encoding="utf-8")
     profile = tmp_path / "profile"
-    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-                          (tmp_path / "report.html").as_uri()], capture_output=True, text=True, timeout=60)
+    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=60)
     assert "pfpf" in dom.stdout and "<svg" in dom.stdout and "<rect" in dom.stdout
     shot = tmp_path / "shot.png"
     subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1100,900",
-                    f"--screenshot={shot}", (tmp_path / "report.html").as_uri()], capture_output=True, timeout=60)
+                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=60)
     assert _png_size(shot) == (1100, 900)
     assert shot.stat().st_size > 20_000  # a blank page compresses to a few kB; this one has bars and text
