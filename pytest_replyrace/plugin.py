@@ -69,18 +69,12 @@ class _RunState:
     """What the session fixtures started, stopped again at session finish if their teardown was cut short."""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        results = getattr(report, "replyrace", None)
-        if isinstance(results, list):
-            self.results.extend(results)
-        windows = getattr(report, "replyrace_windows", None)
-        if isinstance(windows, list):
-            self.windows.extend(windows)
-        restarts = getattr(report, "replyrace_restarts", None)
-        if isinstance(restarts, list):
-            self.restarts.extend(restarts)
-        ended = getattr(report, "replyrace_ended", None)
-        if isinstance(ended, list):
-            self.ended.extend(ended)
+        # Attributes of a report travel with it from xdist workers to the controller.
+        for attribute, into in (("replyrace", self.results), ("replyrace_windows", self.windows),
+                                ("replyrace_restarts", self.restarts), ("replyrace_ended", self.ended)):
+            value = getattr(report, attribute, None)
+            if isinstance(value, list):
+                into.extend(value)
 
 
 _STATE = pytest.StashKey[_RunState]()
