@@ -23,7 +23,7 @@ from .nemesis import ProcessPause
 from .provider import FakeProvider
 from .records import CallRecord, LogMatch
 from .tokens import make_token, validate_session_key
-from .transport import Transport, TransportError
+from .transport import Transport, TransportError, TransportReply, describe_exception, excerpt
 from .units import format_duration
 from .verdict import RaceResult, classify
 from .window import RaceWindow, SearchSpec, probe_grid, search
@@ -44,6 +44,31 @@ class LogSource(Protocol):
 def probe_message(token: str, index: int, calls: int) -> str:
     """The text of call ``index``: the token must survive any wrapping the gateway adds."""
     return f"replyrace probe {index}/{calls}. Reply with the literal text {token}"
+
+
+@contextlib.contextmanager
+def _as_evidence(transport: Transport, method: str) -> Iterator[None]:
+    """The one guard for every transport, built in or not: whatever a transport raises while it talks to the
+    gateway or reads its answer (a reply nested too deep, a number too long, a bug) is the call's evidence, an
+    `e` quoting it, never a crash of the run. Cancellation is a BaseException and passes through."""
+    try:
+        yield
+    except TransportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any exception, not a list of expected ones
+        name = getattr(transport, "name", type(transport).__name__)
+        raise TransportError(f"the {name} transport's {method} raised {describe_exception(exc)}") from exc
+
+
+async def _send(transport: Transport, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+    """``transport.send`` under the guard: inside it even a TimeoutError the transport raises is evidence, so
+    one from around it is only ever the driver's own call timeout."""
+    with _as_evidence(transport, "send()"):
+        reply = await transport.send(session_key, message, idempotency_key)
+    if not isinstance(reply, TransportReply):
+        raise TransportError(f"the {transport.name} transport's send() returned {excerpt(repr(reply))}, "
+                             "not a TransportReply")
+    return reply
 
 
 @dataclass
@@ -153,7 +178,8 @@ class SequentialSender:
         transport = self.transport_factory()
         records: list[CallRecord] = []
         try:
-            await transport.open()
+            with _as_evidence(transport, "open()"):
+                await transport.open()
         except TransportError:
             pass  # each call retries the connection and records the failure as an `e`
         try:
@@ -187,7 +213,7 @@ class SequentialSender:
         record = CallRecord(index=index, token=token, session_key=key, sent_at=time.monotonic())
         try:
             reply = await asyncio.wait_for(
-                transport.send(key, probe_message(token, index, settings.calls), idempotency_key), settings.timeout
+                _send(transport, key, probe_message(token, index, settings.calls), idempotency_key), settings.timeout
             )
         except asyncio.TimeoutError:
             partial = getattr(transport, "partial_reply", None)
