@@ -10,6 +10,7 @@ value is validated where it is read, and an error names its source::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -124,6 +125,28 @@ def _url(raw: str, where: str) -> str:
     return value.rstrip("/")
 
 
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: where the fake provider, bound to 127.0.0.1, can be reached."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
+
+
+def _check_remote(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """A gateway off this machine only when asked for: it cannot reach the fake provider without a tunnel."""
+    url = values["gateway_url"]
+    if not url or values["allow_remote"] or is_loopback_host(urlsplit(url).hostname or ""):
+        return
+    allow = OPTIONS_BY_NAME["allow_remote"]
+    raise SettingsError(
+        f"{sources['gateway_url']}: {url!r} is not a loopback address; expected 127.0.0.0/8, ::1 or localhost. "
+        "The fake provider stays on 127.0.0.1, so a remote gateway needs a tunnel to reach it (e.g. ssh -R "
+        f"PORT:127.0.0.1:PORT); to attach anyway, set {allow.flag} (env {allow.env}=on, ini {allow.ini} = on)")
+
+
 def _path(raw: str, where: str) -> str:
     value = raw.strip()
     if not value.startswith("/"):
@@ -173,6 +196,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("gateway_cmd", "command that starts the gateway under test; placeholders {port}, {provider_url}, "
            "{state_dir}, {python}", _command, None, "CMD"),
     Option("gateway_url", "attach to a running gateway at this URL instead of launching one", _url, None, "URL"),
+    Option("allow_remote", "accept a gateway_url whose host is not loopback (127.0.0.0/8, ::1, localhost); the fake "
+           "provider stays on 127.0.0.1, so such a gateway needs a tunnel to reach it (default off)", _flag, False,
+           "on|off"),
     Option("ready", "readiness check: tcp, http:/PATH (2xx) or log:REGEX (default http:/readyz)", _ready,
            ReadyCheck.parse("http:/readyz"), "CHECK"),
     Option("ready_timeout", "seconds to wait for readiness (default 60)", _duration(False), 60.0, "SECONDS"),
@@ -231,6 +257,7 @@ class Settings:
 
     gateway_cmd: str | None = None
     gateway_url: str | None = None
+    allow_remote: bool = False
     ready: ReadyCheck = ReadyCheck("http", "/readyz")
     ready_timeout: float = 60.0
     stop_grace: float = 5.0
@@ -307,6 +334,7 @@ def resolve(
             break
         else:
             values[option.name] = option.default
+    _check_remote(values, sources)  # after every option: one value's check depends on another
     if values["gateway"] == "openclaw" and "transport" not in sources:
         values["transport"] = "openclaw"  # the profile's natural transport, unless one was chosen
     return Settings(**values, sources=sources)

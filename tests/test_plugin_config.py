@@ -27,6 +27,8 @@ def test_run(sequential_sender):
         (["--replyrace-seed=abc"], {}, "", "*--replyrace-seed: 'abc' is not a seed; expected an integer >= 0 or 'last'*"),
         (["--replyrace-transport=smtp"], {}, "", "*--replyrace-transport: 'smtp' is not accepted; expected one of http*"),
         (["--replyrace-ready-timeout=0"], {}, "", "*--replyrace-ready-timeout: '0' must be > 0*"),
+        (["--replyrace-gateway-url=http://192.0.2.1:8080"], {}, "",
+         "*--replyrace-gateway-url: 'http://192.0.2.1:8080' is not a loopback address*--replyrace-allow-remote*"),
         (["--replyrace-log-pattern=("], {}, "", "*replyrace log pattern '(' is not a valid regex*"),
     ],
 )

@@ -76,13 +76,17 @@ READY = "'tcp', 'http:/path' or 'log:REGEX'"
 CALLS = "an integer from 1 to 10000"
 FRACTION = "a fraction from 0 to below 1"
 SEARCH = "rtt=LO:HI,gap=LO[:HI]"
+REMOTE = "127.0.0.0/8, ::1 or localhost"
 
 BAD: dict[str, tuple[tuple[str, str], ...]] = {
     # option: ((bad value, a fragment of what is accepted), ...)
     "gateway_cmd": (("gw --port {prot}", "{port}, {provider_url}"), ("gw --name 'unclosed", "such as 'my-gateway"),
                     ("gw {0}", "write {{ and }}"), ("gw {", "write {{ and }}")),
     "gateway_url": (("localhost:80", URL), ("ftp://127.0.0.1:80", URL), ("http://", URL), ("http://:80", URL),
-                    ("http://127.0.0.1:abc", URL), ("http://127.0.0.1:99999", URL), ("http://127.0.0.1:0", URL)),
+                    ("http://127.0.0.1:abc", URL), ("http://127.0.0.1:99999", URL), ("http://127.0.0.1:0", URL),
+                    ("http://192.0.2.1:8080", REMOTE), ("https://gateway.test", REMOTE), ("ws://[2001:db8::1]:80", REMOTE),
+                    ("http://128.0.0.1:80", REMOTE), ("http://localhost.example:80", REMOTE)),
+    "allow_remote": (("maybe", "on/off"), ("2", "on/off")),
     "ready": (("tpc", READY), ("http:readyz", READY), ("log:", READY), ("log:(", READY)),
     "ready_timeout": (("soon", SECONDS), ("0", "> 0"), ("-1", "> 0"), ("nan", SECONDS)),
     "stop_grace": (("soon", SECONDS), ("-1", ">= 0")),
@@ -158,6 +162,24 @@ def test_free_text_options_take_any_string(name: str, kind: str) -> None:
     assert settings.values[name] == text and settings.source(name) == where
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "ws://localhost:8080/", "https://gateway.test", "http://[::1]:80"])
-def test_gateway_url_takes_any_host_and_port(url: str) -> None:
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "ws://localhost:8080/", "http://LOCALHOST:1", "http://[::1]:80",
+                                 "http://127.255.0.9:80"])
+def test_gateway_url_takes_any_loopback_host_and_port(url: str) -> None:
     assert resolve_from(cli={"replyrace_gateway_url": url}).gateway_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize("kind", ["ini", "env", "cli"])
+def test_a_remote_gateway_url_is_refused_unless_allowed(kind: str) -> None:
+    where, ini, env, cli = _set("gateway_url", kind, "http://192.0.2.1:8080")
+    with pytest.raises(SettingsError) as info:
+        resolve_from(ini, env, cli)
+    message = str(info.value)
+    assert message.startswith(f"{where}: 'http://192.0.2.1:8080' is not a loopback address")
+    assert "fake provider stays on 127.0.0.1" in message and "ssh -R" in message
+    assert "--replyrace-allow-remote" in message
+    # The switch may come from any source, apart from the URL's.
+    allowed = resolve_from({**ini, "replyrace_allow_remote": "on"}, env, cli)
+    assert allowed.gateway_url == "http://192.0.2.1:8080" and allowed.allow_remote
+    assert resolve_from(ini, {**env, "REPLYRACE_ALLOW_REMOTE": "yes"}, cli).allow_remote
+    with pytest.raises(SettingsError):
+        resolve_from({**ini, "replyrace_allow_remote": "on"}, env, {**cli, "replyrace_allow_remote": "off"})
