@@ -24,7 +24,7 @@ from .provider import FakeProvider
 from .records import CallRecord, LogMatch
 from .tokens import make_token, validate_session_key
 from .transport import Transport, TransportError, TransportReply, describe_exception, excerpt
-from .units import format_duration
+from .units import format_duration, parse_duration
 from .verdict import RaceResult, classify
 from .window import RaceWindow, SearchSpec, probe_grid, search
 
@@ -85,12 +85,13 @@ class DriverSettings:
     def __post_init__(self) -> None:
         if isinstance(self.calls, bool) or not isinstance(self.calls, int) or not 1 <= self.calls <= 10_000:
             raise ValueError(f"calls: {self.calls!r}; expected an integer from 1 to 10000")
+        # Every duration bounded (one day), for library users as for the plugin's options.
         for name in ("gap", "timeout", "settle"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
-                raise ValueError(f"{name}: {value!r}; expected seconds >= 0")
-        if self.timeout == 0:
-            raise ValueError("timeout: 0; expected seconds > 0")
+            setattr(self, name, parse_duration(getattr(self, name), what=name, allow_zero=name != "timeout"))
+        if self.pause is not None:
+            after, length = self.pause
+            self.pause = (parse_duration(after, what="pause after"),
+                          parse_duration(length, what="pause length", allow_zero=False))
 
 
 @dataclass

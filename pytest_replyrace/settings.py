@@ -10,7 +10,6 @@ value is validated where it is read, and an error names its source::
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,10 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ReplyraceError
-from .command import PLACEHOLDERS, format_command
+from .command import PLACEHOLDERS, format_command, is_loopback_host
 from .markers import parse_pause, parse_search_spec
 from .readiness import ReadyCheck
-from .units import format_duration, parse_duration
+from .units import MAX_DURATION, MAX_GRACE, format_duration, parse_duration
 from .window import SearchSpec
 
 __all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPORTS", "parse_seed"]
@@ -47,9 +46,9 @@ def _command(raw: str, where: str) -> str:
     return raw
 
 
-def _duration(allow_zero: bool) -> Callable[[str, str], float]:
+def _duration(allow_zero: bool, limit: float = MAX_DURATION) -> Callable[[str, str], float]:
     def parse(raw: str, where: str) -> float:
-        return parse_duration(raw, what=where, allow_zero=allow_zero)
+        return parse_duration(raw, what=where, allow_zero=allow_zero, limit=limit)
 
     return parse
 
@@ -125,16 +124,6 @@ def _url(raw: str, where: str) -> str:
     return value.rstrip("/")
 
 
-def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: where the fake provider, bound to 127.0.0.1, can be reached."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name other than localhost may resolve anywhere
-
-
 def _check_remote(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
     """A gateway off this machine only when asked for: it cannot reach the fake provider without a tunnel."""
     url = values["gateway_url"]
@@ -202,8 +191,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("ready", "readiness check: tcp, http:/PATH (2xx) or log:REGEX (default http:/readyz)", _ready,
            ReadyCheck.parse("http:/readyz"), "CHECK"),
     Option("ready_timeout", "seconds to wait for readiness (default 60)", _duration(False), 60.0, "SECONDS"),
-    Option("stop_grace", "seconds between SIGTERM and SIGKILL when stopping the gateway (default 5)",
-           _duration(True), 5.0, "SECONDS"),
+    Option("stop_grace", "seconds between SIGTERM and SIGKILL when stopping the gateway (default 5, at most 10 min)",
+           _duration(True, MAX_GRACE), 5.0, "SECONDS"),
     Option("restart", "when the launched gateway dies or stops answering its readiness check: on-crash (the test "
            "that saw it errors, the next test gets a fresh one) or never (later tests error too); default on-crash",
            _choice(("on-crash", "never")), "on-crash", "on-crash|never"),
