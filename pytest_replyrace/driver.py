@@ -56,8 +56,11 @@ def _as_evidence(transport: Transport, method: str) -> Iterator[None]:
     except TransportError:
         raise
     except Exception as exc:  # noqa: BLE001 - any exception, not a list of expected ones
-        name = getattr(transport, "name", type(transport).__name__)
-        raise TransportError(f"the {name} transport's {method} raised {describe_exception(exc)}") from exc
+        raise TransportError(f"the {_name(transport)} transport's {method} raised {describe_exception(exc)}") from exc
+
+
+def _name(transport: Transport) -> str:
+    return str(getattr(transport, "name", type(transport).__name__))  # a transport without one still gets quoted
 
 
 async def _send(transport: Transport, session_key: str, message: str, idempotency_key: str) -> TransportReply:
@@ -66,7 +69,7 @@ async def _send(transport: Transport, session_key: str, message: str, idempotenc
     with _as_evidence(transport, "send()"):
         reply = await transport.send(session_key, message, idempotency_key)
     if not isinstance(reply, TransportReply):
-        raise TransportError(f"the {transport.name} transport's send() returned {excerpt(repr(reply))}, "
+        raise TransportError(f"the {_name(transport)} transport's send() returned {excerpt(repr(reply))}, "
                              "not a TransportReply")
     return reply
 
