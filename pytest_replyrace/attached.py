@@ -10,6 +10,7 @@ from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader
 from .launcher import GatewayStartError
 from .readiness import ReadyCheck, wait_until_ready
 from .records import LogMatch
+from .units import parse_duration
 
 __all__ = ["AttachedGateway"]
 
@@ -37,7 +38,7 @@ class AttachedGateway:
         self.host = parts.hostname
         self.port = parts.port
         self.ready = ReadyCheck.parse(ready)
-        self.ready_timeout = ready_timeout
+        self.ready_timeout = parse_duration(ready_timeout, what="ready_timeout", allow_zero=False)
         self.log_path = Path(log_path) if log_path is not None else None
         self._log = LogReader(self.log_path, log_patterns)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import shlex
 import socket
+import string
 from collections.abc import Mapping, Sequence
 
-__all__ = ["PLACEHOLDERS", "format_command", "free_port"]
+__all__ = ["PLACEHOLDERS", "format_command", "free_port", "is_loopback_host"]
 
 PLACEHOLDERS = ("port", "provider_url", "state_dir", "python")
 
@@ -18,6 +21,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: this machine, where the fake provider listens."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
+
+
 def format_command(command: str | Sequence[str], values: Mapping[str, str]) -> list[str]:
     """Split a template (a string is split like a shell would) and fill its placeholders."""
     try:
@@ -27,14 +40,39 @@ def format_command(command: str | Sequence[str], values: Mapping[str, str]) -> l
                          "expected a command such as 'my-gateway --port {port}'") from None
     if not argv:
         raise ValueError("gateway command is empty; expected a command such as 'my-gateway --port {port}'")
-    accepted = (f"expected placeholders {', '.join('{' + p + '}' for p in PLACEHOLDERS)} "
-                "(write {{ and }} for literal braces)")
     out = []
     for arg in argv:
         try:
-            out.append(arg.format_map(dict(values)))
-        except KeyError as exc:
-            raise ValueError(f"gateway command {command!r}: unknown placeholder {{{exc.args[0]}}}; {accepted}") from None
-        except (ValueError, IndexError) as exc:
-            raise ValueError(f"gateway command {command!r}: bad placeholder in {arg!r} ({exc}); {accepted}") from None
+            out.append(_fill(arg, values))
+        except ValueError as exc:
+            raise ValueError(f"gateway command {command!r}: {exc}; expected plain placeholders "
+                             f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)} (write {{{{ and }}}} for literal braces)"
+                             ) from None
     return out
+
+
+def _fill(arg: str, values: Mapping[str, str]) -> str:
+    """Placeholders are plain names: no format spec (``{port:>200000000}`` would build a 200 MB argument),
+    conversion, attribute or index; ``{{`` and ``}}`` are literal braces."""
+    parts = []
+    try:
+        pieces = list(string.Formatter().parse(arg))
+    except ValueError as exc:
+        raise ValueError(f"bad placeholder in {_cut(arg)} ({exc})") from None
+    for literal, name, spec, conversion in pieces:
+        parts.append(literal)
+        if name is None:
+            continue
+        if spec or conversion or name not in values:
+            shown = _cut("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+            where = "" if shown == _cut(arg) else f" in {_cut(arg)}"
+            if re.split(r"[.\[]", name, maxsplit=1)[0] in values:
+                raise ValueError(f"placeholder {shown}{where} is not a plain name (it has a format spec, conversion, "
+                                 "attribute or index)")
+            raise ValueError(f"unknown placeholder {shown}{where}")
+        parts.append(values[name])
+    return "".join(parts)
+
+
+def _cut(text: str, width: int = 80) -> str:
+    return repr(text if len(text) <= width else text[:width] + "…")

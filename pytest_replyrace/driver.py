@@ -23,8 +23,8 @@ from .nemesis import ProcessPause
 from .provider import FakeProvider
 from .records import CallRecord, LogMatch
 from .tokens import make_token, validate_session_key
-from .transport import Transport, TransportError
-from .units import format_duration
+from .transport import Transport, TransportError, TransportReply, describe_exception, excerpt
+from .units import format_duration, parse_duration
 from .verdict import RaceResult, classify
 from .window import RaceWindow, SearchSpec, probe_grid, search
 
@@ -46,6 +46,34 @@ def probe_message(token: str, index: int, calls: int) -> str:
     return f"replyrace probe {index}/{calls}. Reply with the literal text {token}"
 
 
+@contextlib.contextmanager
+def _as_evidence(transport: Transport, method: str) -> Iterator[None]:
+    """The one guard for every transport, built in or not: whatever a transport raises while it talks to the
+    gateway or reads its answer (a reply nested too deep, a number too long, a bug) is the call's evidence, an
+    `e` quoting it, never a crash of the run. Cancellation is a BaseException and passes through."""
+    try:
+        yield
+    except TransportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any exception, not a list of expected ones
+        raise TransportError(f"the {_name(transport)} transport's {method} raised {describe_exception(exc)}") from exc
+
+
+def _name(transport: Transport) -> str:
+    return str(getattr(transport, "name", type(transport).__name__))  # a transport without one still gets quoted
+
+
+async def _send(transport: Transport, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+    """``transport.send`` under the guard: inside it even a TimeoutError the transport raises is evidence, so
+    one from around it is only ever the driver's own call timeout."""
+    with _as_evidence(transport, "send()"):
+        reply = await transport.send(session_key, message, idempotency_key)
+    if not isinstance(reply, TransportReply):
+        raise TransportError(f"the {_name(transport)} transport's send() returned {excerpt(repr(reply))}, "
+                             "not a TransportReply")
+    return reply
+
+
 @dataclass
 class DriverSettings:
     calls: int = 10
@@ -60,12 +88,13 @@ class DriverSettings:
     def __post_init__(self) -> None:
         if isinstance(self.calls, bool) or not isinstance(self.calls, int) or not 1 <= self.calls <= 10_000:
             raise ValueError(f"calls: {self.calls!r}; expected an integer from 1 to 10000")
+        # Every duration bounded (one day), for library users as for the plugin's options.
         for name in ("gap", "timeout", "settle"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
-                raise ValueError(f"{name}: {value!r}; expected seconds >= 0")
-        if self.timeout == 0:
-            raise ValueError("timeout: 0; expected seconds > 0")
+            setattr(self, name, parse_duration(getattr(self, name), what=name, allow_zero=name != "timeout"))
+        if self.pause is not None:
+            after, length = self.pause
+            self.pause = (parse_duration(after, what="pause after"),
+                          parse_duration(length, what="pause length", allow_zero=False))
 
 
 @dataclass
@@ -153,7 +182,8 @@ class SequentialSender:
         transport = self.transport_factory()
         records: list[CallRecord] = []
         try:
-            await transport.open()
+            with _as_evidence(transport, "open()"):
+                await transport.open()
         except TransportError:
             pass  # each call retries the connection and records the failure as an `e`
         try:
@@ -187,7 +217,7 @@ class SequentialSender:
         record = CallRecord(index=index, token=token, session_key=key, sent_at=time.monotonic())
         try:
             reply = await asyncio.wait_for(
-                transport.send(key, probe_message(token, index, settings.calls), idempotency_key), settings.timeout
+                _send(transport, key, probe_message(token, index, settings.calls), idempotency_key), settings.timeout
             )
         except asyncio.TimeoutError:
             partial = getattr(transport, "partial_reply", None)

@@ -29,6 +29,12 @@ FAULT_KINDS: dict[str, str] = {
 }
 
 
+MAX_CALL = 10_000
+"""The highest call number a rule may name: a run has at most 10,000 calls."""
+MAX_CHUNKS = 10_000
+"""The most chunks a ``cut`` may wait for (a streamed answer has far fewer)."""
+
+
 @dataclass(frozen=True)
 class FaultRule:
     kind: str
@@ -43,10 +49,11 @@ class FaultRule:
             raise ValueError(f"fault kind {self.kind!r} is not known; expected one of {', '.join(FAULT_KINDS)}")
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"fault rate {self.rate!r}: expected a fraction in [0, 1]")
-        if any(not isinstance(c, int) or c < 1 for c in self.calls):
-            raise ValueError(f"fault calls {sorted(self.calls)!r}: expected call numbers >= 1")
-        if isinstance(self.after_chunks, bool) or not isinstance(self.after_chunks, int) or self.after_chunks < 0:
-            raise ValueError(f"fault after_chunks {self.after_chunks!r}: expected an integer >= 0")
+        if any(not isinstance(c, int) or not 1 <= c <= MAX_CALL for c in self.calls):
+            raise ValueError(f"fault calls {sorted(self.calls)!r}: expected call numbers >= 1 (at most {MAX_CALL})")
+        chunks = self.after_chunks
+        if isinstance(chunks, bool) or not isinstance(chunks, int) or not 0 <= chunks <= MAX_CHUNKS:
+            raise ValueError(f"fault after_chunks {chunks!r}: expected an integer >= 0 (at most {MAX_CHUNKS})")
         for name in ("retry_after", "ttft"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .attached import AttachedGateway
 from .gateway_log import DEFAULT_LOG_PATTERNS
-from .launcher import Gateway, GatewayStartError, LaunchedGateway
+from .launcher import Gateway, GatewayStartError, LaunchedGateway, check_waits
 from .readiness import ReadyCheck
 from .openclaw_profile import OpenClawProfile, json_log_lines, warm_up
 
@@ -36,8 +36,7 @@ class GatewayPool:
     ) -> None:
         self.provider_url = provider_url
         self.ready = ready
-        self.ready_timeout = ready_timeout
-        self.stop_grace = stop_grace
+        self.ready_timeout, self.stop_grace = check_waits(ready_timeout, stop_grace)  # before any launch
         self.cwd = cwd
         self.log_patterns = tuple(log_patterns)
         self.state_root = Path(state_root) if state_root is not None else None

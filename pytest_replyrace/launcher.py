@@ -24,6 +24,7 @@ from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader
 from .processes import EndedProcess, ProcessGroup, describe_exit
 from .readiness import ReadyCheck, probe, wait_until_ready
 from .records import LogMatch
+from .units import MAX_GRACE, parse_duration
 
 __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway"]
 
@@ -51,6 +52,12 @@ class Gateway(Protocol):
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]: ...
 
 
+def check_waits(ready_timeout: float, stop_grace: float) -> tuple[float, float]:
+    """The readiness timeout (> 0, at most a day) and the stop grace (at most 10 min: teardown waits that long)."""
+    return (parse_duration(ready_timeout, what="ready_timeout", allow_zero=False),
+            parse_duration(stop_grace, what="stop_grace", limit=MAX_GRACE))
+
+
 class LaunchedGateway:
     """A gateway started from a command template, in its own process group."""
 
@@ -71,10 +78,7 @@ class LaunchedGateway:
         """``env`` values of None remove the variable; ``extra_logs`` are (path, reader) pairs
         scanned with the console log (a JSON log file, say)."""
         self.ready = ReadyCheck.parse(ready)
-        if ready_timeout <= 0:
-            raise ValueError(f"ready_timeout {ready_timeout!r}: expected seconds > 0")
-        self.ready_timeout = ready_timeout
-        self.stop_grace = stop_grace
+        self.ready_timeout, self.stop_grace = check_waits(ready_timeout, stop_grace)
         self.provider_url = provider_url
         self.template = command
         self._own_state_dir = state_dir is None

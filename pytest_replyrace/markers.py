@@ -34,6 +34,7 @@ __all__ = [
     "gap_id",
     "rtt_grid",
     "rtt_id",
+    "range_ids",
 ]
 
 
@@ -135,6 +136,16 @@ def rtt_grid(lo: float, hi: float, steps: int, scale: str) -> tuple[float, ...]:
 
 def rtt_id(rtt: float) -> str:
     return f"rtt={format_duration(rtt)}"
+
+
+def range_ids(name: str, values: Sequence[float]) -> list[str]:
+    """The parametrize ids of a range marker's points (``rtt=50ms``), unique at any scale: when the readable
+    labels collide (points under a microsecond apart, such as ``rtt_range(1e-12, 2e-12)``) every point
+    is labelled by its exact seconds instead (``rtt=1.2e-12s``), which differ whenever the floats do."""
+    labels = [format_duration(v) for v in values]
+    if len(set(labels)) < len(labels):
+        labels = [f"{v!r}s" for v in values]
+    return [f"{name}={label}" for label in labels]
 
 
 def _parse_range(

@@ -27,7 +27,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from .tokens import find_tokens
-from .transport import TransportError, TransportReply, excerpt
+from .transport import TransportError, TransportReply, describe_exception, excerpt
 
 __all__ = ["OpenClawTransport", "ws_url", "message_text", "MAX_FRAME_BYTES"]
 
@@ -132,8 +132,9 @@ class OpenClawTransport:
             raise TransportError(f"WebSocket {self._ws_url} closed during the handshake: {exc}") from exc
         try:
             data = json.loads(frame)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise TransportError(f"WebSocket {self._ws_url}: malformed frame during the handshake: {excerpt(frame)}") from None
+        except Exception as exc:  # noqa: BLE001 - not only bad syntax: nesting too deep, numbers too long
+            raise TransportError(f"WebSocket {self._ws_url}: malformed frame during the handshake: {excerpt(frame)} "
+                                 f"({describe_exception(exc)})") from None
         if not isinstance(data, dict):
             raise TransportError(f"WebSocket {self._ws_url}: frame is not a JSON object: {excerpt(frame)}")
         return data
@@ -215,12 +216,15 @@ class OpenClawTransport:
             async for frame in self._ws:
                 try:
                     data = json.loads(frame)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    data = None
+                    if isinstance(data, dict):
+                        self._dispatch(data)
+                except Exception as exc:  # noqa: BLE001 - any frame we cannot read ends the call as evidence
+                    self._fail_all(TransportError(f"WebSocket {self._ws_url}: malformed frame: {excerpt(frame)} "
+                                                  f"({describe_exception(exc)})"))
+                    return
                 if not isinstance(data, dict):
                     self._fail_all(TransportError(f"WebSocket {self._ws_url}: malformed frame: {excerpt(frame)}"))
                     return
-                self._dispatch(data)
         except websockets.exceptions.ConnectionClosed as exc:
             self._fail_all(TransportError(f"WebSocket {self._ws_url} dropped: {exc}"))
             return

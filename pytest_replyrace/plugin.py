@@ -26,13 +26,12 @@ from .processes import ended_processes
 from .markers import (
     MARKERS,
     MarkerError,
-    gap_id,
     parse_gap_range,
     parse_provider_faults,
     parse_replyrace,
     parse_rtt_range,
     parse_search_marker,
-    rtt_id,
+    range_ids,
 )
 from .faults import FaultPlan
 from .provider import FakeProvider
@@ -225,7 +224,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if mark is not None and "gap" in mark.kwargs and metafunc.definition.get_closest_marker("gap_range"):
         _fail_collection(f"{where}: both @pytest.mark.gap_range and @pytest.mark.replyrace(gap=...) set the gap; "
                          "expected one of them")
-    for marker, fixture, parse, make_id in _RANGE_MARKERS:
+    for marker, fixture, parse, name in _RANGE_MARKERS:
         range_mark = metafunc.definition.get_closest_marker(marker)
         if range_mark is None:
             continue
@@ -238,12 +237,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             users = _RANGE_USERS[fixture]
             _fail_collection(f"{where}: @pytest.mark.{marker} needs the test to use one of the fixtures {users}")
         # Parametrized in this order, the ids read rtt=50ms-gap=0ms.
-        metafunc.parametrize(fixture, list(values), ids=[make_id(v) for v in values], indirect=True)
+        metafunc.parametrize(fixture, list(values), ids=range_ids(name, values), indirect=True)
 
 
-_RANGE_MARKERS: tuple[tuple[str, str, Callable[..., Sequence[float]], Callable[[float], str]], ...] = (
-    ("rtt_range", "replyrace_rtt", lambda *a: parse_rtt_range(*a).values, rtt_id),
-    ("gap_range", "replyrace_gap", parse_gap_range, gap_id),
+_RANGE_MARKERS: tuple[tuple[str, str, Callable[..., Sequence[float]], str], ...] = (
+    ("rtt_range", "replyrace_rtt", lambda *a: parse_rtt_range(*a).values, "rtt"),
+    ("gap_range", "replyrace_gap", parse_gap_range, "gap"),
 )
 _RANGE_USERS = {
     "replyrace_rtt": "sequential_sender, fake_provider or replyrace_rtt",

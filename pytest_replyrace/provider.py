@@ -14,7 +14,6 @@ value with seeded jitter. Usable without pytest::
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import random
 import threading
@@ -25,10 +24,12 @@ from typing import Any
 
 from aiohttp import web
 
+from .command import is_loopback_host
 from .errors import FakeProviderError
 from .faults import FaultPlan, FaultRule
 from .records import JournalEntry
 from .tokens import call_number, find_tokens
+from .units import parse_duration
 
 __all__ = ["FakeProvider", "RttSpec", "user_turn_text", "NO_TOKEN_REPLY"]
 
@@ -64,11 +65,12 @@ class RttSpec:
     def of(cls, rtt: float | tuple[float, float] | RttSpec, jitter: float = 0.0) -> RttSpec:
         if isinstance(rtt, RttSpec):
             return rtt if jitter == 0.0 else replace(rtt, jitter=jitter)
+        # Bounded like every duration: an RTT of 1e20 s would hold a request (and the test) forever.
         if isinstance(rtt, tuple):
-            lo, hi = (float(rtt[0]), float(rtt[1]))
+            lo, hi = (parse_duration(rtt[0], what=f"rtt {rtt!r} lo"), parse_duration(rtt[1], what=f"rtt {rtt!r} hi"))
         else:
-            lo = hi = float(rtt)
-        if lo < 0 or hi < lo:
+            lo = hi = parse_duration(rtt, what="rtt")
+        if hi < lo:
             raise ValueError(f"rtt {rtt!r}: expected seconds >= 0, or a (lo, hi) range with 0 <= lo <= hi")
         if not 0.0 <= jitter < 1.0:
             raise ValueError(f"jitter {jitter!r}: expected a fraction in [0, 1)")
@@ -109,13 +111,8 @@ def user_turn_text(messages: list[Any]) -> str:
 
 
 def _check_loopback(host: str) -> None:
-    if host == "localhost":
+    if is_loopback_host(host):
         return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
     raise ValueError(f"host {host!r}: the fake provider binds loopback only (127.0.0.1, ::1 or localhost)")
 
 

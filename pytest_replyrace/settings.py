@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ReplyraceError
-from .command import PLACEHOLDERS, format_command
+from .command import PLACEHOLDERS, format_command, is_loopback_host
 from .markers import parse_pause, parse_search_spec
 from .readiness import ReadyCheck
-from .units import format_duration, parse_duration
+from .units import MAX_DURATION, MAX_GRACE, format_duration, parse_duration
 from .window import SearchSpec
 
 __all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPORTS", "parse_seed"]
@@ -46,9 +46,9 @@ def _command(raw: str, where: str) -> str:
     return raw
 
 
-def _duration(allow_zero: bool) -> Callable[[str, str], float]:
+def _duration(allow_zero: bool, limit: float = MAX_DURATION) -> Callable[[str, str], float]:
     def parse(raw: str, where: str) -> float:
-        return parse_duration(raw, what=where, allow_zero=allow_zero)
+        return parse_duration(raw, what=where, allow_zero=allow_zero, limit=limit)
 
     return parse
 
@@ -124,6 +124,18 @@ def _url(raw: str, where: str) -> str:
     return value.rstrip("/")
 
 
+def _check_remote(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """A gateway off this machine only when asked for: it cannot reach the fake provider without a tunnel."""
+    url = values["gateway_url"]
+    if not url or values["allow_remote"] or is_loopback_host(urlsplit(url).hostname or ""):
+        return
+    allow = OPTIONS_BY_NAME["allow_remote"]
+    raise SettingsError(
+        f"{sources['gateway_url']}: {url!r} is not a loopback address; expected 127.0.0.0/8, ::1 or localhost. "
+        "The fake provider stays on 127.0.0.1, so a remote gateway needs a tunnel to reach it (e.g. ssh -R "
+        f"PORT:127.0.0.1:PORT); to attach anyway, set {allow.flag} (env {allow.env}=on, ini {allow.ini} = on)")
+
+
 def _path(raw: str, where: str) -> str:
     value = raw.strip()
     if not value.startswith("/"):
@@ -173,11 +185,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("gateway_cmd", "command that starts the gateway under test; placeholders {port}, {provider_url}, "
            "{state_dir}, {python}", _command, None, "CMD"),
     Option("gateway_url", "attach to a running gateway at this URL instead of launching one", _url, None, "URL"),
+    Option("allow_remote", "accept a gateway_url whose host is not loopback (127.0.0.0/8, ::1, localhost); the fake "
+           "provider stays on 127.0.0.1, so such a gateway needs a tunnel to reach it (default off)", _flag, False,
+           "on|off"),
     Option("ready", "readiness check: tcp, http:/PATH (2xx) or log:REGEX (default http:/readyz)", _ready,
            ReadyCheck.parse("http:/readyz"), "CHECK"),
     Option("ready_timeout", "seconds to wait for readiness (default 60)", _duration(False), 60.0, "SECONDS"),
-    Option("stop_grace", "seconds between SIGTERM and SIGKILL when stopping the gateway (default 5)",
-           _duration(True), 5.0, "SECONDS"),
+    Option("stop_grace", "seconds between SIGTERM and SIGKILL when stopping the gateway (default 5, at most 10 min)",
+           _duration(True, MAX_GRACE), 5.0, "SECONDS"),
     Option("restart", "when the launched gateway dies or stops answering its readiness check: on-crash (the test "
            "that saw it errors, the next test gets a fresh one) or never (later tests error too); default on-crash",
            _choice(("on-crash", "never")), "on-crash", "on-crash|never"),
@@ -231,6 +246,7 @@ class Settings:
 
     gateway_cmd: str | None = None
     gateway_url: str | None = None
+    allow_remote: bool = False
     ready: ReadyCheck = ReadyCheck("http", "/readyz")
     ready_timeout: float = 60.0
     stop_grace: float = 5.0
@@ -307,6 +323,7 @@ def resolve(
             break
         else:
             values[option.name] = option.default
+    _check_remote(values, sources)  # after every option: one value's check depends on another
     if values["gateway"] == "openclaw" and "transport" not in sources:
         values["transport"] = "openclaw"  # the profile's natural transport, unless one was chosen
     return Settings(**values, sources=sources)

@@ -18,7 +18,7 @@ import aiohttp
 
 from .errors import ReplyraceError
 
-__all__ = ["TransportReply", "TransportError", "Transport", "HttpTransport", "MAX_BODY_BYTES", "excerpt"]
+__all__ = ["TransportReply", "TransportError", "Transport", "HttpTransport", "MAX_BODY_BYTES", "excerpt", "describe_exception"]
 
 MAX_BODY_BYTES = 1024 * 1024
 """Replies larger than this are cut and reported as a transport error."""
@@ -65,6 +65,15 @@ def excerpt(data: bytes | str, width: int = 200) -> str:
     """The start of what a gateway sent, quoted for an error message (both transports use it)."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     return repr(text if len(text) <= width else text[:width] + "…")
+
+
+def describe_exception(exc: BaseException, width: int = 300) -> str:
+    """``Type: 'message'``, the message cut to ``width``: what a transport raised, quoted as evidence."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - an exception that cannot print itself is still evidence
+        text = "<message not printable>"
+    return f"{type(exc).__name__}: {excerpt(text, width)}"
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int, into: bytearray) -> bytes:
@@ -152,8 +161,9 @@ class HttpTransport:
             raise TransportError(f"POST {self.url} answered HTTP {status}: {excerpt(raw)}")
         try:
             data: Any = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise TransportError(f"POST {self.url}: reply is not JSON: {excerpt(raw)}") from None
+        except Exception as exc:  # noqa: BLE001 - not only bad syntax: nesting too deep, numbers too long
+            raise TransportError(f"POST {self.url}: reply is not JSON: {excerpt(raw)} "
+                                 f"({describe_exception(exc)})") from None
         if not isinstance(data, dict):
             raise TransportError(f"POST {self.url}: reply is not a JSON object: {excerpt(raw)}")
         reply, error, run_id = data.get(self.reply_field), data.get(self.error_field), data.get(self.run_id_field)

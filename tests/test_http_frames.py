@@ -1,6 +1,7 @@
 """The HTTP transport against a hostile gateway: answers that are not JSON, too large,
-endlessly slow or not HTTP at all end the call as an `e` quoting what arrived, within the
-call's timeout and without an unbounded buffer; no answer at all is `l`.
+endlessly slow or not HTTP at all, nested too deep, with numbers too long, not UTF-8 or
+compressed bombs end the call as an `e` quoting what arrived, within the call's timeout and
+without an unbounded buffer, and the run goes on; no answer at all is `l`.
 
 A raw asyncio server on 127.0.0.1 plays the gateway, so each test controls every byte.
 """
@@ -8,6 +9,8 @@ A raw asyncio server on 127.0.0.1 plays the gateway, so each test controls every
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -44,14 +47,28 @@ async def hostile_gateway(answer: Answer) -> AsyncIterator[str]:
 
 
 async def one_call(url: str, timeout: float = 5.0) -> tuple[str, CallRecord]:
-    sender = SequentialSender(lambda: HttpTransport(url), settings=DriverSettings(calls=1, timeout=timeout, settle=0))
+    pattern, calls = await run_calls(url, 1, timeout)
+    return pattern, calls[0]
+
+
+async def run_calls(url: str, calls: int, timeout: float = 5.0) -> tuple[str, list[CallRecord]]:
+    sender = SequentialSender(lambda: HttpTransport(url), settings=DriverSettings(calls=calls, timeout=timeout, settle=0))
     result = await asyncio.wait_for(sender.arun(), 30)
-    return result.pattern, result.calls[0]
+    return result.pattern, result.calls
 
 
-def http_200(body: bytes, length: int | None = None) -> bytes:
+def http_200(body: bytes, length: int | None = None, headers: bytes = b"") -> bytes:
     size = len(body) if length is None else length
-    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % size + body
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n" % (headers, size)
+            + body)
+
+
+def answering(body: bytes, headers: bytes = b"") -> Answer:
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        writer.write(http_200(body, headers=headers))
+        await writer.drain()
+
+    return answer
 
 
 @pytest.mark.asyncio
@@ -121,3 +138,55 @@ async def test_an_answer_that_is_not_http_is_an_error() -> None:
         pattern, call = await one_call(url)
     assert pattern == "e"
     assert call.transport_error is not None and call.transport_error.startswith(f"POST {url}/chat.send failed")
+
+
+# Valid JSON under the body bound that Python's json cannot read: RecursionError and ValueError,
+# not JSONDecodeError. Each used to abort the whole run (no summary row, no report entry).
+DEEP = b"[" * 100_000 + b"]" * 100_000
+LONG_NUMBER = b'{"reply": ' + b"9" * 5000 + b"}"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("body", "raised"), [(DEEP, "RecursionError"), (LONG_NUMBER, "ValueError")],
+                         ids=["nested-200KB", "5000-digits"])
+async def test_json_python_cannot_read_is_an_error_naming_what_was_raised(body: bytes, raised: str) -> None:
+    async with hostile_gateway(answering(body)) as url:
+        pattern, calls = await run_calls(url, 2)
+    assert pattern == "ee"  # both calls: the run went on after the first
+    error = calls[0].transport_error
+    start = repr(body[:20].decode())[:-1]  # the excerpt quotes the body's start
+    assert error is not None and f"reply is not JSON: {start}" in error
+    assert f"({raised}: " in error
+    assert len(error) < 700  # excerpts, not the body
+
+
+@pytest.mark.asyncio
+async def test_a_reply_that_is_not_utf8_is_an_error() -> None:
+    async with hostile_gateway(answering(b'{"reply": "\xff\xfe rr-"}')) as url:
+        pattern, call = await one_call(url)
+    assert pattern == "e"
+    assert call.transport_error is not None and "UnicodeDecodeError" in call.transport_error
+
+
+def gzip_bomb(gib: int) -> bytes:
+    """A gzip body of a few MB that inflates to ``gib`` GiB of zeros."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+    block = bytes(16 << 20)
+    return b"".join([packer.compress(block) for _ in range(64 * gib)] + [packer.flush()])
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_a_gzip_bomb_is_cut_at_the_body_bound_in_bounded_memory() -> None:
+    bomb = gzip_bomb(2)
+    tracemalloc.start()
+    try:
+        async with hostile_gateway(answering(bomb, b"Content-Encoding: gzip\r\n")) as url:
+            pattern, call = await one_call(url)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert pattern == "e"
+    assert call.transport_error is not None and f"reply larger than {MAX_BODY_BYTES} bytes" in call.transport_error
+    # 2 GiB inflated; what was held at once stays near the 1 MiB body bound plus the bomb itself.
+    assert peak < len(bomb) + 64 * MAX_BODY_BYTES

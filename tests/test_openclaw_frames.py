@@ -1,5 +1,6 @@
-"""The WebSocket transport against a hostile gateway: malformed and oversized
-frames end the call as an error quoting the frame, within bounds, never a hang.
+"""The WebSocket transport against a hostile gateway: malformed, oversized, too deeply
+nested frames and numbers too long end the call as an error quoting the frame, within
+bounds, never a hang and never a crash of the run.
 
 A real websockets server on 127.0.0.1 plays the gateway: it does the OpenClaw
 handshake, acks chat.send, then misbehaves in the way each test asks.
@@ -20,10 +21,14 @@ from pytest_replyrace.driver import DriverSettings, SequentialSender
 from pytest_replyrace.openclaw_transport import OpenClawTransport
 
 
+CHALLENGE = json.dumps({"type": "event", "event": "connect.challenge", "payload": {"nonce": "n", "ts": 0}})
+
+
 @asynccontextmanager
-async def hostile_gateway(after_ack: Callable[[ServerConnection, dict[str, Any]], Any]) -> AsyncIterator[str]:
+async def hostile_gateway(after_ack: Callable[[ServerConnection, dict[str, Any]], Any],
+                          challenge: str | bytes = CHALLENGE) -> AsyncIterator[str]:
     async def handler(ws: ServerConnection) -> None:
-        await ws.send(json.dumps({"type": "event", "event": "connect.challenge", "payload": {"nonce": "n", "ts": 0}}))
+        await ws.send(challenge)
         hello = json.loads(await ws.recv())
         await ws.send(json.dumps({"type": "res", "id": hello["id"], "ok": True, "payload": {
             "type": "hello-ok", "protocol": 3, "auth": {"role": "operator", "scopes": ["operator.write"]}}}))
@@ -130,3 +135,38 @@ async def test_a_drop_between_calls_reconnects() -> None:
         pattern, calls = await asyncio.wait_for(run_calls(url, calls=3), 20)
     # No provider here, so the replies are fast-fails; what matters is that each call got its final.
     assert pattern == "fff" and [c.reply for c in calls] == ["bye"] * 3
+
+
+# Valid JSON Python's json cannot read (RecursionError, ValueError): the reader task used to die,
+# leaving the call to time out as `l` (the gateway did answer), or, in the handshake, to abort the run.
+DEEP = "[" * 100_000 + "]" * 100_000
+LONG_NUMBER = '{"type": "event", "event": "chat", "payload": {"seq": ' + "9" * 5000 + "}}"
+FRAMES = pytest.mark.parametrize(("frame", "raised"), [(DEEP, "RecursionError"), (LONG_NUMBER, "ValueError"),
+                                                       (b'{"type": "\xff"}', "UnicodeDecodeError")],
+                                 ids=["nested-200KB", "5000-digits", "not-utf8"])
+
+
+@pytest.mark.asyncio
+@FRAMES
+async def test_a_frame_python_cannot_read_is_an_error_naming_what_was_raised(frame: str | bytes, raised: str) -> None:
+    async def hostile(ws: ServerConnection, request: dict[str, Any]) -> None:
+        await ws.send(frame)
+
+    async with hostile_gateway(hostile) as url:
+        pattern, calls = await asyncio.wait_for(run_calls(url), 20)
+    assert pattern == "ee"
+    error = calls[0].transport_error
+    assert "malformed frame: " in error and f"({raised}: " in error and len(error) < 700
+
+
+@pytest.mark.asyncio
+@FRAMES
+async def test_a_handshake_frame_python_cannot_read_is_an_error_not_a_crash(frame: str | bytes, raised: str) -> None:
+    async def never(ws: ServerConnection, request: dict[str, Any]) -> None:
+        return None
+
+    async with hostile_gateway(never, challenge=frame) as url:
+        pattern, calls = await asyncio.wait_for(run_calls(url), 20)
+    assert pattern == "ee"
+    error = calls[0].transport_error
+    assert "malformed frame during the handshake: " in error and f"({raised}: " in error and len(error) < 700

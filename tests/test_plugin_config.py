@@ -27,6 +27,12 @@ def test_run(sequential_sender):
         (["--replyrace-seed=abc"], {}, "", "*--replyrace-seed: 'abc' is not a seed; expected an integer >= 0 or 'last'*"),
         (["--replyrace-transport=smtp"], {}, "", "*--replyrace-transport: 'smtp' is not accepted; expected one of http*"),
         (["--replyrace-ready-timeout=0"], {}, "", "*--replyrace-ready-timeout: '0' must be > 0*"),
+        (["--replyrace-gateway-url=http://192.0.2.1:8080"], {}, "",
+         "*--replyrace-gateway-url: 'http://192.0.2.1:8080' is not a loopback address*--replyrace-allow-remote*"),
+        (["--replyrace-stop-grace=999999999"], {}, "",
+         "*--replyrace-stop-grace: '999999999' is above the upper bound of 10 min (600s)*"),
+        ([], {"REPLYRACE_GATEWAY_CMD": "gw --port {port:>20}"}, "",
+         "*env REPLYRACE_GATEWAY_CMD: *placeholder '{port:>20}' is not a plain name*expected plain placeholders*"),
         (["--replyrace-log-pattern=("], {}, "", "*replyrace log pattern '(' is not a valid regex*"),
     ],
 )
@@ -129,6 +135,24 @@ def test_ids_and_rtt_reach_the_provider(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*test_rtt?rtt=50ms? PASSED*", "*test_rtt?rtt=780ms? PASSED*", "*test_rtt?rtt=1.5s? PASSED*", "*test_pinned?rtt=200ms? PASSED*"]
     )
+
+
+def test_ids_stay_unique_below_a_microsecond(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_ids="""
+        import pytest
+
+        @pytest.mark.rtt_range(1e-12, 2e-12, steps=3)
+        @pytest.mark.gap_range(0, 1e-9, steps=2)
+        def test_tiny(replyrace_rtt, replyrace_gap):
+            pass
+        """
+    )
+    result = run(pytester, "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    ids = [line for line in result.stdout.lines if line.startswith("test_ids.py::")]
+    assert ids == [f"test_ids.py::test_tiny[rtt={rtt}-gap={gap}]"
+                   for rtt in ("1e-12s", "1.4e-12s", "2e-12s") for gap in ("0.0s", "1e-09s")]
 
 
 def test_no_gateway_configured_skips_with_a_reason(pytester: pytest.Pytester) -> None:

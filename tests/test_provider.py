@@ -190,9 +190,9 @@ def test_malformed_and_cut_are_not_served(provider: FakeProvider, stream: bool) 
     [
         ({"rate": 1.5}, "fault rate 1.5: expected a fraction in [0, 1]"),
         ({"rate": "often"}, "fault rate 'often': expected a fraction in [0, 1]"),
-        ({"calls": [0]}, "fault calls [0]: expected call numbers >= 1"),
+        ({"calls": [0]}, "fault calls [0]: expected call numbers >= 1 (at most 10000)"),
         ({"calls": "2"}, "fault calls '2': expected call numbers >= 1, such as [2] or (2, 4)"),
-        ({"after_chunks": -1}, "fault after_chunks -1: expected an integer >= 0"),
+        ({"after_chunks": -1}, "fault after_chunks -1: expected an integer >= 0 (at most 10000)"),
         ({"ttft": -1}, "fault ttft -1: expected seconds from 0 to 3600"),
         ({"retry_after": "soon"}, "fault retry_after 'soon': expected seconds from 0 to 3600"),
     ],

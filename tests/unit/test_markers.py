@@ -17,6 +17,7 @@ from pytest_replyrace.markers import (
     parse_replyrace,
     parse_rtt_range,
     parse_search_marker,
+    range_ids,
     rtt_grid,
     rtt_id,
 )
@@ -28,6 +29,23 @@ def test_log_grid_is_rounded_and_keeps_the_ends() -> None:
     assert rtt_grid(0.05, 2.0, 5, "log") == (0.05, 0.13, 0.32, 0.8, 2.0)
     assert [rtt_id(v) for v in rtt_grid(0.05, 2.0, 5, "log")] == [
         "rtt=50ms", "rtt=130ms", "rtt=320ms", "rtt=800ms", "rtt=2s"]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), [((1e-12, 2e-12), {}), ((0, 1e-9), {"steps": 50, "scale": "linear"}),
+                                              ((0.0001, 0.0001005), {"steps": 2})])
+def test_ids_are_unique_at_any_scale(args: tuple[float, float], kwargs: dict[str, Any]) -> None:
+    values = parse_rtt_range(args, kwargs, WHERE).values
+    ids = range_ids("rtt", values)
+    assert len(set(ids)) == len(ids) == len(values) > 1, ids
+
+
+def test_ids_below_a_microsecond_name_the_exact_seconds() -> None:
+    assert range_ids("rtt", parse_rtt_range((1e-12, 2e-12), {"steps": 3}, WHERE).values) == [
+        "rtt=1e-12s", "rtt=1.4e-12s", "rtt=2e-12s"]
+
+
+def test_readable_ids_stay_when_they_are_unique() -> None:
+    assert range_ids("gap", [0.0, 0.05, 1.5]) == ["gap=0ms", "gap=50ms", "gap=1.5s"]
 
 
 def test_linear_grid_and_pin() -> None:
@@ -138,6 +156,8 @@ SECONDS = "a number of seconds"
 STEPS = "an integer from 1 to 50"
 FRACTION = "a fraction from 0 to below 1"
 KINDS = "429, 500, 503, reset, cut, malformed, ttft"
+HUGE = 99999999999999999999
+DAY = "at most 1 day (86400s)"
 RANGE = "(lo, hi) or 'LO:HI'"
 PAUSE = "(after, length) or 'AFTER:LENGTH'"
 SIGNATURE = "<signature>"
@@ -150,14 +170,18 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("rtt_range", "lo", (True, 2), {}, "True", SECONDS),
     ("rtt_range", "lo", (-1, 2), {}, "-1", ">= 0"),
     ("rtt_range", "lo", (0, 2), {}, "start at 0", "lo > 0 or scale='linear'"),
+    ("rtt_range", "lo", (HUGE, HUGE), {"steps": 1}, "lo: 99999999999999999999", DAY),
     ("rtt_range", "hi", (0.05, "slow"), {}, "'slow'", SECONDS),
     ("rtt_range", "hi", (0.05, float("nan")), {}, "nan", SECONDS),
+    ("rtt_range", "hi", (0.05, HUGE), {}, "hi: 99999999999999999999", DAY),
+    ("rtt_range", "hi", (0.05, "1441m"), {}, "hi: '1441m'", DAY),
     ("rtt_range", "hi", (2, 0.05), {}, "hi (50ms) is below lo (2s)", "lo <= hi"),
     ("rtt_range", "steps", (0.05, 2), {"steps": 0}, "steps=0", STEPS),
     ("rtt_range", "steps", (0.05, 2), {"steps": 51}, "steps=51", STEPS),
     ("rtt_range", "steps", (0.05, 2), {"steps": 2.5}, "steps=2.5", STEPS),
     ("rtt_range", "steps", (0.05, 2), {"steps": "5"}, "steps='5'", STEPS),
     ("rtt_range", "steps", (0.05, 2), {"steps": True}, "steps=True", STEPS),
+    ("rtt_range", "steps", (0.05, 2), {"steps": HUGE}, "steps=99999999999999999999", STEPS),
     ("rtt_range", "steps", (0.05, 2), {"steps": 1}, "steps=1", "steps >= 2"),
     ("rtt_range", "steps", (0.05, 0.05), {}, "lo == hi with steps=5", "steps=1"),
     ("rtt_range", "scale", (0.05, 2), {"scale": "exp"}, "scale='exp'", "'log', 'linear'"),
@@ -167,6 +191,7 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("rtt_range", "jitter", (0.05, 2), {"jitter": "0.1"}, "jitter='0.1'", FRACTION),
     ("rtt_range", "jitter", (0.05, 2), {"jitter": True}, "jitter=True", FRACTION),
     ("rtt_range", "jitter", (0.05, 2), {"jitter": float("nan")}, "jitter=nan", FRACTION),
+    ("rtt_range", "jitter", (0.05, 2), {"jitter": HUGE}, "jitter=99999999999999999999", FRACTION),
     ("rtt_range", SIGNATURE, (0.05, 2), {"stpes": 3}, "'stpes'", "rtt_range(lo, hi, steps=5"),
     ("rtt_range", SIGNATURE, (0.05, 2, 5, "log", 0.1, 9), {}, "too many positional arguments", "rtt_range(lo, hi"),
     ("rtt_range", SIGNATURE, (0.05,), {}, "missing a required argument: 'hi'", "rtt_range(lo, hi"),
@@ -175,9 +200,12 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("gap_range", "lo", ("x", 2), {}, "'x'", SECONDS),
     ("gap_range", "lo", ([0], 2), {}, "[0] (list)", SECONDS),
     ("gap_range", "hi", (1, 0.5), {}, "hi (500ms) is below lo (1s)", "lo <= hi"),
+    ("gap_range", "hi", (0, str(HUGE)), {}, "hi: '99999999999999999999'", DAY),
+    ("gap_range", "lo", (float(HUGE), 2), {}, "lo: 1e+20", DAY),
     ("gap_range", "hi", (0, "1 sec"), {}, "hi: '1 sec'", SECONDS),
     ("gap_range", "steps", (0, 1), {"steps": 0}, "steps=0", STEPS),
     ("gap_range", "steps", (0, 1), {"steps": "4"}, "steps='4'", STEPS),
+    ("gap_range", "steps", (0, 1), {"steps": HUGE}, "steps=99999999999999999999", STEPS),
     ("gap_range", "steps", (0, 1), {"steps": 1}, "steps=1", "steps >= 2"),
     ("gap_range", "steps", (0, 0), {}, "lo == hi with steps=4", "steps=1"),
     ("gap_range", "scale", (0, 1), {"scale": "exp"}, "scale='exp'", "'log', 'linear'"),
@@ -192,14 +220,18 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("replyrace", "calls", (), {"calls": True}, "calls=True", "an integer from 1 to 10000"),
     ("replyrace", "calls", (), {"calls": None}, "calls=None", "an integer from 1 to 10000"),
     ("replyrace", "calls", (-2,), {}, "calls=-2", "an integer from 1 to 10000"),
+    ("replyrace", "calls", (HUGE,), {}, "calls=99999999999999999999", "an integer from 1 to 10000"),
     ("replyrace", "gap", (), {"gap": -1}, "-1", ">= 0"),
     ("replyrace", "gap", (), {"gap": "soon"}, "'soon'", SECONDS),
     ("replyrace", "gap", (), {"gap": True}, "True", SECONDS),
     ("replyrace", "gap", (), {"gap": [1]}, "[1] (list)", SECONDS),
+    ("replyrace", "gap", (), {"gap": HUGE}, "gap: 99999999999999999999", DAY),
     ("replyrace", "timeout", (), {"timeout": 0}, "0", "> 0"),
     ("replyrace", "timeout", (), {"timeout": -1}, "-1", "> 0"),
     ("replyrace", "timeout", (), {"timeout": "x"}, "'x'", SECONDS),
     ("replyrace", "timeout", (), {"timeout": None}, "None (NoneType)", SECONDS),
+    ("replyrace", "timeout", (), {"timeout": HUGE}, "timeout: 99999999999999999999", DAY),
+    ("replyrace", "timeout", (), {"timeout": 10**400}, "timeout: 1000", DAY),
     ("replyrace", "session_key", (), {"session_key": ""}, "''", "a non-empty string"),
     ("replyrace", "session_key", (), {"session_key": 5}, "5", "a non-empty string"),
     ("replyrace", "session_key", (), {"session_key": "rr-abcd-1"}, "'rr-abcd-1'", "a key without that shape"),
@@ -210,6 +242,8 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("replyrace", "pause", (), {"pause": "20ms:0"}, "pause '20ms:0' length: '0'", "> 0"),
     ("replyrace", "pause", (), {"pause": ("x", 1)}, "pause ('x', 1) after: 'x'", SECONDS),
     ("replyrace", "pause", (), {"pause": (-1, 1)}, "pause (-1, 1) after: -1", ">= 0"),
+    ("replyrace", "pause", (), {"pause": (0.02, HUGE)}, "length: 99999999999999999999", DAY),
+    ("replyrace", "pause", (), {"pause": f"{HUGE}:1s"}, "after: '99999999999999999999'", DAY),
     ("replyrace", SIGNATURE, (), {"sessions": 2}, "'sessions'", "replyrace(calls=10, gap=0.0"),
     ("replyrace", SIGNATURE, (1, 2, 3, 4, 5, 6), {}, "too many positional arguments", "replyrace(calls=10"),
     ("replyrace_search", "rtt", (0.05,), {"gap": 0}, "rtt=0.05", RANGE),
@@ -219,20 +253,27 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("replyrace_search", "rtt", ((0.05, 0.05),), {"gap": 0}, "rtt=(0.05, 0.05)", "lo < hi"),
     ("replyrace_search", "rtt", ((0, 2),), {"gap": 0}, "rtt: 0", "> 0"),
     ("replyrace_search", "rtt", (("fast", 2),), {"gap": 0}, "rtt: 'fast'", SECONDS),
+    ("replyrace_search", "rtt", ((0.05, HUGE),), {"gap": 0}, "rtt: 99999999999999999999", DAY),
     ("replyrace_search", "gap", ((0.05, 2),), {"gap": None}, "gap=None", RANGE),
     ("replyrace_search", "gap", ((0.05, 2),), {"gap": (0, 1, 2)}, "gap=(0, 1, 2)", RANGE),
     ("replyrace_search", "gap", ((0.05, 2),), {"gap": (1, 0)}, "gap=(1, 0)", "lo <= hi"),
     ("replyrace_search", "gap", ((0.05, 2),), {"gap": -1}, "gap: -1", ">= 0"),
+    ("replyrace_search", "gap", ((0.05, 2),), {"gap": HUGE}, "gap: 99999999999999999999", DAY),
     ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": 0}, "gaps=0", "an integer from 1 to 20"),
     ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": 21}, "gaps=21", "an integer from 1 to 20"),
     ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": 2.5}, "gaps=2.5", "an integer from 1 to 20"),
     ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": "3"}, "gaps='3'", "an integer from 1 to 20"),
+    ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": HUGE}, "gaps=99999999999999999999",
+     "an integer from 1 to 20"),
     ("replyrace_search", "budget", ((0.05, 2),), {"gap": 0, "budget": 0}, "budget: 0", "> 0"),
     ("replyrace_search", "budget", ((0.05, 2),), {"gap": 0, "budget": "soon"}, "budget: 'soon'", SECONDS),
+    ("replyrace_search", "budget", ((0.05, 2),), {"gap": 0, "budget": HUGE}, "budget: 99999999999999999999", DAY),
     ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": 1}, "calls=1", "an integer from 2 to 100"),
     ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": 101}, "calls=101", "an integer from 2 to 100"),
     ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": True}, "calls=True", "an integer from 2 to 100"),
     ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": "4"}, "calls='4'", "an integer from 2 to 100"),
+    ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": HUGE}, "calls=99999999999999999999",
+     "an integer from 2 to 100"),
     ("replyrace_search", SIGNATURE, ((0.05, 2),), {"gap": 0, "bogus": 1}, "'bogus'", "replyrace_search(rtt, gap"),
     ("replyrace_search", SIGNATURE, ((0.05, 2), 0, 3, 120, 4, 9), {}, "too many positional arguments",
      "replyrace_search(rtt, gap"),
@@ -245,21 +286,29 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("provider_faults", "rate", ("500",), {"rate": "0.5"}, "fault rate '0.5'", "a fraction in [0, 1]"),
     ("provider_faults", "rate", ("500",), {"rate": True}, "fault rate True", "a fraction in [0, 1]"),
     ("provider_faults", "rate", ("500",), {"rate": float("nan")}, "fault rate nan", "a fraction in [0, 1]"),
+    ("provider_faults", "rate", ("500",), {"rate": HUGE}, "fault rate 1e+20", "a fraction in [0, 1]"),
     ("provider_faults", "calls", ("500",), {"calls": 0}, "fault calls [0]", "call numbers >= 1"),
     ("provider_faults", "calls", ("500",), {"calls": [0, 2]}, "fault calls [0, 2]", "call numbers >= 1"),
     ("provider_faults", "calls", ("500",), {"calls": "2"}, "fault calls '2'", "call numbers >= 1"),
     ("provider_faults", "calls", ("500",), {"calls": [2.0]}, "fault calls [2.0]", "call numbers >= 1"),
     ("provider_faults", "calls", ("500",), {"calls": [True]}, "fault calls [True]", "call numbers >= 1"),
     ("provider_faults", "calls", ("500",), {"calls": None}, "fault calls None", "call numbers >= 1"),
+    ("provider_faults", "calls", ("500",), {"calls": [2, HUGE]}, "fault calls [2, 99999999999999999999]",
+     "at most 10000"),
     ("provider_faults", "after_chunks", ("cut",), {"after_chunks": -1}, "after_chunks -1", "an integer >= 0"),
     ("provider_faults", "after_chunks", ("cut",), {"after_chunks": 1.5}, "after_chunks 1.5", "an integer >= 0"),
     ("provider_faults", "after_chunks", ("cut",), {"after_chunks": True}, "after_chunks True", "an integer >= 0"),
+    ("provider_faults", "after_chunks", ("cut",), {"after_chunks": HUGE}, "after_chunks 99999999999999999999",
+     "at most 10000"),
     ("provider_faults", "retry_after", ("429",), {"retry_after": -1}, "retry_after -1", "seconds from 0 to 3600"),
     ("provider_faults", "retry_after", ("429",), {"retry_after": 4000}, "retry_after 4000", "seconds from 0 to 3600"),
     ("provider_faults", "retry_after", ("429",), {"retry_after": "1s"}, "retry_after '1s'", "seconds from 0 to 3600"),
+    ("provider_faults", "retry_after", ("429",), {"retry_after": HUGE}, "retry_after 99999999999999999999",
+     "seconds from 0 to 3600"),
     ("provider_faults", "ttft", ("ttft",), {"ttft": -1}, "ttft -1", "seconds from 0 to 3600"),
     ("provider_faults", "ttft", ("ttft",), {"ttft": "2s"}, "ttft '2s'", "seconds from 0 to 3600"),
     ("provider_faults", "ttft", ("ttft",), {"ttft": float("nan")}, "ttft nan", "seconds from 0 to 3600"),
+    ("provider_faults", "ttft", ("ttft",), {"ttft": HUGE}, "ttft 99999999999999999999", "seconds from 0 to 3600"),
     ("provider_faults", SIGNATURE, ("500",), {"rates": 0.1}, "'rates'", "provider_faults(kind, rate=0.0"),
     ("provider_faults", SIGNATURE, ("500", 0.1, (), 1, 1.0, 2.0, 9), {}, "too many positional arguments",
      "provider_faults(kind"),
@@ -304,6 +353,27 @@ def test_every_marker_argument_has_bad_input_rows() -> None:
     covered = {(marker, arg) for marker, arg, *_ in MARKER_BAD}
     expected = {(marker, arg) for marker in MARKERS for arg in (*_parameters(marker), SIGNATURE)}
     assert covered == expected, f"missing rows: {sorted(expected - covered)}; rows for nothing: {sorted(covered - expected)}"
+
+
+NUMBERS = {("rtt_range", "lo"), ("rtt_range", "hi"), ("rtt_range", "steps"), ("rtt_range", "jitter"),
+           ("gap_range", "lo"), ("gap_range", "hi"), ("gap_range", "steps"),
+           ("replyrace", "calls"), ("replyrace", "gap"), ("replyrace", "timeout"), ("replyrace", "pause"),
+           ("replyrace_search", "rtt"), ("replyrace_search", "gap"), ("replyrace_search", "gaps"),
+           ("replyrace_search", "budget"), ("replyrace_search", "calls"),
+           ("provider_faults", "rate"), ("provider_faults", "calls"), ("provider_faults", "after_chunks"),
+           ("provider_faults", "retry_after"), ("provider_faults", "ttft")}
+"""Every marker argument that is (or holds) a duration or a count."""
+
+
+def _holds_huge(value: Any) -> bool:
+    if isinstance(value, (tuple, list)):
+        return any(_holds_huge(v) for v in value)
+    return value == float(HUGE) or str(HUGE) in str(value)
+
+
+def test_every_number_in_a_marker_has_an_upper_bound_row() -> None:
+    bounded = {(marker, arg) for marker, arg, args, kwargs, *_ in MARKER_BAD if _holds_huge([*args, *kwargs.values()])}
+    assert NUMBERS <= bounded, f"numbers without a row refusing {HUGE}: {sorted(NUMBERS - bounded)}"
 
 
 @pytest.mark.parametrize(

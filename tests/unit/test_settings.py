@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pytest_replyrace.command import format_command
 from pytest_replyrace.settings import OPTIONS, OPTIONS_BY_NAME, Settings, SettingsError, resolve
 
 
@@ -76,38 +77,52 @@ READY = "'tcp', 'http:/path' or 'log:REGEX'"
 CALLS = "an integer from 1 to 10000"
 FRACTION = "a fraction from 0 to below 1"
 SEARCH = "rtt=LO:HI,gap=LO[:HI]"
+REMOTE = "127.0.0.0/8, ::1 or localhost"
+HUGE = "99999999999999999999"
+PLAIN = "expected plain placeholders {port}, {provider_url}, {state_dir}, {python}"
+DAY = "at most 1 day (86400s)"
+GRACE = "at most 10 min (600s)"
 
 BAD: dict[str, tuple[tuple[str, str], ...]] = {
     # option: ((bad value, a fragment of what is accepted), ...)
     "gateway_cmd": (("gw --port {prot}", "{port}, {provider_url}"), ("gw --name 'unclosed", "such as 'my-gateway"),
-                    ("gw {0}", "write {{ and }}"), ("gw {", "write {{ and }}")),
+                    ("gw {0}", "write {{ and }}"), ("gw {", "write {{ and }}"),
+                    # Plain names only: {port:>200000000} once built a 200 MB argument (1.2 GB, 36 s).
+                    ("gw --port {port:>20}", PLAIN), ("gw {port!r}", PLAIN), ("gw {port.real}", PLAIN),
+                    ("gw {port[0]}", PLAIN), ("gw {python:{port}}", PLAIN), ("gw {ports}", PLAIN)),
     "gateway_url": (("localhost:80", URL), ("ftp://127.0.0.1:80", URL), ("http://", URL), ("http://:80", URL),
-                    ("http://127.0.0.1:abc", URL), ("http://127.0.0.1:99999", URL), ("http://127.0.0.1:0", URL)),
+                    ("http://127.0.0.1:abc", URL), ("http://127.0.0.1:99999", URL), ("http://127.0.0.1:0", URL),
+                    ("http://192.0.2.1:8080", REMOTE), ("https://gateway.test", REMOTE), ("ws://[2001:db8::1]:80", REMOTE),
+                    ("http://128.0.0.1:80", REMOTE), ("http://localhost.example:80", REMOTE)),
+    "allow_remote": (("maybe", "on/off"), ("2", "on/off")),
     "ready": (("tpc", READY), ("http:readyz", READY), ("log:", READY), ("log:(", READY)),
-    "ready_timeout": (("soon", SECONDS), ("0", "> 0"), ("-1", "> 0"), ("nan", SECONDS)),
-    "stop_grace": (("soon", SECONDS), ("-1", ">= 0")),
+    "ready_timeout": (("soon", SECONDS), ("0", "> 0"), ("-1", "> 0"), ("nan", SECONDS), (HUGE, DAY), ("1441m", DAY)),
+    "stop_grace": (("soon", SECONDS), ("-1", ">= 0"), ("999999999", GRACE), ("601", GRACE), (HUGE, GRACE)),
     "restart": (("always", "on-crash, never"), ("ON-CRASH", "on-crash, never")),
     "gateway": (("docker", "command, openclaw"),),
     "transport": (("smtp", "http, openclaw"), ("ws", "http, openclaw")),
     "agent_wait": (("maybe", "on/off"), ("2", "on/off")),
     "http_path": (("chat.send", "starts with '/'"), ("http://127.0.0.1/chat.send", "starts with '/'")),
-    "calls": (("abc", CALLS), ("1.5", CALLS), ("0", CALLS), ("10001", CALLS)),
-    "force_calls": (("abc", CALLS), ("0", CALLS), ("10001", CALLS)),
-    "shrink": (("soon", SECONDS), ("-1", ">= 0")),
-    "settle": (("later", SECONDS), ("-0.5", ">= 0")),
-    "parallel": (("x", "an integer from 1 to 64"), ("0", "an integer from 1 to 64"), ("65", "an integer from 1 to 64")),
+    "calls": (("abc", CALLS), ("1.5", CALLS), ("0", CALLS), ("10001", CALLS), (HUGE, CALLS)),
+    "force_calls": (("abc", CALLS), ("0", CALLS), ("10001", CALLS), (HUGE, CALLS)),
+    "shrink": (("soon", SECONDS), ("-1", ">= 0"), (HUGE, DAY)),
+    "settle": (("later", SECONDS), ("-0.5", ">= 0"), (HUGE, DAY)),
+    "parallel": (("x", "an integer from 1 to 64"), ("0", "an integer from 1 to 64"), ("65", "an integer from 1 to 64"),
+                 (HUGE, "an integer from 1 to 64")),
     "search": (("gap=0:1s", SEARCH), ("rtt=50ms:2s,gap=0,speed=3", SEARCH), ("rtt=50ms:2s", SEARCH),
                ("rtt=2s:50ms,gap=0", "lo < hi"), ("rtt=50ms,gap=0", "(lo, hi) or 'LO:HI'"),
                ("rtt=50ms:2s,gap=1:0", "lo <= hi"), ("rtt=0:2s,gap=0", "> 0"),
                ("rtt=50ms:2s,gap=0,gaps=0", "an integer from 1 to 20"),
                ("rtt=50ms:2s,gap=0,calls=101", "an integer from 2 to 100"),
-               ("rtt=50ms:2s,gap=0,budget=soon", SECONDS)),
-    "gap": (("soon", SECONDS), ("-1", ">= 0"), ("inf", SECONDS)),
+               ("rtt=50ms:2s,gap=0,budget=soon", SECONDS), (f"rtt=50ms:2s,gap=0,budget={HUGE}", DAY),
+               (f"rtt=50ms:{HUGE},gap=0", DAY), (f"rtt=50ms:2s,gap=0:{HUGE}", DAY),
+               ("rtt=50ms:2s,gap=0,calls=99999999999999999999", "an integer from 2 to 100")),
+    "gap": (("soon", SECONDS), ("-1", ">= 0"), ("inf", SECONDS), (HUGE, DAY), ("86401", DAY)),
     "pause": (("20ms", "'AFTER:LENGTH'"), ("1:2:3", "'AFTER:LENGTH'"), ("x:1s", SECONDS), ("20ms:0", "> 0"),
-              ("-1:1s", ">= 0")),
-    "call_timeout": (("soon", SECONDS), ("0", "> 0")),
-    "rtt": (("fast", SECONDS), ("-1", ">= 0")),
-    "jitter": (("abc", FRACTION), ("1", FRACTION), ("-0.1", FRACTION), ("nan", FRACTION)),
+              ("-1:1s", ">= 0"), (f"{HUGE}:1s", DAY), (f"20ms:{HUGE}", DAY)),
+    "call_timeout": (("soon", SECONDS), ("0", "> 0"), (HUGE, DAY)),
+    "rtt": (("fast", SECONDS), ("-1", ">= 0"), (HUGE, DAY)),
+    "jitter": (("abc", FRACTION), ("1", FRACTION), ("-0.1", FRACTION), ("nan", FRACTION), (HUGE, FRACTION)),
     "seed": (("abc", "an integer >= 0 or 'last'"), ("1.5", "an integer >= 0 or 'last'"),
              ("-3", "an integer >= 0 or 'last'")),
 }
@@ -134,6 +149,13 @@ def test_every_option_has_bad_input_rows_or_is_free_text() -> None:
     assert all(BAD[name] for name in BAD)
 
 
+def test_every_number_has_an_upper_bound_row() -> None:
+    numbers = {o.name for o in OPTIONS if isinstance(o.default, (int, float)) and not isinstance(o.default, bool)}
+    numbers |= {"force_calls", "pause", "search"}  # numbers without a numeric default
+    missing = sorted(name for name in numbers if not any(HUGE in bad for bad, _ in BAD[name]))
+    assert not missing, f"options without a row refusing {HUGE}: {missing}"
+
+
 @pytest.mark.parametrize(
     ("name", "kind", "bad", "accepted"),
     [pytest.param(name, kind, bad, accepted, id=f"{name}-{kind}-{bad}")
@@ -158,6 +180,39 @@ def test_free_text_options_take_any_string(name: str, kind: str) -> None:
     assert settings.values[name] == text and settings.source(name) == where
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "ws://localhost:8080/", "https://gateway.test", "http://[::1]:80"])
-def test_gateway_url_takes_any_host_and_port(url: str) -> None:
+def test_gateway_cmd_placeholders_are_filled_and_double_braces_stay_literal() -> None:
+    values = {"port": "8080", "provider_url": "http://127.0.0.1:1/v1", "state_dir": "/s", "python": "py"}
+    assert format_command("{python} gw --port={port} --json '{{\"a\": 1}}' {state_dir}/x", values) == [
+        "py", "gw", "--port=8080", '--json', '{"a": 1}', "/s/x"]
+
+
+@pytest.mark.parametrize(("template", "named"), [("gw {port:>20}", "placeholder '{port:>20}' is not a plain name"),
+                                                 ("gw --p={port!r}", "placeholder '{port!r}' in '--p={port!r}' is not"),
+                                                 ("gw {prot}", "unknown placeholder '{prot}'")])
+def test_gateway_cmd_errors_name_the_placeholder(template: str, named: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        resolve_from(cli={"replyrace_gateway_cmd": template})
+    assert named in str(info.value) and PLAIN in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "ws://localhost:8080/", "http://LOCALHOST:1", "http://[::1]:80",
+                                 "http://127.255.0.9:80"])
+def test_gateway_url_takes_any_loopback_host_and_port(url: str) -> None:
     assert resolve_from(cli={"replyrace_gateway_url": url}).gateway_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize("kind", ["ini", "env", "cli"])
+def test_a_remote_gateway_url_is_refused_unless_allowed(kind: str) -> None:
+    where, ini, env, cli = _set("gateway_url", kind, "http://192.0.2.1:8080")
+    with pytest.raises(SettingsError) as info:
+        resolve_from(ini, env, cli)
+    message = str(info.value)
+    assert message.startswith(f"{where}: 'http://192.0.2.1:8080' is not a loopback address")
+    assert "fake provider stays on 127.0.0.1" in message and "ssh -R" in message
+    assert "--replyrace-allow-remote" in message
+    # The switch may come from any source, apart from the URL's.
+    allowed = resolve_from({**ini, "replyrace_allow_remote": "on"}, env, cli)
+    assert allowed.gateway_url == "http://192.0.2.1:8080" and allowed.allow_remote
+    assert resolve_from(ini, {**env, "REPLYRACE_ALLOW_REMOTE": "yes"}, cli).allow_remote
+    with pytest.raises(SettingsError):
+        resolve_from({**ini, "replyrace_allow_remote": "on"}, env, {**cli, "replyrace_allow_remote": "off"})

@@ -26,6 +26,26 @@ def test_parse_duration_rejects_and_names_the_value(raw: object) -> None:
     assert "expected" in message
 
 
+@pytest.mark.parametrize("raw", ["99999999999999999999", 99999999999999999999, 1e20, "86400.001", "1441m", 10**400,
+                                 "9" * 5000], ids=["str-1e20", "int-1e20", "float-1e20", "86400.001", "1441m",
+                                                   "int-1e400", "str-5000-digits"])
+def test_parse_duration_has_an_upper_bound_of_one_day(raw: object) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_duration(raw, what="--replyrace-gap")
+    message = str(info.value)
+    assert message.startswith("--replyrace-gap: ") and "above the upper bound of 1 day (86400s)" in message
+    assert "at most 1 day" in message and len(message) < 300  # a 5,000-digit value is named, not printed
+
+
+def test_parse_duration_bounds_are_inclusive_and_callers_may_lower_them() -> None:
+    assert parse_duration("1440m") == parse_duration(86400) == 86400.0
+    assert parse_duration("10m", limit=600) == 600.0
+    with pytest.raises(ValueError, match=r"'601s' is above the upper bound of 10 min \(600s\)"):
+        parse_duration("601s", limit=600)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        parse_duration(-10**400)
+
+
 def test_parse_duration_zero_can_be_refused() -> None:
     with pytest.raises(ValueError, match="must be > 0"):
         parse_duration("0ms", what="timeout", allow_zero=False)
