@@ -36,12 +36,12 @@ from .markers import (
 )
 from .faults import FaultPlan
 from .provider import FakeProvider
-from .report import summary_lines, write_json_report
+from .report import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
 from .report_html import write_html_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
 from .openclaw_transport import OpenClawTransport
 from .transport import HttpTransport, Transport
-from .verdict import RaceResult
+from .verdict import RaceFailure, RaceResult
 from .window import RaceWindow
 
 SEED_CACHE_KEY = "replyrace/seed"
@@ -201,6 +201,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"replyrace: calls={s.calls} gap={s.describe('gap')} call-timeout={s.describe('call_timeout')} "
         f"rtt={s.describe('rtt')} jitter={s.jitter:g} seed={state.seed} ({state.seed_note}; "
         f"replay with --replyrace-seed {state.seed})",
+        "replyrace: markers may override per test (replyrace, rtt_range, gap_range set calls, gap, rtt, "
+        "call-timeout); the summary shows each run's own rtt, gap and pattern, one letter per call",
     ] + ([f"replyrace: search={s.describe('search')} (on every failing race assertion)"] if s.search else [])
 
 
@@ -260,6 +262,8 @@ _RANGE_USERS = {
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(RaceFailure):
+        report.replyrace_race_failure = True  # the summary tells these from failures on anything else
     pending = item.stash.get(_PENDING, None)
     if pending:
         # An attribute of the report travels to the xdist controller with it.
@@ -306,6 +310,8 @@ def _outcomes(terminalreporter: Any) -> dict[str, str]:
         for report in terminalreporter.stats.get(word, []):
             node_id = getattr(report, "nodeid", None)
             if node_id and (getattr(report, "when", None) == "call" or word == "error"):
+                if word == "failed" and not getattr(report, "replyrace_race_failure", False):
+                    word = f"failed: {NOT_A_RACE_ASSERTION}"
                 outcomes.setdefault(node_id, word)
     return outcomes
 
