@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shlex
 import socket
+import string
 from collections.abc import Mapping, Sequence
 
-__all__ = ["PLACEHOLDERS", "format_command", "free_port"]
+__all__ = ["PLACEHOLDERS", "format_command", "free_port", "placeholders"]
 
 PLACEHOLDERS = ("port", "provider_url", "state_dir", "python")
 
@@ -38,3 +39,12 @@ def format_command(command: str | Sequence[str], values: Mapping[str, str]) -> l
         except (ValueError, IndexError) as exc:
             raise ValueError(f"gateway command {command!r}: bad placeholder in {arg!r} ({exc}); {accepted}") from None
     return out
+
+
+def placeholders(command: str | Sequence[str]) -> set[str]:
+    """The placeholder names a template uses (``{{port}}`` is a literal, not one)."""
+    try:
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+        return {name for arg in argv for _, name, _, _ in string.Formatter().parse(arg) if name}
+    except ValueError:
+        return set()  # a bad template is reported where it is formatted
