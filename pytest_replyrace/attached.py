@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader
@@ -30,7 +30,9 @@ class AttachedGateway:
         ready_timeout: float = 60.0,
         log_path: str | Path | None = None,
         log_patterns: Sequence[str] = DEFAULT_LOG_PATTERNS,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
+        self.progress = progress
         parts = urlsplit(url)
         if parts.hostname is None or parts.port is None:
             raise ValueError(f"gateway url {url!r}: expected http://HOST:PORT")
@@ -48,7 +50,7 @@ class AttachedGateway:
 
     def wait_ready(self, timeout: float | None = None) -> None:
         limit = self.ready_timeout if timeout is None else timeout
-        last = wait_until_ready(self.ready, self.host, self.port, self._log.contains, limit)
+        last = wait_until_ready(self.ready, self.host, self.port, self._log.contains, limit, progress=self.progress)
         if last is not None:
             raise GatewayStartError(f"gateway at {self.url} was not ready ({self.ready.text}) after {limit:g}s; "
                                     f"probed {self.ready.target(self.host, self.port)}, last result: {last}")

@@ -9,7 +9,7 @@ import socket
 import string
 from collections.abc import Mapping, Sequence
 
-__all__ = ["PLACEHOLDERS", "format_command", "free_port", "is_loopback_host"]
+__all__ = ["PLACEHOLDERS", "format_command", "free_port", "is_loopback_host", "placeholders"]
 
 PLACEHOLDERS = ("port", "provider_url", "state_dir", "python")
 
@@ -76,3 +76,12 @@ def _fill(arg: str, values: Mapping[str, str]) -> str:
 
 def _cut(text: str, width: int = 80) -> str:
     return repr(text if len(text) <= width else text[:width] + "…")
+
+
+def placeholders(command: str | Sequence[str]) -> set[str]:
+    """The placeholder names a template uses (``{{port}}`` is a literal, not one)."""
+    try:
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+        return {name for arg in argv for _, name, _, _ in string.Formatter().parse(arg) if name}
+    except ValueError:
+        return set()  # a bad template is reported where it is formatted

@@ -23,7 +23,15 @@ from .nemesis import ProcessPause
 from .provider import FakeProvider
 from .records import CallRecord, LogMatch
 from .tokens import make_token, validate_session_key
-from .transport import Transport, TransportError, TransportReply, describe_exception, excerpt
+from .transport import (
+    Transport,
+    TransportContractError,
+    TransportError,
+    TransportReply,
+    check_transport,
+    describe_exception,
+    excerpt,
+)
 from .units import format_duration, parse_duration
 from .verdict import RaceResult, classify
 from .window import RaceWindow, SearchSpec, probe_grid, search
@@ -179,7 +187,7 @@ class SequentialSender:
             self.provider.set_token_rtt(f"rr-{run_tag}-", rtt, self.provider.rtt.jitter)
         self._active += 1
         log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
-        transport = self.transport_factory()
+        transport = check_transport(self.transport_factory(), "replyrace_transport_factory")
         records: list[CallRecord] = []
         try:
             with _as_evidence(transport, "open()"):
@@ -200,6 +208,9 @@ class SequentialSender:
                 # Requests still in flight get their end time before they are shown.
                 await self.provider.await_idle(timeout=min(5.0, settings.timeout))
             late = transport.late_replies()
+            if not isinstance(late, dict):
+                raise TransportContractError(f"{type(transport).__name__}.late_replies() returned {late!r:.80}; "
+                                             "expected a dict of token -> list of texts ({} when there is none)")
         finally:
             self._active -= 1
             if pauser is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,11 @@ class GatewayPool:
         cwd: str | Path | None = None,
         log_patterns: Sequence[str] = DEFAULT_LOG_PATTERNS,
         state_root: str | Path | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
+        """``progress`` gets a line while a slow gateway start is waited for."""
         self.provider_url = provider_url
+        self.progress = progress
         self.ready = ready
         self.ready_timeout, self.stop_grace = check_waits(ready_timeout, stop_grace)  # before any launch
         self.cwd = cwd
@@ -72,6 +75,7 @@ class GatewayPool:
             log_patterns=self.log_patterns,
             stop_grace=self.stop_grace,
             cwd=cwd if cwd is not None else self.cwd,
+            progress=self.progress,
         )
         gateway.start()
         self._by_key[key] = gateway
@@ -92,6 +96,7 @@ class GatewayPool:
             state_dir=self._new_state_dir(),  # None: the gateway makes (and removes) a temp dir of its own
             log_patterns=self.log_patterns,
             stop_grace=self.stop_grace,
+            progress=self.progress,
         )
         state_dir = gateway.state_dir
         gateway.extra_env.update(profile.env(state_dir))
@@ -130,6 +135,7 @@ class GatewayPool:
             ready_timeout=self.ready_timeout,
             log_path=log_path,
             log_patterns=self.log_patterns,
+            progress=self.progress,
         )
         gateway.start()
         self._by_key[key] = gateway

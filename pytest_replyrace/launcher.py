@@ -74,9 +74,12 @@ class LaunchedGateway:
         stop_grace: float = 5.0,
         cwd: str | Path | None = None,
         extra_logs: Sequence[tuple[Path, Callable[[Path], list[str]]]] = (),
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         """``env`` values of None remove the variable; ``extra_logs`` are (path, reader) pairs
-        scanned with the console log (a JSON log file, say)."""
+        scanned with the console log (a JSON log file, say); ``progress`` gets a line while a slow
+        start is waited for (see :func:`~pytest_replyrace.readiness.wait_until_ready`)."""
+        self.progress = progress
         self.ready = ReadyCheck.parse(ready)
         self.ready_timeout, self.stop_grace = check_waits(ready_timeout, stop_grace)
         self.provider_url = provider_url
@@ -201,22 +204,26 @@ class LaunchedGateway:
     def _failure(self, what: str) -> GatewayStartError:
         return GatewayStartError(f"gateway {what}\n{self.describe_log()}")
 
-    def _check_alive(self) -> None:
+    def _probed(self, last: str | None) -> str:
+        return f"  probed: {self.ready.target('127.0.0.1', self.port)}; last result: {last or 'not probed yet'}"
+
+    def _check_alive(self, last: str | None) -> None:
         group = self._group
         if group is None:
             raise GatewayStartError(f"gateway {self.command_text!r} is not started")
         code = group.poll()
         if code is not None:
             self.returncode = code
-            raise self._failure(f"exited with {describe_exit(code)} before it was ready ({self.ready.text})")
+            raise self._failure(f"exited with {describe_exit(code)} before it was ready ({self.ready.text})\n"
+                                f"{self._probed(last)}")
 
     def wait_ready(self, timeout: float | None = None) -> None:
         limit = self.ready_timeout if timeout is None else timeout
         last = wait_until_ready(self.ready, "127.0.0.1", self.port, self._log.contains, limit,
-                                still_alive=self._check_alive)
+                                still_alive=self._check_alive, progress=self.progress)
         if last is not None:
             raise self._failure(f"still not ready ({self.ready.text}) after {limit:g}s; it was stopped\n"
-                                f"  probed: {self.ready.target('127.0.0.1', self.port)}; last result: {last}")
+                                f"{self._probed(last)}")
 
     def stop(self) -> int | None:
         """SIGTERM the process group, SIGKILL it after the grace, end what left it; idempotent."""

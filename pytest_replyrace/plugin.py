@@ -8,6 +8,7 @@ import random
 import re
 import warnings
 import shlex
+import sys
 import zlib
 from pathlib import Path
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ from .version import __version__
 from .driver import DriverSettings, SequentialSender
 from .gateways import GatewayPool
 from .gateway_log import DEFAULT_LOG_PATTERNS
+from .command import placeholders
 from .launcher import Gateway, LaunchedGateway
 from .openclaw_profile import OpenClawProfile
 from .processes import ended_processes
@@ -35,12 +37,12 @@ from .markers import (
 )
 from .faults import FaultPlan
 from .provider import FakeProvider
-from .report import summary_lines, write_json_report
+from .report import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
 from .report_html import write_html_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
 from .openclaw_transport import OpenClawTransport
 from .transport import HttpTransport, Transport
-from .verdict import RaceResult
+from .verdict import RaceFailure, RaceResult
 from .window import RaceWindow
 
 SEED_CACHE_KEY = "replyrace/seed"
@@ -97,7 +99,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         pluginmanager.register(_QuietAsyncioDefault(), "replyrace-quiet-asyncio")
     group = parser.getgroup("replyrace", "pytest-replyrace: reply races in chat/LLM gateways")
     for option in OPTIONS:
-        group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help)
+        bare = {"nargs": "?", "const": "on"} if option.switch else {}
+        group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help,
+                        **bare)
         parser.addini(option.ini, f"{option.help} (ini twin of {option.flag}, env {option.env})", default="")
     group.addoption(
         "--replyrace-log-pattern",
@@ -194,6 +198,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"replyrace: calls={s.calls} gap={s.describe('gap')} call-timeout={s.describe('call_timeout')} "
         f"rtt={s.describe('rtt')} jitter={s.jitter:g} seed={state.seed} ({state.seed_note}; "
         f"replay with --replyrace-seed {state.seed})",
+        "replyrace: markers may override per test (replyrace, rtt_range, gap_range set calls, gap, rtt, "
+        "call-timeout); the summary shows each run's own rtt, gap and pattern, one letter per call",
     ] + ([f"replyrace: search={s.describe('search')} (on every failing race assertion)"] if s.search else [])
 
 
@@ -253,6 +259,8 @@ _RANGE_USERS = {
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(RaceFailure):
+        report.replyrace_race_failure = True  # the summary tells these from failures on anything else
     pending = item.stash.get(_PENDING, None)
     if pending:
         # An attribute of the report travels to the xdist controller with it.
@@ -271,8 +279,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None or not (state.results or state.windows or state.restarts or state.ended):
+    if state is None:
         return
+    if state.results or state.windows or state.restarts or state.ended:
+        _write_summary(terminalreporter, config, state)
+    # Written at session finish, which pytest runs before this summary.
+    for what, path in (("JSON report", state.settings.report), ("HTML report", state.settings.html)):
+        if path and Path(path).exists():
+            terminalreporter.write_line(f"replyrace: {what} written to {Path(path).resolve()}")
+
+
+def _write_summary(terminalreporter: Any, config: pytest.Config, state: _RunState) -> None:
     terminalreporter.section("replyrace summary")
     verbose = config.get_verbosity() > 0
     for line, markup in summary_lines(state.results, _outcomes(terminalreporter), verbose=verbose):
@@ -299,6 +316,8 @@ def _outcomes(terminalreporter: Any) -> dict[str, str]:
         for report in terminalreporter.stats.get(word, []):
             node_id = getattr(report, "nodeid", None)
             if node_id and (getattr(report, "when", None) == "call" or word == "error"):
+                if word == "failed" and not getattr(report, "replyrace_race_failure", False):
+                    word = f"failed: {NOT_A_RACE_ASSERTION}"
                 outcomes.setdefault(node_id, word)
     return outcomes
 
@@ -326,6 +345,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.settings.html:
         write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings,
                           windows=state.windows)
+
+
+
+def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
+    """Writes a waiting line on the terminal while pytest captures output (default capture included)."""
+
+    def write(line: str) -> None:
+        capman = config.pluginmanager.get_plugin("capturemanager")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            if reporter is not None and not hasattr(config, "workerinput"):
+                reporter.ensure_newline()
+                reporter.write_line(line, yellow=True)
+            else:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+
+    return write
 
 
 # -- fixtures ---------------------------------------------------------------
@@ -408,6 +445,7 @@ def replyrace_gateway_factory(
         cwd=pytestconfig.rootpath,
         log_patterns=state.log_patterns,
         state_root=tmp_path_factory.mktemp("replyrace"),
+        progress=_progress_writer(pytestconfig),
     )
     state.owned.append(pool)
     try:
@@ -436,11 +474,36 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
             pytest.fail(f"replyrace: {exc}", pytrace=False)
         return replyrace_gateway_factory.launch_openclaw(profile)
     if replyrace_settings.gateway_cmd:
+        _warn_without_port(replyrace_settings)
         return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd)
-    pytest.skip(
-        "replyrace: no gateway configured; set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or "
-        "--replyrace-gateway-cmd, or --replyrace-gateway-url to attach to a running one"
-    )
+    how = ("set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or --replyrace-gateway-cmd, or "
+           "--replyrace-gateway-url to attach to a running one")
+    if replyrace_settings.require_gateway:
+        pytest.fail(f"replyrace: no gateway configured, and a gateway is required "
+                    f"({replyrace_settings.source('require_gateway')}); {how} (a misspelt ini key is not read)",
+                    pytrace=False)
+    pytest.skip(f"replyrace: no gateway configured; {how}")
+
+
+class GatewayPortWarning(pytest.PytestWarning):
+    """The gateway command has no ``{port}``: the gateway must read ``REPLYRACE_GATEWAY_PORT``."""
+
+
+PORT_WARNING_FILTER = "ignore:the gateway command has no"
+
+
+def _warn_without_port(settings: Settings) -> None:
+    command = settings.gateway_cmd
+    if command is None or "port" in placeholders(command):
+        return
+    # Silenced by its message, not its class: a filter naming our class would import this package before
+    # pytest can mark it for assertion rewriting (PytestAssertRewriteWarning, an error under -W error).
+    warnings.warn(GatewayPortWarning(
+        f"the gateway command has no {{port}} (replyrace: {command!r}, {settings.source('gateway_cmd')}); the "
+        "gateway must then listen on the port in the environment variable REPLYRACE_GATEWAY_PORT, or readiness "
+        "waits on a port nothing listens on. Add --port {port} (or your gateway's flag), or, if it does read "
+        f"REPLYRACE_GATEWAY_PORT, silence this with the ini line: filterwarnings = {PORT_WARNING_FILTER}"),
+        stacklevel=2)
 
 
 def _build_transport(
@@ -498,8 +561,23 @@ def replyrace_gateway_watch(request: pytest.FixtureRequest, gateway: Gateway,
                     pytrace=False)
 
 
-def _replay_command(config: pytest.Config, node_id: str, seed: int) -> str:
-    return f"pytest {shlex.quote(node_id)} --replyrace-seed {seed}"
+_NOT_REPLAYED = ("seed", "force_calls", "report", "html")
+"""Set by the replay line itself, or outputs a replay does not need."""
+
+
+def _replay_command(config: pytest.Config, node_id: str, seed: int, force_calls: int | None = None) -> str:
+    """A command that reruns ``node_id`` as this run did: the seed and every option given on the command line
+    (ini and environment stay where they are), and the forced call count if any."""
+    settings = _state(config).settings
+    args = ["pytest", node_id, "--replyrace-seed", str(seed)]
+    for option in OPTIONS:
+        if option.name not in _NOT_REPLAYED and settings.source(option.name) == option.flag:
+            args.append(f"{option.flag}={config.getoption(option.dest)}")
+    args += [f"--replyrace-log-pattern={p}" for p in config.getoption("replyrace_log_pattern") or []]
+    calls = force_calls if force_calls is not None else settings.force_calls
+    if calls is not None:
+        args += ["--replyrace-force-calls", str(calls)]
+    return shlex.join(args)
 
 
 @pytest.fixture
@@ -567,6 +645,5 @@ def sequential_sender(
         shrink_budget=s.shrink,
         parallel=s.parallel,
         search_spec=search_spec,
-        replay_calls=lambda calls: f"{_replay_command(request.config, node.nodeid, state.seed)} "
-        f"--replyrace-force-calls {calls}",
+        replay_calls=lambda calls: _replay_command(request.config, node.nodeid, state.seed, force_calls=calls),
     )

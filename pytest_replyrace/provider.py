@@ -28,7 +28,7 @@ from .command import is_loopback_host
 from .errors import FakeProviderError
 from .faults import FaultPlan, FaultRule
 from .records import JournalEntry
-from .tokens import call_number, find_tokens
+from .tokens import call_number, find_tokens, newest_token
 from .units import parse_duration
 
 __all__ = ["FakeProvider", "RttSpec", "user_turn_text", "NO_TOKEN_REPLY"]
@@ -344,18 +344,18 @@ class FakeProvider:
         """The RTT and fault for this request, replayable from the seed and the token."""
         with self._lock:
             spec = self._rtt
-            first = entry.tokens[0] if entry.tokens else None
-            if first is not None:
+            newest = newest_token(entry.tokens)  # not a failed turn the gateway re-sent from its history
+            if newest is not None:
                 for prefix, token_spec in self._token_rtts.items():
-                    if first.startswith(prefix):
+                    if newest.startswith(prefix):
                         spec = token_spec
                         break
             # Keyed on the token, not arrival order, so concurrent sessions replay alike.
-            key = first if first is not None else f"#{entry.seq}"
-            attempt = sum(1 for e in self._journal if first is not None and first in e.tokens and e.seq < entry.seq)
+            key = newest if newest is not None else f"#{entry.seq}"
+            attempt = sum(1 for e in self._journal if newest is not None and newest in e.tokens and e.seq < entry.seq)
             rng = random.Random(f"{self._seed}:{key}:{attempt}")
             rtt = spec.draw(rng)
-            fault = self._faults.pick(call_number(first) if first is not None else entry.seq, rng)
+            fault = self._faults.pick(call_number(newest) if newest is not None else entry.seq, rng)
         return rtt, fault
 
     def _end(self, entry: JournalEntry, status: int, error: str) -> None:

@@ -106,18 +106,32 @@ def probe(check: ReadyCheck, host: str, port: int, log_has: Callable[[re.Pattern
     return None if log_has(re.compile(check.arg)) else "no matching log line yet"
 
 
+PROGRESS_AFTER = 5.0
+PROGRESS_EVERY = 10.0
+
+
 def wait_until_ready(check: ReadyCheck, host: str, port: int, log_has: Callable[[re.Pattern[str]], bool],
-                     limit: float, *, still_alive: Callable[[], None] = lambda: None) -> str | None:
+                     limit: float, *, still_alive: Callable[[str | None], None] = lambda last: None,
+                     progress: Callable[[str], None] | None = None) -> str | None:
     """Probe until ready (None) or ``limit`` seconds pass (the last probe's result).
 
-    ``still_alive`` is called before each probe and raises if the process it watches is gone.
+    ``still_alive`` is called before each probe with the previous probe's result and raises if the process it
+    watches is gone. ``progress`` gets a line after 5 s of waiting, then every 10 s, so a wait is never silent.
     """
-    deadline = time.monotonic() + limit
+    start = time.monotonic()
+    deadline = start + limit
+    next_note = start + PROGRESS_AFTER
+    last: str | None = None
     while True:
-        still_alive()
+        still_alive(last)
         last = probe(check, host, port, log_has)
         if last is None:
             return None
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             return last
+        if progress is not None and now >= next_note:
+            progress(f"replyrace: waiting for the gateway at {check.target(host, port)} ({now - start:.0f}s of "
+                     f"{limit:g}s; last: {last})")
+            next_note += PROGRESS_EVERY
         time.sleep(POLL_SECONDS)

@@ -15,7 +15,7 @@ from .version import __version__
 from .units import format_duration
 from .verdict import FAST_FAIL_LETTERS, LETTERS, describe_shape, verdict_of
 
-__all__ = ["REPORT_VERSION", "summary_lines", "report_document", "write_json_report"]
+__all__ = ["NOT_A_RACE_ASSERTION", "REPORT_VERSION", "summary_lines", "report_document", "write_json_report"]
 
 REPORT_VERSION = 1
 
@@ -29,6 +29,16 @@ def group_name(node_id: str | None) -> str:
         return "(no test)"
     name = _GRID_ID.sub("", node_id)
     return name.replace("[]", "").replace("[-", "[").replace("-]", "]")
+
+
+NOT_A_RACE_ASSERTION = "not a race assertion"
+
+
+def _outcome_note(verdict: str, outcome: str) -> str:
+    """The test's outcome as the row shows it: a clean run never reads plainly ``failed``."""
+    if verdict == "clean" and outcome == "failed":
+        return "failed: a race assertion on another run of this test"
+    return outcome
 
 
 def _p50_ms(values: list[float]) -> str:
@@ -64,7 +74,7 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
             "verdict": verdict,
             "detail": "" if verdict == "clean" else describe_shape(pattern, bad),
             "logs": len(result.get("log_matches", [])),
-            "outcome": (outcomes or {}).get(node_id, ""),
+            "outcome": _outcome_note(verdict, (outcomes or {}).get(node_id, "")),
             "timeline": result.get("timeline", ""),
         })
     return rows

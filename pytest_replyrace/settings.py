@@ -180,6 +180,11 @@ class Option:
     def dest(self) -> str:
         return f"replyrace_{self.name}"
 
+    @property
+    def switch(self) -> bool:
+        """An on/off setting: the bare flag means on."""
+        return self.parse is _flag
+
 
 OPTIONS: tuple[Option, ...] = (
     Option("gateway_cmd", "command that starts the gateway under test; placeholders {port}, {provider_url}, "
@@ -234,6 +239,8 @@ OPTIONS: tuple[Option, ...] = (
            0.0, "FRACTION"),
     Option("seed", "seed for tokens, session keys and jitter: an integer, or 'last' for the previous run's",
            parse_seed, None, "SEED"),
+    Option("require_gateway", "on: a race test with no gateway configured errors instead of skipping (for CI, "
+           "with --strict-config); default off", _flag, False, "on|off"),
     Option("report", "write a JSON history of every race test to PATH", _text, None, "PATH"),
     Option("html", "write a self-contained HTML report (timelines, pattern heatmap) to PATH", _text, None, "PATH"),
 )
@@ -270,6 +277,7 @@ class Settings:
     rtt: float = 0.05
     jitter: float = 0.0
     seed: int | str | None = None
+    require_gateway: bool = False
     report: str | None = None
     html: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)

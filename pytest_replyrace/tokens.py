@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TOKEN_RE", "make_token", "find_tokens", "looks_like_token", "call_number", "validate_session_key"]
+__all__ = ["TOKEN_RE", "make_token", "find_tokens", "looks_like_token", "call_number", "newest_token", "validate_session_key"]
 
 # Lower-case run tag and a call number; nothing else in a prompt looks like it.
 TOKEN_RE = re.compile(r"\brr-[0-9a-z]{4,16}-\d{1,6}\b")
@@ -41,6 +41,15 @@ def looks_like_token(text: str) -> bool:
 def call_number(token: str) -> int:
     """The call number ``n`` of a token ``rr-<run>-<n>``."""
     return int(token.rsplit("-", 1)[1])
+
+
+def newest_token(tokens: list[str]) -> str | None:
+    """The token of the latest call among ``tokens`` (the highest call number; the later one on a tie).
+
+    A gateway that keeps a failed turn in its history re-sends that turn's token with the next call's:
+    the request is the next call's, not the failed one's again.
+    """
+    return max(reversed(tokens), key=call_number) if tokens else None
 
 
 def validate_session_key(key: object, where: str = "session_key") -> str:

@@ -10,6 +10,7 @@ fixture.
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -18,7 +19,8 @@ import aiohttp
 
 from .errors import ReplyraceError
 
-__all__ = ["TransportReply", "TransportError", "Transport", "HttpTransport", "MAX_BODY_BYTES", "excerpt", "describe_exception"]
+__all__ = ["TransportReply", "TransportError", "Transport", "TransportContractError", "check_transport",
+           "HttpTransport", "MAX_BODY_BYTES", "excerpt", "describe_exception"]
 
 MAX_BODY_BYTES = 1024 * 1024
 """Replies larger than this are cut and reported as a transport error."""
@@ -59,6 +61,45 @@ class Transport(Protocol):
     # Optional: ``partial_reply() -> str | None``, what arrived of a call the driver timed out
     # (headers and the first bytes of a body that never finished). Something there makes the
     # call an `e` quoting it (a slow-loris answer); nothing makes it `l` (no answer at all).
+
+
+class TransportContractError(ReplyraceError, TypeError):
+    """A transport factory made something that does not follow the :class:`Transport` protocol."""
+
+
+_ASYNC_METHODS = {
+    "open": "async def open(self) -> None",
+    "send": "async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply",
+    "close": "async def close(self) -> None",
+}
+
+
+def _contract_problems(transport: object) -> list[str]:
+    problems = []
+    if not isinstance(getattr(transport, "name", None), str):
+        problems.append("no `name` attribute (a str naming the transport, such as 'my-api')")
+    for method, signature in _ASYNC_METHODS.items():
+        member = getattr(transport, method, None)
+        if not callable(member):
+            problems.append(f"no `{method}` method (expected `{signature}`)")
+        elif not inspect.iscoroutinefunction(member):
+            problems.append(f"`{method}` is not async (expected `{signature}`)")
+    late = getattr(transport, "late_replies", None)
+    if not callable(late) or inspect.iscoroutinefunction(late):
+        problems.append("no plain `late_replies` method (expected `def late_replies(self) -> dict[str, list[str]]`, "
+                        "text that arrived after its call ended, by token; `return {}` when there is none)")
+    return problems
+
+
+def check_transport(transport: object, where: str = "the transport factory") -> Transport:
+    """``transport`` if it follows the :class:`Transport` protocol, else a :class:`TransportContractError`
+    naming everything that is missing (before the driver awaits anything of it)."""
+    problems = _contract_problems(transport)
+    if problems:
+        raise TransportContractError(
+            f"{where} made {type(transport).__name__} {transport!r:.80}, which is not a replyrace Transport: "
+            + "; ".join(problems) + " (see README, 'Your own transport')")
+    return transport  # type: ignore[return-value]
 
 
 def excerpt(data: bytes | str, width: int = 200) -> str:

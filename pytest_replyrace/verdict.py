@@ -79,15 +79,39 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def describe_shape(pattern: str, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
-    """Name the shape of the bad letters in ``pattern``.
+def _period(marks: Sequence[bool]) -> int | None:
+    """The shortest period of ``marks`` seen at least twice in full, or None."""
+    n = len(marks)
+    for k in range(2, n // 2 + 1):
+        if all(marks[i] == marks[i % k] for i in range(n)):
+            return k
+    return None
 
-    ``"pfpfpf"`` → ``"alternating: every 2nd call"``; ``"pffff"`` → ``"all
-    after the first"``; ``"ppfpp"`` → ``"intermittent 1/5"``.
+
+def _run_shape(positions: list[int], n: int) -> str | None:
+    """Names one unbroken run of bad calls: at the start, at the end, or in between."""
+    count = len(positions)
+    if positions != list(range(positions[0], positions[0] + count)):
+        return None
+    if positions[0] == 1:
+        return "the first call" if count == 1 else f"the first {count} calls"
+    if positions[-1] == n:
+        return "the last call" if count == 1 else f"the last {count} calls"
+    return f"only call {positions[0]}" if count == 1 else f"a run of {count} from call {positions[0]}"
+
+
+def describe_shape(pattern: str, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
+    """Name the shape of the bad letters in ``pattern``: regular shapes by their rule, ``intermittent`` only
+    for irregular ones.
+
+    ``"pfpfpf"`` → ``"alternating: every 2nd call"``; ``"pffpff"`` → ``"periodic: 2 of every 3 calls"``;
+    ``"pffff"`` → ``"all after the first"``; ``"pf"`` → ``"the last call"``; ``"ppfpppfppf"`` →
+    ``"intermittent 3/10"``.
     """
     bad_set = set(bad)
     n = len(pattern)
-    positions = [i + 1 for i, letter in enumerate(pattern) if letter in bad_set]
+    marks = [letter in bad_set for letter in pattern]
+    positions = [i + 1 for i, mark in enumerate(marks) if mark]
     if not positions:
         return "clean"
     count = len(positions)
@@ -95,18 +119,16 @@ def describe_shape(pattern: str, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
         return "every call"
     if n >= 3 and positions == list(range(2, n + 1)):
         return "all after the first"
-    if count >= 2:
-        steps = {b - a for a, b in zip(positions, positions[1:])}
-        if len(steps) == 1:
-            step = steps.pop()
-            # Periodic only if it runs to the end of the run, not a burst that stopped.
-            if (step == 2 or (step > 2 and count >= 3)) and positions[-1] + step > n:
-                kind = "alternating" if step == 2 else "periodic"
-                return f"{kind}: every {_ordinal(step)} call"
-            if step == 1 and positions[0] == 1:
-                return f"the first {count} calls"
-            if step == 1:
-                return f"a run of {count} from call {positions[0]}"
+    run = _run_shape(positions, n)
+    if run is not None:
+        return run
+    period = _period(marks)
+    if period is not None:
+        per = sum(marks[:period])
+        if per == 1:
+            kind = "alternating" if period == 2 else "periodic"
+            return f"{kind}: every {_ordinal(period)} call"
+        return f"periodic: {per} of every {period} calls"
     return f"intermittent {count}/{n}"
 
 
@@ -215,15 +237,21 @@ class RaceResult:
     def timeline(self) -> str:
         return format_timeline(self.calls)
 
-    def describe(self, bad: Iterable[str] = FAST_FAIL_LETTERS, title: str = "fast-fail") -> str:
+    def _where(self) -> str:
+        where = [] if self.rtt is None else [f"rtt={format_duration(self.rtt)}"]
+        return ", ".join(where + [f"gap={format_duration(self.gap)}"])
+
+    def _counts(self) -> str:
+        return ", ".join(f"{n}{letter}" for letter, n in self.counts.items() if n) or "no calls"
+
+    def describe(self, bad: Iterable[str] = FAST_FAIL_LETTERS, title: str = "fast-fail",
+                 headline: str | None = None) -> str:
         """The full failure text: headline, timeline, matched log lines, replay."""
-        where = []
-        if self.rtt is not None:
-            where.append(f"rtt={format_duration(self.rtt)}")
-        where.append(f"gap={format_duration(self.gap)}")
-        counts = ", ".join(f"{n}{letter}" for letter, n in self.counts.items() if n)
+        if headline is None:
+            headline = (f"replyrace {title} at {self._where()}: {self.shape(bad)} — pattern {self.pattern} "
+                        f"({self._counts()})")
         lines = [
-            f"replyrace {title} at {', '.join(where)}: {self.shape(bad)} — pattern {self.pattern} ({counts})",
+            headline,
             f"session {self.session_key}, {len(self.calls)} calls, seed {self.seed}",
             "letters: " + ", ".join(f"{k}={v}" for k, v in LETTERS.items()),
             format_timeline(self.calls),
@@ -241,8 +269,8 @@ class RaceResult:
             lines.append(f"replay: {self.replay}")
         return "\n".join(lines)
 
-    def _failure(self, bad: frozenset[str], title: str) -> RaceFailure:
-        text = self.describe(bad, title)
+    def _failure(self, bad: frozenset[str], title: str, headline: str | None = None) -> RaceFailure:
+        text = self.describe(bad, title, headline)
         if self.on_failure is not None:
             more = self.on_failure(self, bad)
             if more:
@@ -250,10 +278,16 @@ class RaceResult:
         return RaceFailure(text)
 
     def assert_no_fast_fail(self) -> None:
-        """Fail when any call is a fast-fail (``f``) or a wrong reply (``w``)."""
+        """Fail when any call is a fast-fail (``f``) or a wrong reply (``w``), or when no call got a real
+        reply (``p``): a run of only errors and lost replies says nothing about the race."""
         __tracebackhide__ = True
         if any(letter in FAST_FAIL_LETTERS for letter in self.pattern):
             raise self._failure(FAST_FAIL_LETTERS, "fast-fail")
+        if "p" not in self.pattern:
+            raise self._failure(frozenset(LETTERS) - {"p"}, "no real reply", headline=(
+                f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern "
+                f"{self.pattern or '(no calls)'} ({self._counts()}) at {self._where()}; check the transport, the "
+                "gateway's provider URL and the timeline below"))
 
     def assert_clean(self) -> None:
         """Fail on anything but real replies."""

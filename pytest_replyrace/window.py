@@ -73,6 +73,8 @@ class RaceWindow:
     boundaries: dict[float, float | None] = field(default_factory=dict)
     """Per gap: the highest RTT that still failed (None: no fast-fail at any RTT tried)."""
     confirmed: dict[float, bool] = field(default_factory=dict)
+    unresolved: dict[float, tuple[float, float]] = field(default_factory=dict)
+    """Per gap whose bisection the budget cut short: the last failing and the first clean RTT."""
     rtt_range: tuple[float, float] | None = None
     wall: float = 0.0
 
@@ -98,7 +100,13 @@ class RaceWindow:
         assert edge is not None
         hi = self.rtt_range[1] if self.rtt_range else math.inf
         rtt_text = f"up to the top of the range ({format_duration(hi)})" if edge >= hi else f"≤ {format_duration(edge)}"
-        return f"fails when RTT {rtt_text} with gap ≤ {format_duration(top_gap)}"
+        return f"fails when RTT {rtt_text} with gap ≤ {format_duration(top_gap)}{self._unresolved_note(top_gap)}"
+
+    def _unresolved_note(self, gap: float) -> str:
+        if gap not in self.unresolved:
+            return ""
+        failing, clean = self.unresolved[gap]
+        return f"; edge between {format_duration(failing)} and {format_duration(clean)} (budget ran out)"
 
     def describe(self) -> str:
         lines = [f"replyrace window: {self.statement()} ({len(self.points)} probes, {self.wall:.1f}s)"]
@@ -106,6 +114,7 @@ class RaceWindow:
             state = "no fast-fail" if edge is None else f"fast-fails at RTT ≤ {format_duration(edge)}"
             if edge is not None and not self.confirmed.get(gap, True):
                 state += " (not confirmed by a second probe: intermittent)"
+            state += self._unresolved_note(gap)
             lines.append(f"  gap {format_duration(gap):>6}: {state}")
         lines.append("  probes (rtt, gap → pattern):")
         for point in sorted(self.points, key=lambda p: (p.gap, p.rtt)):
@@ -122,6 +131,7 @@ class RaceWindow:
             "statement": self.statement(),
             "boundaries": {str(g): b for g, b in self.boundaries.items()},
             "confirmed": {str(g): c for g, c in self.confirmed.items()},
+            "unresolved": {str(g): list(pair) for g, pair in self.unresolved.items()},
             "points": [{"rtt": p.rtt, "gap": p.gap, "pattern": p.pattern, "session_key": p.session_key}
                        for p in self.points],
         }
@@ -170,7 +180,10 @@ async def _edge_for_gap(sender: Prober, gap: float, lo: float, hi: float, calls:
         window.confirmed[gap] = True
         return
     failing, clean = lo, hi
-    while clean / failing > 1 + tolerance and time.monotonic() < deadline:
+    while clean / failing > 1 + tolerance:
+        if time.monotonic() >= deadline:
+            window.unresolved[gap] = (failing, clean)
+            break
         # Bisect in log space (RTTs span decades), on whole milliseconds so ids and tables stay readable.
         middle = round(math.sqrt(failing * clean), 3)
         if not failing < middle < clean:

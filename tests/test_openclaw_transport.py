@@ -61,8 +61,10 @@ def test_late_answers_under_other_run_ids_are_shown_on_their_call(ws_pytester: p
 
 def test_a_wrong_token_is_an_error_per_call_not_a_hang(ws_pytester: pytest.Pytester) -> None:
     result = run(ws_pytester, toy_cmd("fixed"), "--replyrace-token=wrong-token", "-p", "no:randomly")
-    result.assert_outcomes(passed=1)  # assert_no_fast_fail does not fail on `e`
-    result.stdout.fnmatch_lines(["*50ms     0ms  eeeeee *unreliable: every call*"])
+    result.assert_outcomes(failed=1)  # no real reply at all: a broken setup, not a green run
+    result.stdout.fnmatch_lines(["*replyrace: no call got a real reply — a race cannot be told from a broken setup: "
+                                 "pattern eeeeee (6e)*",
+                                 "*50ms     0ms  eeeeee *unreliable: every call (failed)*"])
     ws_pytester.makepyfile(test_ws=RACE_TEST.replace("assert_no_fast_fail", "assert_clean"))
     result = run(ws_pytester, toy_cmd("fixed"), "--replyrace-token=wrong-token")
     result.assert_outcomes(failed=1)

@@ -61,6 +61,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--crash-on", type=call_numbers, default=set(), help="die by SIGKILL when this call arrives")
     parser.add_argument("--freeze-on", type=call_numbers, default=set(),
                         help="block the whole process (readyz too) when this call arrives")
+    parser.add_argument("--keep-failed-turns", action="store_true",
+                        help="keep the user message of a turn the provider failed in the session's history and "
+                             "send it again before the next message (as gateways with a transcript do)")
     parser.add_argument("--exit-at-start", type=int, default=None)
     parser.add_argument("--never-ready", action="store_true")
     parser.add_argument("--ready-after-ms", type=float, default=0.0)
@@ -106,6 +109,7 @@ class Gateway:
         self.last_reply: str | None = None
         self.started = time.monotonic()
         self.http: aiohttp.ClientSession | None = None
+        self.failed_turns: dict[str, list[str]] = {}  # session key -> user messages with no answer yet
 
     def log(self, text: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
@@ -117,9 +121,10 @@ class Gateway:
         ready = not self.args.never_ready and time.monotonic() - self.started >= self.args.ready_after_ms / 1000
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
-    async def ask_provider(self, message: str) -> str:
+    async def ask_provider(self, message: str, history: list[str]) -> str:
         assert self.http is not None
-        body = {"model": "fake-model", "stream": False, "messages": [{"role": "user", "content": message}]}
+        messages = [{"role": "user", "content": text} for text in [*history, message]]
+        body = {"model": "fake-model", "stream": False, "messages": messages}
         async with self.http.post(f"{self.args.provider_url}/chat/completions", json=body) as response:
             data = await response.json()
         return str(data["choices"][0]["message"]["content"])
@@ -156,11 +161,14 @@ class Gateway:
         turn_start = time.monotonic()
         self.guards[key] = float("inf")
         background = self.args.background_on.get(n, self.args.background_ms / 1000)
+        history = self.failed_turns.setdefault(key, [])
         try:
-            text = await self.ask_provider(message)
+            text = await self.ask_provider(message, history if self.args.keep_failed_turns else [])
         except Exception as exc:  # noqa: BLE001 - report it like a gateway would
             self.guards[key] = 0.0
+            history.append(message)
             return web.json_response({"runId": run_id, "reply": None, "error": f"provider failed: {exc!r}"})
+        history.clear()
         if n in self.args.error_on:
             self.guards[key] = 0.0
             return web.json_response({"runId": run_id, "reply": None, "error": "model run failed"})

@@ -102,6 +102,7 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "gateway": (("docker", "command, openclaw"),),
     "transport": (("smtp", "http, openclaw"), ("ws", "http, openclaw")),
     "agent_wait": (("maybe", "on/off"), ("2", "on/off")),
+    "require_gateway": (("maybe", "on/off"), ("required", "on/off")),
     "http_path": (("chat.send", "starts with '/'"), ("http://127.0.0.1/chat.send", "starts with '/'")),
     "calls": (("abc", CALLS), ("1.5", CALLS), ("0", CALLS), ("10001", CALLS), (HUGE, CALLS)),
     "force_calls": (("abc", CALLS), ("0", CALLS), ("10001", CALLS), (HUGE, CALLS)),

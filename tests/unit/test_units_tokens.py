@@ -74,3 +74,11 @@ def test_session_keys_do_not_look_like_tokens() -> None:
 def test_make_token_rejects_bad_tags() -> None:
     with pytest.raises(ValueError, match="invalid token"):
         make_token("UPPER", 1)
+
+
+def test_newest_token_is_the_latest_call_not_the_first_seen() -> None:
+    from pytest_replyrace.tokens import newest_token
+
+    assert newest_token(["rr-abcd-2", "rr-abcd-3"]) == "rr-abcd-3"
+    assert newest_token(["rr-abcd-3", "rr-abcd-2"]) == "rr-abcd-3"
+    assert newest_token(["rr-abcd-1"]) == "rr-abcd-1" and newest_token([]) is None

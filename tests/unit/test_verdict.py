@@ -90,11 +90,20 @@ def test_error_after_the_provider_answered() -> None:
         ("fffppppppp", "the first 3 calls"),
         ("pffffp", "a run of 4 from call 2"),
         ("ppfpppfppf", "intermittent 3/10"),
-        ("pfpppp", "intermittent 1/6"),
-        ("pfpfpp", "intermittent 2/6"),
+        ("pfpppp", "only call 2"),
+        ("pfpfpp", "intermittent 2/6"),  # alternation that stopped is not a period
         ("pwpwpw", "alternating: every 2nd call"),
         ("pwleepf", "intermittent 2/7"),  # two hits five apart are not a period yet
         ("pppfppppf", "intermittent 2/9"),
+        # Regular patterns are named by their rule, not "intermittent".
+        ("pffpff", "periodic: 2 of every 3 calls"),
+        ("pffpffp", "periodic: 2 of every 3 calls"),
+        ("ppfppf", "periodic: every 3rd call"),
+        ("pf", "the last call"),
+        ("pppff", "the last 2 calls"),
+        ("fppp", "the first call"),
+        ("f", "every call"),
+        ("fpf", "intermittent 2/3"),  # too short to call a period
     ],
 )
 def test_describe_shape(pattern: str, shape: str) -> None:
@@ -155,6 +164,24 @@ def test_assert_clean_fails_on_errors_but_no_fast_fail_does_not() -> None:
     result.assert_no_fast_fail()
     with pytest.raises(RaceFailure, match="unclean run"):
         result.assert_clean()
+
+
+@pytest.mark.parametrize("letters", ["eeeeee", "llee", "e"])
+def test_assert_no_fast_fail_fails_when_no_call_got_a_real_reply(letters: str) -> None:
+    result = _result("p" * len(letters))
+    for record, letter in zip(result.calls, letters):
+        record.letter = letter
+    with pytest.raises(RaceFailure) as info:
+        result.assert_no_fast_fail()
+    headline = str(info.value).splitlines()[0]
+    assert headline.startswith("replyrace: no call got a real reply — a race cannot be told from a broken setup: "
+                               f"pattern {letters} (")
+
+
+def test_assert_no_fast_fail_passes_one_real_reply_among_errors() -> None:
+    result = _result("ppp")
+    result.calls[0].letter = result.calls[2].letter = "e"
+    result.assert_no_fast_fail()
 
 
 def test_to_dict_carries_calls_and_journal() -> None:

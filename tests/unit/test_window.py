@@ -108,3 +108,16 @@ def test_grid_and_bad_arguments() -> None:
         asyncio.run(search(sender, (1.0, 0.05), (0, 0)))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_calls 1: expected at least 2"):
         asyncio.run(search(sender, (0.05, 1.0), (0, 0), calls=1))  # type: ignore[arg-type]
+
+
+def test_an_edge_the_budget_cut_short_says_so() -> None:
+    window = run_search(WindowedSender(), gaps=1, calls=2, budget_s=0.0)
+    assert window.unresolved == {0.2: (0.05, 1.0)}
+    assert window.statement() == "fails when RTT ≤ 50ms with gap ≤ 200ms; edge between 50ms and 1s (budget ran out)"
+    assert "gap  200ms: fast-fails at RTT ≤ 50ms; edge between 50ms and 1s (budget ran out)" in window.describe()
+    assert window.to_dict()["unresolved"] == {"0.2": [0.05, 1.0]}
+
+
+def test_a_resolved_edge_does_not_claim_the_budget_ran_out() -> None:
+    window = run_search(WindowedSender(), gaps=1, calls=2)
+    assert not window.unresolved and "budget" not in window.statement() + window.describe()
