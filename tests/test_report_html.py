@@ -68,7 +68,9 @@ def test_a_failing_run_gives_json_junit_and_html_merged_across_xdist_workers(rac
         """
     )
     out = race_pytester.path
-    result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd('--background-ms', '450')}", "-n", "2",
+    # The guard outlives a reply by 550 ms - RTT: at 220 ms that is 330 ms against a 200 ms gap, a margin that
+    # holds on a loaded machine; at 1 s nothing is left.
+    result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd('--background-ms', '550')}", "-n", "2",
                  f"--replyrace-report={out / 'h.json'}", f"--replyrace-html={out / 'h.html'}",
                  f"--junitxml={out / 'junit.xml'}")
     result.assert_outcomes(passed=1, failed=2)
