@@ -1,18 +1,26 @@
 """The gateway's log: where it stands, what in it matches the scan patterns, its last lines.
 
-Read from byte offsets and tolerant of partial lines, so a test can scan just
-what the gateway wrote while it ran.
+Read as a stream from byte offsets, in bounded memory whatever the log's size:
+lines are read in binary, the patterns see the first :data:`SCAN_BYTES` of each
+line, at most :data:`MATCH_LIMIT` matches are kept per scan (the rest are
+counted), and every line that reaches the user goes through :func:`quote_line`
+(at most :data:`LINE_LIMIT` characters, control characters escaped).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from .records import LogMatch
 
-__all__ = ["DEFAULT_LOG_PATTERNS", "LOG_TAIL_LINES", "LogReader"]
+__all__ = [
+    "DEFAULT_LOG_PATTERNS", "LOG_TAIL_LINES", "LINE_LIMIT", "MATCH_LIMIT", "SCAN_BYTES", "TRACEBACK_LOOKAHEAD",
+    "LogReader", "LogScan", "quote_line", "exception_line",
+]
 
 DEFAULT_LOG_PATTERNS: tuple[str, ...] = (
     "ReplyRunAlreadyActiveError",
@@ -21,14 +29,157 @@ DEFAULT_LOG_PATTERNS: tuple[str, ...] = (
     "Traceback",
 )
 LOG_TAIL_LINES = 30
+LINE_LIMIT = 300
+"""Characters of a log line shown anywhere (message, JSON, HTML); the rest is counted."""
+MATCH_LIMIT = 50
+"""Matches kept per scan (one race run); the rest are counted."""
+SCAN_BYTES = 64 * 1024
+"""Bytes of each line the patterns are matched against; the rest of a longer line is skipped unread."""
+TRACEBACK_LOOKAHEAD = 200
+"""Lines after a ``Traceback`` match searched for the exception line that ends it."""
+_CHUNK = 1 << 20
+
+# C0/C1 controls (ESC, CSI, CR, BS...) and invisible format characters (bidi overrides, line separators):
+# a gateway's log must not be able to move the cursor, clear the screen or reorder what the user reads.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s*Traceback\b")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def quote_line(text: str, limit: int = LINE_LIMIT, dropped: int = 0) -> str:
+    """``text`` safe to show: control characters and escape codes written as text (``\\x1b``) and at most
+    ``limit`` characters, the rest counted (``… (+N chars)``); ``dropped``: characters already cut off.
+
+    Idempotent, so text quoted at scan time can be quoted again where it is shown.
+    """
+    shown = _UNSAFE.sub(_escape, text)
+    total = len(shown) + dropped
+    if total <= limit:
+        return shown
+    keep = max(0, limit - len(f"… (+{total:,} chars)"))
+    return f"{shown[:keep]}… (+{total - keep:,} chars)"
+
+
+def exception_line(following: Sequence[str]) -> str | None:
+    """The line that ends a Python traceback, given the lines after ``Traceback (most recent call last):``:
+    the first non-indented line after the indented frames (``ValueError: boom``); None if there is none."""
+    frames = 0
+    for line in following:
+        if line[:1] in (" ", "\t"):
+            frames += 1
+        elif line.strip():
+            return line if frames else None  # no frames: not a traceback we can read
+    return None
+
+
+class _PendingTraceback:
+    """A kept ``Traceback`` match waiting (a bounded number of lines) for the exception line that ends it."""
+
+    def __init__(self, match: LogMatch) -> None:
+        self.match = match
+        self.following: list[str] = []
+
+    def feed(self, text: str) -> bool:
+        """Take the next line; False once the traceback's end is known or too far away."""
+        self.following.append(text[:LINE_LIMIT * 4])
+        if text[:1] in (" ", "\t") or not text.strip():
+            return len(self.following) < TRACEBACK_LOOKAHEAD
+        found = exception_line(self.following)
+        if found is not None:
+            self.match.line = f"{self.match.line} → {quote_line(found, LINE_LIMIT // 2)}"
+        return False
+
+
+@dataclass
+class LogScan:
+    """The matches of one scan: the first :data:`MATCH_LIMIT`, and how many more were counted."""
+
+    matches: list[LogMatch] = field(default_factory=list)
+    more: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.matches) + self.more
+
+    def add(self, match: LogMatch, limit: int = MATCH_LIMIT) -> bool:
+        """Keep ``match`` if there is room, else count it; True if kept."""
+        if len(self.matches) < limit:
+            self.matches.append(match)
+            return True
+        self.more += 1
+        return False
+
+    def extend(self, other: LogScan, limit: int = MATCH_LIMIT) -> None:
+        for match in other.matches:
+            self.add(match, limit)
+        self.more += other.more
+
+
+@dataclass
+class _Line:
+    offset: int
+    """Byte offset of the line's start."""
+    end: int
+    """Byte offset after the line (and its newline)."""
+    head: bytes
+    """The first SCAN_BYTES of the line, without its newline."""
+    dropped: int
+    """Bytes of the line after ``head``, skipped unread."""
+    complete: bool
+    """The line ends with a newline (the last line may still be being written)."""
+
+    def text(self) -> str:
+        return self.head.rstrip(b"\r").decode("utf-8", "replace")
+
+
+def _lines(handle: IO[bytes], start: int) -> Iterator[_Line]:
+    """The lines from byte ``start`` on; memory stays bounded by SCAN_BYTES and _CHUNK whatever a line's length."""
+    handle.seek(start)
+    offset = start
+    while True:
+        head = handle.readline(SCAN_BYTES)
+        if not head:
+            return
+        end = offset + len(head)
+        complete = head.endswith(b"\n")
+        dropped = 0
+        while not complete:
+            rest = handle.readline(_CHUNK)  # a longer line: skip the rest, counting it
+            if not rest:
+                break
+            dropped += len(rest)
+            end += len(rest)
+            complete = rest.endswith(b"\n")
+        if dropped:
+            dropped -= complete
+        else:
+            head = head[:-1] if complete else head
+        yield _Line(offset, end, head, dropped, complete)
+        offset = end
 
 
 class LogReader:
-    """Reads a log file from byte offsets and scans it; tolerant of partial lines."""
+    """Reads a log file as a stream from byte offsets and scans it; tolerant of partial lines.
 
-    def __init__(self, path: Path | None, patterns: Sequence[str]) -> None:
+    ``transform`` turns each raw line into the text scanned and shown (a JSON log record into its
+    message, say); ``label`` prefixes the quoted lines (the file's name, for a log beside the console's).
+    """
+
+    def __init__(self, path: Path | None, patterns: Sequence[str], *,
+                 transform: Callable[[str], str] | None = None, label: str = "") -> None:
         self.path = path
         self.patterns = [(p, re.compile(p)) for p in patterns]
+        self.transform = transform
+        self.label = label
+        self._linenos: dict[int, int] = {0: 0}
+        """Byte offsets of line starts seen by earlier scans → lines before them (to number lines cheaply)."""
+        self._contains_from: dict[str, int] = {}
+        """Per readiness regex: where its next poll starts (every complete line before was searched)."""
 
     def offset(self) -> int:
         try:
@@ -36,32 +187,132 @@ class LogReader:
         except OSError:
             return 0
 
-    def _read(self, since: int = 0) -> tuple[int, str]:
+    def _open(self) -> IO[bytes] | None:
         if self.path is None:
-            return 0, ""
+            return None
         try:
-            with open(self.path, "rb") as handle:
-                head = handle.read(since) if since else b""
-                body = handle.read()
+            return open(self.path, "rb")
         except OSError:
-            return 0, ""
-        return head.count(b"\n"), body.decode("utf-8", "replace")
+            return None
+
+    def _lines_before(self, handle: IO[bytes], since: int) -> int:
+        """How many newlines come before byte ``since``, counted from the nearest offset seen before."""
+        if self.offset() < max(self._linenos):
+            self._linenos = {0: 0}  # the file was truncated or replaced
+        known = max(o for o in self._linenos if o <= since)
+        count = self._linenos[known]
+        handle.seek(known)
+        left = since - known
+        while left > 0:
+            block = handle.read(min(_CHUNK, left))
+            if not block:
+                break
+            count += block.count(b"\n")
+            left -= len(block)
+        return count
+
+    def _remember(self, offset: int, lineno: int) -> None:
+        if len(self._linenos) >= 64:
+            del self._linenos[min(o for o in self._linenos if o)]
+        self._linenos[offset] = lineno
 
     def match_line(self, line: str) -> str | None:
         """The first scan pattern that matches ``line``."""
         return next((pattern for pattern, regex in self.patterns if regex.search(line)), None)
 
-    def matches(self, since: int = 0) -> list[LogMatch]:
-        lines_before, text = self._read(since)
-        found = []
-        for i, line in enumerate(text.splitlines(), start=lines_before + 1):
-            pattern = self.match_line(line)
-            if pattern is not None:
-                found.append(LogMatch(pattern=pattern, line=line, lineno=i))
-        return found
+    def _text(self, line: _Line) -> str:
+        text = line.text()
+        return self.transform(text) if self.transform is not None else text
+
+    def matches(self, since: int = 0, *, late_from: int | None = None, containing: str | None = None,
+                limit: int = MATCH_LIMIT) -> LogScan:
+        """Matches in the lines from byte ``since``: the first ``limit`` kept (quoted), the rest counted.
+
+        Lines from byte ``late_from`` on are marked late; ``containing``: only lines with this text count.
+        A kept ``Traceback`` match also quotes the exception line that ends it (``Traceback … → ValueError``).
+        """
+        scan = LogScan()
+        handle = self._open()
+        if handle is None:
+            return scan
+        with handle:
+            lineno = self._lines_before(handle, since)
+            pending: list[_PendingTraceback] = []
+            checkpoint = (since, lineno)
+            for line in _lines(handle, since):
+                lineno += 1
+                text = self._text(line)
+                pending = [item for item in pending if item.feed(text)]
+                if line.complete:
+                    checkpoint = (line.end, lineno)
+                if containing is not None and containing not in text:
+                    continue
+                pattern = self.match_line(text)
+                if pattern is None:
+                    continue
+                match = LogMatch(pattern=pattern, line=self._quote(text, line.dropped), lineno=lineno,
+                                 late=late_from is not None and line.offset >= late_from)
+                if scan.add(match, limit) and _TRACEBACK.search(text):
+                    pending.append(_PendingTraceback(match))
+        self._remember(*checkpoint)
+        return scan
+
+    def _quote(self, text: str, dropped: int = 0) -> str:
+        label = f"{self.label}: " if self.label else ""
+        return label + quote_line(text, LINE_LIMIT - len(label), dropped)
 
     def tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
-        return self._read(0)[1].splitlines()[-lines:]
+        """The last ``lines`` lines, quoted; read backwards from the end in blocks, whatever their length."""
+        handle = self._open()
+        if handle is None:
+            return []
+        with handle:
+            out = []
+            for start, end in _last_lines(handle, lines):
+                handle.seek(start)
+                raw = handle.read(min(end - start, LINE_LIMIT * 4))
+                text = raw.rstrip(b"\r").decode("utf-8", "replace")
+                out.append(self._quote(self.transform(text) if self.transform else text, end - start - len(raw)))
+            return out
 
     def contains(self, regex: re.Pattern[str]) -> bool:
-        return any(regex.search(line) for line in self._read(0)[1].splitlines())
+        """Does any line match ``regex``? Each call goes on from where the last one stopped."""
+        handle = self._open()
+        if handle is None:
+            return False
+        with handle:
+            start = self._contains_from.get(regex.pattern, 0)
+            if start > self.offset():
+                start = 0  # the file was truncated or replaced
+            for line in _lines(handle, start):
+                if regex.search(self._text(line)):
+                    self._contains_from[regex.pattern] = line.offset
+                    return True
+                if line.complete:
+                    self._contains_from[regex.pattern] = line.end
+        return False
+
+
+def _last_lines(handle: IO[bytes], lines: int) -> list[tuple[int, int]]:
+    """(start, end) byte offsets of the last ``lines`` lines, newlines excluded, found reading backwards
+    in blocks: memory stays bounded whatever the lines' length."""
+    size = handle.seek(0, 2)
+    if size == 0 or lines <= 0:
+        return []
+    handle.seek(size - 1)
+    # A newline that ends the file ends the last line; it does not start an empty one.
+    ends = [size - 1 if handle.read(1) == b"\n" else size]
+    position = ends[0]
+    while position > 0 and len(ends) <= lines:
+        block_start = max(0, position - _CHUNK)
+        handle.seek(block_start)
+        block = handle.read(position - block_start)
+        end = len(block)
+        while len(ends) <= lines and (newline := block.rfind(b"\n", 0, end)) >= 0:
+            ends.append(block_start + newline)
+            end = newline
+        position = block_start
+    starts = [e + 1 for e in ends[1:]]
+    if len(starts) < lines:
+        starts.append(0)
+    return list(zip(reversed(starts), reversed(ends[:len(starts)])))
