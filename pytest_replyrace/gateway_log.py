@@ -61,8 +61,8 @@ def quote_line(text: str, limit: int = LINE_LIMIT, dropped: int = 0) -> str:
     total = len(shown) + dropped
     if total <= limit:
         return shown
-    keep = max(0, limit - len(f"… (+{total:,} chars)"))
-    return f"{shown[:keep]}… (+{total - keep:,} chars)"
+    kept = shown[:max(0, limit - len(f"… (+{total:,} chars)"))]
+    return f"{kept}… (+{total - len(kept):,} chars)"
 
 
 def exception_line(following: Sequence[str]) -> str | None:
