@@ -10,7 +10,7 @@ counted), and every line that reaches the user goes through :func:`quote_line`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -33,8 +33,8 @@ LINE_LIMIT = 300
 """Characters of a log line shown anywhere (message, JSON, HTML); the rest is counted."""
 MATCH_LIMIT = 50
 """Matches kept per scan (one race run); the rest are counted."""
-SCAN_BYTES = 64 * 1024
-"""Bytes of each line the patterns are matched against; the rest of a longer line is skipped unread."""
+SCAN_BYTES = 1 << 20
+"""Bytes of a line the patterns are matched against, at least; the rest of a longer line is skipped unread."""
 TRACEBACK_LOOKAHEAD = 200
 """Lines after a ``Traceback`` match searched for the exception line that ends it."""
 _CHUNK = 1 << 20
@@ -121,46 +121,65 @@ class LogScan:
 
 
 @dataclass
-class _Line:
-    offset: int
-    """Byte offset of the line's start."""
+class _Batch:
+    """Whole lines read in one block (or the head of one long line)."""
+
+    start: int
+    """Byte offset of the first line's start."""
     end: int
-    """Byte offset after the line (and its newline)."""
-    head: bytes
-    """The first SCAN_BYTES of the line, without its newline."""
-    dropped: int
-    """Bytes of the line after ``head``, skipped unread."""
-    complete: bool
-    """The line ends with a newline (the last line may still be being written)."""
-
-    def text(self) -> str:
-        return self.head.rstrip(b"\r").decode("utf-8", "replace")
+    """Byte offset after the last line (and its newline)."""
+    lines: list[str]
+    dropped: int = 0
+    """Bytes skipped unread from the batch's only line, a line longer than SCAN_BYTES."""
+    complete: bool = True
+    """The last line ends with a newline (the file's last line may still be being written)."""
 
 
-def _lines(handle: IO[bytes], start: int) -> Iterator[_Line]:
-    """The lines from byte ``start`` on; memory stays bounded by SCAN_BYTES and _CHUNK whatever a line's length."""
+def _decode(raw: bytes) -> list[str]:
+    return raw.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+
+
+def _batches(handle: IO[bytes], start: int) -> Iterator[_Batch]:
+    """The lines from byte ``start`` on, a block at a time; memory stays bounded by a few blocks
+    whatever a line's length (a longer line's rest is skipped, counted)."""
     handle.seek(start)
-    offset = start
+    offset, carry = start, b""
     while True:
-        head = handle.readline(SCAN_BYTES)
-        if not head:
+        block = handle.read(_CHUNK)
+        buffer = carry + block if carry else block
+        cut = buffer.rfind(b"\n")
+        if cut >= 0:
+            carry = buffer[cut + 1:]
+            yield _Batch(offset, offset + cut + 1, _decode(buffer[:cut]))
+            offset += cut + 1
+        elif not block:
+            if buffer:
+                yield _Batch(offset, offset + len(buffer), _decode(buffer), complete=False)
             return
-        end = offset + len(head)
-        complete = head.endswith(b"\n")
-        dropped = 0
-        while not complete:
-            rest = handle.readline(_CHUNK)  # a longer line: skip the rest, counting it
-            if not rest:
-                break
-            dropped += len(rest)
-            end += len(rest)
-            complete = rest.endswith(b"\n")
-        if dropped:
-            dropped -= complete
+        elif len(buffer) < SCAN_BYTES:
+            carry = buffer
         else:
-            head = head[:-1] if complete else head
-        yield _Line(offset, end, head, dropped, complete)
-        offset = end
+            batch = _long_line(handle, offset, buffer)
+            carry = b""
+            yield batch
+            offset = batch.end
+            handle.seek(offset)
+
+
+def _long_line(handle: IO[bytes], offset: int, buffer: bytes) -> _Batch:
+    """A line longer than SCAN_BYTES: its head, and its rest skipped block by block and counted."""
+    dropped = len(buffer) - SCAN_BYTES
+    while True:
+        block = handle.read(_CHUNK)
+        newline = block.find(b"\n")
+        if newline >= 0:
+            dropped += newline
+            end = offset + SCAN_BYTES + dropped + 1
+            return _Batch(offset, end, _decode(buffer[:SCAN_BYTES]), dropped=dropped)
+        if not block:
+            return _Batch(offset, offset + SCAN_BYTES + dropped, _decode(buffer[:SCAN_BYTES]), dropped=dropped,
+                          complete=False)
+        dropped += len(block)
 
 
 class LogReader:
@@ -211,6 +230,14 @@ class LogReader:
             left -= len(block)
         return count
 
+    def _first_line_from(self, handle: IO[bytes], offset: int) -> int:
+        """The number of the first line that starts at byte ``offset`` or after it."""
+        before = self._lines_before(handle, offset)
+        if offset == 0:
+            return 1
+        handle.seek(offset - 1)
+        return before + (1 if handle.read(1) == b"\n" else 2)
+
     def _remember(self, offset: int, lineno: int) -> None:
         if len(self._linenos) >= 64:
             del self._linenos[min(o for o in self._linenos if o)]
@@ -220,9 +247,8 @@ class LogReader:
         """The first scan pattern that matches ``line``."""
         return next((pattern for pattern, regex in self.patterns if regex.search(line)), None)
 
-    def _text(self, line: _Line) -> str:
-        text = line.text()
-        return self.transform(text) if self.transform is not None else text
+    def _texts(self, batch: _Batch) -> Iterable[str]:
+        return map(self.transform, batch.lines) if self.transform is not None else batch.lines
 
     def matches(self, since: int = 0, *, late_from: int | None = None, containing: str | None = None,
                 limit: int = MATCH_LIMIT) -> LogScan:
@@ -237,23 +263,26 @@ class LogReader:
             return scan
         with handle:
             lineno = self._lines_before(handle, since)
+            self._remember(since, lineno)
+            late_lineno = self._first_line_from(handle, late_from) if late_from is not None else None
             pending: list[_PendingTraceback] = []
             checkpoint = (since, lineno)
-            for line in _lines(handle, since):
-                lineno += 1
-                text = self._text(line)
-                pending = [item for item in pending if item.feed(text)]
-                if line.complete:
-                    checkpoint = (line.end, lineno)
-                if containing is not None and containing not in text:
-                    continue
-                pattern = self.match_line(text)
-                if pattern is None:
-                    continue
-                match = LogMatch(pattern=pattern, line=self._quote(text, line.dropped), lineno=lineno,
-                                 late=late_from is not None and line.offset >= late_from)
-                if scan.add(match, limit) and _TRACEBACK.search(text):
-                    pending.append(_PendingTraceback(match))
+            for batch in _batches(handle, since):
+                for text in self._texts(batch):
+                    lineno += 1
+                    if pending:
+                        pending = [item for item in pending if item.feed(text)]
+                    if containing is not None and containing not in text:
+                        continue
+                    pattern = self.match_line(text)
+                    if pattern is None:
+                        continue
+                    match = LogMatch(pattern=pattern, line=self._quote(text, batch.dropped), lineno=lineno,
+                                     late=late_lineno is not None and lineno >= late_lineno)
+                    if scan.add(match, limit) and _TRACEBACK.search(text):
+                        pending.append(_PendingTraceback(match))
+                if batch.complete:
+                    checkpoint = (batch.end, lineno)
         self._remember(*checkpoint)
         return scan
 
@@ -284,12 +313,12 @@ class LogReader:
             start = self._contains_from.get(regex.pattern, 0)
             if start > self.offset():
                 start = 0  # the file was truncated or replaced
-            for line in _lines(handle, start):
-                if regex.search(self._text(line)):
-                    self._contains_from[regex.pattern] = line.offset
+            for batch in _batches(handle, start):
+                if any(regex.search(text) for text in self._texts(batch)):
+                    self._contains_from[regex.pattern] = batch.start
                     return True
-                if line.complete:
-                    self._contains_from[regex.pattern] = line.end
+                if batch.complete:
+                    self._contains_from[regex.pattern] = batch.end
         return False
 
 

@@ -112,3 +112,13 @@ def test_log_scan_extend_keeps_one_bound() -> None:
     second.more = 7
     first.extend(second)
     assert len(first.matches) == MATCH_LIMIT and first.more == 30 + 7
+
+
+def test_a_huge_line_is_matched_by_its_head_and_skipped_unread(tmp_path: Path) -> None:
+    log = tmp_path / "gateway.log"
+    log.write_bytes(b"a\nTraceback " + b"x" * (5 << 20) + b"\nTraceback after\nTraceback " + b"y" * (3 << 20))
+    scan = LogReader(log, DEFAULT_LOG_PATTERNS).matches(0)
+    assert [m.lineno for m in scan.matches] == [2, 3, 4]
+    assert scan.matches[0].line.startswith("Traceback xxx") and scan.matches[0].line.endswith(" chars)")
+    assert len(scan.matches[0].line) <= LINE_LIMIT and scan.matches[1].line == "Traceback after"
+    assert scan.matches[2].line.startswith("Traceback yyy") and len(scan.matches[2].line) <= LINE_LIMIT
