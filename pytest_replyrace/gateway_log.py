@@ -43,6 +43,7 @@ _CHUNK = 1 << 20
 # a gateway's log must not be able to move the cursor, clear the screen or reorder what the user reads.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_SEES_PAST_ITS_LINE = re.compile(r"\\[AZz]|\(\?(?:<?[=!]|>)|[*+?}]\+")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s*Traceback\b")
 
 
@@ -65,34 +66,37 @@ def quote_line(text: str, limit: int = LINE_LIMIT, dropped: int = 0) -> str:
     return f"{kept}… (+{total - len(kept):,} chars)"
 
 
-def exception_line(following: Sequence[str]) -> str | None:
+def exception_line(following: Iterable[str]) -> str | None:
     """The line that ends a Python traceback, given the lines after ``Traceback (most recent call last):``:
-    the first non-indented line after the indented frames (``ValueError: boom``); None if there is none."""
-    frames = 0
+    the first non-indented line after the indented frames (``ValueError: boom``); None if there is none
+    within TRACEBACK_LOOKAHEAD lines."""
+    end = _TracebackEnd()
     for line in following:
-        if line[:1] in (" ", "\t"):
-            frames += 1
-        elif line.strip():
-            return line if frames else None  # no frames: not a traceback we can read
-    return None
+        if not end.feed(line):
+            break
+    return end.exception
 
 
-class _PendingTraceback:
-    """A kept ``Traceback`` match waiting (a bounded number of lines) for the exception line that ends it."""
+class _TracebackEnd:
+    """Follows the lines after a ``Traceback`` match (a bounded number) to the exception line that ends it."""
 
-    def __init__(self, match: LogMatch) -> None:
+    def __init__(self, match: LogMatch | None = None) -> None:
         self.match = match
-        self.following: list[str] = []
+        self.frames = self.seen = 0
+        self.exception: str | None = None
 
     def feed(self, text: str) -> bool:
         """Take the next line; False once the traceback's end is known or too far away."""
-        self.following.append(text[:LINE_LIMIT * 4])
-        if text[:1] in (" ", "\t") or not text.strip():
-            return len(self.following) < TRACEBACK_LOOKAHEAD
-        found = exception_line(self.following)
-        if found is not None:
-            self.match.line = f"{self.match.line} → {quote_line(found, LINE_LIMIT // 2)}"
-        return False
+        self.seen += 1
+        if text[:1] in (" ", "\t"):
+            self.frames += 1
+        elif text.strip():
+            if self.frames:  # no frames: not a traceback we can read
+                self.exception = text
+                if self.match is not None:
+                    self.match.line = f"{self.match.line} → {quote_line(text, LINE_LIMIT // 2)}"
+            return False
+        return self.seen < TRACEBACK_LOOKAHEAD
 
 
 @dataclass
@@ -128,15 +132,20 @@ class _Batch:
     """Byte offset of the first line's start."""
     end: int
     """Byte offset after the last line (and its newline)."""
-    lines: list[str]
+    text: str
+    """The lines, joined by newlines."""
     dropped: int = 0
     """Bytes skipped unread from the batch's only line, a line longer than SCAN_BYTES."""
     complete: bool = True
     """The last line ends with a newline (the file's last line may still be being written)."""
 
+    @property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
 
-def _decode(raw: bytes) -> list[str]:
-    return raw.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 def _batches(handle: IO[bytes], start: int) -> Iterator[_Batch]:
@@ -193,6 +202,13 @@ class LogReader:
                  transform: Callable[[str], str] | None = None, label: str = "") -> None:
         self.path = path
         self.patterns = [(p, re.compile(p)) for p in patterns]
+        # A block with no match of these over its whole text has no matching line: the loop per line is
+        # skipped. Only for patterns that see no further than their own line (no \A, \Z, lookarounds,
+        # atomic or possessive parts) and lines shown as they are.
+        self._block_filter: list[re.Pattern[str]] | None = (
+            [re.compile(p, re.MULTILINE) for p in patterns]
+            if transform is None and not any(_SEES_PAST_ITS_LINE.search(p) for p in patterns) else None
+        )
         self.transform = transform
         self.label = label
         self._linenos: dict[int, int] = {0: 0}
@@ -245,7 +261,17 @@ class LogReader:
 
     def match_line(self, line: str) -> str | None:
         """The first scan pattern that matches ``line``."""
-        return next((pattern for pattern, regex in self.patterns if regex.search(line)), None)
+        for pattern, regex in self.patterns:
+            if regex.search(line):
+                return pattern
+        return None
+
+    def _no_match_in(self, batch: _Batch, containing: str | None) -> bool:
+        if self._block_filter is None:
+            return False
+        if containing is not None and containing not in batch.text:
+            return True
+        return not any(regex.search(batch.text) for regex in self._block_filter)
 
     def _texts(self, batch: _Batch) -> Iterable[str]:
         return map(self.transform, batch.lines) if self.transform is not None else batch.lines
@@ -265,9 +291,13 @@ class LogReader:
             lineno = self._lines_before(handle, since)
             self._remember(since, lineno)
             late_lineno = self._first_line_from(handle, late_from) if late_from is not None else None
-            pending: list[_PendingTraceback] = []
+            pending: list[_TracebackEnd] = []
             checkpoint = (since, lineno)
             for batch in _batches(handle, since):
+                if not pending and self._no_match_in(batch, containing):
+                    lineno += batch.text.count("\n") + 1
+                    checkpoint = (batch.end, lineno) if batch.complete else checkpoint
+                    continue
                 for text in self._texts(batch):
                     lineno += 1
                     if pending:
@@ -277,10 +307,14 @@ class LogReader:
                     pattern = self.match_line(text)
                     if pattern is None:
                         continue
+                    if len(scan.matches) >= limit:
+                        scan.more += 1  # counted only: no need to quote it
+                        continue
                     match = LogMatch(pattern=pattern, line=self._quote(text, batch.dropped), lineno=lineno,
                                      late=late_lineno is not None and lineno >= late_lineno)
-                    if scan.add(match, limit) and _TRACEBACK.search(text):
-                        pending.append(_PendingTraceback(match))
+                    scan.matches.append(match)
+                    if _TRACEBACK.search(text):
+                        pending.append(_TracebackEnd(match))
                 if batch.complete:
                     checkpoint = (batch.end, lineno)
         self._remember(*checkpoint)

@@ -122,3 +122,15 @@ def test_a_huge_line_is_matched_by_its_head_and_skipped_unread(tmp_path: Path) -
     assert scan.matches[0].line.startswith("Traceback xxx") and scan.matches[0].line.endswith(" chars)")
     assert len(scan.matches[0].line) <= LINE_LIMIT and scan.matches[1].line == "Traceback after"
     assert scan.matches[2].line.startswith("Traceback yyy") and len(scan.matches[2].line) <= LINE_LIMIT
+
+
+def test_block_shortcut_finds_what_a_line_by_line_scan_finds(tmp_path: Path) -> None:
+    patterns = ["^start$", r"end\Z", "mid", r"x(?!\s)"]
+    group = ["start", "a start", "the end", "end of it", "in the mid", "x", "x y", "plain"]
+    lines = group + ["z"] * 1_500_000 + group  # blocks of the filler have no match: skipped whole
+    log = tmp_path / "gateway.log"
+    log.write_text("\n".join(lines) + "\n")
+    expected = [(i, line) for i, line in enumerate(lines, start=1)
+                if any(re.search(p, line) for p in patterns)]
+    scan = LogReader(log, patterns).matches(0)
+    assert [(m.lineno, m.line) for m in scan.matches] == expected
