@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from pytest_replyrace.gateway_log import (
     DEFAULT_LOG_PATTERNS, LINE_LIMIT, MATCH_LIMIT, LogReader, LogScan, exception_line, quote_line,
 )
@@ -124,13 +126,13 @@ def test_a_huge_line_is_matched_by_its_head_and_skipped_unread(tmp_path: Path) -
     assert scan.matches[2].line.startswith("Traceback yyy") and len(scan.matches[2].line) <= LINE_LIMIT
 
 
-def test_block_shortcut_finds_what_a_line_by_line_scan_finds(tmp_path: Path) -> None:
-    patterns = ["^start$", r"end\Z", "mid", r"x(?!\s)"]
+@pytest.mark.parametrize("patterns", [["^start$", "end$"], [r"end\Z", r"x(?!\s)", "(?<=the )end"]])
+def test_block_shortcut_finds_what_a_line_by_line_scan_finds(tmp_path: Path, patterns: list[str]) -> None:
     group = ["start", "a start", "the end", "end of it", "in the mid", "x", "x y", "plain"]
-    lines = group + ["z"] * 1_500_000 + group  # blocks of the filler have no match: skipped whole
     log = tmp_path / "gateway.log"
-    log.write_text("\n".join(lines) + "\n")
-    expected = [(i, line) for i, line in enumerate(lines, start=1)
-                if any(re.search(p, line) for p in patterns)]
-    scan = LogReader(log, patterns).matches(0)
-    assert [(m.lineno, m.line) for m in scan.matches] == expected
+    log.write_text("\n".join(group + ["z"] * 1_500_000 + group) + "\n")  # the filler's blocks have no match
+    hits = [(i, line) for i, line in enumerate(group, start=1) if any(re.search(p, line) for p in patterns)]
+    expected = hits + [(i + len(group) + 1_500_000, line) for i, line in hits]
+    reader = LogReader(log, patterns)
+    assert (reader._block_filter is None) == ("\\Z" in repr(patterns))  # which path this case takes
+    assert [(m.lineno, m.line) for m in reader.matches(0).matches] == expected
