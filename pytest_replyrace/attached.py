@@ -6,10 +6,9 @@ from pathlib import Path
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader
+from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
 from .launcher import GatewayStartError
 from .readiness import ReadyCheck, wait_until_ready
-from .records import LogMatch
 from .units import parse_duration
 
 __all__ = ["AttachedGateway"]
@@ -61,8 +60,9 @@ class AttachedGateway:
     def log_offset(self) -> int:
         return self._log.offset()
 
-    def log_matches(self, since: int = 0) -> list[LogMatch]:
-        return self._log.matches(since)
+    def log_matches(self, since: int = 0, *, late_from: int | None = None,
+                    containing: str | None = None) -> LogScan:
+        return self._log.matches(since, late_from=late_from, containing=containing)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
         return self._log.tail(lines)

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from .nemesis import ProcessPause
 from .provider import FakeProvider
-from .records import CallRecord, LogMatch
+from .gateway_log import LogScan
+from .records import CallRecord
 from .tokens import make_token, validate_session_key
 from .transport import (
     Transport,
@@ -46,7 +47,8 @@ class LogSource(Protocol):
 
     def log_offset(self) -> int: ...
 
-    def log_matches(self, since: int = 0) -> list[LogMatch]: ...
+    def log_matches(self, since: int = 0, *, late_from: int | None = None,
+                    containing: str | None = None) -> LogScan: ...
 
 
 def probe_message(token: str, index: int, calls: int) -> str:
@@ -265,17 +267,16 @@ class SequentialSender:
         for record in records:
             record.late_replies = list(late.get(record.token, []))
             record.letter = classify(record)
-        matches = self._log_matches(*log_window)
-        if concurrent:
-            # Other sessions ran at the same time: keep the lines that name this one.
-            matches = [m for m in matches if key in m.line]
+        # Other sessions ran at the same time: keep the lines that name this one.
+        scan = self._log_matches(*log_window, containing=key if concurrent else None)
         result = RaceResult(
             calls=records,
             session_key=key,
             rtt=rtt,
             gap=settings.gap,
             seed=self.seed,
-            log_matches=matches,
+            log_matches=scan.matches,
+            log_matches_more=scan.more,
             node_id=self.node_id,
             replay=self.replay,
             settings={"calls": settings.calls, "gap": settings.gap, "timeout": settings.timeout,
@@ -290,15 +291,12 @@ class SequentialSender:
             self.on_result(result)
         return result
 
-    def _log_matches(self, start: int, last_reply: int) -> list[LogMatch]:
-        """Matches since the run began; those written after the last reply (in the settle time) marked late."""
+    def _log_matches(self, start: int, last_reply: int, containing: str | None = None) -> LogScan:
+        """Matches since the run began (bounded); those written after the last reply (in the settle time)
+        marked late."""
         if self.gateway is None:
-            return []
-        matches = self.gateway.log_matches(start)
-        after = {(m.lineno, m.line) for m in self.gateway.log_matches(last_reply)}
-        for match in matches:
-            match.late = (match.lineno, match.line) in after
-        return matches
+            return LogScan()
+        return self.gateway.log_matches(start, late_from=last_reply, containing=containing)
 
     def _explain_failure(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
         """What a failing assertion adds: the fewest calls that still fail, and the window around the failure."""

@@ -17,7 +17,7 @@ from .attached import AttachedGateway
 from .gateway_log import DEFAULT_LOG_PATTERNS
 from .launcher import Gateway, GatewayStartError, LaunchedGateway, check_waits
 from .readiness import ReadyCheck
-from .openclaw_profile import OpenClawProfile, json_log_lines, warm_up
+from .openclaw_profile import OpenClawProfile, json_log_line, warm_up
 
 __all__ = ["GatewayPool"]
 
@@ -100,7 +100,7 @@ class GatewayPool:
         )
         state_dir = gateway.state_dir
         gateway.extra_env.update(profile.env(state_dir))
-        gateway.extra_logs = [(path, json_log_lines) for path in profile.log_files(state_dir)]
+        gateway.extra_logs = [(path, json_log_line) for path in profile.log_files(state_dir)]
         profile.write_config(state_dir, gateway.port, self.provider_url)
 
         def warm(started: LaunchedGateway) -> None:

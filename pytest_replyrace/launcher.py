@@ -20,10 +20,9 @@ from typing import IO, Protocol
 from . import reaper
 from .command import format_command, free_port
 from .errors import ReplyraceError
-from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader
+from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
 from .processes import EndedProcess, ProcessGroup, describe_exit
 from .readiness import ReadyCheck, probe, wait_until_ready
-from .records import LogMatch
 from .units import MAX_GRACE, parse_duration
 
 __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway"]
@@ -47,7 +46,8 @@ class Gateway(Protocol):
 
     def log_offset(self) -> int: ...
 
-    def log_matches(self, since: int = 0) -> list[LogMatch]: ...
+    def log_matches(self, since: int = 0, *, late_from: int | None = None,
+                    containing: str | None = None) -> LogScan: ...
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]: ...
 
@@ -73,12 +73,13 @@ class LaunchedGateway:
         log_patterns: Sequence[str] = DEFAULT_LOG_PATTERNS,
         stop_grace: float = 5.0,
         cwd: str | Path | None = None,
-        extra_logs: Sequence[tuple[Path, Callable[[Path], list[str]]]] = (),
+        extra_logs: Sequence[tuple[Path, Callable[[str], str]]] = (),
         progress: Callable[[str], None] | None = None,
     ) -> None:
-        """``env`` values of None remove the variable; ``extra_logs`` are (path, reader) pairs
-        scanned with the console log (a JSON log file, say); ``progress`` gets a line while a slow
-        start is waited for (see :func:`~pytest_replyrace.readiness.wait_until_ready`)."""
+        """``env`` values of None remove the variable; ``extra_logs`` are (path, line transform) pairs
+        scanned with the console log (a JSON log file, say, whose records the transform turns into text);
+        ``progress`` gets a line while a slow start is waited for (see
+        :func:`~pytest_replyrace.readiness.wait_until_ready`)."""
         self.progress = progress
         self.ready = ReadyCheck.parse(ready)
         self.ready_timeout, self.stop_grace = check_waits(ready_timeout, stop_grace)
@@ -102,8 +103,9 @@ class LaunchedGateway:
         self.extra_env = dict(env or {})
         self.cwd = Path(cwd) if cwd is not None else None
         self._log = LogReader(self.log_path, log_patterns)
-        self.extra_logs = list(extra_logs)
+        self._extra: list[LogReader] = []
         self._extra_marks: dict[int, list[int]] = {}
+        self.extra_logs = extra_logs
         self._group: ProcessGroup | None = None
         self._log_handle: IO[bytes] | None = None
         self.pid: int | None = None
@@ -197,7 +199,7 @@ class LaunchedGateway:
 
     def describe_log(self) -> str:
         """The command, the log's path and its last lines, indented for an error message."""
-        tail = self.log_tail()
+        tail = self.log_tail()  # each line cut and escaped: a gateway cannot flood or repaint the terminal
         shown = "\n".join(f"    {line}" for line in tail) if tail else "    (the log is empty)"
         return f"  command: {self.command_text}\n  log: {self.log_path}\n  last {len(tail)} log lines:\n{shown}"
 
@@ -248,21 +250,33 @@ class LaunchedGateway:
             shutil.rmtree(self.state_dir, ignore_errors=True)
             reaper.unregister_dir(self.state_dir)
 
+    @property
+    def extra_logs(self) -> list[tuple[Path, Callable[[str], str]]]:
+        return [(r.path, r.transform) for r in self._extra if r.path is not None and r.transform is not None]
+
+    @extra_logs.setter
+    def extra_logs(self, logs: Sequence[tuple[Path, Callable[[str], str]]]) -> None:
+        patterns = [p for p, _ in self._log.patterns]
+        self._extra = [LogReader(path, patterns, transform=transform, label=path.name) for path, transform in logs]
+        self._extra_marks = {}
+
     def log_offset(self) -> int:
         offset = self._log.offset()
-        if self.extra_logs:
-            # Extra logs are read by line; remember where each stood at this offset.
-            self._extra_marks[offset] = [len(reader(path)) for path, reader in self.extra_logs]
+        if self._extra:
+            # Each extra log has offsets of its own: remember where each stood at this console offset.
+            self._extra_marks[offset] = [reader.offset() for reader in self._extra]
         return offset
 
-    def log_matches(self, since: int = 0) -> list[LogMatch]:
-        found = self._log.matches(since)
-        marks = self._extra_marks.get(since, [0] * len(self.extra_logs))
-        for (path, reader), start in zip(self.extra_logs, marks):
-            for i, line in enumerate(reader(path)[start:], start=start + 1):
-                pattern = self._log.match_line(line)
-                if pattern is not None:
-                    found.append(LogMatch(pattern=pattern, line=f"{path.name}: {line}", lineno=i))
+    def log_matches(self, since: int = 0, *, late_from: int | None = None,
+                    containing: str | None = None) -> LogScan:
+        """Matches from console byte ``since`` (and the extra logs from where they stood then), bounded
+        together: the first MATCH_LIMIT kept, the rest counted."""
+        found = self._log.matches(since, late_from=late_from, containing=containing)
+        marks = self._extra_marks.get(since, [0] * len(self._extra))
+        late_marks = self._extra_marks.get(late_from, []) if late_from is not None else []
+        for i, (reader, start) in enumerate(zip(self._extra, marks)):
+            late = late_marks[i] if i < len(late_marks) else None
+            found.extend(reader.matches(start, late_from=late, containing=containing))
         return found
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OpenClawProfile", "json_log_lines", "find_openclaw_entry", "warm_up"]
+__all__ = ["OpenClawProfile", "json_log_line", "find_openclaw_entry", "warm_up"]
 
 MODEL_ID = "fake-model"
 PROVIDER_ID = "fake"
@@ -40,27 +40,22 @@ def find_openclaw_entry(path: str | Path) -> Path:
     )
 
 
-def json_log_lines(path: Path) -> list[str]:
-    """Text of OpenClaw's JSON log lines: the message is spread over keys "0", "1", ..."""
-    out: list[str] = []
+def json_log_line(line: str) -> str:
+    """The text of one line of OpenClaw's JSON log: the message is spread over keys "0", "1", ...
+
+    A line transform for :class:`~pytest_replyrace.gateway_log.LogReader`, which streams the file (and
+    hands over at most its first SCAN_BYTES per line); a line that is not a JSON record is kept as it is.
+    """
     try:
-        raw = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return out
-    for line in raw.splitlines():
-        try:
-            record: Any = json.loads(line)
-        except json.JSONDecodeError:
-            out.append(line)
-            continue
-        if not isinstance(record, dict):
-            out.append(line)
-            continue
-        parts = [record[k] for k in sorted((k for k in record if k.isdigit()), key=int)]
-        level = (record.get("_meta") or {}).get("logLevelName", "") if isinstance(record.get("_meta"), dict) else ""
-        text = " ".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
-        out.append(f"{level} {text}".strip())
-    return out
+        record: Any = json.loads(line)
+    except (ValueError, RecursionError):  # not JSON, cut short, or nested too deep
+        return line
+    if not isinstance(record, dict):
+        return line
+    parts = [record[k] for k in sorted((k for k in record if k.isdigit()), key=int)]
+    level = (record.get("_meta") or {}).get("logLevelName", "") if isinstance(record.get("_meta"), dict) else ""
+    text = " ".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
+    return f"{level} {text}".strip()
 
 
 @dataclass

@@ -73,7 +73,7 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
             "rtt_p50": _p50_ms(served),
             "verdict": verdict,
             "detail": "" if verdict == "clean" else describe_shape(pattern, bad),
-            "logs": len(result.get("log_matches", [])),
+            "logs": len(result.get("log_matches", [])) + int(result.get("log_matches_more") or 0),
             "outcome": _outcome_note(verdict, (outcomes or {}).get(node_id, "")),
             "timeline": result.get("timeline", ""),
         })
@@ -103,7 +103,7 @@ def summary_lines(
         for row in members:
             c = row["counts"]
             verdict = row["verdict"] + (f": {row['detail']}" if row["detail"] else "")
-            extras = [f"{row['logs']} log line{'s' if row['logs'] != 1 else ''}"] if row["logs"] else []
+            extras = [f"{row['logs']:,} log line{'s' if row['logs'] != 1 else ''}"] if row["logs"] else []
             if row["outcome"]:
                 extras.append(row["outcome"])
             tail = f" ({', '.join(extras)})" if extras else ""

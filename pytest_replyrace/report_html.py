@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .gateway_log import MATCH_LIMIT, quote_line
 from .version import __version__
 from .report import group_name, summary_rows
 from .units import format_duration
@@ -152,14 +153,25 @@ def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Ma
                 f'{(" (" + _e(result.get("shape")) + ")") if result.get("verdict") != "clean" else ""}</h3>'
             )
             body.append(_timeline_svg(result))
-            logs = result.get("log_matches", [])
-            if logs:
-                lines = "\n".join(f"L{m['lineno']}{' (after the last reply)' if m.get('late') else ''}: {m['line']}" for m in logs[:50])
-                body.append(f'<pre class="log">{_e(lines)}</pre>')
+            body.extend(_log_block(result))
             if result.get("replay"):
                 body.append(f'<div class="meta">replay: <code>{_e(result["replay"])}</code></div>')
     body.append("</body></html>")
     return "\n".join(body)
+
+
+def _log_block(result: Mapping[str, Any]) -> list[str]:
+    """The matched log lines, bounded and quoted as in the failure message, with the count of the rest."""
+    logs = result.get("log_matches", [])[:MATCH_LIMIT]
+    more = int(result.get("log_matches_more") or 0) + max(0, len(result.get("log_matches", [])) - MATCH_LIMIT)
+    if not logs:
+        return []
+    lines = [f"L{m['lineno']}{' (after the last reply)' if m.get('late') else ''}: {quote_line(str(m['line']))}"
+             for m in logs]
+    if more:
+        lines.append(f"… and {more:,} more")
+    text = "\n".join(lines)
+    return [f'<pre class="log">{_e(text)}</pre>']
 
 
 def write_html_report(path: str | Path, results: Sequence[Mapping[str, Any]], *, seed: int,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ReplyraceError
+from .gateway_log import MATCH_LIMIT, quote_line
 from .records import CallRecord, LogMatch
 from .tokens import find_tokens
 from .units import format_duration
@@ -46,6 +47,8 @@ LETTERS: dict[str, str] = {
     "e": "error",
 }
 FAST_FAIL_LETTERS = frozenset("fw")
+LOG_LINES_SHOWN = 20
+"""Matched log lines a failure message shows (the JSON report keeps up to MATCH_LIMIT)."""
 
 
 def provider_failed_before_reply(call: CallRecord) -> bool:
@@ -212,6 +215,9 @@ class RaceResult:
     gap: float = 0.0
     seed: int | None = None
     log_matches: list[LogMatch] = field(default_factory=list)
+    """The first MATCH_LIMIT log lines that matched (each quoted: cut and escaped)."""
+    log_matches_more: int = 0
+    """Further matching lines, counted but not kept."""
     node_id: str | None = None
     replay: str | None = None
     """A command that replays this test with the same seed."""
@@ -256,18 +262,26 @@ class RaceResult:
             "letters: " + ", ".join(f"{k}={v}" for k, v in LETTERS.items()),
             format_timeline(self.calls),
         ]
-        if self.log_matches:
-            lines.append(f"gateway log lines that matched during this test ({len(self.log_matches)}):")
-            shown = self.log_matches[:20]
-            lines.extend(f"  L{m.lineno}{' (after the last reply)' if m.late else ''}: {_excerpt(m.line, 160)}"
-                         for m in shown)
-            if len(self.log_matches) > len(shown):
-                lines.append(f"  … {len(self.log_matches) - len(shown)} more")
-        else:
-            lines.append("gateway log lines that matched during this test: none")
+        lines.extend(self._log_lines())
         if self.replay:
             lines.append(f"replay: {self.replay}")
         return "\n".join(lines)
+
+    def bounded_log_matches(self) -> tuple[list[LogMatch], int]:
+        """At most MATCH_LIMIT matches, each line quoted, and how many more there were."""
+        kept = [LogMatch(m.pattern, quote_line(m.line), m.lineno, m.late) for m in self.log_matches[:MATCH_LIMIT]]
+        return kept, self.log_matches_more + max(0, len(self.log_matches) - MATCH_LIMIT)
+
+    def _log_lines(self, shown: int = LOG_LINES_SHOWN) -> list[str]:
+        kept, more = self.bounded_log_matches()
+        if not kept:
+            return ["gateway log lines that matched during this test: none"]
+        lines = [f"gateway log lines that matched during this test ({len(kept) + more:,}):"]
+        lines.extend(f"  L{m.lineno}{' (after the last reply)' if m.late else ''}: {m.line}" for m in kept[:shown])
+        hidden = len(kept) - len(kept[:shown]) + more
+        if hidden:
+            lines.append(f"  … and {hidden:,} more" + (" (see the JSON report)" if len(kept) > shown else ""))
+        return lines
 
     def _failure(self, bad: frozenset[str], title: str, headline: str | None = None) -> RaceFailure:
         text = self.describe(bad, title, headline)
@@ -297,6 +311,8 @@ class RaceResult:
             raise self._failure(frozenset(LETTERS) - {"p"}, "unclean run")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for the JSON report and xdist workers; the log matches bounded as everywhere."""
+        kept, more = self.bounded_log_matches()
         return {
             "node_id": self.node_id,
             "session_key": self.session_key,
@@ -310,6 +326,7 @@ class RaceResult:
             "settings": self.settings,
             "replay": self.replay,
             "calls": [call.to_dict() for call in self.calls],
-            "log_matches": [m.to_dict() for m in self.log_matches],
+            "log_matches": [m.to_dict() for m in kept],
+            "log_matches_more": more,
             "timeline": self.timeline(),
         }

@@ -25,13 +25,14 @@ def test_sequential_sends(sequential_sender):
 def test_buggy_gateway_fails_at_fast_rtts_and_passes_at_slow_ones(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
-    # Background work of 450 ms per turn holds the session guard: a reply faster
-    # than that leaves a window the next send (0.2 s later) falls into.
+    # Background work of 390 ms from each turn's start holds the session guard: a reply faster than 190 ms
+    # leaves a window the next send (0.2 s later) falls into, and the send after a fast-fail (0.4 s after
+    # the real reply) lands past it, so the pattern alternates; every edge is at least 60 ms away.
     race_pytester.makepyfile(test_chat=SWEEP_TEST.format(steps=5, jitter=""))
     report = race_pytester.path / "history.json"
     result = run(
         race_pytester,
-        f"--replyrace-gateway-cmd={race_gateway_cmd('--background-ms', '450')}",
+        f"--replyrace-gateway-cmd={race_gateway_cmd('--background-ms', '390')}",
         f"--replyrace-report={report}",
     )
     result.assert_outcomes(passed=3, failed=2)

@@ -47,6 +47,10 @@ def background_on(text: str) -> dict[int, float]:
     return out
 
 
+def unescape(text: str) -> str:
+    return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
@@ -65,6 +69,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="keep the user message of a turn the provider failed in the session's history and "
                              "send it again before the next message (as gateways with a transcript do)")
     parser.add_argument("--exit-at-start", type=int, default=None)
+    parser.add_argument("--log-each-call", type=unescape, default=None,
+                        help="log this text (backslash escapes decoded: \\n, \\x1b) with every call")
+    parser.add_argument("--log-each-call-times", type=int, default=1, help="how many times, in one write")
+    parser.add_argument("--start-line-bytes", type=int, default=0,
+                        help="log one line of this many bytes at start (before --exit-at-start)")
     parser.add_argument("--never-ready", action="store_true")
     parser.add_argument("--ready-after-ms", type=float, default=0.0)
     parser.add_argument("--ignore-sigterm", action="store_true")
@@ -139,6 +148,10 @@ class Gateway:
         n = self.count
         self.log(f"chat.send #{n} session={key} run={run_id}")
         event(self.args, f"call {n}")
+        if self.args.log_each_call is not None:
+            # One write however many lines: a flood of log costs the gateway nothing.
+            sys.stdout.write((self.args.log_each_call + "\n") * self.args.log_each_call_times)
+            sys.stdout.flush()
         if n in self.args.crash_on:
             self.log(f"call #{n}: crashing")
             os.kill(os.getpid(), signal.SIGKILL)
@@ -193,6 +206,8 @@ class Gateway:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.start_line_bytes:
+        sys.stdout.write("x" * args.start_line_bytes + "\n")
     if args.exit_at_start is not None:
         print(f"race gateway: exiting at start with code {args.exit_at_start}", flush=True)
         return int(args.exit_at_start)
