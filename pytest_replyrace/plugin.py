@@ -38,8 +38,9 @@ from .faults import FaultPlan
 from .provider import FakeProvider
 from .report import summary_lines, write_json_report
 from .report_html import write_html_report
-from .settings import OPTIONS, Settings, SettingsError, resolve
+from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, resolve
 from .openclaw_transport import OpenClawTransport
+from .openai_transport import OpenAIChatTransport, OpenAIResponsesTransport
 from .transport import HttpTransport, Transport
 from .verdict import RaceResult
 from .window import RaceWindow
@@ -104,8 +105,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         pluginmanager.register(_QuietAsyncioDefault(), "replyrace-quiet-asyncio")
     group = parser.getgroup("replyrace", "pytest-replyrace: reply races in chat/LLM gateways")
     for option in OPTIONS:
-        group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help)
-        parser.addini(option.ini, f"{option.help} (ini twin of {option.flag}, env {option.env})", default="")
+        group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help,
+                        action="append" if option.repeat else "store")
+        ini_help = f"{option.help} (ini twin of {option.flag}, env {option.env})"
+        if option.repeat:
+            parser.addini(option.ini, ini_help, type="linelist", default=[])
+        else:
+            parser.addini(option.ini, ini_help, default="")
     group.addoption(
         "--replyrace-log-pattern",
         dest="replyrace_log_pattern",
@@ -450,35 +456,27 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
     )
 
 
-def _build_transport(
-    name: str,
-    url: str,
-    *,
-    http_path: str = "/chat.send",
-    token: str | None = None,
-    agent_wait: bool = False,
-    call_timeout: float = 30.0,
-) -> Transport:
-    """The transport called ``name`` (``http`` or ``openclaw``) for the gateway at ``url``."""
-    if name == "http":
-        return HttpTransport(url, path=http_path)
-    if name == "openclaw":
-        return OpenClawTransport(url, token=token, agent_wait=agent_wait, agent_wait_timeout=call_timeout)
-    raise ValueError(f"transport {name!r} is not known; expected http or openclaw")
+def _build_transport(s: Settings, url: str) -> Transport:
+    """The transport ``s.transport`` names for the gateway at ``url``."""
+    if s.transport == "http":
+        return HttpTransport(url, path=s.http_path)
+    if s.transport == "openclaw":
+        return OpenClawTransport(url, token=s.token, agent_wait=s.agent_wait, agent_wait_timeout=s.call_timeout)
+    # The default token belongs to the openclaw profile: sent only when chosen, or when that profile runs.
+    token = s.token if s.source("token") != "default" or s.gateway == "openclaw" else None
+    common: dict[str, Any] = dict(path=s.http_path, headers=dict(s.headers), model=s.model, stream=s.stream,
+                                  session_header=s.session_header, session_field=s.session_field, token=token)
+    if s.transport == "openai-chat":
+        return OpenAIChatTransport(url, **common)
+    if s.transport == "openai-responses":
+        return OpenAIResponsesTransport(url, chain=s.responses_chain, **common)
+    raise ValueError(f"transport {s.transport!r} is not known; expected one of {', '.join(TRANSPORTS)}")
 
 
 @pytest.fixture
 def replyrace_transport_factory(gateway: Gateway, replyrace_settings: Settings) -> Callable[[], Transport]:
     """Makes one transport per run; override it to speak your gateway's own API."""
-    s = replyrace_settings
-
-    def make() -> Transport:
-        return _build_transport(
-            s.transport, gateway.url, http_path=s.http_path, token=s.token, agent_wait=s.agent_wait,
-            call_timeout=s.call_timeout,
-        )
-
-    return make
+    return lambda: _build_transport(replyrace_settings, gateway.url)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from .faults import FaultPlan, FaultRule
 from .records import JournalEntry
 from .tokens import call_number, find_tokens
 
-__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "NO_TOKEN_REPLY"]
+__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "history_tokens", "NO_TOKEN_REPLY"]
 
 NO_TOKEN_REPLY = "ECHO (no token)"
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -106,6 +106,14 @@ def user_turn_text(messages: list[Any]) -> str:
         if isinstance(m, dict) and m.get("role") == "user"
     ]
     return "\n".join(parts)
+
+
+def history_tokens(messages: list[Any]) -> list[str]:
+    """The tokens of every user message before the last one, message by message in order: a turn the gateway
+    sent twice shows twice (the latest turn is the last user message here, so a turn appended again after
+    being stored counts as history)."""
+    users = [_content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    return [token for text in users[:-1] for token in find_tokens(text)]
 
 
 def _check_loopback(host: str) -> None:
@@ -268,7 +276,7 @@ class FakeProvider:
     def journal(self) -> list[JournalEntry]:
         """A snapshot of every request since the last reset, in arrival order."""
         with self._lock:
-            return [replace(e, tokens=list(e.tokens)) for e in self._journal]
+            return [replace(e, tokens=list(e.tokens), history=list(e.history)) for e in self._journal]
 
     def entries_for(self, token: str) -> list[JournalEntry]:
         return [e for e in self.journal if token in e.tokens]
@@ -432,6 +440,7 @@ class FakeProvider:
         tokens = find_tokens(user_turn_text(messages))
         with self._lock:
             entry.tokens = tokens
+            entry.history = history_tokens(messages)
             entry.model = model if isinstance(model, str) else None
             entry.stream = stream
         rtt, fault = self._plan_for(entry)

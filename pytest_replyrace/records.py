@@ -36,6 +36,8 @@ class JournalEntry:
     """Why the request was rejected (400) or cut short."""
     traceback: str | None = None
     """The fake provider's own failure while serving this request (a bug of ours), if any."""
+    history: list[str] = field(default_factory=list)
+    """Tokens of the user messages before the latest user turn, in order (the conversation the gateway sent)."""
 
     @property
     def token(self) -> str | None:
