@@ -530,6 +530,7 @@ def sequential_sender(
         timeout=overrides.get("call_timeout", s.call_timeout),
         settle=s.settle,
         pause=overrides.get("pause", s.pause),
+        history=overrides.get("history", s.history),
     )
     search_mark = request.node.get_closest_marker("replyrace_search")
     search_spec = (parse_search_marker(search_mark.args, search_mark.kwargs, request.node.nodeid)

@@ -94,6 +94,8 @@ class CallRecord:
     late_replies: list[str] = field(default_factory=list)
     """Text that arrived for this token after the call ended (other runIds)."""
     letter: str = "?"
+    history_problem: str | None = None
+    """Why the conversation the provider was given for this call is corrupted (the letter is then ``h``)."""
 
     @property
     def latency(self) -> float | None:

@@ -23,6 +23,7 @@ from .command import PLACEHOLDERS, format_command
 from .markers import parse_pause, parse_search_spec
 from .readiness import ReadyCheck
 from .units import format_duration, parse_duration
+from .verdict import HISTORY_MODES
 from .window import SearchSpec
 
 __all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPORTS", "parse_seed"]
@@ -31,7 +32,6 @@ TRANSPORTS = ("http", "openclaw", "openai-chat", "openai-responses")
 DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses": "/v1/responses"}
 """The send path of each transport that has one, unless --replyrace-http-path says otherwise."""
 RESPONSES_CHAINS = ("previous", "conversation", "header")
-HISTORY_MODES = ("off", "no-duplicates", "exact")
 GATEWAY_PROFILES = ("command", "openclaw")
 
 

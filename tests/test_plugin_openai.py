@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from support.selftest import openai_gateway_cmd, run
+from support.selftest import openai_gateway_cmd, run, toy_gateway_option
 
 SIX_CALLS = """
 import pytest
@@ -96,3 +96,59 @@ def test_openai_chat_without_a_session_header_or_field_is_a_usage_error(race_pyt
     result.stderr.fnmatch_lines(["*--replyrace-transport: transport openai-chat needs the session named in a header "
                                  "or a body field; expected --replyrace-session-header NAME and/or "
                                  "--replyrace-session-field NAME*"])
+
+
+HISTORY_TEST = """
+import pytest
+
+@pytest.mark.rtt_range("50ms", "50ms", steps=1)
+@pytest.mark.replyrace(calls=6{marker})
+def test_conversation(sequential_sender):
+    result = sequential_sender.run()
+    print("PATTERN", result.pattern)
+    result.assert_no_fast_fail()  # h is not a fast-fail
+    result.assert_clean()
+"""
+
+
+@pytest.mark.parametrize(("gateway_history", "check", "pattern", "reason"), [
+    ("duplicate", "", "hhhhhh", "sent twice: rr-*-1 (request #1)"),
+    ("reorder", "", "pphhhh", "out of call order: the history was 2, 1 before call 3 (request #3)"),
+    ("drop", "", "pppppp", None),
+    ("drop", "marker:exact", "phhhhh", "missing earlier real turn: rr-*-1 (request #2)"),
+    ("none", "", "pppppp", None),  # no history at all: never h unless exact is asked for
+    ("none", "cli:exact", "phhhhh", "missing earlier real turn: rr-*-1 (request #2)"),
+    ("correct", "cli:exact", "pppppp", None),
+    ("duplicate", "marker:off", "pppppp", None),
+])
+def test_the_conversation_check_catches_a_gateway_that_corrupts_its_history(
+    race_pytester: pytest.Pytester, gateway_history: str, check: str, pattern: str, reason: str | None
+) -> None:
+    where, _, mode = check.partition(":")
+    marker = f", history={mode!r}" if where == "marker" else ""
+    race_pytester.makepyfile(test_chat=HISTORY_TEST.format(marker=marker))
+    report = race_pytester.path / "history.json"
+    options = [f"--replyrace-history={mode}"] if where == "cli" else []
+    result = run(race_pytester, "-s", f"--replyrace-report={report}", "--replyrace-transport=openai-chat",
+                 "--replyrace-session-field=session_id",
+                 f"--replyrace-gateway-cmd={openai_gateway_cmd('--session-field session_id --history', gateway_history)}",
+                 *options)
+    result.stdout.fnmatch_lines([f"*PATTERN {pattern}*"])
+    (test,) = json.loads(report.read_text())["tests"]
+    if reason is None:
+        result.assert_outcomes(passed=1)
+        assert all(call["history_problem"] is None for call in test["calls"])
+        return
+    result.assert_outcomes(failed=1)  # assert_clean, not assert_no_fast_fail
+    result.stdout.fnmatch_lines(["*replyrace unclean run at rtt=50ms, gap=0ms:*", f"*history:*{reason}",
+                                 f"     50ms     0ms  {pattern}  *  {pattern.count('h')}  *unreliable*"])
+    first = next(call for call in test["calls"] if call["letter"] == "h")
+    assert first["history_problem"] is not None and "journal" in first and "history" in first["journal"][0]
+
+
+@pytest.mark.parametrize("mode", ["correct", "fixed"])
+def test_the_toys_correct_modes_never_get_h(toy_pytester: pytest.Pytester, mode: str) -> None:
+    toy_pytester.makepyfile(test_chat=HISTORY_TEST.format(marker=""))
+    result = run(toy_pytester, "-s", toy_gateway_option(mode), "--replyrace-ready=http:/readyz")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*PATTERN pppppp*"])
