@@ -55,10 +55,12 @@ class GatewayPool:
         ready: ReadyCheck | str | None = None,
         env: dict[str, str] | None = None,
         cwd: str | Path | None = None,
+        files: Sequence[tuple[str, Path]] = (),
     ) -> Gateway:
-        """The running gateway for ``command``, started on first use."""
+        """The running gateway for ``command``, started on first use; ``files`` are (dest, template) config
+        files written into its state dir before every start."""
         key = ("launch", command if isinstance(command, str) else tuple(command), str(ready),
-               tuple(sorted((env or {}).items())), str(cwd))
+               tuple(sorted((env or {}).items())), str(cwd), tuple((d, str(t)) for d, t in files))
         existing = self._by_key.get(key)
         if existing is not None:
             return existing
@@ -73,6 +75,7 @@ class GatewayPool:
             log_patterns=self.log_patterns,
             stop_grace=self.stop_grace,
             cwd=cwd if cwd is not None else self.cwd,
+            files=files,
         )
         gateway.start()
         self._by_key[key] = gateway

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from . import reaper
-from .command import format_command, free_port
+from .command import PLACEHOLDERS, format_command, free_port
 from .errors import ReplyraceError
 from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader
 from .processes import EndedProcess, ProcessGroup, describe_exit
 from .readiness import ReadyCheck, probe, wait_until_ready
 from .records import LogMatch
 
-__all__ = ["Gateway", "GatewayStartError", "LaunchedGateway"]
+__all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
 
 
 class GatewayStartError(ReplyraceError, RuntimeError):
@@ -51,6 +51,15 @@ class Gateway(Protocol):
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]: ...
 
 
+def fill_template(text: str, values: Mapping[str, str]) -> str:
+    """Replace only ``{port}``, ``{provider_url}``, ``{state_dir}`` and ``{python}``: a plain string replace, so
+    every other brace of a JSON or YAML template stays as it is."""
+    for name in PLACEHOLDERS:
+        if name in values:
+            text = text.replace("{" + name + "}", values[name])
+    return text
+
+
 class LaunchedGateway:
     """A gateway started from a command template, in its own process group."""
 
@@ -67,9 +76,11 @@ class LaunchedGateway:
         stop_grace: float = 5.0,
         cwd: str | Path | None = None,
         extra_logs: Sequence[tuple[Path, Callable[[Path], list[str]]]] = (),
+        files: Sequence[tuple[str, Path]] = (),
     ) -> None:
         """``env`` values of None remove the variable; ``extra_logs`` are (path, reader) pairs
-        scanned with the console log (a JSON log file, say)."""
+        scanned with the console log (a JSON log file, say); ``files`` are (dest, template) pairs written
+        into the state dir before every start (see :func:`fill_template`)."""
         self.ready = ReadyCheck.parse(ready)
         if ready_timeout <= 0:
             raise ValueError(f"ready_timeout {ready_timeout!r}: expected seconds > 0")
@@ -87,6 +98,8 @@ class LaunchedGateway:
         self.url = f"http://127.0.0.1:{self.port}"
         values = {"port": str(self.port), "provider_url": provider_url, "state_dir": str(self.state_dir),
                   "python": sys.executable}
+        self.placeholders = values
+        self.files = list(files)
         try:
             self.command = format_command(command, values)
         except ValueError:
@@ -134,9 +147,22 @@ class LaunchedGateway:
         })
         return env
 
+    def write_files(self) -> None:
+        """Fill each config template into the state dir (before every start: a restart gets fresh ones)."""
+        for dest, template in self.files:
+            try:
+                text = fill_template(template.read_text(encoding="utf-8"), self.placeholders)
+                target = self.state_dir / dest
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise GatewayStartError(f"gateway file {dest} from the template {template} could not be "
+                                        f"written: {exc}") from exc
+
     def start(self) -> LaunchedGateway:
         if self._group is not None:
             return self
+        self.write_files()
         self._log_handle = open(self.log_path, "ab")
         try:
             self._group = ProcessGroup(self.command, env=self.env(), cwd=self.cwd, log=self._log_handle,

@@ -173,6 +173,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve(ini=config.getini, cli=config.getoption, environ=os.environ)
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
+    gateway_templates(settings, config.rootpath)  # a missing template is a usage error before any test runs
     seed, note = _resolve_seed(config, settings.seed)
     extra = list(config.getini("replyrace_log_patterns")) + list(config.getoption("replyrace_log_pattern") or [])
     patterns = _check_patterns(list(DEFAULT_LOG_PATTERNS) + extra)
@@ -184,6 +185,23 @@ def pytest_configure(config: pytest.Config) -> None:
         cache.set(SEED_CACHE_KEY, seed)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(seed), "replyrace-xdist")
+
+
+def gateway_templates(settings: Settings, rootpath: Path) -> list[tuple[str, Path]]:
+    """``replyrace_gateway_files`` as (dest, template path) pairs, each template readable (absolute, or relative
+    to the rootdir); a usage error names the one that is not and where the setting came from."""
+    files = []
+    for dest, template in settings.gateway_files:
+        path = Path(template) if Path(template).is_absolute() else rootpath / template
+        try:
+            path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise pytest.UsageError(
+                f"{settings.source('gateway_files')}: the template {template!r} of gateway file {dest!r} cannot be "
+                f"read ({path}: {type(exc).__name__}: {exc}); expected a readable text file, absolute or relative "
+                f"to the rootdir {rootpath}") from None
+        files.append((dest, path))
+    return files
 
 
 def _state(config: pytest.Config) -> _RunState:
@@ -430,7 +448,8 @@ def replyrace_gateway_factory(
 
 
 @pytest.fixture(scope="session")
-def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings) -> Gateway:
+def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings,
+            pytestconfig: pytest.Config) -> Gateway:
     """The gateway under test: launched from the configured command or attached by URL."""
     if replyrace_settings.gateway_url:
         return replyrace_gateway_factory.attach(replyrace_settings.gateway_url)
@@ -449,7 +468,8 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
             pytest.fail(f"replyrace: {exc}", pytrace=False)
         return replyrace_gateway_factory.launch_openclaw(profile)
     if replyrace_settings.gateway_cmd:
-        return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd)
+        files = gateway_templates(replyrace_settings, pytestconfig.rootpath)
+        return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd, files=files)
     pytest.skip(
         "replyrace: no gateway configured; set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or "
         "--replyrace-gateway-cmd, or --replyrace-gateway-url to attach to a running one"

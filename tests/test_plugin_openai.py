@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from support.selftest import openai_gateway_cmd, run, toy_gateway_option
+from support.selftest import OPENAI_GATEWAY, openai_gateway_cmd, run, toy_gateway_option
 
 SIX_CALLS = """
 import pytest
@@ -152,3 +152,62 @@ def test_the_toys_correct_modes_never_get_h(toy_pytester: pytest.Pytester, mode:
     result = run(toy_pytester, "-s", toy_gateway_option(mode), "--replyrace-ready=http:/readyz")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*PATTERN pppppp*"])
+
+
+TEMPLATE = """{"port": {port}, "provider_url": "{provider_url}",
+ "paths": {"state": "{state_dir}", "python": "{python}"}, "left": "{not_ours} {ports} {0}"}
+"""
+
+CONFIG_TEST = """
+import json
+
+def test_the_gateway_read_its_config(sequential_sender, gateway):
+    result = sequential_sender.run(calls=3)
+    config = (gateway.state_dir / "conf" / "gw.json").read_text()
+    print("CONFIG", config.replace("\\n", " "))
+    data = json.loads(config)
+    assert data["port"] == gateway.port and data["paths"]["state"] == str(gateway.state_dir)
+    result.assert_clean()
+"""
+
+
+def test_gateway_files_fill_only_the_four_placeholders_before_launch(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    race_pytester.makepyfile(test_chat=CONFIG_TEST)
+    race_pytester.path.joinpath("tpl").mkdir()
+    race_pytester.path.joinpath("tpl", "gw.json").write_text(TEMPLATE)
+    # The gateway takes its port and provider from the config file only.
+    cmd = f"{{python}} {OPENAI_GATEWAY} --config {{state_dir}}/conf/gw.json --session-field session_id"
+    race_pytester.makeini(f"""
+        [pytest]
+        asyncio_default_fixture_loop_scope = function
+        filterwarnings = error
+        replyrace_ready_timeout = 20
+        replyrace_call_timeout = 10
+        replyrace_gateway_cmd = {cmd}
+        replyrace_transport = openai-chat
+        replyrace_session_field = session_id
+        replyrace_gateway_files =
+            conf/gw.json = tpl/gw.json
+        """)
+    result = run(race_pytester, "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(['*CONFIG {"port": [0-9]*, "provider_url": "http://127.0.0.1:*/v1",*'
+                                 '"left": "{not_ours} {ports} {0}"}*'])
+    assert_no_leak()
+
+
+@pytest.mark.parametrize(("options", "source"), [
+    (["--replyrace-gateway-file", "gw.json = tpl/absent.json"], "--replyrace-gateway-file"),
+    (["-o", "replyrace_gateway_files=gw.json = tpl/absent.json"], "ini replyrace_gateway_files"),
+])
+def test_a_missing_template_is_a_usage_error_naming_it_and_its_source(
+    race_pytester: pytest.Pytester, options: list[str], source: str
+) -> None:
+    race_pytester.makepyfile(test_chat=CONFIG_TEST)
+    result = run(race_pytester, f"--replyrace-gateway-cmd={openai_gateway_cmd()}", *options)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{source}: the template 'tpl/absent.json' of gateway file 'gw.json' cannot be read "
+                                 "(*absent.json: FileNotFoundError: *); expected a readable text file, absolute or "
+                                 "relative to the rootdir *"])
