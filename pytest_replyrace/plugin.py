@@ -462,7 +462,8 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
             )
         try:
             profile = OpenClawProfile(
-                Path(replyrace_settings.openclaw), node=replyrace_settings.node, token=replyrace_settings.token
+                Path(replyrace_settings.openclaw), node=replyrace_settings.node, token=replyrace_settings.token,
+                http=replyrace_settings.openclaw_http,
             )
         except ValueError as exc:
             pytest.fail(f"replyrace: {exc}", pytrace=False)

@@ -231,6 +231,9 @@ OPTIONS: tuple[Option, ...] = (
            "from --replyrace-openclaw)", _choice(GATEWAY_PROFILES), "command", "PROFILE"),
     Option("openclaw", "openclaw profile: the installed openclaw package folder (node_modules/openclaw) or "
            "openclaw.mjs", _text, None, "PATH"),
+    Option("openclaw_http", "openclaw profile: also enable its OpenAI-compatible HTTP API (gateway.http.endpoints"
+           ".chatCompletions and .responses), for --replyrace-transport openai-chat/openai-responses (default off)",
+           _flag, False, "on|off"),
     Option("node", "openclaw profile: the node executable (default node on PATH)", _text, "node", "PATH"),
     Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
            _choice(TRANSPORTS), "http", "NAME"),
@@ -304,6 +307,7 @@ class Settings:
     restart: str = "on-crash"
     gateway: str = "command"
     openclaw: str | None = None
+    openclaw_http: bool = False
     node: str = "node"
     transport: str = "http"
     token: str = "replyrace-token"

@@ -93,6 +93,7 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "session_header": (("x session", "such as x-session-id"), ("x:y", "letters, digits and '-'")),
     "session_field": (("session id", "such as session_id"),),
     "stream": (("sse", "on/off"),),
+    "openclaw_http": (("both", "on/off"),),
     "headers": (("X-Team qa", "'Name: value'"), (": qa", "'Name: value'"), ("X Team: qa", "'Name: value'")),
     "responses_chain": (("last", "previous, conversation, header"),),
     "history": (("strict", "off, no-duplicates, exact"), ("on", "off, no-duplicates, exact")),
