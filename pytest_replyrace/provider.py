@@ -30,7 +30,7 @@ from .faults import FaultPlan, FaultRule
 from .records import JournalEntry
 from .tokens import call_number, find_tokens
 
-__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "history_tokens", "NO_TOKEN_REPLY"]
+__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "turn_tokens", "NO_TOKEN_REPLY"]
 
 NO_TOKEN_REPLY = "ECHO (no token)"
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -90,30 +90,40 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+def _user_texts(messages: list[Any]) -> tuple[list[str], list[str]]:
+    """The texts of the user messages before the latest user turn, and of those in it (every user message
+    after the last assistant message: real gateways wrap the user text and may add user messages of their own)."""
+    last_assistant = -1
+    for i, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            last_assistant = i
+    earlier: list[str] = []
+    latest: list[str] = []
+    for i, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            (latest if i > last_assistant else earlier).append(_content_text(message.get("content")))
+    return earlier, latest
+
+
 def user_turn_text(messages: list[Any]) -> str:
     """Every user message after the last assistant message, joined.
 
     Real gateways wrap the user text and may add user messages of their own,
     so the whole latest turn is searched, not just the last message.
     """
-    last_assistant = -1
-    for i, message in enumerate(messages):
-        if isinstance(message, dict) and message.get("role") == "assistant":
-            last_assistant = i
-    parts = [
-        _content_text(m.get("content"))
-        for m in messages[last_assistant + 1 :]
-        if isinstance(m, dict) and m.get("role") == "user"
-    ]
-    return "\n".join(parts)
+    return "\n".join(_user_texts(messages)[1])
 
 
-def history_tokens(messages: list[Any]) -> list[str]:
-    """The tokens of every user message before the last one, message by message in order: a turn the gateway
-    sent twice shows twice (the latest turn is the last user message here, so a turn appended again after
-    being stored counts as history)."""
-    users = [_content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    return [token for text in users[:-1] for token in find_tokens(text)]
+def _tokens_by_message(texts: list[str]) -> list[str]:
+    # Message by message: a turn a gateway sent twice shows twice (the conversation check counts it).
+    return [token for text in texts for token in find_tokens(text)]
+
+
+def turn_tokens(messages: list[Any]) -> tuple[list[str], list[str]]:
+    """The tokens of the history (user messages before the latest user turn) and of the latest user turn,
+    each message by message in order."""
+    earlier, latest = _user_texts(messages)
+    return _tokens_by_message(earlier), _tokens_by_message(latest)
 
 
 def _check_loopback(host: str) -> None:
@@ -437,17 +447,17 @@ class FakeProvider:
         if not isinstance(stream, bool):
             return self._error(entry, 400, "'stream' must be a boolean")
         model = body.get("model")
-        tokens = find_tokens(user_turn_text(messages))
+        history, tokens = turn_tokens(messages)
         with self._lock:
             entry.tokens = tokens
-            entry.history = history_tokens(messages)
+            entry.history = history
             entry.model = model if isinstance(model, str) else None
             entry.stream = stream
         rtt, fault = self._plan_for(entry)
         with self._lock:
             entry.rtt = rtt
             entry.fault = fault.kind if fault is not None else None
-        text = ("ECHO " + " ".join(tokens)) if tokens else NO_TOKEN_REPLY
+        text = ("ECHO " + " ".join(dict.fromkeys(tokens))) if tokens else NO_TOKEN_REPLY
         deadline = arrived_at + rtt
         try:
             if fault is not None:

@@ -24,7 +24,7 @@ class JournalEntry:
     """When the last byte was written (the request counts as served then), or when an injected fault ended it;
     None while in flight or if the client went away."""
     tokens: list[str]
-    """Driver tokens found in the latest user turn."""
+    """Driver tokens found in the latest user turn, message by message (a turn sent twice shows twice)."""
     rtt: float
     """The RTT applied to this request, in seconds (0 for requests not delayed)."""
     model: str | None

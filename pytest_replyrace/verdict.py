@@ -102,16 +102,16 @@ def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[str]) ->
         if not entry.served or entry.ended_at is None or entry.ended_at > call.replied_at \
                 or entry.arrived_at < call.sent_at:
             continue
-        history = [t for t in entry.history if _run_tag(t) == tag]
-        turns = history + [call.token]
+        # The request's user messages, history and latest turn together, message by message.
+        turns = [t for t in entry.history + entry.tokens if _run_tag(t) == tag]
         twice = sorted({t for t in turns if turns.count(t) > 1}, key=_number)
         if twice:
             return f"sent twice: {', '.join(twice)} (request #{entry.seq})"
         numbers = [_number(t) for t in turns]
         if numbers != sorted(numbers):
-            return f"out of call order: the history was {', '.join(map(str, numbers[:-1]))} before call " \
-                   f"{numbers[-1]} (request #{entry.seq})"
-        missing = [t for t in earlier_real if t not in history]
+            return f"out of call order: the request's turns were {', '.join(map(str, numbers))} " \
+                   f"(request #{entry.seq})"
+        missing = [t for t in earlier_real if t not in turns]
         if mode == "exact" and missing:
             return f"missing earlier real turn{'s' * (len(missing) > 1)}: {', '.join(missing)} " \
                    f"(request #{entry.seq})"

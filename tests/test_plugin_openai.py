@@ -113,7 +113,7 @@ def test_conversation(sequential_sender):
 
 @pytest.mark.parametrize(("gateway_history", "check", "pattern", "reason"), [
     ("duplicate", "", "hhhhhh", "sent twice: rr-*-1 (request #1)"),
-    ("reorder", "", "pphhhh", "out of call order: the history was 2, 1 before call 3 (request #3)"),
+    ("reorder", "", "pphhhh", "out of call order: the request's turns were 2, 1, 3 (request #3)"),
     ("drop", "", "pppppp", None),
     ("drop", "marker:exact", "phhhhh", "missing earlier real turn: rr-*-1 (request #2)"),
     ("none", "", "pppppp", None),  # no history at all: never h unless exact is asked for

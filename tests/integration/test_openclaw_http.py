@@ -7,11 +7,12 @@ through it: a maintainer testing only over HTTP would be falsely reassured (see 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from .test_openclaw_live import run_against
 
 pytestmark = pytest.mark.openclaw
 
@@ -30,28 +31,15 @@ ENDPOINTS = {
 }
 
 
-def run_http(pytester: pytest.Pytester, release: Callable[[str], tuple[Path, Path]], version: str, endpoint: str
-             ) -> tuple[pytest.RunResult, dict[str, object]]:
-    openclaw, node = release(version)
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 300\n")
-    pytester.makepyfile(test_openclaw_http=HTTP_TEST)
-    report = pytester.path / "history.json"
-    result = pytester.runpytest_subprocess(
-        "-p", "pytest_replyrace", "--replyrace-gateway=openclaw", f"--replyrace-openclaw={openclaw}",
-        f"--replyrace-node={node}", "--replyrace-openclaw-http=on", *ENDPOINTS[endpoint],
-        "--replyrace-session-header=x-openclaw-session-key", "--replyrace-model=openclaw/test",
-        "--replyrace-call-timeout=60", "--replyrace-ready-timeout=120", f"--replyrace-report={report}", timeout=400,
-    )
-    return result, json.loads(report.read_text())
-
-
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
 @pytest.mark.parametrize("version", ["2026.5.7", "2026.5.28"])
 def test_openclaw_http_api_is_clean_with_an_intact_history(
     pytester: pytest.Pytester, openclaw_release: Callable[[str], tuple[Path, Path]], leak_marker: str,
     assert_no_leak: Callable[[], None], version: str, endpoint: str,
 ) -> None:
-    result, history = run_http(pytester, openclaw_release, version, endpoint)
+    result, history = run_against(pytester, openclaw_release, version, "--replyrace-openclaw-http=on",
+                                  *ENDPOINTS[endpoint], "--replyrace-session-header=x-openclaw-session-key",
+                                  "--replyrace-model=openclaw/test", test=HTTP_TEST)
     (test,) = history["tests"]  # type: ignore[misc]
     latencies = [round(call["latency"] * 1000) for call in test["calls"]]
     print(f"openclaw {version} {endpoint}: {test['pattern']} latencies {latencies} ms")

@@ -189,8 +189,8 @@ def run_of(*histories: list[str], tag: str = "rr-abcd") -> list[CallRecord]:
     ((["rr-abcd-1"], ["rr-abcd-1", "rr-abcd-2"]), "no-duplicates", "hh", "sent twice: rr-abcd-2 (request #2)"),
     (([], ["rr-abcd-1", "rr-abcd-1"]), "no-duplicates", "ph", "sent twice: rr-abcd-1 (request #2)"),
     (([], ["rr-abcd-1"], ["rr-abcd-2", "rr-abcd-1"]), "no-duplicates", "pph",
-     "out of call order: the history was 2, 1 before call 3 (request #3)"),
-    (([], ["rr-abcd-3"]), "no-duplicates", "ph", "out of call order: the history was 3 before call 2 (request #2)"),
+     "out of call order: the request's turns were 2, 1, 3 (request #3)"),
+    (([], ["rr-abcd-3"]), "no-duplicates", "ph", "out of call order: the request's turns were 3, 2 (request #2)"),
     (([], ["rr-abcd-1", "rr-abcd-1"]), "off", "pp", None),
     (([], ["rr-zzzz-1", "rr-zzzz-1", "rr-abcd-1"]), "exact", "pp", None),  # another run's tokens are not ours
 ])
