@@ -34,7 +34,7 @@ from .transport import (
     excerpt,
 )
 from .units import format_duration, parse_duration
-from .verdict import RaceResult, classify
+from .verdict import HISTORY_MODES, RaceResult, check_history, classify
 from .window import RaceWindow, SearchSpec, probe_grid, search
 
 __all__ = ["SequentialSender", "DriverSettings", "LogSource", "probe_message"]
@@ -94,6 +94,8 @@ class DriverSettings:
     run (OpenClaw 2026.5.x logs a failed follow-up drain ~500 ms after the reply it belongs to); 0: off."""
     pause: tuple[float, float] | None = None
     """Process-pause nemesis (after, length) in seconds; needs ``pause_pgid`` on the sender."""
+    history: str = "no-duplicates"
+    """The conversation check: off, no-duplicates or exact (see :func:`~pytest_replyrace.verdict.check_history`)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.calls, bool) or not isinstance(self.calls, int) or not 1 <= self.calls <= 10_000:
@@ -105,6 +107,8 @@ class DriverSettings:
             after, length = self.pause
             self.pause = (parse_duration(after, what="pause after"),
                           parse_duration(length, what="pause length", allow_zero=False))
+        if self.history not in HISTORY_MODES:
+            raise ValueError(f"history: {self.history!r}; expected one of {', '.join(HISTORY_MODES)}")
 
 
 @dataclass
@@ -174,6 +178,7 @@ class SequentialSender:
             timeout=self.settings.timeout,
             settle=self.settings.settle,
             pause=self.settings.pause,
+            history=self.settings.history,
         )
         pauser = None
         if settings.pause is not None:
@@ -267,6 +272,7 @@ class SequentialSender:
         for record in records:
             record.late_replies = list(late.get(record.token, []))
             record.letter = classify(record)
+        check_history(records, settings.history)
         # Other sessions ran at the same time: keep the lines that name this one.
         scan = self._log_matches(*log_window, containing=key if concurrent else None)
         result = RaceResult(
@@ -280,7 +286,8 @@ class SequentialSender:
             node_id=self.node_id,
             replay=self.replay,
             settings={"calls": settings.calls, "gap": settings.gap, "timeout": settings.timeout,
-                      "pause": list(settings.pause) if settings.pause else None, **self.extra},
+                      "pause": list(settings.pause) if settings.pause else None, "history": settings.history,
+                      **self.extra},
         )
         if self._shrinking:
             return result  # a shrink probe is not one of the test's runs

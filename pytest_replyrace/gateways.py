@@ -57,10 +57,12 @@ class GatewayPool:
         ready: ReadyCheck | str | None = None,
         env: dict[str, str] | None = None,
         cwd: str | Path | None = None,
+        files: Sequence[tuple[str, Path]] = (),
     ) -> Gateway:
-        """The running gateway for ``command``, started on first use."""
+        """The running gateway for ``command``, started on first use; ``files`` are (dest, template) config
+        files written into its state dir before every start."""
         key = ("launch", command if isinstance(command, str) else tuple(command), str(ready),
-               tuple(sorted((env or {}).items())), str(cwd))
+               tuple(sorted((env or {}).items())), str(cwd), tuple((d, str(t)) for d, t in files))
         existing = self._by_key.get(key)
         if existing is not None:
             return existing
@@ -76,6 +78,7 @@ class GatewayPool:
             stop_grace=self.stop_grace,
             cwd=cwd if cwd is not None else self.cwd,
             progress=self.progress,
+            files=files,
         )
         gateway.start()
         self._by_key[key] = gateway
@@ -84,7 +87,8 @@ class GatewayPool:
 
     def launch_openclaw(self, profile: OpenClawProfile, *, warm_up_timeout: float = 120.0) -> Gateway:
         """A real OpenClaw gateway wired to the fake provider, warmed up with one turn."""
-        key = ("openclaw", str(profile.openclaw), profile.node, profile.token)
+        key = ("openclaw", str(profile.openclaw), profile.node, profile.token, profile.http,
+               repr(sorted(profile.extra_config.items())))
         existing = self._by_key.get(key)
         if existing is not None:
             return existing

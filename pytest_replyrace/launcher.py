@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from . import reaper
-from .command import format_command, free_port
+from .command import PLACEHOLDERS, format_command, free_port
 from .errors import ReplyraceError
 from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
 from .processes import EndedProcess, ProcessGroup, describe_exit
 from .readiness import ReadyCheck, probe, wait_until_ready
 from .units import MAX_GRACE, parse_duration
 
-__all__ = ["Gateway", "GatewayStartError", "LaunchedGateway"]
+__all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
 
 
 class GatewayStartError(ReplyraceError, RuntimeError):
@@ -58,6 +58,15 @@ def check_waits(ready_timeout: float, stop_grace: float) -> tuple[float, float]:
             parse_duration(stop_grace, what="stop_grace", limit=MAX_GRACE))
 
 
+def fill_template(text: str, values: Mapping[str, str]) -> str:
+    """Replace only ``{port}``, ``{provider_url}``, ``{state_dir}`` and ``{python}``: a plain string replace, so
+    every other brace of a JSON or YAML template stays as it is."""
+    for name in PLACEHOLDERS:
+        if name in values:
+            text = text.replace("{" + name + "}", values[name])
+    return text
+
+
 class LaunchedGateway:
     """A gateway started from a command template, in its own process group."""
 
@@ -75,11 +84,13 @@ class LaunchedGateway:
         cwd: str | Path | None = None,
         extra_logs: Sequence[tuple[Path, Callable[[str], str]]] = (),
         progress: Callable[[str], None] | None = None,
+        files: Sequence[tuple[str, Path]] = (),
     ) -> None:
         """``env`` values of None remove the variable; ``extra_logs`` are (path, line transform) pairs
         scanned with the console log (a JSON log file, say, whose records the transform turns into text);
         ``progress`` gets a line while a slow start is waited for (see
-        :func:`~pytest_replyrace.readiness.wait_until_ready`)."""
+        :func:`~pytest_replyrace.readiness.wait_until_ready`); ``files`` are (dest, template) pairs written
+        into the state dir before every start (see :func:`fill_template`)."""
         self.progress = progress
         self.ready = ReadyCheck.parse(ready)
         self.ready_timeout, self.stop_grace = check_waits(ready_timeout, stop_grace)
@@ -95,6 +106,8 @@ class LaunchedGateway:
         self.url = f"http://127.0.0.1:{self.port}"
         values = {"port": str(self.port), "provider_url": provider_url, "state_dir": str(self.state_dir),
                   "python": sys.executable}
+        self.placeholders = values
+        self.files = list(files)
         try:
             self.command = format_command(command, values)
         except ValueError:
@@ -143,9 +156,22 @@ class LaunchedGateway:
         })
         return env
 
+    def write_files(self) -> None:
+        """Fill each config template into the state dir (before every start: a restart gets fresh ones)."""
+        for dest, template in self.files:
+            try:
+                text = fill_template(template.read_text(encoding="utf-8"), self.placeholders)
+                target = self.state_dir / dest
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise GatewayStartError(f"gateway file {dest} from the template {template} could not be "
+                                        f"written: {exc}") from exc
+
     def start(self) -> LaunchedGateway:
         if self._group is not None:
             return self
+        self.write_files()
         self._log_handle = open(self.log_path, "ab")
         try:
             self._group = ProcessGroup(self.command, env=self.env(), cwd=self.cwd, log=self._log_handle,

@@ -17,6 +17,7 @@ from .units import format_duration, parse_duration
 from .errors import ReplyraceError
 from .faults import FAULT_KINDS, FaultRule
 from .tokens import validate_session_key
+from .verdict import HISTORY_MODES
 from .window import SearchSpec
 
 __all__ = [
@@ -42,7 +43,8 @@ def _rtt_range_signature(lo: Any, hi: Any, steps: int = 5, scale: str = "log", j
 
 
 def _replyrace_signature(
-    calls: int = 10, gap: Any = 0.0, timeout: Any = 30.0, session_key: str | None = None, pause: Any = None
+    calls: int = 10, gap: Any = 0.0, timeout: Any = 30.0, session_key: str | None = None, pause: Any = None, *,
+    history: str | None = None,
 ) -> None: ...
 
 
@@ -63,9 +65,10 @@ MARKERS: dict[str, str] = {
         "jitter is a fraction of each RTT), with ids like rtt=50ms"
     ),
     "replyrace": (
-        "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None, pause=None): sequential-send settings for "
-        "this test (calls per run, pause after each reply, per-call timeout, fixed session key, and a process "
-        "pause nemesis (after, length): SIGSTOP the launched gateway for length s, after s after each reply)"
+        "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None, pause=None, history=None): sequential-send "
+        "settings for this test (calls per run, pause after each reply, per-call timeout, fixed session key, a "
+        "process pause nemesis (after, length): SIGSTOP the launched gateway for length s, after s after each "
+        "reply, and the conversation check: 'off', 'no-duplicates' or 'exact')"
     ),
     "gap_range": (
         "gap_range(lo, hi, steps=4, scale='linear'): run the test once per client gap (the pause after each reply "
@@ -236,6 +239,10 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
             overrides["session_key"] = validate_session_key(bound["session_key"], f"{label}: session_key")
         if bound.get("pause") is not None:
             overrides["pause"] = parse_pause(bound["pause"], label)
+        if bound.get("history") is not None:
+            if bound["history"] not in HISTORY_MODES:
+                raise ValueError(f"{label}: history={bound['history']!r}; expected one of {', '.join(HISTORY_MODES)}")
+            overrides["history"] = bound["history"]
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
     return overrides

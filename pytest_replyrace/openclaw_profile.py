@@ -65,6 +65,9 @@ class OpenClawProfile:
     token: str = "replyrace-token"
     agents: tuple[str, ...] = ("main", "test")
     extra_config: dict[str, Any] = field(default_factory=dict)
+    http: bool = False
+    """Also serve the OpenAI-compatible HTTP API (``/v1/chat/completions`` and ``/v1/responses``, off by
+    default in OpenClaw), on the same port and bearer token as the WebSocket."""
 
     def __post_init__(self) -> None:
         self.openclaw = find_openclaw_entry(self.openclaw)
@@ -101,6 +104,9 @@ class OpenClawProfile:
             "browser": {"enabled": False},
             "update": {"checkOnStart": False},
         }
+        if self.http:
+            config["gateway"]["http"] = {"endpoints": {"chatCompletions": {"enabled": True},
+                                                       "responses": {"enabled": True}}}
         _merge(config, self.extra_config)
         return config
 

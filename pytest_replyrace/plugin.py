@@ -39,8 +39,9 @@ from .faults import FaultPlan
 from .provider import FakeProvider
 from .report import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
 from .report_html import write_html_report
-from .settings import OPTIONS, Settings, SettingsError, resolve
+from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, resolve
 from .openclaw_transport import OpenClawTransport
+from .openai_transport import OpenAIChatTransport, OpenAIResponsesTransport
 from .transport import HttpTransport, Transport
 from .verdict import RaceFailure, RaceResult
 from .window import RaceWindow
@@ -101,8 +102,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     for option in OPTIONS:
         bare = {"nargs": "?", "const": "on"} if option.switch else {}
         group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help,
-                        **bare)
-        parser.addini(option.ini, f"{option.help} (ini twin of {option.flag}, env {option.env})", default="")
+                        action="append" if option.repeat else "store", **bare)
+        ini_help = f"{option.help} (ini twin of {option.flag}, env {option.env})"
+        if option.repeat:
+            parser.addini(option.ini, ini_help, type="linelist", default=[])
+        else:
+            parser.addini(option.ini, ini_help, default="")
     group.addoption(
         "--replyrace-log-pattern",
         dest="replyrace_log_pattern",
@@ -164,6 +169,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve(ini=config.getini, cli=config.getoption, environ=os.environ)
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
+    gateway_templates(settings, config.rootpath)  # a missing template is a usage error before any test runs
     seed, note = _resolve_seed(config, settings.seed)
     extra = list(config.getini("replyrace_log_patterns")) + list(config.getoption("replyrace_log_pattern") or [])
     patterns = _check_patterns(list(DEFAULT_LOG_PATTERNS) + extra)
@@ -175,6 +181,23 @@ def pytest_configure(config: pytest.Config) -> None:
         cache.set(SEED_CACHE_KEY, seed)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(seed), "replyrace-xdist")
+
+
+def gateway_templates(settings: Settings, rootpath: Path) -> list[tuple[str, Path]]:
+    """``replyrace_gateway_files`` as (dest, template path) pairs, each template readable (absolute, or relative
+    to the rootdir); a usage error names the one that is not and where the setting came from."""
+    files = []
+    for dest, template in settings.gateway_files:
+        path = Path(template) if Path(template).is_absolute() else rootpath / template
+        try:
+            path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise pytest.UsageError(
+                f"{settings.source('gateway_files')}: the template {template!r} of gateway file {dest!r} cannot be "
+                f"read ({path}: {type(exc).__name__}: {exc}); expected a readable text file, absolute or relative "
+                f"to the rootdir {rootpath}") from None
+        files.append((dest, path))
+    return files
 
 
 def _state(config: pytest.Config) -> _RunState:
@@ -455,7 +478,8 @@ def replyrace_gateway_factory(
 
 
 @pytest.fixture(scope="session")
-def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings) -> Gateway:
+def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings,
+            pytestconfig: pytest.Config) -> Gateway:
     """The gateway under test: launched from the configured command or attached by URL."""
     if replyrace_settings.gateway_url:
         return replyrace_gateway_factory.attach(replyrace_settings.gateway_url)
@@ -468,14 +492,16 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
             )
         try:
             profile = OpenClawProfile(
-                Path(replyrace_settings.openclaw), node=replyrace_settings.node, token=replyrace_settings.token
+                Path(replyrace_settings.openclaw), node=replyrace_settings.node, token=replyrace_settings.token,
+                http=replyrace_settings.openclaw_http,
             )
         except ValueError as exc:
             pytest.fail(f"replyrace: {exc}", pytrace=False)
         return replyrace_gateway_factory.launch_openclaw(profile)
     if replyrace_settings.gateway_cmd:
         _warn_without_port(replyrace_settings)
-        return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd)
+        files = gateway_templates(replyrace_settings, pytestconfig.rootpath)
+        return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd, files=files)
     how = ("set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or --replyrace-gateway-cmd, or "
            "--replyrace-gateway-url to attach to a running one")
     if replyrace_settings.require_gateway:
@@ -506,35 +532,27 @@ def _warn_without_port(settings: Settings) -> None:
         stacklevel=2)
 
 
-def _build_transport(
-    name: str,
-    url: str,
-    *,
-    http_path: str = "/chat.send",
-    token: str | None = None,
-    agent_wait: bool = False,
-    call_timeout: float = 30.0,
-) -> Transport:
-    """The transport called ``name`` (``http`` or ``openclaw``) for the gateway at ``url``."""
-    if name == "http":
-        return HttpTransport(url, path=http_path)
-    if name == "openclaw":
-        return OpenClawTransport(url, token=token, agent_wait=agent_wait, agent_wait_timeout=call_timeout)
-    raise ValueError(f"transport {name!r} is not known; expected http or openclaw")
+def _build_transport(s: Settings, url: str) -> Transport:
+    """The transport ``s.transport`` names for the gateway at ``url``."""
+    if s.transport == "http":
+        return HttpTransport(url, path=s.http_path)
+    if s.transport == "openclaw":
+        return OpenClawTransport(url, token=s.token, agent_wait=s.agent_wait, agent_wait_timeout=s.call_timeout)
+    # The default token belongs to the openclaw profile: sent only when chosen, or when that profile runs.
+    token = s.token if s.source("token") != "default" or s.gateway == "openclaw" else None
+    common: dict[str, Any] = dict(path=s.http_path, headers=dict(s.headers), model=s.model, stream=s.stream,
+                                  session_header=s.session_header, session_field=s.session_field, token=token)
+    if s.transport == "openai-chat":
+        return OpenAIChatTransport(url, **common)
+    if s.transport == "openai-responses":
+        return OpenAIResponsesTransport(url, chain=s.responses_chain, **common)
+    raise ValueError(f"transport {s.transport!r} is not known; expected one of {', '.join(TRANSPORTS)}")
 
 
 @pytest.fixture
 def replyrace_transport_factory(gateway: Gateway, replyrace_settings: Settings) -> Callable[[], Transport]:
     """Makes one transport per run; override it to speak your gateway's own API."""
-    s = replyrace_settings
-
-    def make() -> Transport:
-        return _build_transport(
-            s.transport, gateway.url, http_path=s.http_path, token=s.token, agent_wait=s.agent_wait,
-            call_timeout=s.call_timeout,
-        )
-
-    return make
+    return lambda: _build_transport(replyrace_settings, gateway.url)
 
 
 @pytest.fixture
@@ -603,6 +621,7 @@ def sequential_sender(
         timeout=overrides.get("call_timeout", s.call_timeout),
         settle=s.settle,
         pause=overrides.get("pause", s.pause),
+        history=overrides.get("history", s.history),
     )
     search_mark = request.node.get_closest_marker("replyrace_search")
     search_spec = (parse_search_marker(search_mark.args, search_mark.kwargs, request.node.nodeid)

@@ -31,7 +31,7 @@ from .records import JournalEntry
 from .tokens import call_number, find_tokens, newest_token
 from .units import parse_duration
 
-__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "NO_TOKEN_REPLY"]
+__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "turn_tokens", "NO_TOKEN_REPLY"]
 
 NO_TOKEN_REPLY = "ECHO (no token)"
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -92,22 +92,40 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+def _user_texts(messages: list[Any]) -> tuple[list[str], list[str]]:
+    """The texts of the user messages before the latest user turn, and of those in it (every user message
+    after the last assistant message: real gateways wrap the user text and may add user messages of their own)."""
+    last_assistant = -1
+    for i, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            last_assistant = i
+    earlier: list[str] = []
+    latest: list[str] = []
+    for i, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            (latest if i > last_assistant else earlier).append(_content_text(message.get("content")))
+    return earlier, latest
+
+
 def user_turn_text(messages: list[Any]) -> str:
     """Every user message after the last assistant message, joined.
 
     Real gateways wrap the user text and may add user messages of their own,
     so the whole latest turn is searched, not just the last message.
     """
-    last_assistant = -1
-    for i, message in enumerate(messages):
-        if isinstance(message, dict) and message.get("role") == "assistant":
-            last_assistant = i
-    parts = [
-        _content_text(m.get("content"))
-        for m in messages[last_assistant + 1 :]
-        if isinstance(m, dict) and m.get("role") == "user"
-    ]
-    return "\n".join(parts)
+    return "\n".join(_user_texts(messages)[1])
+
+
+def _tokens_by_message(texts: list[str]) -> list[str]:
+    # Message by message: a turn a gateway sent twice shows twice (the conversation check counts it).
+    return [token for text in texts for token in find_tokens(text)]
+
+
+def turn_tokens(messages: list[Any]) -> tuple[list[str], list[str]]:
+    """The tokens of the history (user messages before the latest user turn) and of the latest user turn,
+    each message by message in order."""
+    earlier, latest = _user_texts(messages)
+    return _tokens_by_message(earlier), _tokens_by_message(latest)
 
 
 def _check_loopback(host: str) -> None:
@@ -265,7 +283,7 @@ class FakeProvider:
     def journal(self) -> list[JournalEntry]:
         """A snapshot of every request since the last reset, in arrival order."""
         with self._lock:
-            return [replace(e, tokens=list(e.tokens)) for e in self._journal]
+            return [replace(e, tokens=list(e.tokens), history=list(e.history)) for e in self._journal]
 
     def entries_for(self, token: str) -> list[JournalEntry]:
         return [e for e in self.journal if token in e.tokens]
@@ -426,16 +444,17 @@ class FakeProvider:
         if not isinstance(stream, bool):
             return self._error(entry, 400, "'stream' must be a boolean")
         model = body.get("model")
-        tokens = find_tokens(user_turn_text(messages))
+        history, tokens = turn_tokens(messages)
         with self._lock:
             entry.tokens = tokens
+            entry.history = history
             entry.model = model if isinstance(model, str) else None
             entry.stream = stream
         rtt, fault = self._plan_for(entry)
         with self._lock:
             entry.rtt = rtt
             entry.fault = fault.kind if fault is not None else None
-        text = ("ECHO " + " ".join(tokens)) if tokens else NO_TOKEN_REPLY
+        text = ("ECHO " + " ".join(dict.fromkeys(tokens))) if tokens else NO_TOKEN_REPLY
         deadline = arrived_at + rtt
         try:
             if fault is not None:

@@ -24,7 +24,7 @@ class JournalEntry:
     """When the last byte was written (the request counts as served then), or when an injected fault ended it;
     None while in flight or if the client went away."""
     tokens: list[str]
-    """Driver tokens found in the latest user turn."""
+    """Driver tokens found in the latest user turn, message by message (a turn sent twice shows twice)."""
     rtt: float
     """The RTT applied to this request, in seconds (0 for requests not delayed)."""
     model: str | None
@@ -36,6 +36,8 @@ class JournalEntry:
     """Why the request was rejected (400) or cut short."""
     traceback: str | None = None
     """The fake provider's own failure while serving this request (a bug of ours), if any."""
+    history: list[str] = field(default_factory=list)
+    """Tokens of the user messages before the latest user turn, in order (the conversation the gateway sent)."""
 
     @property
     def token(self) -> str | None:
@@ -92,6 +94,8 @@ class CallRecord:
     late_replies: list[str] = field(default_factory=list)
     """Text that arrived for this token after the call ended (other runIds)."""
     letter: str = "?"
+    history_problem: str | None = None
+    """Why the conversation the provider was given for this call is corrupted (the letter is then ``h``)."""
 
     @property
     def latency(self) -> float | None:

@@ -98,7 +98,7 @@ def summary_lines(
     for group, members in groups.items():
         lines.append((group, {"bold": True}))
         lines.append((
-            f"  {'rtt':>7} {'gap':>7}  {'pattern':<{width}}  {'p':>2} {'f':>2} {'w':>2} {'l':>2} {'e':>2}"
+            f"  {'rtt':>7} {'gap':>7}  {'pattern':<{width}}  {'p':>2} {'f':>2} {'w':>2} {'l':>2} {'e':>2} {'h':>2}"
             f"  {'ff p50':>7} {'rtt p50':>7}  verdict", {}))
         for row in members:
             c = row["counts"]
@@ -109,7 +109,7 @@ def summary_lines(
             tail = f" ({', '.join(extras)})" if extras else ""
             line = (
                 f"  {row['rtt']:>7} {row['gap']:>7}  {row['pattern']:<{width}}  {c['p']:>2} {c['f']:>2} {c['w']:>2} "
-                f"{c['l']:>2} {c['e']:>2}  {row['ff_p50']:>7} {row['rtt_p50']:>7}  {verdict}{tail}"
+                f"{c['l']:>2} {c['e']:>2} {c['h']:>2}  {row['ff_p50']:>7} {row['rtt_p50']:>7}  {verdict}{tail}"
             )
             if row["verdict"] == "clean":
                 markup = {"green": True}

@@ -21,7 +21,7 @@ from .units import format_duration
 
 __all__ = ["render_html", "write_html_report"]
 
-COLOURS = {"p": "#2e9e4f", "f": "#d7263d", "w": "#9b2fae", "l": "#8a8a8a", "e": "#f08c00"}
+COLOURS = {"p": "#2e9e4f", "f": "#d7263d", "w": "#9b2fae", "l": "#8a8a8a", "e": "#f08c00", "h": "#b8860b"}
 PROVIDER = "#3b7dd8"
 VERDICT_BG = {"clean": "#d9f2e0", "fast-fail": "#fadadd", "unreliable": "#fff0d1", "empty": "#eeeeee"}
 
@@ -45,7 +45,8 @@ def _e(text: object) -> str:
 
 
 def _legend() -> str:
-    names = {"p": "real reply", "f": "fast-fail", "w": "wrong reply", "l": "lost", "e": "error"}
+    names = {"p": "real reply", "f": "fast-fail", "w": "wrong reply", "l": "lost", "e": "error",
+             "h": "corrupted history"}
     items = [f'<span><i style="background:{COLOURS[k]}"></i>{k} {v}</span>' for k, v in names.items()]
     items.append(f'<span><i style="background:{PROVIDER}"></i>provider serving the call\'s token</span>')
     return f'<div class="legend">{"".join(items)}</div>'
@@ -84,11 +85,15 @@ def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
         colour = COLOURS.get(letter, "#444")
         latency = call.get("latency")
         lat = "lost" if latency is None else f"{latency * 1000:.0f}ms"
-        parts.append(f'<text x="4" y="{y + 12}" fill="{colour}">#{call["index"]} {letter} {lat}</text>')
+        problem = call.get("history_problem")
+        parts.append(f'<text x="4" y="{y + 12}" fill="{colour}">#{call["index"]} {letter} {lat}'
+                     + (f'<title>history {_e(problem)}</title>' if problem else "") + '</text>')
         sent = call["sent_at"]
         replied = call.get("replied_at")
         end = replied if replied is not None else sent + span * 0.02
         tip = f"call {call['index']} ({letter}): {call.get('reply') or call.get('error') or call.get('transport_error') or ''}"
+        if problem:
+            tip += f" — history {problem}"
         parts.append(f'<rect x="{x(sent):.1f}" y="{y}" width="{max(2.0, x(end) - x(sent)):.1f}" height="11" '
                      f'fill="{colour}" rx="2"><title>{_e(tip[:300])}</title></rect>')
         for entry in call.get("journal", []):

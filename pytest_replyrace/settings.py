@@ -11,8 +11,10 @@ value is validated where it is read, and an error names its source::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,11 +23,15 @@ from .command import PLACEHOLDERS, format_command, is_loopback_host
 from .markers import parse_pause, parse_search_spec
 from .readiness import ReadyCheck
 from .units import MAX_DURATION, MAX_GRACE, format_duration, parse_duration
+from .verdict import HISTORY_MODES
 from .window import SearchSpec
 
 __all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPORTS", "parse_seed"]
 
-TRANSPORTS = ("http", "openclaw")
+TRANSPORTS = ("http", "openclaw", "openai-chat", "openai-responses")
+DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses": "/v1/responses"}
+"""The send path of each transport that has one, unless --replyrace-http-path says otherwise."""
+RESPONSES_CHAINS = ("previous", "conversation", "header")
 GATEWAY_PROFILES = ("command", "openclaw")
 
 
@@ -143,6 +149,43 @@ def _path(raw: str, where: str) -> str:
     return value
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _header_name(raw: str, where: str) -> str:
+    value = raw.strip()
+    if not _HEADER_NAME.fullmatch(value):
+        raise ValueError(f"{where}: {raw!r} is not a header name; expected letters, digits and '-', such as "
+                         "x-session-id")
+    return value
+
+
+def _field_name(raw: str, where: str) -> str:
+    value = raw.strip()
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"{where}: {raw!r} is not a field name; expected a JSON key without spaces, such as "
+                         "session_id or user")
+    return value
+
+
+def _header_line(raw: str, where: str) -> tuple[str, str]:
+    name, colon, value = raw.partition(":")
+    if not colon or not _HEADER_NAME.fullmatch(name.strip()):
+        raise ValueError(f"{where}: {raw!r} is not a header; expected 'Name: value', such as 'X-Team: qa'")
+    return name.strip(), value.strip()
+
+
+def _gateway_file(raw: str, where: str) -> tuple[str, str]:
+    dest, equals, template = raw.partition("=")
+    dest, template = dest.strip(), template.strip()
+    expected = "expected DEST = TEMPLATE, DEST a relative path inside the state dir, such as config.json = gw.json"
+    if not equals or not dest or not template:
+        raise ValueError(f"{where}: {raw!r} is not a gateway file; {expected}")
+    if PurePosixPath(dest).is_absolute() or ".." in PurePosixPath(dest).parts:
+        raise ValueError(f"{where}: {raw!r} writes outside the state dir; {expected}")
+    return dest, template
+
+
 def parse_seed(raw: str, where: str) -> int | str:
     value = str(raw).strip()
     if value == "last":
@@ -163,6 +206,9 @@ class Option:
     parse: Callable[[str, str], Any]
     default: Any = None
     metavar: str = "VALUE"
+    repeat: bool = False
+    """A list: the name is plural (ini ``replyrace_headers``, one per line; env ``REPLYRACE_HEADERS``, one per
+    line), the flag singular and repeatable (``--replyrace-header``); ``parse`` reads one item."""
 
     @property
     def ini(self) -> str:
@@ -174,7 +220,7 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return "--replyrace-" + self.name.replace("_", "-")
+        return "--replyrace-" + (self.name[:-1] if self.repeat else self.name).replace("_", "-")
 
     @property
     def dest(self) -> str:
@@ -205,15 +251,39 @@ OPTIONS: tuple[Option, ...] = (
            "from --replyrace-openclaw)", _choice(GATEWAY_PROFILES), "command", "PROFILE"),
     Option("openclaw", "openclaw profile: the installed openclaw package folder (node_modules/openclaw) or "
            "openclaw.mjs", _text, None, "PATH"),
+    Option("openclaw_http", "openclaw profile: also enable its OpenAI-compatible HTTP API (gateway.http.endpoints"
+           ".chatCompletions and .responses), for --replyrace-transport openai-chat/openai-responses (default off)",
+           _flag, False, "on|off"),
     Option("node", "openclaw profile: the node executable (default node on PATH)", _text, "node", "PATH"),
     Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
            _choice(TRANSPORTS), "http", "NAME"),
-    Option("token", "gateway auth token for the openclaw transport (default replyrace-token)", _text,
-           "replyrace-token", "TOKEN"),
+    Option("token", "gateway auth token for the openclaw transport (default replyrace-token); the openai "
+           "transports send it as 'Authorization: Bearer TOKEN' when it is set (or the openclaw profile runs)",
+           _text, "replyrace-token", "TOKEN"),
+    Option("session_header", "openai transports: send the session key as this header's value (e.g. "
+           "x-openclaw-session-key)", _header_name, None, "NAME"),
+    Option("session_field", "openai transports: send the session key as this top-level body field (e.g. "
+           "session_id or user)", _field_name, None, "NAME"),
+    Option("model", "openai transports: the model field of each request (default replyrace)", _text, "replyrace",
+           "MODEL"),
+    Option("stream", "openai transports: ask for an SSE stream and read it to its end (default off)", _flag, False,
+           "on|off"),
+    Option("headers", "openai transports: an extra request header 'Name: value' (repeatable; ini "
+           "replyrace_headers, one per line)", _header_line, (), "'NAME: VALUE'", repeat=True),
+    Option("responses_chain", "openai-responses transport: how turns are chained: previous (previous_response_id "
+           "of the run's last response), conversation (the session key as 'conversation') or header (only the "
+           "session header/field); default previous", _choice(RESPONSES_CHAINS), "previous",
+           "previous|conversation|header"),
+    Option("history", "conversation check on the history the provider was given: off, no-duplicates (a turn "
+           "twice or out of order is h) or exact (also a missing earlier real turn); default no-duplicates",
+           _choice(HISTORY_MODES), "no-duplicates", "off|no-duplicates|exact"),
+    Option("gateway_files", "copy a config template to the gateway's state dir before each launch: 'DEST = "
+           "TEMPLATE' with {port}, {provider_url}, {state_dir}, {python} filled in (repeatable; ini "
+           "replyrace_gateway_files, one per line)", _gateway_file, (), "DEST=TEMPLATE", repeat=True),
     Option("agent_wait", "openclaw transport: call agent.wait after each final before the gap (default off: "
            "it hides the race)", _flag, False, "on|off"),
-    Option("http_path", "path of the send endpoint for the http transport (default /chat.send)", _path,
-           "/chat.send", "PATH"),
+    Option("http_path", "path of the send endpoint (default /chat.send for http, /v1/chat/completions for "
+           "openai-chat, /v1/responses for openai-responses)", _path, "/chat.send", "PATH"),
     Option("calls", "sequential calls per run (default 10)", _int_range(1, 10_000), 10, "N"),
     Option("force_calls", "sequential calls per run that beat markers too (to replay a shrunk failure)",
            _int_range(1, 10_000), None, "N"),
@@ -260,9 +330,18 @@ class Settings:
     restart: str = "on-crash"
     gateway: str = "command"
     openclaw: str | None = None
+    openclaw_http: bool = False
     node: str = "node"
     transport: str = "http"
     token: str = "replyrace-token"
+    session_header: str | None = None
+    session_field: str | None = None
+    model: str = "replyrace"
+    stream: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+    responses_chain: str = "previous"
+    history: str = "no-duplicates"
+    gateway_files: tuple[tuple[str, str], ...] = ()
     agent_wait: bool = False
     http_path: str = "/chat.send"
     calls: int = 10
@@ -297,6 +376,10 @@ class Settings:
             return format_duration(value)
         if isinstance(value, (ReadyCheck, SearchSpec)):
             return value.text if isinstance(value, ReadyCheck) else value.text()
+        if name == "headers":  # values may be credentials: names only
+            return ", ".join(f"{header}: …" for header, _ in value)
+        if name == "gateway_files":
+            return ", ".join(f"{dest} = {template}" for dest, template in value)
         return str(value)
 
 
@@ -320,13 +403,15 @@ def resolve(
             (f"ini {option.ini}", ini(option.ini)),
         ]
         for where, raw in candidates:
-            if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+            items = _items(raw) if option.repeat else ([] if _unset(raw) else [str(raw)])
+            if not items:
                 continue
             try:
-                values[option.name] = option.parse(str(raw), where)
+                parsed = [option.parse(item, where) for item in items]
             except ValueError as exc:
                 message = str(exc)
                 raise SettingsError(message if message.startswith(where) else f"{where}: {message}") from None
+            values[option.name] = tuple(parsed) if option.repeat else parsed[0]
             sources[option.name] = where
             break
         else:
@@ -334,4 +419,30 @@ def resolve(
     _check_remote(values, sources)  # after every option: one value's check depends on another
     if values["gateway"] == "openclaw" and "transport" not in sources:
         values["transport"] = "openclaw"  # the profile's natural transport, unless one was chosen
+    if "http_path" not in sources:
+        values["http_path"] = DEFAULT_HTTP_PATHS.get(values["transport"], values["http_path"])
+    _check_session(values, sources)
     return Settings(**values, sources=sources)
+
+
+def _unset(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and raw.strip() == "")
+
+
+def _items(raw: Any) -> list[str]:
+    """The non-blank items of a list setting: a list (ini linelist, repeated flag) or lines of one string."""
+    lines = raw.splitlines() if isinstance(raw, str) else list(raw or [])
+    return [str(line) for line in lines if not _unset(line)]
+
+
+def _check_session(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """A transport that names the session in a header or a field needs one of them."""
+    transport = values["transport"]
+    needs = transport == "openai-chat" or (transport == "openai-responses" and values["responses_chain"] == "header")
+    if needs and values["session_header"] is None and values["session_field"] is None:
+        how = "openai-chat" if transport == "openai-chat" else "openai-responses with --replyrace-responses-chain header"
+        raise SettingsError(
+            f"{sources.get('transport', 'default')}: transport {how} needs the session named in a header or a body "
+            "field; expected --replyrace-session-header NAME and/or --replyrace-session-field NAME (ini "
+            "replyrace_session_header / replyrace_session_field, env REPLYRACE_SESSION_HEADER / "
+            "REPLYRACE_SESSION_FIELD)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
@@ -20,7 +21,7 @@ import aiohttp
 from .errors import ReplyraceError
 
 __all__ = ["TransportReply", "TransportError", "Transport", "TransportContractError", "check_transport",
-           "HttpTransport", "MAX_BODY_BYTES", "excerpt", "describe_exception"]
+           "HttpTransport", "HttpClient", "MAX_BODY_BYTES", "excerpt", "describe_exception", "read_capped"]
 
 MAX_BODY_BYTES = 1024 * 1024
 """Replies larger than this are cut and reported as a transport error."""
@@ -117,7 +118,7 @@ def describe_exception(exc: BaseException, width: int = 300) -> str:
     return f"{type(exc).__name__}: {excerpt(text, width)}"
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int, into: bytearray) -> bytes:
+async def read_capped(response: aiohttp.ClientResponse, limit: int, into: bytearray) -> bytes:
     """Read the body into ``into`` up to ``limit`` bytes: a huge reply must not fill memory, and
     what arrived stays visible if the read is cancelled (a body that never ends)."""
     async for chunk in response.content.iter_chunked(64 * 1024):
@@ -127,27 +128,19 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int, into: bytea
     return bytes(into)
 
 
-@dataclass
-class HttpTransport:
-    """The replyrace HTTP contract.
+SseReader = Callable[[aiohttp.ClientResponse, bytearray], Awaitable[TransportReply]]
+"""Reads a 200 event stream to its end; the bytearray keeps what arrived (for a timed-out call)."""
 
-    ``POST {base_url}{path}`` with JSON ``{"sessionKey", "message",
-    "idempotencyKey"}`` answered 200 with ``{"runId", "reply", "error"}``.
-    Path and field names are configurable for gateways that spell them
-    differently.
-    """
+
+@dataclass
+class HttpClient:
+    """What every HTTP transport shares: one keep-alive client per run, a bounded body, and what arrived
+    of a call the driver timed out."""
 
     base_url: str
     path: str = "/chat.send"
-    session_key_field: str = "sessionKey"
-    message_field: str = "message"
-    idempotency_key_field: str = "idempotencyKey"
-    run_id_field: str = "runId"
-    reply_field: str = "reply"
-    error_field: str = "error"
     headers: dict[str, str] = field(default_factory=dict)
     max_body_bytes: int = MAX_BODY_BYTES
-    name: str = "http"
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
@@ -180,26 +173,14 @@ class HttpTransport:
         status, body = self._partial
         return f"HTTP {status} and {len(body)} bytes of its body: {excerpt(bytes(body))}"
 
-    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
-        await self.open()
-        assert self._session is not None
-        body = {
-            self.session_key_field: session_key,
-            self.message_field: message,
-            self.idempotency_key_field: idempotency_key,
-        }
-        self._partial = None
-        try:
-            async with self._session.post(self.url, json=body, headers=self.headers) as response:
-                status = response.status
-                self._partial = (status, bytearray())
-                raw = await _read_capped(response, self.max_body_bytes + 1, self._partial[1])
-        except (aiohttp.ClientError, ConnectionError, OSError) as exc:
-            raise TransportError(f"POST {self.url} failed: {type(exc).__name__}: {exc}") from exc
-        if len(raw) > self.max_body_bytes:
-            raise TransportError(f"POST {self.url}: reply larger than {self.max_body_bytes} bytes: {excerpt(raw)}")
-        if status != 200:
-            raise TransportError(f"POST {self.url} answered HTTP {status}: {excerpt(raw)}")
+    def failed(self, exc: BaseException) -> TransportError:
+        return TransportError(f"POST {self.url} failed: {type(exc).__name__}: {exc}")
+
+    def too_large(self, raw: bytes) -> TransportError:
+        return TransportError(f"POST {self.url}: reply larger than {self.max_body_bytes} bytes: {excerpt(raw)}")
+
+    def json_object(self, raw: bytes) -> dict[str, Any]:
+        """The body as a JSON object, or a TransportError quoting it."""
         try:
             data: Any = json.loads(raw)
         except Exception as exc:  # noqa: BLE001 - not only bad syntax: nesting too deep, numbers too long
@@ -207,9 +188,59 @@ class HttpTransport:
                                  f"({describe_exception(exc)})") from None
         if not isinstance(data, dict):
             raise TransportError(f"POST {self.url}: reply is not a JSON object: {excerpt(raw)}")
+        return data
+
+    async def post(self, body: dict[str, Any], headers: dict[str, str], sse: SseReader | None = None,
+                   ) -> tuple[int, bytes, TransportReply | None]:
+        """POST ``body``: the status and the whole (bounded) body, or, for a 200 event stream when ``sse``
+        is given, what ``sse`` made of it."""
+        await self.open()
+        assert self._session is not None
+        self._partial = None
+        try:
+            async with self._session.post(self.url, json=body, headers=headers) as response:
+                status = response.status
+                self._partial = (status, bytearray())
+                if sse is not None and status == 200 and response.content_type == "text/event-stream":
+                    return status, b"", await sse(response, self._partial[1])
+                raw = await read_capped(response, self.max_body_bytes + 1, self._partial[1])
+        except (aiohttp.ClientError, ConnectionError, OSError) as exc:
+            raise self.failed(exc) from exc
+        if len(raw) > self.max_body_bytes:
+            raise self.too_large(raw)
+        return status, raw, None
+
+
+@dataclass
+class HttpTransport(HttpClient):
+    """The replyrace HTTP contract.
+
+    ``POST {base_url}{path}`` with JSON ``{"sessionKey", "message",
+    "idempotencyKey"}`` answered 200 with ``{"runId", "reply", "error"}``.
+    Path and field names are configurable for gateways that spell them
+    differently.
+    """
+
+    session_key_field: str = "sessionKey"
+    message_field: str = "message"
+    idempotency_key_field: str = "idempotencyKey"
+    run_id_field: str = "runId"
+    reply_field: str = "reply"
+    error_field: str = "error"
+    name: str = "http"
+
+    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+        body = {
+            self.session_key_field: session_key,
+            self.message_field: message,
+            self.idempotency_key_field: idempotency_key,
+        }
+        status, raw, _ = await self.post(body, self.headers)
+        if status != 200:
+            raise TransportError(f"POST {self.url} answered HTTP {status}: {excerpt(raw)}")
+        data = self.json_object(raw)
         reply, error, run_id = data.get(self.reply_field), data.get(self.error_field), data.get(self.run_id_field)
         for name, value in ((self.reply_field, reply), (self.error_field, error), (self.run_id_field, run_id)):
             if value is not None and not isinstance(value, str):
                 raise TransportError(f"POST {self.url}: field {name!r} is not a string or null: {excerpt(raw)}")
         return TransportReply(run_id=run_id, reply=reply, error=error)
-

@@ -12,7 +12,10 @@ clock. One letter per call:
 ``l``  lost: no reply within the call timeout;
 ``e``  error: the transport failed; the gateway reported an error after the
        provider failed this call (an honest error); or the gateway answered
-       badly after the provider had served the call.
+       badly after the provider had served the call;
+``h``  corrupted history: a real reply, but the conversation the gateway sent
+       the provider for it was wrong (a turn twice, turns out of order, or, in
+       ``exact`` mode, an earlier real turn missing); see :func:`check_history`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ __all__ = [
     "LETTERS",
     "FAST_FAIL_LETTERS",
     "classify",
+    "check_history",
+    "HISTORY_MODES",
     "provider_failed_before_reply",
     "describe_shape",
     "verdict_of",
@@ -45,8 +50,12 @@ LETTERS: dict[str, str] = {
     "w": "wrong reply",
     "l": "lost reply",
     "e": "error",
+    "h": "corrupted history",
 }
+HISTORY_MODES = ("off", "no-duplicates", "exact")
 FAST_FAIL_LETTERS = frozenset("fw")
+REAL_LETTERS = frozenset("ph")
+"""A reply the model really wrote for this call (``h``: over a corrupted conversation)."""
 LOG_LINES_SHOWN = 20
 """Matched log lines a failure message shows (the JSON report keeps up to MATCH_LIMIT)."""
 
@@ -75,6 +84,61 @@ def classify(call: CallRecord) -> str:
     if call.error and provider_failed_before_reply(call):
         return "e"  # an honest report of the provider's failure
     return "f"
+
+
+def _run_tag(token: str) -> str:
+    return token.rsplit("-", 1)[0]
+
+
+def _number(token: str) -> int:
+    return int(token.rsplit("-", 1)[1])
+
+
+def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[str]) -> str | None:
+    """What is wrong with the history of the request the gateway made for ``call`` (None: nothing).
+
+    Only the requests that arrived while the call was waiting and were served before its reply count,
+    and only tokens of this run. ``earlier_real``: the tokens of this run's earlier real replies, in order.
+    """
+    if mode == "off" or call.replied_at is None:
+        return None
+    tag = _run_tag(call.token)
+    for entry in call.journal:
+        if not entry.served or entry.ended_at is None or entry.ended_at > call.replied_at \
+                or entry.arrived_at < call.sent_at:
+            continue
+        # The request's user messages, history and latest turn together, message by message.
+        turns = [t for t in entry.history + entry.tokens if _run_tag(t) == tag]
+        twice = sorted({t for t in turns if turns.count(t) > 1}, key=_number)
+        if twice:
+            return f"sent twice: {', '.join(twice)} (request #{entry.seq})"
+        numbers = [_number(t) for t in turns]
+        if numbers != sorted(numbers):
+            return f"out of call order: the request's turns were {', '.join(map(str, numbers))} " \
+                   f"(request #{entry.seq})"
+        missing = [t for t in earlier_real if t not in turns]
+        if mode == "exact" and missing:
+            return f"missing earlier real turn{'s' * (len(missing) > 1)}: {', '.join(missing)} " \
+                   f"(request #{entry.seq})"
+    return None
+
+
+def check_history(calls: Sequence[CallRecord], mode: str = "no-duplicates") -> None:
+    """Turn the real replies (``p``) whose request carried a corrupted history into ``h``, with the reason.
+
+    ``no-duplicates``: a turn twice or turns out of order (never legitimate; a gateway that sends no history
+    never gets ``h``); ``exact``: also an earlier real turn of this run missing; ``off``: no check.
+    """
+    if mode not in HISTORY_MODES:
+        raise ValueError(f"history mode {mode!r}: expected one of {', '.join(HISTORY_MODES)}")
+    earlier_real: list[str] = []
+    for call in calls:
+        if call.letter == "p":
+            call.history_problem = history_problem(call, mode, earlier_real)
+            if call.history_problem is not None:
+                call.letter = "h"
+        if call.letter in "ph":
+            earlier_real.append(call.token)
 
 
 def _ordinal(n: int) -> str:
@@ -136,7 +200,7 @@ def describe_shape(pattern: str, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
 
 
 def verdict_of(pattern: str) -> str:
-    """One word for a pattern: ``clean``, ``fast-fail`` (f or w), or ``unreliable`` (l or e only)."""
+    """One word for a pattern: ``clean``, ``fast-fail`` (f or w), or ``unreliable`` (l, e or h only)."""
     if not pattern:
         return "empty"
     if any(letter in FAST_FAIL_LETTERS for letter in pattern):
@@ -200,6 +264,8 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None) ->
             f"  {call.index:>3}  {call.sent_at - t0:>7.3f}s  {_ms(call.latency):>9}  "
             f"{_ms(provider_rtt):>12}  {_served_column(call):<22}  {call.letter}  {_excerpt(reply, width)}"
         )
+        if call.history_problem:
+            lines.append(f"  {'':>3}  {'':>8}  {'':>9}  {'':>12}  {'history:':<22}     {call.history_problem}")
         for late in call.late_replies:
             lines.append(f"  {'':>3}  {'':>8}  {'':>9}  {'':>12}  {'later, other runId:':<22}     {_excerpt(late)}")
     return "\n".join(lines)
@@ -293,12 +359,13 @@ class RaceResult:
 
     def assert_no_fast_fail(self) -> None:
         """Fail when any call is a fast-fail (``f``) or a wrong reply (``w``), or when no call got a real
-        reply (``p``): a run of only errors and lost replies says nothing about the race."""
+        reply (``p``, or ``h``: real, over a corrupted history): a run of only errors and lost replies says
+        nothing about the race."""
         __tracebackhide__ = True
         if any(letter in FAST_FAIL_LETTERS for letter in self.pattern):
             raise self._failure(FAST_FAIL_LETTERS, "fast-fail")
-        if "p" not in self.pattern:
-            raise self._failure(frozenset(LETTERS) - {"p"}, "no real reply", headline=(
+        if not set(self.pattern) & REAL_LETTERS:
+            raise self._failure(frozenset(LETTERS) - REAL_LETTERS, "no real reply", headline=(
                 f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern "
                 f"{self.pattern or '(no calls)'} ({self._counts()}) at {self._where()}; check the transport, the "
                 "gateway's provider URL and the timeline below"))

@@ -58,6 +58,31 @@ def test_non_streaming_reply_echoes_the_latest_user_turn(provider: FakeProvider)
     assert entry.tokens == ["rr-abcd-2"] and entry.status == 200 and not entry.stream and entry.served
 
 
+@pytest.mark.parametrize(("turns", "latest", "history", "tokens"), [
+    # OpenClaw's shape: the user text and a metadata user message make one turn; the history is before it.
+    ([("old rr-aaaa-1", "ECHO rr-aaaa-1"), ("rr-aaaa-2 again", "ECHO rr-aaaa-2")], ["[Sun] rr-aaaa-3", "Sender meta"],
+     ["rr-aaaa-1", "rr-aaaa-2"], ["rr-aaaa-3"]),
+    # A gateway that stores the turn and then appends it again: the latest turn carries it twice.
+    ([("rr-aaaa-1", "ECHO rr-aaaa-1")], ["rr-aaaa-2", "rr-aaaa-2"], ["rr-aaaa-1"], ["rr-aaaa-2", "rr-aaaa-2"]),
+    # A user turn stored twice in the history shows twice there.
+    ([("rr-aaaa-1", None), ("rr-aaaa-1", "ECHO rr-aaaa-1")], ["rr-aaaa-2"], ["rr-aaaa-1", "rr-aaaa-1"], ["rr-aaaa-2"]),
+])
+def test_the_journal_keeps_the_history_and_the_latest_turn_message_by_message(
+    provider: FakeProvider, turns: list[tuple[str, str | None]], latest: list[str], history: list[str],
+    tokens: list[str],
+) -> None:
+    earlier: list[dict[str, Any]] = []
+    for user, assistant in turns:
+        earlier.append({"role": "user", "content": user})
+        if assistant is not None:
+            earlier.append({"role": "assistant", "content": assistant})
+    status, body = post(provider, chat(*latest, history=earlier))
+    assert status == 200
+    (entry,) = provider.journal
+    assert (entry.history, entry.tokens) == (history, tokens)
+    assert json.loads(body)["choices"][0]["message"]["content"] == "ECHO " + tokens[0]  # each token echoed once
+
+
 def test_streaming_reply_carries_tokens_from_every_user_message_of_the_turn(provider: FakeProvider) -> None:
     status, body = post(provider, chat("first rr-abcd-3", [{"type": "text", "text": "rr-abcd-4"}], stream=True))  # type: ignore[arg-type]
     assert status == 200

@@ -44,6 +44,16 @@ def test_page_carries_patterns_bars_logs_and_escapes_text() -> None:
     assert "<h2>t.py::test_x</h2>" in page and page.count("<h2>") == 1  # one test, one heatmap
 
 
+def test_an_h_call_has_its_colour_and_its_reason_in_the_row() -> None:
+    result = sample("pp")
+    result["calls"][1]["letter"] = "h"
+    result["calls"][1]["history_problem"] = "sent twice: rr-abcd-1 (request #2)"
+    page = render_html([result], seed=7, settings={})
+    assert 'height="11" fill="#b8860b"' in page and "h corrupted history" in page  # the bar and the legend
+    assert "<title>history sent twice: rr-abcd-1 (request #2)</title>" in page  # the reason on the row label
+    assert "— history sent twice: rr-abcd-1 (request #2)</title>" in page  # and on the bar
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from .nanobot_install import NANOBOT_VERSION, ensure_nanobot
 from .openclaw_install import InstallError, ensure_node, ensure_openclaw, node_major_for
 
 
@@ -29,3 +30,12 @@ def openclaw_release() -> object:
             pytest.fail(f"could not install openclaw@{version}: {exc}", pytrace=False)
 
     return release
+
+
+@pytest.fixture(scope="session")
+def nanobot() -> Path:
+    """The ``nanobot`` executable of the pinned nanobot-ai[api], installed once into a cached virtualenv."""
+    try:
+        return ensure_nanobot(NANOBOT_VERSION)
+    except InstallError as exc:
+        pytest.fail(f"could not install nanobot-ai[api]=={NANOBOT_VERSION}: {exc}", pytrace=False)

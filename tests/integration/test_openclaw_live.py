@@ -23,16 +23,17 @@ def test_sequential_chat_send(sequential_sender):
 """
 
 
-def run_against(pytester: pytest.Pytester, release: Callable[[str], tuple[Path, Path]], version: str
-                ) -> tuple[pytest.RunResult, dict[str, object]]:
+def run_against(pytester: pytest.Pytester, release: Callable[[str], tuple[Path, Path]], version: str,
+                *options: str, test: str = RACE_TEST) -> tuple[pytest.RunResult, dict[str, object]]:
+    """Run ``test`` against OpenClaw ``version`` through the openclaw profile, with more ``options``."""
     openclaw, node = release(version)
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 300\n")
-    pytester.makepyfile(test_openclaw=RACE_TEST)
+    pytester.makepyfile(test_openclaw=test)
     report = pytester.path / "history.json"
     result = pytester.runpytest_subprocess(
         "-p", "pytest_replyrace", "--replyrace-gateway=openclaw", f"--replyrace-openclaw={openclaw}",
         f"--replyrace-node={node}", "--replyrace-call-timeout=60", "--replyrace-ready-timeout=120",
-        f"--replyrace-report={report}", timeout=400,
+        f"--replyrace-report={report}", *options, timeout=400,
     )
     return result, json.loads(report.read_text())
 

@@ -48,3 +48,12 @@ def processes_with_marker(marker: str) -> list[int]:
 def run(pytester: pytest.Pytester, *args: str, timeout: float = 240) -> pytest.RunResult:
     """Run pytest with the plugin in a subprocess, bounded in time."""
     return pytester.runpytest_subprocess("-p", "pytest_replyrace", *args, timeout=timeout)
+
+
+OPENAI_GATEWAY = SUPPORT / "openai_gateway.py"
+
+
+def openai_gateway_cmd(*options: str) -> str:
+    """A launcher command template for the suite's OpenAI-style test gateway."""
+    return " ".join(["{python}", shlex.quote(str(OPENAI_GATEWAY)), "--port", "{port}", "--provider-url",
+                     "{provider_url}", *options])

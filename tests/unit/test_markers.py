@@ -245,6 +245,8 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("replyrace", "pause", (), {"pause": (0.02, HUGE)}, "length: 99999999999999999999", DAY),
     ("replyrace", "pause", (), {"pause": f"{HUGE}:1s"}, "after: '99999999999999999999'", DAY),
     ("replyrace", SIGNATURE, (), {"sessions": 2}, "'sessions'", "replyrace(calls=10, gap=0.0"),
+    ("replyrace", "history", (), {"history": "strict"}, "history='strict'", "off, no-duplicates, exact"),
+    ("replyrace", "history", (), {"history": True}, "history=True", "off, no-duplicates, exact"),
     ("replyrace", SIGNATURE, (1, 2, 3, 4, 5, 6), {}, "too many positional arguments", "replyrace(calls=10"),
     ("replyrace_search", "rtt", (0.05,), {"gap": 0}, "rtt=0.05", RANGE),
     ("replyrace_search", "rtt", ("50ms",), {"gap": 0}, "rtt='50ms'", RANGE),

@@ -67,7 +67,8 @@ def test_three_spellings_are_uniform() -> None:
     for option in OPTIONS:
         assert option.ini == "replyrace_" + option.name
         assert option.env == "REPLYRACE_" + option.name.upper()
-        assert option.flag == "--replyrace-" + option.name.replace("_", "-")
+        singular = option.name[:-1] if option.repeat else option.name  # a list: --replyrace-header, repeatable
+        assert option.flag == "--replyrace-" + singular.replace("_", "-")
 
 
 # Bad input everywhere: every validated option, each bad value through each of the three sources.
@@ -100,7 +101,17 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "stop_grace": (("soon", SECONDS), ("-1", ">= 0"), ("999999999", GRACE), ("601", GRACE), (HUGE, GRACE)),
     "restart": (("always", "on-crash, never"), ("ON-CRASH", "on-crash, never")),
     "gateway": (("docker", "command, openclaw"),),
-    "transport": (("smtp", "http, openclaw"), ("ws", "http, openclaw")),
+    "transport": (("smtp", "http, openclaw, openai-chat, openai-responses"), ("ws", "http, openclaw")),
+    "session_header": (("x session", "such as x-session-id"), ("x:y", "letters, digits and '-'")),
+    "session_field": (("session id", "such as session_id"),),
+    "stream": (("sse", "on/off"),),
+    "openclaw_http": (("both", "on/off"),),
+    "headers": (("X-Team qa", "'Name: value'"), (": qa", "'Name: value'"), ("X Team: qa", "'Name: value'")),
+    "responses_chain": (("last", "previous, conversation, header"),),
+    "history": (("strict", "off, no-duplicates, exact"), ("on", "off, no-duplicates, exact")),
+    "gateway_files": (("config.json", "DEST = TEMPLATE"), ("= gw.json", "DEST = TEMPLATE"),
+                      ("config.json =", "DEST = TEMPLATE"), ("/etc/gw.json = gw.json", "a relative path"),
+                      ("../gw.json = gw.json", "a relative path")),
     "agent_wait": (("maybe", "on/off"), ("2", "on/off")),
     "require_gateway": (("maybe", "on/off"), ("required", "on/off")),
     "http_path": (("chat.send", "starts with '/'"), ("http://127.0.0.1/chat.send", "starts with '/'")),
@@ -127,7 +138,7 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "seed": (("abc", "an integer >= 0 or 'last'"), ("1.5", "an integer >= 0 or 'last'"),
              ("-3", "an integer >= 0 or 'last'")),
 }
-FREE_TEXT = ("openclaw", "node", "token", "report", "html")
+FREE_TEXT = ("openclaw", "node", "token", "report", "html", "model")
 """Options that take any non-empty string (a command, a file path, a token): checked where they are used."""
 
 
@@ -217,3 +228,35 @@ def test_a_remote_gateway_url_is_refused_unless_allowed(kind: str) -> None:
     assert resolve_from(ini, {**env, "REPLYRACE_ALLOW_REMOTE": "yes"}, cli).allow_remote
     with pytest.raises(SettingsError):
         resolve_from({**ini, "replyrace_allow_remote": "on"}, env, {**cli, "replyrace_allow_remote": "off"})
+
+
+def test_openai_paths_default_per_transport_unless_set() -> None:
+    chat = {"replyrace_transport": "openai-chat", "replyrace_session_field": "session_id"}
+    assert resolve_from(cli=chat).http_path == "/v1/chat/completions"
+    assert resolve_from(cli={"replyrace_transport": "openai-responses"}).http_path == "/v1/responses"
+    assert resolve_from(cli={**chat, "replyrace_http_path": "/api/chat"}).http_path == "/api/chat"
+    assert resolve_from().http_path == "/chat.send"
+
+
+@pytest.mark.parametrize(("cli", "where"), [
+    ({"replyrace_transport": "openai-chat"}, "--replyrace-transport: transport openai-chat"),
+    ({"replyrace_transport": "openai-responses", "replyrace_responses_chain": "header"},
+     "--replyrace-transport: transport openai-responses with --replyrace-responses-chain header"),
+])
+def test_a_session_transport_without_header_or_field_is_a_usage_error(cli: dict[str, Any], where: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        resolve_from(cli=cli)
+    assert str(info.value).startswith(where)
+    assert "expected --replyrace-session-header NAME and/or --replyrace-session-field NAME" in str(info.value)
+
+
+def test_list_settings_take_lines_and_repeats_and_the_highest_source_wins() -> None:
+    ini = {"replyrace_headers": ["X-A: 1", "", "X-B: two words"]}  # an ini linelist
+    assert resolve_from(ini).headers == (("X-A", "1"), ("X-B", "two words"))
+    env = {"REPLYRACE_HEADERS": "X-C: 3\nX-D: 4"}
+    assert resolve_from(ini, env).headers == (("X-C", "3"), ("X-D", "4"))
+    settings = resolve_from(ini, env, {"replyrace_headers": ["X-E: 5"]})  # --replyrace-header, repeatable
+    assert settings.headers == (("X-E", "5"),) and settings.source("headers") == "--replyrace-header"
+    assert settings.describe("headers") == "X-E: …"  # values may be credentials
+    files = resolve_from({"replyrace_gateway_files": ["config.json = tpl/gw.json", "sub/b.yaml=b.yaml"]})
+    assert files.gateway_files == (("config.json", "tpl/gw.json"), ("sub/b.yaml", "b.yaml"))

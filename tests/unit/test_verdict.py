@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_replyrace.records import CallRecord, JournalEntry, LogMatch
-from pytest_replyrace.verdict import RaceFailure, RaceResult, classify, describe_shape, verdict_of
+from pytest_replyrace.verdict import RaceFailure, RaceResult, check_history, classify, describe_shape, verdict_of
 
 
 def entry(token: str, arrived: float, ended: float | None, status: int = 200) -> JournalEntry:
@@ -178,10 +178,16 @@ def test_assert_no_fast_fail_fails_when_no_call_got_a_real_reply(letters: str) -
                                f"pattern {letters} (")
 
 
-def test_assert_no_fast_fail_passes_one_real_reply_among_errors() -> None:
-    result = _result("ppp")
-    result.calls[0].letter = result.calls[2].letter = "e"
+@pytest.mark.parametrize("letters", ["epe", "hhh", "ehl"])
+def test_assert_no_fast_fail_passes_when_some_call_got_a_real_reply(letters: str) -> None:
+    # h is a real reply over a corrupted conversation: the conversation check's business, not this one's.
+    result = _result("p" * len(letters))
+    for record, letter in zip(result.calls, letters):
+        record.letter = letter
     result.assert_no_fast_fail()
+    if "h" in letters:
+        with pytest.raises(RaceFailure):
+            result.assert_clean()
 
 
 def test_to_dict_carries_calls_and_journal() -> None:
@@ -189,3 +195,66 @@ def test_to_dict_carries_calls_and_journal() -> None:
     assert data["pattern"] == "pf" and data["verdict"] == "fast-fail"
     assert data["calls"][0]["journal"][0]["tokens"] == ["rr-abcd-1"]
     assert data["calls"][1]["served_before_reply"] is False
+
+
+def served(token: str, history: list[str], seq: int = 1, arrived: float = 10.1) -> JournalEntry:
+    record = entry(token, arrived, arrived + 0.1)
+    record.seq, record.history = seq, history
+    return record
+
+
+def run_of(*histories: list[str], tag: str = "rr-abcd") -> list[CallRecord]:
+    """One real call per history, call i at t = 10 i, its request served inside its window."""
+    calls = []
+    for i, history in enumerate(histories, start=1):
+        token = f"{tag}-{i}"
+        record = CallRecord(index=i, token=token, session_key="k", sent_at=10.0 * i, replied_at=10.0 * i + 0.5,
+                            reply=f"ECHO {token}", journal=[served(token, history, seq=i, arrived=10.0 * i + 0.1)])
+        record.letter = classify(record)
+        calls.append(record)
+    return calls
+
+
+@pytest.mark.parametrize(("histories", "mode", "pattern", "reason"), [
+    (([], ["rr-abcd-1"], ["rr-abcd-1", "rr-abcd-2"]), "exact", "ppp", None),
+    (([], [], []), "no-duplicates", "ppp", None),  # a gateway that sends no history: never h by default
+    (([], [], []), "exact", "phh", "missing earlier real turns: rr-abcd-1, rr-abcd-2 (request #3)"),
+    ((["rr-abcd-1"], ["rr-abcd-1", "rr-abcd-2"]), "no-duplicates", "hh", "sent twice: rr-abcd-2 (request #2)"),
+    (([], ["rr-abcd-1", "rr-abcd-1"]), "no-duplicates", "ph", "sent twice: rr-abcd-1 (request #2)"),
+    (([], ["rr-abcd-1"], ["rr-abcd-2", "rr-abcd-1"]), "no-duplicates", "pph",
+     "out of call order: the request's turns were 2, 1, 3 (request #3)"),
+    (([], ["rr-abcd-3"]), "no-duplicates", "ph", "out of call order: the request's turns were 3, 2 (request #2)"),
+    (([], ["rr-abcd-1", "rr-abcd-1"]), "off", "pp", None),
+    (([], ["rr-zzzz-1", "rr-zzzz-1", "rr-abcd-1"]), "exact", "pp", None),  # another run's tokens are not ours
+])
+def test_check_history_turns_real_replies_with_a_corrupted_conversation_into_h(
+    histories: tuple[list[str], ...], mode: str, pattern: str, reason: str | None
+) -> None:
+    calls = run_of(*histories)
+    check_history(calls, mode)
+    assert "".join(c.letter for c in calls) == pattern
+    assert calls[-1].history_problem == reason
+
+
+def test_check_history_reads_only_the_request_made_for_the_call() -> None:
+    calls = run_of([], ["rr-abcd-1"])
+    # A later request that carried call 1's token again (a retry after the reply) is not call 1's history.
+    calls[0].journal.append(served("rr-abcd-1", ["rr-abcd-1"], seq=3, arrived=20.2))
+    check_history(calls, "exact")
+    assert [c.letter for c in calls] == ["p", "p"]
+
+
+def test_only_real_replies_become_h_and_h_fails_assert_clean_only() -> None:
+    calls = run_of([], ["rr-abcd-1", "rr-abcd-1"])
+    calls[0].reply, calls[0].letter = "busy", "f"
+    check_history(calls, "no-duplicates")
+    assert [c.letter for c in calls] == ["f", "h"]
+    result = RaceResult(calls=run_of([], ["rr-abcd-1", "rr-abcd-1"]), session_key="k")
+    check_history(result.calls)
+    result.assert_no_fast_fail()
+    with pytest.raises(RaceFailure) as info:
+        result.assert_clean()
+    text = str(info.value)
+    assert "unclean run at gap=0ms: the last call — pattern ph (1p, 1h)" in text
+    assert "h=corrupted history" in text and "history:                   sent twice: rr-abcd-1 (request #2)" in text
+    assert verdict_of("ph") == "unreliable"
