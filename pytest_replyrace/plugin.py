@@ -499,8 +499,8 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
             pytest.fail(f"replyrace: {exc}", pytrace=False)
         return replyrace_gateway_factory.launch_openclaw(profile)
     if replyrace_settings.gateway_cmd:
-        _warn_without_port(replyrace_settings)
         files = gateway_templates(replyrace_settings, pytestconfig.rootpath)
+        _warn_without_port(replyrace_settings, files)
         return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd, files=files)
     how = ("set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or --replyrace-gateway-cmd, or "
            "--replyrace-gateway-url to attach to a running one")
@@ -518,16 +518,19 @@ class GatewayPortWarning(pytest.PytestWarning):
 PORT_WARNING_FILTER = "ignore:the gateway command has no"
 
 
-def _warn_without_port(settings: Settings) -> None:
+def _warn_without_port(settings: Settings, files: Sequence[tuple[str, Path]]) -> None:
     command = settings.gateway_cmd
     if command is None or "port" in placeholders(command):
         return
+    if any("{port}" in template.read_text(encoding="utf-8") for _, template in files):
+        return  # the port reaches the gateway through its config file
     # Silenced by its message, not its class: a filter naming our class would import this package before
     # pytest can mark it for assertion rewriting (PytestAssertRewriteWarning, an error under -W error).
     warnings.warn(GatewayPortWarning(
         f"the gateway command has no {{port}} (replyrace: {command!r}, {settings.source('gateway_cmd')}); the "
         "gateway must then listen on the port in the environment variable REPLYRACE_GATEWAY_PORT, or readiness "
-        "waits on a port nothing listens on. Add --port {port} (or your gateway's flag), or, if it does read "
+        "waits on a port nothing listens on. Add --port {port} (or your gateway's flag, or {port} in a gateway file "
+        "template), or, if it does read "
         f"REPLYRACE_GATEWAY_PORT, silence this with the ini line: filterwarnings = {PORT_WARNING_FILTER}"),
         stacklevel=2)
 
