@@ -27,7 +27,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from .tokens import find_tokens
-from .transport import TransportError, TransportReply, describe_exception, excerpt
+from .transport import TransportError, TransportReply, describe_exception, excerpt, parse_json_object
 
 __all__ = ["OpenClawTransport", "ws_url", "message_text", "MAX_FRAME_BYTES"]
 
@@ -130,14 +130,8 @@ class OpenClawTransport:
             frame = await self._ws.recv()
         except websockets.exceptions.ConnectionClosed as exc:
             raise TransportError(f"WebSocket {self._ws_url} closed during the handshake: {exc}") from exc
-        try:
-            data = json.loads(frame)
-        except Exception as exc:  # noqa: BLE001 - not only bad syntax: nesting too deep, numbers too long
-            raise TransportError(f"WebSocket {self._ws_url}: malformed frame during the handshake: {excerpt(frame)} "
-                                 f"({describe_exception(exc)})") from None
-        if not isinstance(data, dict):
-            raise TransportError(f"WebSocket {self._ws_url}: frame is not a JSON object: {excerpt(frame)}")
-        return data
+        return parse_json_object(frame, f"WebSocket {self._ws_url}: malformed frame during the handshake",
+                                 f"WebSocket {self._ws_url}: frame is not a JSON object")
 
     async def _handshake(self) -> None:
         assert self._ws is not None

@@ -21,7 +21,7 @@ import aiohttp
 from .errors import ReplyraceError
 
 __all__ = ["TransportReply", "TransportError", "Transport", "TransportContractError", "check_transport",
-           "HttpTransport", "HttpClient", "MAX_BODY_BYTES", "excerpt", "describe_exception", "read_capped"]
+           "HttpTransport", "HttpClient", "MAX_BODY_BYTES", "excerpt", "describe_exception", "parse_json_object", "read_capped"]
 
 MAX_BODY_BYTES = 1024 * 1024
 """Replies larger than this are cut and reported as a transport error."""
@@ -118,6 +118,17 @@ def describe_exception(exc: BaseException, width: int = 300) -> str:
     return f"{type(exc).__name__}: {excerpt(text, width)}"
 
 
+def parse_json_object(raw: bytes | str, not_json: str, not_object: str) -> dict[str, Any]:
+    """``raw`` as a JSON object, or a TransportError that says ``not_json`` / ``not_object`` and quotes it."""
+    try:
+        data: Any = json.loads(raw)
+    except Exception as exc:  # noqa: BLE001 - not only bad syntax: nesting too deep, numbers too long
+        raise TransportError(f"{not_json}: {excerpt(raw)} ({describe_exception(exc)})") from None
+    if not isinstance(data, dict):
+        raise TransportError(f"{not_object}: {excerpt(raw)}")
+    return data
+
+
 async def read_capped(response: aiohttp.ClientResponse, limit: int, into: bytearray) -> bytes:
     """Read the body into ``into`` up to ``limit`` bytes: a huge reply must not fill memory, and
     what arrived stays visible if the read is cancelled (a body that never ends)."""
@@ -181,14 +192,8 @@ class HttpClient:
 
     def json_object(self, raw: bytes) -> dict[str, Any]:
         """The body as a JSON object, or a TransportError quoting it."""
-        try:
-            data: Any = json.loads(raw)
-        except Exception as exc:  # noqa: BLE001 - not only bad syntax: nesting too deep, numbers too long
-            raise TransportError(f"POST {self.url}: reply is not JSON: {excerpt(raw)} "
-                                 f"({describe_exception(exc)})") from None
-        if not isinstance(data, dict):
-            raise TransportError(f"POST {self.url}: reply is not a JSON object: {excerpt(raw)}")
-        return data
+        return parse_json_object(raw, f"POST {self.url}: reply is not JSON",
+                                 f"POST {self.url}: reply is not a JSON object")
 
     async def post(self, body: dict[str, Any], headers: dict[str, str], sse: SseReader | None = None,
                    ) -> tuple[int, bytes, TransportReply | None]:

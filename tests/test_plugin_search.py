@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from support.selftest import toy_gateway_option
+from support.selftest import race_test, toy_gateway_option
 
 pytestmark = pytest.mark.slow
 
@@ -51,16 +51,7 @@ def test_search_finds_the_configured_window_within_ten_percent(toy_pytester: pyt
 
 
 def test_search_option_appends_the_window_to_a_failing_assertion(toy_pytester: pytest.Pytester) -> None:
-    toy_pytester.makepyfile(
-        test_point="""
-        import pytest
-
-        @pytest.mark.rtt_range("50ms", "50ms", steps=1)
-        @pytest.mark.replyrace(calls=3, gap=0.2)
-        def test_point(sequential_sender):
-            sequential_sender.run().assert_no_fast_fail()
-        """
-    )
+    toy_pytester.makepyfile(test_point=race_test(("50ms", "50ms", 1), calls=3, gap=0.2, name="test_point"))
     report = toy_pytester.path / "w.json"
     result = toy_pytester.runpytest_subprocess(
         "-p", "pytest_replyrace", TOY, "--replyrace-search", "rtt=50ms:1s,gap=200ms,calls=3", "--replyrace-shrink=0",

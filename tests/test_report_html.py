@@ -14,7 +14,7 @@ from pytest_replyrace.records import CallRecord, JournalEntry, LogMatch
 from pytest_replyrace.report_html import render_html
 from pytest_replyrace.verdict import RaceResult, classify
 
-from support.selftest import race_gateway_cmd, run
+from support.selftest import race_gateway_cmd, race_test, run
 
 
 def sample(pattern: str, rtt: float = 0.05, node: str = "t.py::test_x[rtt=50ms]") -> dict[str, object]:
@@ -67,16 +67,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 def test_a_failing_run_gives_json_junit_and_html_merged_across_xdist_workers(race_pytester: pytest.Pytester) -> None:
-    race_pytester.makepyfile(
-        test_chat="""
-        import pytest
-
-        @pytest.mark.rtt_range("50ms", "1s", steps=2)
-        @pytest.mark.replyrace(calls=4, gap=0.2)
-        def test_sends(sequential_sender):
-            sequential_sender.run().assert_no_fast_fail()
-        """
-    )
+    race_pytester.makepyfile(test_chat=race_test(("50ms", "1s", 2), calls=4, gap=0.2))
     out = race_pytester.path
     # 350 ms of background work from each turn's start holds the guard: at 50 ms RTT the send 200 ms after a real
     # reply lands 100 ms inside it and the one after a fast-fail 100 ms past it (pfpf, with margins that hold on

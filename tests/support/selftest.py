@@ -57,3 +57,16 @@ def openai_gateway_cmd(*options: str) -> str:
     """A launcher command template for the suite's OpenAI-style test gateway."""
     return " ".join(["{python}", shlex.quote(str(OPENAI_GATEWAY)), "--port", "{port}", "--provider-url",
                      "{provider_url}", *options])
+
+
+def race_test(rtt: tuple[str, str, int], calls: int, gap: float, name: str = "test_sends") -> str:
+    """The source of a test module with one race test: ``rtt_range(lo, hi, steps)``, ``calls`` sends ``gap`` apart."""
+    lo, hi, steps = rtt
+    return f"""
+import pytest
+
+@pytest.mark.rtt_range({lo!r}, {hi!r}, steps={steps})
+@pytest.mark.replyrace(calls={calls}, gap={gap})
+def {name}(sequential_sender):
+    sequential_sender.run().assert_no_fast_fail()
+"""

@@ -9,52 +9,40 @@ from typing import Any
 import pytest
 
 from pytest_replyrace import markers
-from pytest_replyrace.markers import (
-    MARKERS,
-    MarkerError,
-    parse_gap_range,
-    parse_provider_faults,
-    parse_replyrace,
-    parse_rtt_range,
-    parse_search_marker,
-    range_ids,
-    rtt_grid,
-    rtt_id,
-)
 
 WHERE = "test_x.py::test_race"
 
 
 def test_log_grid_is_rounded_and_keeps_the_ends() -> None:
-    assert rtt_grid(0.05, 2.0, 5, "log") == (0.05, 0.13, 0.32, 0.8, 2.0)
-    assert [rtt_id(v) for v in rtt_grid(0.05, 2.0, 5, "log")] == [
+    assert markers.rtt_grid(0.05, 2.0, 5, "log") == (0.05, 0.13, 0.32, 0.8, 2.0)
+    assert [markers.rtt_id(v) for v in markers.rtt_grid(0.05, 2.0, 5, "log")] == [
         "rtt=50ms", "rtt=130ms", "rtt=320ms", "rtt=800ms", "rtt=2s"]
 
 
 @pytest.mark.parametrize(("args", "kwargs"), [((1e-12, 2e-12), {}), ((0, 1e-9), {"steps": 50, "scale": "linear"}),
                                               ((0.0001, 0.0001005), {"steps": 2})])
 def test_ids_are_unique_at_any_scale(args: tuple[float, float], kwargs: dict[str, Any]) -> None:
-    values = parse_rtt_range(args, kwargs, WHERE).values
-    ids = range_ids("rtt", values)
+    values = markers.parse_rtt_range(args, kwargs, WHERE).values
+    ids = markers.range_ids("rtt", values)
     assert len(set(ids)) == len(ids) == len(values) > 1, ids
 
 
 def test_ids_below_a_microsecond_name_the_exact_seconds() -> None:
-    assert range_ids("rtt", parse_rtt_range((1e-12, 2e-12), {"steps": 3}, WHERE).values) == [
+    assert markers.range_ids("rtt", markers.parse_rtt_range((1e-12, 2e-12), {"steps": 3}, WHERE).values) == [
         "rtt=1e-12s", "rtt=1.4e-12s", "rtt=2e-12s"]
 
 
 def test_readable_ids_stay_when_they_are_unique() -> None:
-    assert range_ids("gap", [0.0, 0.05, 1.5]) == ["gap=0ms", "gap=50ms", "gap=1.5s"]
+    assert markers.range_ids("gap", [0.0, 0.05, 1.5]) == ["gap=0ms", "gap=50ms", "gap=1.5s"]
 
 
 def test_linear_grid_and_pin() -> None:
-    assert rtt_grid(0.0, 1.0, 3, "linear") == (0.0, 0.5, 1.0)
-    assert parse_rtt_range(("50ms", "50ms"), {"steps": 1}, WHERE).values == (0.05,)
+    assert markers.rtt_grid(0.0, 1.0, 3, "linear") == (0.0, 0.5, 1.0)
+    assert markers.parse_rtt_range(("50ms", "50ms"), {"steps": 1}, WHERE).values == (0.05,)
 
 
 def test_strings_and_numbers_mix() -> None:
-    parsed = parse_rtt_range(("50ms", 3), {"steps": 2, "jitter": 0.3}, WHERE)
+    parsed = markers.parse_rtt_range(("50ms", 3), {"steps": 2, "jitter": 0.3}, WHERE)
     assert parsed.values == (0.05, 3.0) and parsed.jitter == 0.3
 
 
@@ -76,18 +64,18 @@ def test_strings_and_numbers_mix() -> None:
     ],
 )
 def test_rtt_range_rejects(args: tuple[Any, ...], kwargs: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(MarkerError) as info:
-        parse_rtt_range(args, kwargs, WHERE)
+    with pytest.raises(markers.MarkerError) as info:
+        markers.parse_rtt_range(args, kwargs, WHERE)
     message = str(info.value)
     assert message.startswith(f"{WHERE}: @pytest.mark.rtt_range(")
     assert fragment in message
 
 
 def test_replyrace_marker_keeps_only_given_arguments() -> None:
-    assert parse_replyrace((), {}, WHERE) == {}
-    assert parse_replyrace((), {"calls": 4, "gap": "200ms", "timeout": 5}, WHERE) == {
+    assert markers.parse_replyrace((), {}, WHERE) == {}
+    assert markers.parse_replyrace((), {"calls": 4, "gap": "200ms", "timeout": 5}, WHERE) == {
         "calls": 4, "gap": 0.2, "call_timeout": 5.0}
-    assert parse_replyrace((), {"session_key": "agent:test:main"}, WHERE) == {"session_key": "agent:test:main"}
+    assert markers.parse_replyrace((), {"session_key": "agent:test:main"}, WHERE) == {"session_key": "agent:test:main"}
 
 
 @pytest.mark.parametrize(
@@ -102,21 +90,19 @@ def test_replyrace_marker_keeps_only_given_arguments() -> None:
     ],
 )
 def test_replyrace_marker_rejects(kwargs: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(MarkerError) as info:
-        parse_replyrace((), kwargs, WHERE)
+    with pytest.raises(markers.MarkerError) as info:
+        markers.parse_replyrace((), kwargs, WHERE)
     assert fragment in str(info.value)
     assert str(info.value).startswith(WHERE)
 
 
 def test_search_marker_and_option_agree() -> None:
-    from pytest_replyrace.markers import parse_search_marker, parse_search_spec
-
-    marker = parse_search_marker((("50ms", 2),), {"gap": (0, "1s"), "gaps": 2, "calls": 3}, WHERE)
-    option = parse_search_spec("rtt=50ms:2s, gap=0:1s, gaps=2, calls=3", "--replyrace-search")
+    marker = markers.parse_search_marker((("50ms", 2),), {"gap": (0, "1s"), "gaps": 2, "calls": 3}, WHERE)
+    option = markers.parse_search_spec("rtt=50ms:2s, gap=0:1s, gaps=2, calls=3", "--replyrace-search")
     assert marker == option
     assert (marker.rtt, marker.gap, marker.gaps, marker.budget, marker.calls) == ((0.05, 2.0), (0.0, 1.0), 2, 120.0, 3)
-    assert parse_search_spec(marker.text(), "x") == marker  # the header's text reads back
-    assert parse_search_spec("rtt=0.1:1,gap=0.3", "x").gap == (0.3, 0.3)  # one gap
+    assert markers.parse_search_spec(marker.text(), "x") == marker  # the header's text reads back
+    assert markers.parse_search_spec("rtt=0.1:1,gap=0.3", "x").gap == (0.3, 0.3)  # one gap
 
 
 @pytest.mark.parametrize(
@@ -136,19 +122,15 @@ def test_search_marker_and_option_agree() -> None:
     ],
 )
 def test_search_spec_rejects(raw: str, fragment: str) -> None:
-    from pytest_replyrace.markers import parse_search_spec
-
-    with pytest.raises(MarkerError) as excinfo:
-        parse_search_spec(raw, "--replyrace-search")
+    with pytest.raises(markers.MarkerError) as excinfo:
+        markers.parse_search_spec(raw, "--replyrace-search")
     assert str(excinfo.value).startswith("--replyrace-search: ")
     assert fragment in str(excinfo.value)
 
 
 def test_search_marker_rejects_a_missing_range() -> None:
-    from pytest_replyrace.markers import parse_search_marker
-
-    with pytest.raises(MarkerError, match=r"replyrace_search\(rtt=\(0.05, 1\)\): missing a required argument: 'gap'"):
-        parse_search_marker((), {"rtt": (0.05, 1)}, WHERE)
+    with pytest.raises(markers.MarkerError, match=r"replyrace_search\(rtt=\(0.05, 1\)\): missing a required argument: 'gap'"):
+        markers.parse_search_marker((), {"rtt": (0.05, 1)}, WHERE)
 
 
 # Bad input everywhere: every argument of every marker, wrong types and ranges, unknown and missing arguments.
@@ -326,9 +308,9 @@ class _Mark:
 
 def _parse(marker: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if marker == "provider_faults":
-        return parse_provider_faults([_Mark(args, kwargs)], WHERE)
-    parse = {"rtt_range": parse_rtt_range, "gap_range": parse_gap_range, "replyrace": parse_replyrace,
-             "replyrace_search": parse_search_marker}[marker]
+        return markers.parse_provider_faults([_Mark(args, kwargs)], WHERE)
+    parse = {"rtt_range": markers.parse_rtt_range, "gap_range": markers.parse_gap_range, "replyrace": markers.parse_replyrace,
+             "replyrace_search": markers.parse_search_marker}[marker]
     return parse(args, kwargs, WHERE)
 
 
@@ -353,7 +335,7 @@ def _parameters(marker: str) -> tuple[str, ...]:
 
 def test_every_marker_argument_has_bad_input_rows() -> None:
     covered = {(marker, arg) for marker, arg, *_ in MARKER_BAD}
-    expected = {(marker, arg) for marker in MARKERS for arg in (*_parameters(marker), SIGNATURE)}
+    expected = {(marker, arg) for marker in markers.MARKERS for arg in (*_parameters(marker), SIGNATURE)}
     assert covered == expected, f"missing rows: {sorted(expected - covered)}; rows for nothing: {sorted(covered - expected)}"
 
 
@@ -386,7 +368,7 @@ def test_every_number_in_a_marker_has_an_upper_bound_row() -> None:
 def test_bad_marker_argument_names_marker_value_and_what_is_accepted(
     marker: str, args: tuple[Any, ...], kwargs: dict[str, Any], shown: str, accepted: str
 ) -> None:
-    with pytest.raises(MarkerError) as info:
+    with pytest.raises(markers.MarkerError) as info:
         _parse(marker, args, kwargs)
     message = str(info.value)
     call = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
