@@ -523,8 +523,9 @@ class FakeProvider:
         payload = json.dumps(reply.dialect.reply(reply.text, reply.model)).encode()
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.content_length = len(payload)
+        await _sleep_until(deadline - self.timer_spin)
+        await self._prepare(request, response)  # aiohttp holds the headers back until the body goes out
         await _sleep_until(deadline, self.timer_spin)
-        await self._prepare(request, response)
         self._mark_served(entry)
         await response.write_eof(payload)
         return response
