@@ -27,6 +27,7 @@ __all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPO
 
 TRANSPORTS = ("http", "openclaw")
 GATEWAY_PROFILES = ("command", "openclaw")
+OPENCLAW_APIS = ("openai-completions", "anthropic-messages", "openai-responses", "ollama")
 
 
 class SettingsError(ReplyraceError, ValueError):
@@ -186,6 +187,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("openclaw", "openclaw profile: the installed openclaw package folder (node_modules/openclaw) or "
            "openclaw.mjs", _text, None, "PATH"),
     Option("node", "openclaw profile: the node executable (default node on PATH)", _text, "node", "PATH"),
+    Option("openclaw_api", "openclaw profile: the provider API OpenClaw calls the fake provider in: "
+           + ", ".join(OPENCLAW_APIS) + " (default openai-completions)", _choice(OPENCLAW_APIS),
+           "openai-completions", "API"),
     Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
            _choice(TRANSPORTS), "http", "NAME"),
     Option("token", "gateway auth token for the openclaw transport (default replyrace-token)", _text,
@@ -238,6 +242,7 @@ class Settings:
     gateway: str = "command"
     openclaw: str | None = None
     node: str = "node"
+    openclaw_api: str = "openai-completions"
     transport: str = "http"
     token: str = "replyrace-token"
     agent_wait: bool = False

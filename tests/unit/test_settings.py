@@ -88,6 +88,8 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "stop_grace": (("soon", SECONDS), ("-1", ">= 0")),
     "restart": (("always", "on-crash, never"), ("ON-CRASH", "on-crash, never")),
     "gateway": (("docker", "command, openclaw"),),
+    "openclaw_api": (("anthropic", "openai-completions, anthropic-messages, openai-responses, ollama"),
+                     ("OLLAMA", "openai-completions, anthropic-messages, openai-responses, ollama")),
     "transport": (("smtp", "http, openclaw"), ("ws", "http, openclaw")),
     "agent_wait": (("maybe", "on/off"), ("2", "on/off")),
     "http_path": (("chat.send", "starts with '/'"), ("http://127.0.0.1/chat.send", "starts with '/'")),
