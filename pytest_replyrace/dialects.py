@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChatRequest", "BadRequest", "Dialect", "DIALECTS", "turn_split", "content_text"]
+__all__ = ["ChatRequest", "BadRequest", "Dialect", "DIALECTS", "turn_split", "content_text", "chat_pairs"]
 
 SSE_CONTENT_TYPE = "text/event-stream"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
@@ -137,6 +137,11 @@ def _openai_error(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "code": status}}
 
 
+def chat_pairs(messages: list[Any]) -> list[tuple[str, str]]:
+    """``(role, text)`` of each message of an OpenAI ``messages`` list (leniently: other items are skipped)."""
+    return [(str(m.get("role")), content_text(m.get("content"))) for m in messages if isinstance(m, dict)]
+
+
 def _chat_parse(raw: Any) -> ChatRequest:
     body = _json_object(raw)
     messages = body.get("messages")
@@ -144,8 +149,7 @@ def _chat_parse(raw: Any) -> ChatRequest:
         raise BadRequest("'messages' must be a non-empty list")
     stream = _flag(body, False)
     model = body.get("model")
-    pairs = [(str(m.get("role")), content_text(m.get("content"))) for m in messages if isinstance(m, dict)]
-    turn, history = turn_split(pairs)
+    turn, history = turn_split(chat_pairs(messages))
     return ChatRequest(turn, history, stream, model if isinstance(model, str) else None)
 
 

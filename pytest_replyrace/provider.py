@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .dialects import DIALECTS, BadRequest, Dialect, content_text, turn_split
+from .dialects import DIALECTS, BadRequest, Dialect, chat_pairs, turn_split
 from .errors import FakeProviderError
 from .faults import FaultPlan, FaultRule
 from .records import JournalEntry
@@ -93,8 +93,7 @@ class RttSpec:
 
 def user_turn_text(messages: list[Any]) -> str:
     """Every user message of an OpenAI ``messages`` list after the last assistant message, joined."""
-    pairs = [(str(m.get("role")), content_text(m.get("content"))) for m in messages if isinstance(m, dict)]
-    return turn_split(pairs)[0]
+    return turn_split(chat_pairs(messages))[0]
 
 
 def _check_loopback(host: str) -> None:
