@@ -25,7 +25,7 @@ def test_sequential_chat_send(sequential_sender):
 
 # OpenClaw's provider `api` → the fake provider's journal name for the dialect it arrives in.
 APIS = {"openai-completions": "openai-chat", "anthropic-messages": "anthropic-messages",
-        "openai-responses": "openai-responses"}
+        "openai-responses": "openai-responses", "ollama": "ollama"}
 
 
 def run_against(pytester: pytest.Pytester, release: Callable[[str], tuple[Path, Path]], version: str,
