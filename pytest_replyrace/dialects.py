@@ -175,7 +175,7 @@ OPENAI_CHAT = Dialect(
     error=_openai_error, reply=chat_completion, stream_open=lambda model: b"", stream_piece=chat_chunk,
     stream_close=lambda text, model: chat_chunk(None, model, finish="stop") + b"data: [DONE]\n\n",
     stream_error=None, malformed=(b'{"choices": [', b"data: {not json\n\ndata: [DONE]\n\n"),
-    fault_types={429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"},
+    fault_types={429: "server_error", 500: "server_error", 503: "server_error"},  # as before the dialects
 )
 
 

@@ -274,3 +274,25 @@ def test_slow_first_token_is_a_late_real_answer_in_each_api(provider: FakeProvid
     assert reply_text(api, answer, stream) == "ECHO rr-late-1"
     (entry,) = provider.journal
     assert entry.served and entry.fault == "ttft" and entry.duration is not None and entry.duration >= 0.3
+
+
+def _our_bug(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("a bug in the fake provider")
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_failure_of_ours_is_a_500_before_the_headers_and_a_reset_after(
+    provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    from pytest_replyrace.errors import FakeProviderError
+
+    monkeypatch.setattr(provider, "_plan_for", _our_bug)
+    answer = send(provider, PATHS[api], request_body(api, "rr-bugs-1", False))
+    assert answer.status == 500 and answer.json()["error"]["type"] == "replyrace_provider_error"
+    monkeypatch.undo()
+    monkeypatch.setattr(provider, "_mark_served", _our_bug)  # fails once the stream's headers are out
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        send(provider, PATHS[api], request_body(api, "rr-bugs-2", True))
+    assert [(e.status, e.api, bool(e.traceback)) for e in provider.journal] == [(500, api, True)] * 2
+    with pytest.raises(FakeProviderError, match="a bug in the fake provider"):
+        provider.check_handler_errors()
