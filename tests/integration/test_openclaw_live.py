@@ -56,11 +56,17 @@ def test_openclaw_2026_5_7_is_caught(
     result.stdout.fnmatch_lines([
         "replyrace 0.1.0: gateway=openclaw * transport=openclaw *",
         "*replyrace fast-fail at rtt=50ms, gap=0ms: * — pattern *f*",
-        "*followup queue drain failed for agent:test:race-*: ReplyRunAlreadyActiveError: Reply run already active*",
     ])
     (test,) = history["tests"]  # type: ignore[misc]
     print(f"2026.5.7 {api} pattern:", test["pattern"])
     assert "f" in test["pattern"] and test["pattern"][0] == "p"
+    # The race shows one of two ways (measured in every API, more often the second when the first turn is
+    # slow, on a loaded machine): the followup drain fails with ReplyRunAlreadyActiveError (logged), or the
+    # send is queued as a followup and its token answered later under another runId (`pfffff`, no log line).
+    drain_failed = "ReplyRunAlreadyActiveError: Reply run already active" in result.stdout.str()
+    answered_later = any(call["letter"] == "f" and any(call["token"] in late for late in call["late_replies"])
+                         for call in test["calls"])
+    assert drain_failed or answered_later, test["calls"]
     assert_no_leak()
 
 
