@@ -22,8 +22,10 @@ FAULT_KINDS: dict[str, str] = {
     "429": "HTTP 429 with Retry-After, at once",
     "500": "HTTP 500, at once",
     "503": "HTTP 503, at once",
+    "overloaded": "the API's overloaded answer, at once: HTTP 529 overloaded_error (Anthropic), else HTTP 503",
     "reset": "connection reset before any header",
-    "cut": "stream cut after `after_chunks` chunks (non-streaming: reset after the RTT)",
+    "cut": "stream fails after `after_chunks` chunks: the API's error event, or a reset where it has none"
+           " (non-streaming: reset after the RTT)",
     "malformed": "a body that is not valid JSON / SSE, after the RTT",
     "ttft": "a slow first token: nothing until `ttft` seconds, then the whole answer (a real, late reply)",
 }

@@ -87,7 +87,7 @@ class GatewayPool:
 
     def launch_openclaw(self, profile: OpenClawProfile, *, warm_up_timeout: float = 120.0) -> Gateway:
         """A real OpenClaw gateway wired to the fake provider, warmed up with one turn."""
-        key = ("openclaw", str(profile.openclaw), profile.node, profile.token, profile.http,
+        key = ("openclaw", str(profile.openclaw), profile.node, profile.token, profile.api, profile.http,
                repr(sorted(profile.extra_config.items())))
         existing = self._by_key.get(key)
         if existing is not None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .settings import OPENCLAW_APIS
+
 __all__ = ["OpenClawProfile", "json_log_line", "find_openclaw_entry", "warm_up"]
 
 MODEL_ID = "fake-model"
@@ -58,6 +60,14 @@ def json_log_line(line: str) -> str:
     return f"{level} {text}".strip()
 
 
+def provider_base_url(api: str, provider_url: str) -> str:
+    """The ``baseUrl`` OpenClaw needs for ``api``: the OpenAI APIs take the ``/v1`` base URL; the Anthropic
+    SDK and OpenClaw's Ollama client append their own ``/v1/messages`` and ``/api/chat`` to the server root."""
+    if api in ("anthropic-messages", "ollama"):
+        return provider_url.rstrip("/").removesuffix("/v1")
+    return provider_url
+
+
 @dataclass
 class OpenClawProfile:
     openclaw: Path
@@ -68,8 +78,13 @@ class OpenClawProfile:
     http: bool = False
     """Also serve the OpenAI-compatible HTTP API (``/v1/chat/completions`` and ``/v1/responses``, off by
     default in OpenClaw), on the same port and bearer token as the WebSocket."""
+    api: str = "openai-completions"
+    """OpenClaw's provider ``api``: the provider API it calls the fake provider in."""
 
     def __post_init__(self) -> None:
+        if self.api not in OPENCLAW_APIS:
+            raise ValueError(f"api {self.api!r}: not an OpenClaw provider api; expected one of "
+                             f"{', '.join(OPENCLAW_APIS)}")
         self.openclaw = find_openclaw_entry(self.openclaw)
         resolved = shutil.which(self.node) if os.sep not in self.node else self.node
         if resolved is None or not Path(resolved).exists():
@@ -90,7 +105,7 @@ class OpenClawProfile:
             "gateway": {"mode": "local", "bind": "loopback", "port": int(port),
                         "auth": {"mode": "token", "token": self.token}},
             "models": {"mode": "merge", "providers": {PROVIDER_ID: {
-                "baseUrl": provider_url, "apiKey": "sk-fake", "api": "openai-completions",
+                "baseUrl": provider_base_url(self.api, provider_url), "apiKey": "sk-fake", "api": self.api,
                 # Loopback is trusted by default on recent releases; say so explicitly for the others.
                 "request": {"allowPrivateNetwork": True},
                 "models": [{"id": MODEL_ID, "name": "Fake Model", "reasoning": False, "input": ["text"],

@@ -210,7 +210,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if s.gateway_url:
         gateway = f"attach {s.gateway_url}"
     elif s.gateway == "openclaw":
-        gateway = f"openclaw {s.openclaw or '(set --replyrace-openclaw)'} with {s.node}"
+        gateway = f"openclaw {s.openclaw or '(set --replyrace-openclaw)'} with {s.node}, api {s.openclaw_api}"
     elif s.gateway_cmd:
         gateway = f"launch {s.gateway_cmd!r}"
     else:
@@ -494,6 +494,7 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
             profile = OpenClawProfile(
                 Path(replyrace_settings.openclaw), node=replyrace_settings.node, token=replyrace_settings.token,
                 http=replyrace_settings.openclaw_http,
+                api=replyrace_settings.openclaw_api,
             )
         except ValueError as exc:
             pytest.fail(f"replyrace: {exc}", pytrace=False)

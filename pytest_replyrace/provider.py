@@ -1,4 +1,7 @@
-"""A fake OpenAI-compatible provider whose speed the test controls.
+"""A fake LLM provider whose speed the test controls.
+
+It speaks OpenAI chat completions, Anthropic Messages, OpenAI Responses and
+Ollama's chat API on one port (see :mod:`~pytest_replyrace.dialects`).
 
 The server runs on its own thread with its own event loop, so a busy test loop
 (or a blocking sync test) never stretches the RTT it serves. It echoes the
@@ -14,6 +17,7 @@ value with seeded jitter. Usable without pytest::
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import threading
@@ -25,22 +29,30 @@ from typing import Any
 from aiohttp import web
 
 from .command import is_loopback_host
+from .dialects import DIALECTS, BadRequest, Dialect, chat_pairs, turn_split
 from .errors import FakeProviderError
 from .faults import FaultPlan, FaultRule
 from .records import JournalEntry
 from .tokens import call_number, find_tokens, newest_token
 from .units import parse_duration
 
-__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "turn_tokens", "NO_TOKEN_REPLY"]
+__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "tokens_by_message", "NO_TOKEN_REPLY"]
 
 NO_TOKEN_REPLY = "ECHO (no token)"
-_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+STATUS_FAULTS = ("429", "500", "503", "overloaded")
 
 
-async def _sleep_until(deadline: float) -> None:
-    delay = deadline - time.monotonic()
+async def _sleep_until(deadline: float, spin: float = 0.0) -> None:
+    """Sleep on the loop's timer until ``spin`` seconds short of ``deadline``, then yield to the loop until it.
+
+    The timer alone overshoots by a millisecond or more (epoll's millisecond timeout, wake-up latency); the
+    yielding finish keeps other requests served while it costs CPU for at most ``spin`` seconds.
+    """
+    delay = deadline - time.monotonic() - spin
     if delay > 0:
         await asyncio.sleep(delay)
+    while time.monotonic() < deadline:  # bounded by the deadline
+        await asyncio.sleep(0)
 
 
 def _abort(request: web.Request) -> None:
@@ -81,51 +93,14 @@ class RttSpec:
         return lo if hi == lo else rng.uniform(lo, hi)
 
 
-def _content_text(content: Any) -> str:
-    """Text of an OpenAI message ``content``: a string or a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
-def _user_texts(messages: list[Any]) -> tuple[list[str], list[str]]:
-    """The texts of the user messages before the latest user turn, and of those in it (every user message
-    after the last assistant message: real gateways wrap the user text and may add user messages of their own)."""
-    last_assistant = -1
-    for i, message in enumerate(messages):
-        if isinstance(message, dict) and message.get("role") == "assistant":
-            last_assistant = i
-    earlier: list[str] = []
-    latest: list[str] = []
-    for i, message in enumerate(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            (latest if i > last_assistant else earlier).append(_content_text(message.get("content")))
-    return earlier, latest
-
-
 def user_turn_text(messages: list[Any]) -> str:
-    """Every user message after the last assistant message, joined.
-
-    Real gateways wrap the user text and may add user messages of their own,
-    so the whole latest turn is searched, not just the last message.
-    """
-    return "\n".join(_user_texts(messages)[1])
+    """Every user message of an OpenAI ``messages`` list after the last assistant message, joined."""
+    return "\n".join(turn_split(chat_pairs(messages))[0])
 
 
-def _tokens_by_message(texts: list[str]) -> list[str]:
-    # Message by message: a turn a gateway sent twice shows twice (the conversation check counts it).
+def tokens_by_message(texts: list[str]) -> list[str]:
+    """Message by message: a turn a gateway sent twice shows twice (the conversation check counts it)."""
     return [token for text in texts for token in find_tokens(text)]
-
-
-def turn_tokens(messages: list[Any]) -> tuple[list[str], list[str]]:
-    """The tokens of the history (user messages before the latest user turn) and of the latest user turn,
-    each message by message in order."""
-    earlier, latest = _user_texts(messages)
-    return _tokens_by_message(earlier), _tokens_by_message(latest)
 
 
 def _check_loopback(host: str) -> None:
@@ -135,7 +110,11 @@ def _check_loopback(host: str) -> None:
 
 
 class FakeProvider:
-    """OpenAI-compatible chat completions server on loopback, on its own thread."""
+    """A provider server on loopback, on its own thread, speaking every dialect of
+    :data:`~pytest_replyrace.dialects.DIALECTS` on one port."""
+
+    timer_spin: float = 0.002
+    """The last stretch before a reply's deadline, waited by yielding to the loop rather than on its timer."""
 
     def __init__(
         self,
@@ -334,7 +313,9 @@ class FakeProvider:
     async def _start_site(self) -> None:
         app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[self._guard])
         app.router.add_get("/v1/models", self._handle_models)
-        app.router.add_post("/v1/chat/completions", self._handle_chat)
+        app.router.add_get("/api/tags", self._handle_tags)
+        for dialect in DIALECTS.values():
+            app.router.add_post(dialect.path, functools.partial(self._handle_chat, dialect))
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
@@ -348,12 +329,17 @@ class FakeProvider:
     async def _handle_models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "replyrace"}]})
 
-    def _new_entry(self, path: str, arrived_at: float) -> JournalEntry:
+    async def _handle_tags(self, request: web.Request) -> web.Response:
+        model = {"name": self.model, "model": self.model, "modified_at": "2026-01-01T00:00:00Z", "size": 1,
+                 "digest": "replyrace", "details": {"format": "gguf", "family": "replyrace"}}
+        return web.json_response({"models": [model]})
+
+    def _new_entry(self, dialect: Dialect, path: str, arrived_at: float) -> JournalEntry:
         with self._lock:
             self._seq += 1
             entry = JournalEntry(
                 seq=self._seq, path=path, arrived_at=arrived_at, ended_at=None, tokens=[], rtt=0.0,
-                model=None, stream=False, status=0,
+                model=None, stream=False, status=0, api=dialect.api,
             )
             self._journal.append(entry)
             return entry
@@ -383,11 +369,9 @@ class FakeProvider:
             entry.error = error
             entry.ended_at = time.monotonic()
 
-    def _error(self, entry: JournalEntry, status: int, message: str) -> web.Response:
+    def _error(self, dialect: Dialect, entry: JournalEntry, status: int, message: str) -> web.Response:
         self._end(entry, status, message)
-        return web.json_response(
-            {"error": {"message": message, "type": "invalid_request_error", "code": status}}, status=status
-        )
+        return web.json_response(dialect.error(status, "invalid_request_error", message), status=status)
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -424,44 +408,40 @@ class FakeProvider:
         if errors:
             raise FakeProviderError("\n".join(errors))
 
-    async def _handle_chat(self, request: web.Request) -> web.StreamResponse:
+    async def _handle_chat(self, dialect: Dialect, request: web.Request) -> web.StreamResponse:
         arrived_at = time.monotonic()
-        entry = self._new_entry(request.path, arrived_at)
+        entry = self._new_entry(dialect, request.path, arrived_at)
         self._serving[id(request)] = (entry, [False])  # the guard forgets it when the request is done
-        return await self._chat(request, entry, arrived_at)
+        return await self._chat(dialect, request, entry, arrived_at)
 
-    async def _chat(self, request: web.Request, entry: JournalEntry, arrived_at: float) -> web.StreamResponse:
+    async def _chat(self, dialect: Dialect, request: web.Request, entry: JournalEntry,
+                    arrived_at: float) -> web.StreamResponse:
         try:
             body = await request.json(loads=json.loads)
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-            return self._error(entry, 400, f"request body is not JSON: {exc}")
-        if not isinstance(body, dict):
-            return self._error(entry, 400, "request body must be a JSON object")
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return self._error(entry, 400, "'messages' must be a non-empty list")
-        stream = body.get("stream", False)
-        if not isinstance(stream, bool):
-            return self._error(entry, 400, "'stream' must be a boolean")
-        model = body.get("model")
-        history, tokens = turn_tokens(messages)
+            return self._error(dialect, entry, 400, f"request body is not JSON: {exc}")
+        try:
+            parsed = dialect.parse(body)
+        except BadRequest as exc:
+            return self._error(dialect, entry, 400, str(exc))
+        tokens = tokens_by_message(parsed.turn)
         with self._lock:
             entry.tokens = tokens
-            entry.history = history
-            entry.model = model if isinstance(model, str) else None
-            entry.stream = stream
+            entry.history = tokens_by_message(parsed.history)
+            entry.model = parsed.model
+            entry.stream = parsed.stream
         rtt, fault = self._plan_for(entry)
         with self._lock:
             entry.rtt = rtt
             entry.fault = fault.kind if fault is not None else None
-        text = ("ECHO " + " ".join(dict.fromkeys(tokens))) if tokens else NO_TOKEN_REPLY
+        reply = _Reply(dialect, ("ECHO " + " ".join(dict.fromkeys(tokens))) if tokens else NO_TOKEN_REPLY, parsed.model or self.model)
         deadline = arrived_at + rtt
         try:
             if fault is not None:
-                return await self._serve_fault(fault, request, entry, deadline, text)
-            if stream:
-                return await self._stream(request, entry, deadline, text)
-            return await self._json(request, entry, deadline, text)
+                return await self._serve_fault(fault, request, entry, deadline, reply)
+            if parsed.stream:
+                return await self._stream(request, entry, deadline, reply)
+            return await self._json(request, entry, deadline, reply)
         except (ConnectionResetError, asyncio.CancelledError):
             if fault is None:
                 with self._lock:
@@ -471,18 +451,17 @@ class FakeProvider:
             raise
 
     async def _serve_fault(self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float,
-                           text: str) -> web.StreamResponse:
-        """What each fault kind looks like on the wire (see :data:`~pytest_replyrace.faults.FAULT_KINDS`)."""
-        kind = rule.kind
-        if kind in ("429", "500", "503"):
-            status = int(kind)
+                           reply: _Reply) -> web.StreamResponse:
+        """What each fault kind looks like on the wire of this dialect (see
+        :data:`~pytest_replyrace.faults.FAULT_KINDS` and the README's "Provider APIs")."""
+        kind, dialect = rule.kind, reply.dialect
+        if kind in STATUS_FAULTS:
+            status = dialect.fault_status(kind)
             headers = {"Retry-After": f"{rule.retry_after:g}"} if status == 429 else {}
             self._end(entry, status, f"injected HTTP {status}")
-            return web.json_response(
-                {"error": {"message": f"injected fault {status}", "type": "server_error", "code": status}},
-                status=status,
-                headers=headers,
-            )
+            what = status if kind != "overloaded" else "overloaded"
+            return web.json_response(dialect.error(status, dialect.fault_types[status], f"injected fault {what}"),
+                                     status=status, headers=headers)
         if kind == "reset":
             self._end(entry, 0, "injected connection reset before headers")
             _abort(request)
@@ -490,26 +469,38 @@ class FakeProvider:
         if kind == "malformed":
             await _sleep_until(deadline)
             self._end(entry, 200, "injected malformed body")
+            broken_json, broken_stream = dialect.malformed
             if entry.stream:
-                response = await self._prepare(request, web.StreamResponse(status=200, headers=_SSE_HEADERS))
-                await response.write(b"data: {not json\n\ndata: [DONE]\n\n")
-                await response.write_eof()
+                response = await self._prepare(request, reply.stream_response())
+                await response.write_eof(broken_stream)
                 return response
-            return web.Response(status=200, body=b'{"choices": [', content_type="application/json")
+            return web.Response(status=200, body=broken_json, content_type="application/json")
         if kind == "ttft":
-            return await self._serve_late(request, entry, max(deadline, entry.arrived_at + rule.ttft), text)
-        # cut
+            return await self._serve_late(request, entry, max(deadline, entry.arrived_at + rule.ttft), reply)
+        return await self._serve_cut(rule, request, entry, deadline, reply)
+
+    async def _serve_cut(self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float,
+                         reply: _Reply) -> web.StreamResponse:
+        """A stream that fails after ``after_chunks`` pieces: the API's own error event where it has one, else
+        a reset. Non-streaming: a reset after the RTT."""
         if not entry.stream:
             await _sleep_until(deadline)
             self._end(entry, 0, "injected cut: connection reset after the RTT")
             _abort(request)
             raise ConnectionResetError("injected cut")
-        response = await self._prepare(request, web.StreamResponse(status=200, headers=_SSE_HEADERS))
-        pieces = self.split_text(text)
+        response = await self._prepare(request, reply.stream_response())
+        pieces = self.split_text(reply.text)
         start = time.monotonic()
         for i, piece in enumerate(pieces[: rule.after_chunks]):
             await _sleep_until(start + (deadline - start) * (i + 1) / (len(pieces) + 1))
-            await response.write(self.sse_chunk(piece, entry.model))
+            await response.write(reply.piece(i, piece))
+        stream_error = reply.dialect.stream_error
+        if stream_error is not None:
+            await _sleep_until(deadline)
+            self._end(entry, 200, f"injected error event after {rule.after_chunks} chunk(s)")
+            head = reply.dialect.stream_open(reply.model) if rule.after_chunks == 0 else b""
+            await response.write_eof(head + stream_error("injected fault: the stream failed"))
+            return response
         self._end(entry, 0, f"injected cut after {rule.after_chunks} chunk(s)")
         _abort(request)
         raise ConnectionResetError("injected cut")
@@ -528,37 +519,17 @@ class FakeProvider:
             entry.status = status
             entry.ended_at = time.monotonic()
 
-    def completion_body(self, text: str, model: Any) -> dict[str, Any]:
-        return {
-            "id": "chatcmpl-replyrace",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model if isinstance(model, str) else self.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }
-
-    async def _json(self, request: web.Request, entry: JournalEntry, deadline: float, text: str) -> web.StreamResponse:
-        payload = json.dumps(self.completion_body(text, entry.model)).encode()
+    async def _json(self, request: web.Request, entry: JournalEntry, deadline: float,
+                    reply: _Reply) -> web.StreamResponse:
+        payload = json.dumps(reply.dialect.reply(reply.text, reply.model)).encode()
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.content_length = len(payload)
-        await _sleep_until(deadline)
-        await self._prepare(request, response)
+        await _sleep_until(deadline - self.timer_spin)
+        await self._prepare(request, response)  # aiohttp holds the headers back until the body goes out
+        await _sleep_until(deadline, self.timer_spin)
         self._mark_served(entry)
         await response.write_eof(payload)
         return response
-
-    @staticmethod
-    def sse_chunk(content: str | None, model: Any, finish: str | None = None) -> bytes:
-        delta: dict[str, Any] = {} if content is None else {"role": "assistant", "content": content}
-        chunk = {
-            "id": "chatcmpl-replyrace",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model if isinstance(model, str) else "fake-model",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
     def split_text(self, text: str) -> list[str]:
         n = min(self.chunks, max(1, len(text)))
@@ -566,16 +537,16 @@ class FakeProvider:
         return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
     async def _serve_late(self, request: web.Request, entry: JournalEntry, first_at: float,
-                         text: str) -> web.StreamResponse:
+                          reply: _Reply) -> web.StreamResponse:
         """A slow first token: nothing until ``first_at``, then the whole answer at once."""
         if not entry.stream:
-            return await self._json(request, entry, first_at, text)
-        return await self._stream(request, entry, first_at, text, first_at=first_at)
+            return await self._json(request, entry, first_at, reply)
+        return await self._stream(request, entry, first_at, reply, first_at=first_at)
 
-    async def _stream(self, request: web.Request, entry: JournalEntry, deadline: float, text: str, *,
+    async def _stream(self, request: web.Request, entry: JournalEntry, deadline: float, reply: _Reply, *,
                       first_at: float | None = None) -> web.StreamResponse:
-        response = web.StreamResponse(status=200, headers=_SSE_HEADERS)
-        pieces = self.split_text(text)
+        response = reply.stream_response()
+        pieces = self.split_text(reply.text)
         if first_at is None:
             # The first token comes half-way through the RTT, the rest spread evenly after it.
             start = time.monotonic()
@@ -585,10 +556,26 @@ class FakeProvider:
         for i, piece in enumerate(pieces):
             if i:
                 await _sleep_until(first_at + (deadline - first_at) * i / len(pieces))
-            await response.write(self.sse_chunk(piece, entry.model))
-        await _sleep_until(deadline)
+            await response.write(reply.piece(i, piece))
+        await _sleep_until(deadline, self.timer_spin)
         self._mark_served(entry)
-        await response.write(self.sse_chunk(None, entry.model, finish="stop") + b"data: [DONE]\n\n")
-        await response.write_eof()
+        await response.write_eof(reply.dialect.stream_close(reply.text, reply.model))
         return response
 
+
+@dataclass(frozen=True)
+class _Reply:
+    """The answer to one request, in its dialect."""
+
+    dialect: Dialect
+    text: str
+    model: str
+
+    def stream_response(self) -> web.StreamResponse:
+        return web.StreamResponse(status=200, headers={"Content-Type": self.dialect.stream_type,
+                                                       "Cache-Control": "no-cache"})
+
+    def piece(self, index: int, piece: str) -> bytes:
+        """Stream piece ``index``; the first carries the dialect's opening events."""
+        head = self.dialect.stream_open(self.model) if index == 0 else b""
+        return head + self.dialect.stream_piece(piece, self.model)

@@ -36,6 +36,9 @@ class JournalEntry:
     """Why the request was rejected (400) or cut short."""
     traceback: str | None = None
     """The fake provider's own failure while serving this request (a bug of ours), if any."""
+    api: str = "openai-chat"
+    """The provider API (dialect) the request came in: "openai-chat", "anthropic-messages", "openai-responses"
+    or "ollama"."""
     history: list[str] = field(default_factory=list)
     """Tokens of the user messages before the latest user turn, in order (the conversation the gateway sent)."""
 

@@ -33,6 +33,7 @@ DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses":
 """The send path of each transport that has one, unless --replyrace-http-path says otherwise."""
 RESPONSES_CHAINS = ("previous", "conversation", "header")
 GATEWAY_PROFILES = ("command", "openclaw")
+OPENCLAW_APIS = ("openai-completions", "anthropic-messages", "openai-responses", "ollama")
 
 
 class SettingsError(ReplyraceError, ValueError):
@@ -255,6 +256,9 @@ OPTIONS: tuple[Option, ...] = (
            ".chatCompletions and .responses), for --replyrace-transport openai-chat/openai-responses (default off)",
            _flag, False, "on|off"),
     Option("node", "openclaw profile: the node executable (default node on PATH)", _text, "node", "PATH"),
+    Option("openclaw_api", "openclaw profile: the provider API OpenClaw calls the fake provider in: "
+           + ", ".join(OPENCLAW_APIS) + " (default openai-completions)", _choice(OPENCLAW_APIS),
+           "openai-completions", "API"),
     Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
            _choice(TRANSPORTS), "http", "NAME"),
     Option("token", "gateway auth token for the openclaw transport (default replyrace-token); the openai "
@@ -332,6 +336,7 @@ class Settings:
     openclaw: str | None = None
     openclaw_http: bool = False
     node: str = "node"
+    openclaw_api: str = "openai-completions"
     transport: str = "http"
     token: str = "replyrace-token"
     session_header: str | None = None

@@ -68,6 +68,22 @@ def test_a_regression_in_fixed_turns_the_demo_red(
     result.stdout.fnmatch_lines(["*replyrace fast-fail at rtt=50ms, gap=200ms: alternating: every 2nd call*"])
 
 
+@pytest.mark.parametrize("api", ["anthropic-messages"])
+def test_the_race_shows_the_same_through_another_provider_api(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str, api: str
+) -> None:
+    """The toy calls the model in another provider API: the planted race and the fix look the same."""
+    monkeypatch.setenv("TOY_GATEWAY_ARGS", f"--provider-api {api}")
+    result, history = run_demo(pytester, "-k", "alternating or fixed")
+    seen = patterns(history)
+    assert seen[("alternating", 0.05)] == "pfpf" and seen[("alternating", 3.0)] == "pppp", seen
+    assert all(seen[("fixed", rtt)] == "pppp" for rtt in (0.05, 0.14, 0.39, 1.1, 3.0)), seen
+    assert result.ret == 0
+    # Every provider request of the run came in that API, and each was served.
+    journals = [e for test in history["tests"] for call in test["calls"] for e in call["journal"]]
+    assert journals and {e["api"] for e in journals} == {api}
+
+
 CONFTEST = """
 import pytest
 

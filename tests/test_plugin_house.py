@@ -65,10 +65,10 @@ def test_processes_that_leave_the_gateways_group_are_ended_and_named(
 
 PROVIDER_BUG = """
 def test_it(sequential_sender, fake_provider, monkeypatch):
-    def broken(text, model):
+    def broken(*args):
         raise RuntimeError("injected provider bug")
 
-    monkeypatch.setattr(fake_provider, "completion_body", broken)
+    monkeypatch.setattr(fake_provider, "_plan_for", broken)  # a bug of ours, wherever it is
     result = sequential_sender.run(calls=3)
     print("PATTERN", result.pattern)
 """

@@ -253,10 +253,10 @@ def test_stop_releases_the_port_and_thread() -> None:
 def test_a_failure_in_our_handler_is_a_500_saying_so_journaled_and_raised_as_ours(
     provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(text: str, model: Any) -> dict[str, Any]:
+    def broken(*args: Any) -> Any:
         raise KeyError("injected")
 
-    monkeypatch.setattr(provider, "completion_body", broken)
+    monkeypatch.setattr(provider, "_plan_for", broken)  # a bug of ours, wherever it is
     status, body = post(provider, chat("hello rr-abcd-1"))
     assert status == 500
     error = json.loads(body)["error"]

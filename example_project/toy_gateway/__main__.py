@@ -14,6 +14,7 @@ from aiohttp import web
 from .gateway import ToyGateway
 from .http_api import add_http_routes
 from .modes import MODES, mode_named
+from .provider_client import PROVIDER_APIS
 from .ws_api import add_ws_route
 
 
@@ -42,6 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="report a failed model run as an error (honest), or answer canned text (papers over it)")
     parser.add_argument("--token", default="replyrace-token", help="WebSocket auth token")
     parser.add_argument("--model", default="fake-model")
+    parser.add_argument("--provider-api", choices=PROVIDER_APIS, default="openai-completions",
+                        help="the provider API to call the model in (default openai-completions)")
     args = parser.parse_args(argv)
     if args.port is None or args.provider_url is None:
         parser.error("--port and --provider-url are required (or REPLYRACE_GATEWAY_PORT / REPLYRACE_PROVIDER_URL)")
@@ -56,7 +59,7 @@ async def serve(args: argparse.Namespace) -> None:
     if args.admission_wait is not None:
         mode = dataclasses.replace(mode, admission_waits=args.admission_wait == "on")
     gateway = ToyGateway(mode, args.provider_url, model=args.model, log=lambda line: print(line, flush=True),
-                         on_provider_error=args.on_provider_error)
+                         on_provider_error=args.on_provider_error, provider_api=args.provider_api)
     await gateway.start()
     ready = {"ready": False}
     app = web.Application()

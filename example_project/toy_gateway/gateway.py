@@ -11,7 +11,6 @@ the guard, and drains the follow-up queue the way its mode says.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import aiohttp
 
 from .events import EventBus
 from .modes import Mode
+from .provider_client import ask
 from .registry import ReplyOperation, ReplyRunAlreadyActiveError, RunRegistry
 
 __all__ = ["ToyGateway", "CANNED"]
@@ -65,8 +65,10 @@ async def _work(ms: float, step_ms: float = 10.0) -> None:
 
 class ToyGateway:
     def __init__(self, mode: Mode, provider_url: str, model: str = "fake-model",
-                 log: Callable[[str], None] = print, on_provider_error: str = "report") -> None:
+                 log: Callable[[str], None] = print, on_provider_error: str = "report",
+                 provider_api: str = "openai-completions") -> None:
         self.mode = mode
+        self.provider_api = provider_api
         self.on_provider_error = on_provider_error
         self.provider_url = provider_url.rstrip("/")
         self.model = model
@@ -206,31 +208,9 @@ class ToyGateway:
 
     async def _ask_provider(self, key: str, message: str, run_id: str) -> str:
         assert self.http is not None
-        body = {
-            "model": self.model,
-            "stream": True,
-            "messages": [
-                {"role": "system", "content": "You are a toy gateway's agent."},
-                {"role": "user", "content": _wrap(message)},
-            ],
-        }
-        text = ""
-        async with self.http.post(f"{self.provider_url}/chat/completions", json=body) as response:
-            if response.status != 200:
-                raise RuntimeError(f"provider answered HTTP {response.status}: {(await response.text())[:200]}")
-            async for raw in response.content:
-                line = raw.decode("utf-8", "replace").strip()
-                if not line.startswith("data:"):
-                    continue
-                data = line[len("data:"):].strip()
-                if data == "[DONE]":
-                    return text
-                chunk = json.loads(data)
-                delta = chunk["choices"][0].get("delta", {}).get("content")
-                if delta:
-                    text += delta
-                    self.events.chat(run_id, key, "delta", text=text)
-        raise RuntimeError("provider stream ended without [DONE]")
+        return await ask(self.http, self.provider_api, self.provider_url, self.model,
+                         "You are a toy gateway's agent.", _wrap(message),
+                         lambda text: self.events.chat(run_id, key, "delta", text=text))
 
     # -- the follow-up drain -------------------------------------------------
 

@@ -137,7 +137,7 @@ def test_search_marker_rejects_a_missing_range() -> None:
 SECONDS = "a number of seconds"
 STEPS = "an integer from 1 to 50"
 FRACTION = "a fraction from 0 to below 1"
-KINDS = "429, 500, 503, reset, cut, malformed, ttft"
+KINDS = "429, 500, 503, overloaded, reset, cut, malformed, ttft"
 HUGE = 99999999999999999999
 DAY = "at most 1 day (86400s)"
 RANGE = "(lo, hi) or 'LO:HI'"

@@ -1,13 +1,40 @@
-"""The openclaw profile's written config: the HTTP API is off unless asked for."""
+"""The openclaw profile's written config: the provider entry per provider API, and the HTTP API off unless
+asked for."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from pytest_replyrace.openclaw_profile import OpenClawProfile
+
+URL = "http://127.0.0.1:4242/v1"
+
+
+@pytest.fixture
+def entry(tmp_path: Path) -> Path:
+    (tmp_path / "openclaw.mjs").write_text("// stand-in: the profile only checks that it exists\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("api", "base_url"), [
+    ("openai-completions", URL), ("openai-responses", URL),
+    ("anthropic-messages", "http://127.0.0.1:4242"), ("ollama", "http://127.0.0.1:4242"),
+])
+def test_the_provider_is_configured_in_the_chosen_api(entry: Path, tmp_path: Path, api: str, base_url: str) -> None:
+    node = shutil.which("node") or shutil.which("python3") or "/bin/sh"  # any existing executable
+    profile = OpenClawProfile(entry, node=node, api=api)
+    (provider,) = profile.config(tmp_path, 1234, URL)["models"]["providers"].values()
+    assert (provider["api"], provider["baseUrl"]) == (api, base_url)
+
+
+def test_an_unknown_api_names_the_choices(entry: Path) -> None:
+    with pytest.raises(ValueError, match="api 'claude': .*openai-completions, anthropic-messages, openai-responses"):
+        OpenClawProfile(entry, node="/bin/sh", api="claude")
+
 
 
 @pytest.mark.parametrize("http", [False, True])

@@ -112,6 +112,8 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "gateway_files": (("config.json", "DEST = TEMPLATE"), ("= gw.json", "DEST = TEMPLATE"),
                       ("config.json =", "DEST = TEMPLATE"), ("/etc/gw.json = gw.json", "a relative path"),
                       ("../gw.json = gw.json", "a relative path")),
+    "openclaw_api": (("anthropic", "openai-completions, anthropic-messages, openai-responses, ollama"),
+                     ("OLLAMA", "openai-completions, anthropic-messages, openai-responses, ollama")),
     "agent_wait": (("maybe", "on/off"), ("2", "on/off")),
     "require_gateway": (("maybe", "on/off"), ("required", "on/off")),
     "http_path": (("chat.send", "starts with '/'"), ("http://127.0.0.1/chat.send", "starts with '/'")),

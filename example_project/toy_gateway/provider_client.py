@@ -1,0 +1,85 @@
+"""One streaming call to the model, in the provider API the gateway is configured for.
+
+Each API has its own path, request body and stream framing; all of them hand
+back the growing text through ``on_delta`` and the whole text at the end, and
+raise when the provider reports an error or the stream ends early.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+PROVIDER_APIS = ("openai-completions", "anthropic-messages", "openai-responses", "ollama")
+
+
+class ProviderFailed(RuntimeError):
+    pass
+
+
+def _root(provider_url: str) -> str:
+    """The server root: the provider URL is an OpenAI base URL ending in /v1."""
+    url = provider_url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def _request(api: str, root: str, model: str, system: str, user: str) -> tuple[str, dict[str, Any]]:
+    if api == "anthropic-messages":
+        return f"{root}/v1/messages", {"model": model, "max_tokens": 1024, "stream": True, "system": system,
+                                       "messages": [{"role": "user", "content": [{"type": "text", "text": user}]}]}
+    if api == "openai-responses":
+        return f"{root}/v1/responses", {"model": model, "stream": True, "instructions": system, "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": user}]}]}
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    if api == "ollama":
+        return f"{root}/api/chat", {"model": model, "messages": messages}  # Ollama streams by default
+    return f"{root}/v1/chat/completions", {"model": model, "stream": True, "messages": messages}
+
+
+def _step(api: str, line: str) -> tuple[str | None, bool]:
+    """One stream line → (text delta or None, whether the reply is complete); raises on the API's error."""
+    if api == "ollama":
+        data = json.loads(line)
+        if "error" in data:
+            raise ProviderFailed(f"provider error line: {data['error']}")
+        return data.get("message", {}).get("content") or None, bool(data.get("done"))
+    if not line.startswith("data:"):
+        return None, False
+    payload = line[len("data:"):].strip()
+    if api == "openai-completions":
+        if payload == "[DONE]":
+            return None, True
+        return json.loads(payload)["choices"][0].get("delta", {}).get("content"), False
+    data = json.loads(payload)
+    kind = data.get("type")
+    if api == "anthropic-messages":
+        if kind == "error":
+            raise ProviderFailed(f"provider error event: {data.get('error')}")
+        delta = data.get("delta", {}) if kind == "content_block_delta" else {}
+        return delta.get("text"), kind == "message_stop"
+    if kind in ("response.failed", "error"):
+        raise ProviderFailed(f"provider {kind}: {data}")
+    return (data.get("delta") if kind == "response.output_text.delta" else None), kind == "response.completed"
+
+
+async def ask(http: aiohttp.ClientSession, api: str, provider_url: str, model: str, system: str, user: str,
+              on_delta: Callable[[str], None]) -> str:
+    url, body = _request(api, _root(provider_url), model, system, user)
+    text = ""
+    async with http.post(url, json=body) as response:
+        if response.status != 200:
+            raise ProviderFailed(f"provider answered HTTP {response.status}: {(await response.text())[:200]}")
+        async for raw in response.content:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line:
+                continue
+            delta, done = _step(api, line)
+            if delta:
+                text += delta
+                on_delta(text)
+            if done:
+                return text
+    raise ProviderFailed(f"provider stream ended before its end marker ({api})")
