@@ -19,7 +19,7 @@ from .records import LogMatch
 
 __all__ = [
     "DEFAULT_LOG_PATTERNS", "LOG_TAIL_LINES", "LINE_LIMIT", "MATCH_LIMIT", "SCAN_BYTES", "TRACEBACK_LOOKAHEAD",
-    "LogReader", "LogScan", "quote_line", "exception_line",
+    "LogReader", "LogScan", "escape_controls", "quote_line", "exception_line",
 ]
 
 DEFAULT_LOG_PATTERNS: tuple[str, ...] = (
@@ -52,13 +52,19 @@ def _escape(match: re.Match[str]) -> str:
     return _SHORT.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
 
 
+def escape_controls(text: str) -> str:
+    """Control characters and escape codes written as text (``\\x1b``): a gateway's text can never drive the
+    terminal (clear the screen, print a fake "1 passed")."""
+    return _UNSAFE.sub(_escape, text)
+
+
 def quote_line(text: str, limit: int = LINE_LIMIT, dropped: int = 0) -> str:
     """``text`` safe to show: control characters and escape codes written as text (``\\x1b``) and at most
     ``limit`` characters, the rest counted (``… (+N chars)``); ``dropped``: characters already cut off.
 
     Idempotent, so text quoted at scan time can be quoted again where it is shown.
     """
-    shown = _UNSAFE.sub(_escape, text)
+    shown = escape_controls(text)
     total = len(shown) + dropped
     if total <= limit:
         return shown

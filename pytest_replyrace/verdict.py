@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ReplyraceError
-from .gateway_log import MATCH_LIMIT, quote_line
+from .gateway_log import MATCH_LIMIT, escape_controls, quote_line
 from .records import CallRecord, LogMatch
 from .tokens import find_tokens
 from .units import format_duration
@@ -223,7 +223,7 @@ def _excerpt(text: str | None, width: int = 60) -> str:
         return "(none)"
     if text == "":
         return "(empty)"
-    flat = " ".join(text.split())
+    flat = escape_controls(" ".join(text.split()))  # a reply is the gateway's text too: never raw escapes
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 

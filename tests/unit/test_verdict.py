@@ -258,3 +258,11 @@ def test_only_real_replies_become_h_and_h_fails_assert_clean_only() -> None:
     assert "unclean run at gap=0ms: the last call — pattern ph (1p, 1h)" in text
     assert "h=corrupted history" in text and "history:                   sent twice: rr-abcd-1 (request #2)" in text
     assert verdict_of("ph") == "unreliable"
+
+
+def test_the_timeline_never_passes_a_gateways_escape_codes_through() -> None:
+    # A hostile gateway answers with "clear the screen" and a fake pytest verdict.
+    hostile = call("\x1b[2J\x1b[H== 1 passed ==\x07", 10.3, [], letter="f")
+    text = RaceResult([hostile], "agent:test:race-x").timeline()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b[2J\\x1b[H== 1 passed ==\\x07" in text
