@@ -7,13 +7,22 @@ process as the driver, so its journal and the driver's calls share one clock.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["JournalEntry", "CallRecord", "LogMatch"]
 
 
+class _Record:
+    """Plain data: ``to_dict()`` gives the JSON-ready fields (every subclass is a dataclass)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
-class JournalEntry:
+class JournalEntry(_Record):
     """One request the fake provider received."""
 
     seq: int
@@ -56,12 +65,9 @@ class JournalEntry:
     def duration(self) -> float | None:
         return None if self.ended_at is None else self.ended_at - self.arrived_at
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class LogMatch:
+class LogMatch(_Record):
     """A gateway log line that matched one of the scan patterns."""
 
     pattern: str
@@ -70,12 +76,9 @@ class LogMatch:
     late: bool = False
     """Written after the run's last reply, in the settle time that still belongs to the run."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class CallRecord:
+class CallRecord(_Record):
     """One sequential send and what came back."""
 
     index: int
@@ -114,7 +117,7 @@ class CallRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = super().to_dict()
         data["latency"] = self.latency
         data["served_before_reply"] = self.served_before_reply()
         return data
