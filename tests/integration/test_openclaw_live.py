@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,19 +50,25 @@ def run_against(pytester: pytest.Pytester, release: Callable[[str], tuple[Path, 
     return result, history
 
 
+def race_once(pytester: pytest.Pytester, release: Callable[[str], tuple[Path, Path]], version: str,
+              api: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """The race test once against ``version`` with its provider in ``api``: the run and its one JSON test."""
+    result, history = run_against(pytester, release, version, api=api)
+    (test,) = history["tests"]  # type: ignore[misc]
+    print(f"{version} {api} pattern:", test["pattern"])
+    return result, test
+
+
 @pytest.mark.parametrize("api", list(APIS))
-def test_openclaw_2026_5_7_is_caught(
-    api: str, pytester: pytest.Pytester, openclaw_release: Callable[[str], tuple[Path, Path]], leak_marker: str,
-    assert_no_leak: Callable[[], None],
-) -> None:
-    result, history = run_against(pytester, openclaw_release, "2026.5.7", api=api)
+def test_openclaw_2026_5_7_is_caught(api: str, pytester: pytest.Pytester, leak_marker: str,
+                                     openclaw_release: Callable[[str], tuple[Path, Path]],
+                                     assert_no_leak: Callable[[], None]) -> None:
+    result, test = race_once(pytester, openclaw_release, "2026.5.7", api)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "replyrace 0.1.0: gateway=openclaw * transport=openclaw *",
         "*replyrace fast-fail at rtt=50ms, gap=0ms: * — pattern *f*",
     ])
-    (test,) = history["tests"]  # type: ignore[misc]
-    print(f"2026.5.7 {api} pattern:", test["pattern"])
     assert "f" in test["pattern"] and test["pattern"][0] == "p"
     # The race shows one of two ways (measured in every API, more often the second when the first turn is
     # slow, on a loaded machine): the followup drain fails with ReplyRunAlreadyActiveError (logged), or the
@@ -74,14 +81,11 @@ def test_openclaw_2026_5_7_is_caught(
 
 
 @pytest.mark.parametrize("api", list(APIS))
-def test_openclaw_2026_5_28_is_clean(
-    api: str, pytester: pytest.Pytester, openclaw_release: Callable[[str], tuple[Path, Path]], leak_marker: str,
-    assert_no_leak: Callable[[], None],
-) -> None:
-    result, history = run_against(pytester, openclaw_release, "2026.5.28", api=api)
+def test_openclaw_2026_5_28_is_clean(api: str, pytester: pytest.Pytester, leak_marker: str,
+                                     openclaw_release: Callable[[str], tuple[Path, Path]],
+                                     assert_no_leak: Callable[[], None]) -> None:
+    result, test = race_once(pytester, openclaw_release, "2026.5.28", api)
     result.assert_outcomes(passed=1)
-    (test,) = history["tests"]  # type: ignore[misc]
-    print(f"2026.5.28 {api} pattern:", test["pattern"])
     assert test["pattern"] == "pppppp"
     result.stdout.fnmatch_lines(["*50ms     0ms  pppppp*clean (passed)"])
     assert_no_leak()
