@@ -660,7 +660,7 @@ def sequential_sender(
         rtt=replyrace_rtt,
         node_id=node.nodeid,
         replay=_replay_command(request.config, node.nodeid, state.seed),
-        extra={"transport": s.transport, "jitter": fake_provider.rtt.jitter},
+        extra={"transport": s.transport, "stream": s.stream, "jitter": fake_provider.rtt.jitter},
         on_result=record,
         on_window=record_window,
         session_key=overrides.get("session_key"),

@@ -47,6 +47,9 @@ def test_a_correct_session_gateway_is_clean_over_each_transport(
     histories = [call["journal"][0]["history"] for call in test["calls"]]
     tokens = [call["token"] for call in test["calls"]]
     assert histories == [tokens[:i] for i in range(6)]
+    # The report keeps how the run spoke to the gateway: the transport, and whether it asked for a stream.
+    stream = "--replyrace-stream=on" in options
+    assert test["settings"]["transport"] == options[0].split("=")[1] and test["settings"]["stream"] is stream
     assert_no_leak()
 
 
