@@ -5,7 +5,9 @@ a body field, or (Responses) by chaining to the previous response or a named
 conversation; the gateway loads the history itself. An HTTP error status or an
 ``error`` object is the call's error text, not a transport failure: a gateway
 that answers 409/429/503 before the provider served the turn is a fast-fail
-(``f``), one that reports the provider's failure is an honest ``e``.
+(``f``), one that reports the provider's failure is an honest ``e``. A status that refuses the request
+itself (401, 404, …: a wrong token, path or body) is a transport error (``e``): a broken setup, never a
+turn that raced.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import Any
 import aiohttp
 
 from .transport import HttpClient, TransportError, TransportReply, excerpt
+
+REFUSED = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
+"""Statuses that refuse the request itself (auth, path, body), whatever the session is doing."""
 
 __all__ = ["OpenAIChatTransport", "OpenAIResponsesTransport"]
 
@@ -68,6 +73,10 @@ class _OpenAIBase(HttpClient):
                                                 self.request_headers(session_key), sse)
         if streamed is not None:
             return streamed
+        if status in REFUSED:
+            raise TransportError(f"POST {self.url} answered HTTP {status}: {excerpt(raw)}; the gateway refused the "
+                                 "request itself, not a turn: check --replyrace-token, --replyrace-header, "
+                                 "--replyrace-http-path, --replyrace-model and the session options")
         if status != 200:
             return TransportReply(run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}")
         data = self.json_object(raw)

@@ -49,6 +49,17 @@ def sse_head() -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["chat", "responses"])
+@pytest.mark.parametrize("code", [401, 404])
+async def test_a_refused_request_is_a_transport_error_that_says_what_to_check(kind: str, code: int) -> None:
+    # A wrong token or path fails every call at once: that is a broken setup (e), not a race (f).
+    async with hostile_gateway(answering(status(code, b'{"error": {"message": "unauthorized"}}'))) as url:
+        pattern, (call,) = await calls(kind, url)
+    assert pattern == "e"
+    assert call.transport_error is not None and f"answered HTTP {code}: " in call.transport_error
+    assert "the gateway refused the request itself, not a turn: check --replyrace-token" in call.transport_error
+
+
+@pytest.mark.parametrize("kind", ["chat", "responses"])
 @pytest.mark.parametrize("code", [409, 429, 503])
 async def test_a_fast_busy_status_is_the_calls_error_and_a_fast_fail(kind: str, code: int) -> None:
     async with hostile_gateway(answering(status(code, b'{"error": {"message": "session busy"}}'))) as url:

@@ -86,10 +86,14 @@ def test_token_and_extra_headers_reach_the_gateway(race_pytester: pytest.Pyteste
                              "--require-header 'X-Team: qa' --require-header 'X-Other: two words'")
     result = run(race_pytester, f"--replyrace-gateway-cmd={cmd}", "--replyrace-token=s3cret")
     result.assert_outcomes(passed=1)
-    # Without the token the gateway refuses every call before the provider is asked: an f quoting the 401.
+    # Without the token the gateway refuses every call: a broken setup, every call an e quoting the 401 and
+    # saying what to check, never a fast-fail.
     result = run(race_pytester, f"--replyrace-gateway-cmd={cmd}")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*pattern ffffff*", "*no request*error: HTTP 401: *missing header Aut*"])
+    result.stdout.fnmatch_lines([
+        "*replyrace unclean run at rtt=50ms, gap=0ms: every call — pattern eeeeee (6e)*",
+        "*transport: POST http://127.0.0.1:*/v1/chat/completions answered HTTP 401: *missing header Aut*",
+    ])
 
 
 def test_openai_chat_without_a_session_header_or_field_is_a_usage_error(race_pytester: pytest.Pytester) -> None:
