@@ -65,7 +65,7 @@ MARKERS: dict[str, str] = {
         "jitter is a fraction of each RTT), with ids like rtt=50ms"
     ),
     "replyrace": (
-        "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None, pause=None, history=None): sequential-send "
+        "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None, pause=None, *, history=None): sequential-send "
         "settings for this test (calls per run, pause after each reply, per-call timeout, fixed session key, a "
         "process pause nemesis (after, length): SIGSTOP the launched gateway for length s, after s after each "
         "reply, and the conversation check: 'off', 'no-duplicates' or 'exact')"
