@@ -32,10 +32,6 @@ class ChatRequest:
     stream: bool
     model: str | None
 
-    @property
-    def turn_text(self) -> str:
-        return "\n".join(self.turn)
-
 
 class BadRequest(Exception):
     """A request the API would refuse (always HTTP 400 here)."""

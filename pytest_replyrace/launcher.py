@@ -136,11 +136,6 @@ class LaunchedGateway:
     def command_text(self) -> str:
         return shlex.join(self.command)
 
-    @property
-    def run_marker(self) -> str | None:
-        """``REPLYRACE_RUN`` in the running gateway's environment (and its children's)."""
-        return self._group.marker if self._group is not None else None
-
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         for key, value in self.extra_env.items():
