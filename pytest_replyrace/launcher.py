@@ -258,7 +258,8 @@ class LaunchedGateway:
     def _stop_group(self) -> None:
         group = self._group
         if group is not None:
-            self.returncode = group.stop(on_ended=self.ended.extend)
+            self.returncode = group.stop()
+            self.ended.extend(group.ended)
             self._group = None
 
     def _close_log(self) -> None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -106,6 +106,8 @@ class ProcessGroup:
             preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,  # noqa: PLW1509
         )
         self.pid = self.process.pid
+        self.ended: list[EndedProcess] = []
+        """What the stop had to end by the run marker."""
         reaper.register_group(self.pid, grace)
         reaper.register_marker(self.marker, grace)
         with _LIVE_LOCK:
@@ -117,8 +119,9 @@ class ProcessGroup:
     def signal(self, sig: int) -> None:
         reaper.signal_group(self.pid, sig)
 
-    def stop(self, on_ended: Callable[[list[EndedProcess]], None] | None = None) -> int:
-        """SIGTERM the group, SIGKILL it after the grace, then end what left it; returns the exit code."""
+    def stop(self) -> int:
+        """SIGTERM the group, SIGKILL it after the grace, then end what left it (kept in ``ended``); returns the
+        exit code."""
         pgid = self.pid  # start_new_session: the group id is the leader's pid
         code: int | None = None
         try:
@@ -136,11 +139,8 @@ class ProcessGroup:
         reaper.unregister_marker(self.marker)
         with _LIVE_LOCK:
             _LIVE.discard(self)
-        ended = [EndedProcess(pid, name, self.label) for pid, name in sorted(found.items())]
-        if ended:
-            with _ENDED_LOCK:
-                _ENDED.extend(ended)
-            if on_ended is not None:
-                on_ended(ended)
+        self.ended = [EndedProcess(pid, name, self.label) for pid, name in sorted(found.items())]
+        with _ENDED_LOCK:
+            _ENDED.extend(self.ended)
         return code
 
