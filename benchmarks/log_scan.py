@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_replyrace.gateway_log import DEFAULT_LOG_PATTERNS, LogReader
+from pytest_replyrace.gateway.log import DEFAULT_LOG_PATTERNS, LogReader
 from pytest_replyrace.records import LogMatch
 
 BLOCK = (
@@ -134,7 +134,7 @@ def main() -> int:
         print(f"{'variant':<7} {'operation':<12} {'time':>8} {'peak RSS':>10} {'growth':>10}  result")
         for variant in ("before", "after"):
             for operation in ("matches", "tail", "contains x2"):
-                done = subprocess.run(  # noqa: S603 - ourselves, fixed arguments
+                done = subprocess.run(
                     [sys.executable, __file__, "--cap-gb", str(args.cap_gb), "--child", variant, operation, str(log)],
                     capture_output=True, text=True, timeout=1800, env={**os.environ},
                 )

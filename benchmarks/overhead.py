@@ -29,8 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
 sys.path.insert(0, str(ROOT))
 
-from pytest_replyrace import DriverSettings, FakeProvider, HttpTransport, LaunchedGateway  # noqa: E402
-from pytest_replyrace import SequentialSender  # noqa: E402
+from pytest_replyrace import (  # noqa: E402
+    DriverSettings,
+    FakeProvider,
+    HttpTransport,
+    LaunchedGateway,
+    SequentialSender,
+)
 from pytest_replyrace.driver import probe_message  # noqa: E402
 
 CALLS, RTT = 10, 0.05

@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.selftest import race_gateway_cmd  # noqa: E402
 
 from pytest_replyrace.driver import DriverSettings, SequentialSender  # noqa: E402
-from pytest_replyrace.launcher import LaunchedGateway  # noqa: E402
-from pytest_replyrace.provider import FakeProvider  # noqa: E402
-from pytest_replyrace.transport import HttpTransport  # noqa: E402
+from pytest_replyrace.gateway.launcher import LaunchedGateway  # noqa: E402
+from pytest_replyrace.provider.server import FakeProvider  # noqa: E402
+from pytest_replyrace.transports.base import HttpTransport  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -43,8 +43,8 @@ def percentile(values: list[float], q: float) -> float:
 def probe_wall_time(rounds: int) -> None:
     rtt, gap, calls = 0.05, 0.2, 10
     floor = calls * rtt + (calls - 1) * gap
-    with FakeProvider(rtt=rtt, seed=1) as provider:
-        with LaunchedGateway(race_gateway_cmd(), provider_url=provider.base_url, ready_timeout=30) as gateway:
+    with FakeProvider(rtt=rtt, seed=1) as provider, \
+            LaunchedGateway(race_gateway_cmd(), provider_url=provider.base_url, ready_timeout=30) as gateway:
             walls = []
             for i in range(rounds):
                 provider.reset(rtt=rtt)

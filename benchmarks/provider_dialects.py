@@ -25,7 +25,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pytest_replyrace.provider import FakeProvider  # noqa: E402
+from pytest_replyrace.provider.server import FakeProvider
 
 PATHS = {"openai-chat": "/v1/chat/completions", "anthropic-messages": "/v1/messages",
          "openai-responses": "/v1/responses", "ollama": "/api/chat"}

@@ -23,9 +23,9 @@ from pathlib import Path
 import aiohttp
 
 from pytest_replyrace.driver import DriverSettings, SequentialSender
-from pytest_replyrace.launcher import LaunchedGateway
-from pytest_replyrace.provider import FakeProvider
-from pytest_replyrace.transport import HttpTransport
+from pytest_replyrace.gateway.launcher import LaunchedGateway
+from pytest_replyrace.provider.server import FakeProvider
+from pytest_replyrace.transports.http import HttpTransport
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 TOY = "{python} -m toy_gateway --port {port} --provider-url {provider_url} --mode %s --background-ms 650"
@@ -53,7 +53,8 @@ def detection(provider: FakeProvider) -> None:
           f"search {window.wall:.1f} s ({len(window.points)} probes)")
     print(f"  grid: {serial.statement()}")
     print(f"  search: {window.statement()}; " + ", ".join(
-        f"gap {g:g}s -> edge {b:.3f}s (configured {0.65 - g:.3f}s)" if b is not None and g < 0.65 else f"gap {g:g}s -> {b}"
+        (f"gap {g:g}s -> edge {b:.3f}s (configured {0.65 - g:.3f}s)" if b is not None and g < 0.65
+         else f"gap {g:g}s -> {b}")
         for g, b in sorted(window.boundaries.items())))
 
 

@@ -8,19 +8,20 @@ holds the hooks and fixtures. Every exception we raise derives from
 
 from __future__ import annotations
 
-from .attached import AttachedGateway
 from .driver import DriverSettings, SequentialSender
 from .errors import FakeProviderError, ReplyraceError
-from .faults import FaultPlan, FaultRule
-from .gateways import GatewayPool
-from .launcher import Gateway, GatewayStartError, LaunchedGateway
+from .gateway.attached import AttachedGateway
+from .gateway.launcher import Gateway, GatewayStartError, LaunchedGateway
+from .gateway.pool import GatewayPool
+from .gateway.readiness import ReadyCheck
 from .markers import MarkerError
-from .openclaw_transport import OpenClawTransport
-from .provider import FakeProvider, RttSpec
-from .readiness import ReadyCheck
+from .provider.faults import FaultPlan, FaultRule
+from .provider.server import FakeProvider, RttSpec
 from .records import CallRecord, JournalEntry, LogMatch
 from .settings import Settings, SettingsError
-from .transport import HttpTransport, Transport, TransportError, TransportReply
+from .transports.base import Transport, TransportError, TransportReply
+from .transports.http import HttpTransport
+from .transports.openclaw import OpenClawTransport
 from .verdict import RaceFailure, RaceResult
 from .version import __version__
 from .window import RaceWindow

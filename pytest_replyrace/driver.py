@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .nemesis import ProcessPause
-from .provider import FakeProvider
-from .gateway_log import LogScan
+from .gateway.log import LogScan
+from .gateway.nemesis import ProcessPause
+from .provider.server import FakeProvider
 from .records import CallRecord
 from .tokens import make_token, validate_session_key
-from .transport import (
+from .transports.base import (
     Transport,
     TransportContractError,
     TransportError,
@@ -37,7 +37,7 @@ from .units import format_duration, parse_duration
 from .verdict import HISTORY_MODES, RaceResult, check_history, classify
 from .window import RaceWindow, SearchSpec, probe_grid, search
 
-__all__ = ["SequentialSender", "DriverSettings", "LogSource", "probe_message"]
+__all__ = ["DriverSettings", "LogSource", "SequentialSender", "probe_message"]
 
 _TAG_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
@@ -65,7 +65,7 @@ def _as_evidence(transport: Transport, method: str) -> Iterator[None]:
         yield
     except TransportError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any exception, not a list of expected ones
+    except Exception as exc:
         raise TransportError(f"the {_name(transport)} transport's {method} raised {describe_exception(exc)}") from exc
 
 
@@ -161,7 +161,8 @@ class SequentialSender:
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key))
-        raise RuntimeError("sequential_sender.run() was called inside a running event loop; use `await sequential_sender.arun(...)`")
+        raise RuntimeError("sequential_sender.run() was called inside a running event loop; "
+                           "use `await sequential_sender.arun(...)`")
 
     async def arun(
         self,

@@ -3,7 +3,7 @@ and never the gateway's behaviour."""
 
 from __future__ import annotations
 
-__all__ = ["ReplyraceError", "FakeProviderError"]
+__all__ = ["FakeProviderError", "ReplyraceError"]
 
 
 class ReplyraceError(Exception):

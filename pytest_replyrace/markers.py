@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .units import format_duration, parse_duration
 from .errors import ReplyraceError
-from .faults import FAULT_KINDS, FaultRule
+from .provider.faults import FAULT_KINDS, FaultRule
 from .tokens import validate_session_key
+from .units import format_duration, parse_duration
 from .verdict import HISTORY_MODES
 from .window import SearchSpec
 
@@ -24,18 +24,18 @@ __all__ = [
     "MARKERS",
     "MarkerError",
     "RttRange",
-    "parse_rtt_range",
-    "parse_replyrace",
-    "parse_gap_range",
-    "parse_pause",
-    "parse_search_marker",
-    "parse_provider_faults",
-    "parse_search_spec",
     "SearchSpec",
     "gap_id",
+    "parse_gap_range",
+    "parse_pause",
+    "parse_provider_faults",
+    "parse_replyrace",
+    "parse_rtt_range",
+    "parse_search_marker",
+    "parse_search_spec",
+    "range_ids",
     "rtt_grid",
     "rtt_id",
-    "range_ids",
 ]
 
 
@@ -105,7 +105,8 @@ def _bind(name: str, signature_of: Any, args: Sequence[Any], kwargs: Mapping[str
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise MarkerError(f"{where}: @pytest.mark.{name}{_call_text(args, kwargs)}: {exc}; expected {MARKERS[name].split(':')[0]}") from None
+        expected, call = MARKERS[name].split(":")[0], _call_text(args, kwargs)
+        raise MarkerError(f"{where}: @pytest.mark.{name}{call}: {exc}; expected {expected}") from None
     return dict(bound.arguments)
 
 
@@ -183,7 +184,7 @@ def _parse_range(
 def parse_rtt_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> RttRange:
     values, bound = _parse_range("rtt_range", _rtt_range_signature, args, kwargs, where, "RTT")
     jitter = bound.get("jitter", 0.0)
-    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0.0 <= jitter < 1.0 or math.isnan(jitter):
+    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or math.isnan(jitter) or not 0 <= jitter < 1:
         label = f"{where}: @pytest.mark.rtt_range{_call_text(args, kwargs)}"
         raise MarkerError(f"{label}: jitter={jitter!r}; expected a fraction from 0 to below 1")
     return RttRange(values, float(jitter))
@@ -309,7 +310,8 @@ def parse_search_spec(raw: str, where: str) -> SearchSpec:
         raise MarkerError(f"{where}: {raw!r} has no {' and no '.join(missing)}; expected {SEARCH_SPEC_HELP}")
     label = f"{where}: {raw!r}"
     return _search_spec(fields["rtt"], fields["gap"], fields.get("gaps", SearchSpec.gaps),
-                        fields.get("budget", SearchSpec.budget), fields.get("calls", SearchSpec.calls), label, text=True)
+                        fields.get("budget", SearchSpec.budget), fields.get("calls", SearchSpec.calls), label,
+                        text=True)
 
 
 def parse_provider_faults(marks: Sequence[Any], where: str) -> list[FaultRule]:
@@ -320,5 +322,6 @@ def parse_provider_faults(marks: Sequence[Any], where: str) -> list[FaultRule]:
         try:
             rules.append(FaultRule.make(**bound))
         except ValueError as exc:
-            raise MarkerError(f"{where}: @pytest.mark.provider_faults{_call_text(mark.args, mark.kwargs)}: {exc}") from None
+            call = _call_text(mark.args, mark.kwargs)
+            raise MarkerError(f"{where}: @pytest.mark.provider_faults{call}: {exc}") from None
     return rules

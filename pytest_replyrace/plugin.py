@@ -6,25 +6,24 @@ import contextlib
 import os
 import random
 import re
-import warnings
 import shlex
 import sys
+import warnings
 import zlib
-from pathlib import Path
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .version import __version__
 from .driver import DriverSettings, SequentialSender
-from .gateways import GatewayPool
-from .gateway_log import DEFAULT_LOG_PATTERNS
-from .command import placeholders
-from .launcher import Gateway, LaunchedGateway
-from .openclaw_profile import OpenClawProfile
-from .processes import ended_processes
+from .gateway.command import placeholders
+from .gateway.launcher import Gateway, LaunchedGateway
+from .gateway.log import DEFAULT_LOG_PATTERNS
+from .gateway.openclaw import OpenClawProfile
+from .gateway.pool import GatewayPool
+from .gateway.processes import ended_processes
 from .markers import (
     MARKERS,
     MarkerError,
@@ -35,15 +34,17 @@ from .markers import (
     parse_search_marker,
     range_ids,
 )
-from .faults import FaultPlan
-from .provider import FakeProvider
-from .report import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
-from .report_html import write_html_report
+from .provider.faults import FaultPlan
+from .provider.server import FakeProvider
+from .reports.html import write_html_report
+from .reports.summary import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
 from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, resolve
-from .openclaw_transport import OpenClawTransport
-from .openai_transport import OpenAIChatTransport, OpenAIResponsesTransport
-from .transport import HttpTransport, Transport
+from .transports.base import Transport
+from .transports.http import HttpTransport
+from .transports.openai import OpenAIChatTransport, OpenAIResponsesTransport
+from .transports.openclaw import OpenClawTransport
 from .verdict import RaceFailure, RaceResult
+from .version import __version__
 from .window import RaceWindow
 
 SEED_CACHE_KEY = "replyrace/seed"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["JournalEntry", "CallRecord", "LogMatch"]
+__all__ = ["CallRecord", "JournalEntry", "LogMatch"]
 
 
 class _Record:

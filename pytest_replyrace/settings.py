@@ -19,21 +19,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ReplyraceError
-from .command import PLACEHOLDERS, format_command, is_loopback_host
+from .gateway.command import PLACEHOLDERS, format_command
+from .gateway.openclaw import OPENCLAW_APIS
+from .gateway.readiness import ReadyCheck
+from .loopback import is_loopback_host
 from .markers import parse_pause, parse_search_spec
-from .readiness import ReadyCheck
 from .units import MAX_DURATION, MAX_GRACE, format_duration, parse_duration
 from .verdict import HISTORY_MODES
 from .window import SearchSpec
 
-__all__ = ["Option", "OPTIONS", "Settings", "SettingsError", "resolve", "TRANSPORTS", "parse_seed"]
+__all__ = ["OPTIONS", "TRANSPORTS", "Option", "Settings", "SettingsError", "parse_seed", "resolve"]
 
 TRANSPORTS = ("http", "openclaw", "openai-chat", "openai-responses")
 DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses": "/v1/responses"}
 """The send path of each transport that has one, unless --replyrace-http-path says otherwise."""
 RESPONSES_CHAINS = ("previous", "conversation", "header")
 GATEWAY_PROFILES = ("command", "openclaw")
-OPENCLAW_APIS = ("openai-completions", "anthropic-messages", "openai-responses", "ollama")
 
 
 class SettingsError(ReplyraceError, ValueError):
@@ -328,7 +329,7 @@ class Settings:
     gateway_cmd: str | None = None
     gateway_url: str | None = None
     allow_remote: bool = False
-    ready: ReadyCheck = ReadyCheck("http", "/readyz")
+    ready: ReadyCheck = ReadyCheck("http", "/readyz")  # noqa: RUF009 - a frozen value, safe to share
     ready_timeout: float = 60.0
     stop_grace: float = 5.0
     restart: str = "on-crash"
@@ -445,7 +446,8 @@ def _check_session(values: Mapping[str, Any], sources: Mapping[str, str]) -> Non
     transport = values["transport"]
     needs = transport == "openai-chat" or (transport == "openai-responses" and values["responses_chain"] == "header")
     if needs and values["session_header"] is None and values["session_field"] is None:
-        how = "openai-chat" if transport == "openai-chat" else "openai-responses with --replyrace-responses-chain header"
+        how = ("openai-chat" if transport == "openai-chat"
+               else "openai-responses with --replyrace-responses-chain header")
         raise SettingsError(
             f"{sources.get('transport', 'default')}: transport {how} needs the session named in a header or a body "
             "field; expected --replyrace-session-header NAME and/or --replyrace-session-field NAME (ini "

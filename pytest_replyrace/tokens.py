@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TOKEN_RE", "make_token", "find_tokens", "looks_like_token", "call_number", "newest_token", "validate_session_key"]
+__all__ = [
+    "TOKEN_RE",
+    "call_number",
+    "find_tokens",
+    "looks_like_token",
+    "make_token",
+    "newest_token",
+    "validate_session_key",
+]
 
 # Lower-case run tag and a call number; nothing else in a prompt looks like it.
 TOKEN_RE = re.compile(r"\brr-[0-9a-z]{4,16}-\d{1,6}\b")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["parse_duration", "format_duration", "DURATION_HELP", "MAX_DURATION", "MAX_GRACE", "bound_text"]
+__all__ = ["DURATION_HELP", "MAX_DURATION", "MAX_GRACE", "bound_text", "format_duration", "parse_duration"]
 
 DURATION_HELP = "a number of seconds or a string such as '50ms', '1.5s', '2m'"
 

@@ -25,23 +25,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ReplyraceError
-from .gateway_log import MATCH_LIMIT, escape_controls, quote_line
+from .gateway.log import MATCH_LIMIT, escape_controls, quote_line
 from .records import CallRecord, LogMatch
 from .tokens import find_tokens
 from .units import format_duration
 
 __all__ = [
-    "LETTERS",
     "FAST_FAIL_LETTERS",
-    "classify",
-    "check_history",
     "HISTORY_MODES",
-    "provider_failed_before_reply",
-    "describe_shape",
-    "verdict_of",
+    "LETTERS",
     "RaceFailure",
     "RaceResult",
+    "check_history",
+    "classify",
+    "describe_shape",
     "format_timeline",
+    "provider_failed_before_reply",
+    "verdict_of",
 ]
 
 LETTERS: dict[str, str] = {
@@ -311,7 +311,7 @@ class RaceResult:
 
     def _where(self) -> str:
         where = [] if self.rtt is None else [f"rtt={format_duration(self.rtt)}"]
-        return ", ".join(where + [f"gap={format_duration(self.gap)}"])
+        return ", ".join([*where, f"gap={format_duration(self.gap)}"])
 
     def _counts(self) -> str:
         return ", ".join(f"{n}{letter}" for letter, n in self.counts.items() if n) or "no calls"

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from .units import format_duration as _exact
 from .verdict import FAST_FAIL_LETTERS, RaceFailure
 
-__all__ = ["GridPoint", "Probe", "Prober", "RaceWindow", "SearchSpec", "probe_grid", "search", "linear_points"]
+__all__ = ["GridPoint", "Probe", "Prober", "RaceWindow", "SearchSpec", "linear_points", "probe_grid", "search"]
 
 
 class Probe(Protocol):
@@ -118,7 +118,8 @@ class RaceWindow:
             lines.append(f"  gap {format_duration(gap):>6}: {state}")
         lines.append("  probes (rtt, gap → pattern):")
         for point in sorted(self.points, key=lambda p: (p.gap, p.rtt)):
-            lines.append(f"    rtt={format_duration(point.rtt):>7} gap={format_duration(point.gap):>6} → {point.pattern}")
+            rtt_label, gap_label = format_duration(point.rtt), format_duration(point.gap)
+            lines.append(f"    rtt={rtt_label:>7} gap={gap_label:>6} → {point.pattern}")
         return "\n".join(lines)
 
     def assert_no_window(self) -> None:

@@ -9,12 +9,10 @@ a test can prove afterwards that no process of its own survived.
 from __future__ import annotations
 
 import os
-
 import uuid
 from collections.abc import Callable
 
 import pytest
-
 from support.selftest import EXAMPLE, LEAK_MARKER_VAR, processes_with_marker
 
 

@@ -6,9 +6,8 @@ subprocess, with a JSON history to read the per-mode, per-RTT patterns from.
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path

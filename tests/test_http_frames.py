@@ -13,11 +13,13 @@ import tracemalloc
 import zlib
 
 import pytest
+from support.hostile import answering, hostile_gateway, http_200
 
 from pytest_replyrace.driver import DriverSettings, SequentialSender
 from pytest_replyrace.records import CallRecord
-from pytest_replyrace.transport import MAX_BODY_BYTES, HttpTransport
-from support.hostile import answering, hostile_gateway, http_200
+from pytest_replyrace.transports.base import MAX_BODY_BYTES
+from pytest_replyrace.transports.http import HttpTransport
+
 
 async def one_call(url: str, timeout: float = 5.0) -> tuple[str, CallRecord]:
     pattern, calls = await run_calls(url, 1, timeout)

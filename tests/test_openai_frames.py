@@ -9,12 +9,12 @@ import json
 from typing import Any
 
 import pytest
+from support.hostile import hostile_gateway, http_200
 
 from pytest_replyrace.driver import DriverSettings, SequentialSender
-from pytest_replyrace.openai_transport import OpenAIChatTransport, OpenAIResponsesTransport
 from pytest_replyrace.records import CallRecord
-from pytest_replyrace.transport import MAX_BODY_BYTES, Transport
-from support.hostile import hostile_gateway, http_200
+from pytest_replyrace.transports.base import MAX_BODY_BYTES, Transport
+from pytest_replyrace.transports.openai import OpenAIChatTransport, OpenAIResponsesTransport
 
 pytestmark = pytest.mark.asyncio
 

@@ -18,8 +18,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from pytest_replyrace.driver import DriverSettings, SequentialSender
-from pytest_replyrace.openclaw_transport import OpenClawTransport
-
+from pytest_replyrace.transports.openclaw import OpenClawTransport
 
 CHALLENGE = json.dumps({"type": "event", "event": "connect.challenge", "payload": {"nonce": "n", "ts": 0}})
 

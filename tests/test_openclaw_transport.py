@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from support.selftest import toy_gateway_option as toy_cmd
 
 RACE_TEST = """

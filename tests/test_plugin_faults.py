@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from support.selftest import EXAMPLE, toy_gateway_option
 
 README = EXAMPLE.parent / "README.md"
@@ -27,7 +26,7 @@ def fault_table() -> list[tuple[str, str, str]]:
 
 
 def test_the_table_covers_every_fault_kind() -> None:
-    from pytest_replyrace.faults import FAULT_KINDS
+    from pytest_replyrace.provider.faults import FAULT_KINDS
 
     kinds = [row[0] for row in fault_table()]
     assert kinds == ["none", *FAULT_KINDS]

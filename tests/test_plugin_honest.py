@@ -7,7 +7,6 @@ import re
 from collections.abc import Callable
 
 import pytest
-
 from support.selftest import race_gateway_cmd, run
 
 

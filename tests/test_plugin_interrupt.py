@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from support.selftest import processes_with_marker, race_gateway_cmd
 
 CONFTEST = """

@@ -7,7 +7,6 @@ import shlex
 from collections.abc import Callable
 
 import pytest
-
 from support.selftest import race_gateway_cmd, run
 
 # As the gateway's option takes it: backslash escapes, decoded by the gateway.

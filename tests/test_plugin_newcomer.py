@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from pytest_replyrace.command import free_port
 from support.selftest import RACE_GATEWAY, race_gateway_cmd, run
+
+from pytest_replyrace.loopback import free_port
 
 README = Path(__file__).parent.parent / "README.md"
 QUIET_PORT_WARNING = ("-W", "ignore:the gateway command has no")

@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 
 import pytest
-
 from support.selftest import OPENAI_GATEWAY, openai_gateway_cmd, run, toy_gateway_option
 
 SIX_CALLS = """

@@ -8,7 +8,6 @@ import shlex
 from collections.abc import Callable
 
 import pytest
-
 from support.selftest import race_gateway_cmd, run
 
 SWEEP_TEST = """

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from support.selftest import race_test, toy_gateway_option
 
 pytestmark = pytest.mark.slow

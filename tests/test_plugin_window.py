@@ -7,7 +7,6 @@ import shlex
 from collections.abc import Callable
 
 import pytest
-
 from support.selftest import toy_gateway_option as toy
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_replyrace.errors import FakeProviderError
-from pytest_replyrace.provider import NO_TOKEN_REPLY, FakeProvider, RttSpec
+from pytest_replyrace.provider.server import NO_TOKEN_REPLY, FakeProvider, RttSpec
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_replyrace.provider import FakeProvider
+from pytest_replyrace.provider.server import FakeProvider
 
 APIS = ["openai-chat", "anthropic-messages", "openai-responses", "ollama"]
 PATHS = {"openai-chat": "/v1/chat/completions", "anthropic-messages": "/v1/messages",

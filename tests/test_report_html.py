@@ -9,12 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.selftest import race_gateway_cmd, race_test, run
 
 from pytest_replyrace.records import CallRecord, JournalEntry, LogMatch
-from pytest_replyrace.report_html import render_html
+from pytest_replyrace.reports.html import render_html
 from pytest_replyrace.verdict import RaceResult, classify
-
-from support.selftest import race_gateway_cmd, race_test, run
 
 
 def sample(pattern: str, rtt: float = 0.05, node: str = "t.py::test_x[rtt=50ms]") -> dict[str, object]:

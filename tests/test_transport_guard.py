@@ -9,11 +9,10 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
+from support.selftest import race_gateway_cmd, run
 
 from pytest_replyrace.driver import DriverSettings, SequentialSender
-from pytest_replyrace.transport import TransportReply
-
-from support.selftest import race_gateway_cmd, run
+from pytest_replyrace.transports.base import TransportReply
 
 
 @dataclass
@@ -79,7 +78,7 @@ def test_a_transport_that_raises_still_gets_its_summary_row_and_report_entry(rac
     race_pytester.makepyfile(
         test_guard="""
         import pytest
-        from pytest_replyrace.transport import HttpTransport
+        from pytest_replyrace.transports.http import HttpTransport
 
         class Broken(HttpTransport):
             async def send(self, session_key, message, idempotency_key):

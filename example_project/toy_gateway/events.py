@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-__all__ = ["EventBus", "TERMINAL", "chat_message"]
+__all__ = ["TERMINAL", "EventBus", "chat_message"]
 
 TERMINAL = frozenset({"final", "error", "aborted"})
 

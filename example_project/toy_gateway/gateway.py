@@ -24,7 +24,7 @@ from .modes import Mode
 from .provider_client import ask
 from .registry import ReplyOperation, ReplyRunAlreadyActiveError, RunRegistry
 
-__all__ = ["ToyGateway", "CANNED"]
+__all__ = ["CANNED", "ToyGateway"]
 
 CANNED = "⚠️ Previous run is still shutting down. Please try again in a moment."
 MAX_DRAIN_ATTEMPTS = 200  # the drain is a retry loop: bound it
@@ -167,7 +167,7 @@ class ToyGateway:
         try:
             background_until = time.monotonic() + self.mode.background / 1000
             text = await self._ask_provider(key, message, run_id)
-        except Exception as exc:  # noqa: BLE001 - a failed model run is reported, not raised
+        except Exception as exc:
             error = f"model run failed: {type(exc).__name__}: {exc}"
             self.log(f"model run failed for {key}: {type(exc).__name__}: {exc}")
             if self.on_provider_error == "canned":

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["Mode", "MODES", "mode_named"]
+__all__ = ["MODES", "Mode", "mode_named"]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["ReplyRunAlreadyActiveError", "ReplyOperation", "RunRegistry"]
+__all__ = ["ReplyOperation", "ReplyRunAlreadyActiveError", "RunRegistry"]
 
 
 class ReplyRunAlreadyActiveError(RuntimeError):

@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 from . import __version__
 from .gateway import ToyGateway
 
-__all__ = ["add_ws_route", "MAX_FRAME_BYTES", "PROTOCOL"]
+__all__ = ["MAX_FRAME_BYTES", "PROTOCOL", "add_ws_route"]
 
 MAX_FRAME_BYTES = 64 * 1024
 PROTOCOL = 3

@@ -86,7 +86,7 @@ class Sessions:
         if mode == "reorder":
             pairs = [stored[i:i + 2] for i in range(0, len(stored), 2)]
             return [m for pair in reversed(pairs) for m in pair] + [turn]
-        return stored + [turn]
+        return [*stored, turn]
 
     def remember(self, key: str, text: str, answer: str) -> None:
         mode, stored = self.args.history, self.history.setdefault(key, [])
@@ -109,7 +109,7 @@ class Sessions:
         self.guards[key] = float("inf")
         try:
             answer = await self.ask_provider(self.messages_for(key, text))
-        except Exception as exc:  # noqa: BLE001 - reported like a gateway would
+        except Exception as exc:
             self.guards[key] = 0.0
             return web.json_response({"error": {"message": f"provider failed: {exc!r}"}}, status=502)
         self.remember(key, text, answer)

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from pytest_replyrace.attached import AttachedGateway
 from pytest_replyrace.driver import DriverSettings
-from pytest_replyrace.gateways import GatewayPool
-from pytest_replyrace.launcher import LaunchedGateway
-from pytest_replyrace.provider import FakeProvider, RttSpec
+from pytest_replyrace.gateway.attached import AttachedGateway
+from pytest_replyrace.gateway.launcher import LaunchedGateway
+from pytest_replyrace.gateway.pool import GatewayPool
+from pytest_replyrace.provider.server import FakeProvider, RttSpec
 
 HUGE = 99999999999999999999
 DAY = "above the upper bound of 1 day (86400s)"

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_replyrace.gateway_log import (
-    DEFAULT_LOG_PATTERNS, LINE_LIMIT, MATCH_LIMIT, LogReader, LogScan, exception_line, quote_line,
+from pytest_replyrace.gateway.log import (
+    DEFAULT_LOG_PATTERNS,
+    LINE_LIMIT,
+    MATCH_LIMIT,
+    LogReader,
+    LogScan,
+    exception_line,
+    quote_line,
 )
 from pytest_replyrace.records import CallRecord, LogMatch
 from pytest_replyrace.verdict import RaceResult

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_replyrace.openclaw_profile import OpenClawProfile
+from pytest_replyrace.gateway.openclaw import OpenClawProfile
 
 URL = "http://127.0.0.1:4242/v1"
 
@@ -32,7 +32,7 @@ def test_the_provider_is_configured_in_the_chosen_api(entry: Path, tmp_path: Pat
 
 
 def test_an_unknown_api_names_the_choices(entry: Path) -> None:
-    with pytest.raises(ValueError, match="api 'claude': .*openai-completions, anthropic-messages, openai-responses"):
+    with pytest.raises(ValueError, match=r"api 'claude': .*openai-completions, anthropic-messages, openai-responses"):
         OpenClawProfile(entry, node="/bin/sh", api="claude")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_replyrace.report import summary_lines
+from pytest_replyrace.reports.summary import summary_lines
 
 
 def _row(pattern: str, outcome: str) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_replyrace.command import format_command
+from pytest_replyrace.gateway.command import format_command
 from pytest_replyrace.settings import OPTIONS, OPTIONS_BY_NAME, Settings, SettingsError, resolve
 
 

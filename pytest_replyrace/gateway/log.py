@@ -15,11 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .records import LogMatch
+from ..records import LogMatch
 
 __all__ = [
-    "DEFAULT_LOG_PATTERNS", "LOG_TAIL_LINES", "LINE_LIMIT", "MATCH_LIMIT", "SCAN_BYTES", "TRACEBACK_LOOKAHEAD",
-    "LogReader", "LogScan", "escape_controls", "quote_line", "exception_line",
+    "DEFAULT_LOG_PATTERNS",
+    "LINE_LIMIT",
+    "LOG_TAIL_LINES",
+    "MATCH_LIMIT",
+    "SCAN_BYTES",
+    "TRACEBACK_LOOKAHEAD",
+    "LogReader",
+    "LogScan",
+    "escape_controls",
+    "exception_line",
+    "quote_line",
 ]
 
 DEFAULT_LOG_PATTERNS: tuple[str, ...] = (

@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .version import __version__
-from .units import format_duration
-from .verdict import FAST_FAIL_LETTERS, LETTERS, describe_shape, verdict_of
+from ..units import format_duration
+from ..verdict import FAST_FAIL_LETTERS, LETTERS, describe_shape, verdict_of
+from ..version import __version__
 
-__all__ = ["NOT_A_RACE_ASSERTION", "REPORT_VERSION", "summary_lines", "report_document", "write_json_report"]
+__all__ = ["NOT_A_RACE_ASSERTION", "REPORT_VERSION", "report_document", "summary_lines", "write_json_report"]
 
 REPORT_VERSION = 1
 

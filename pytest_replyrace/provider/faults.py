@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FAULT_KINDS", "FaultRule", "FaultPlan"]
+__all__ = ["FAULT_KINDS", "FaultPlan", "FaultRule"]
 
 FAULT_KINDS: dict[str, str] = {
     "429": "HTTP 429 with Retry-After, at once",

@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
+from ..errors import ReplyraceError
+from ..loopback import free_port
+from ..units import MAX_GRACE, parse_duration
 from . import reaper
-from .command import PLACEHOLDERS, format_command, free_port
-from .errors import ReplyraceError
-from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
+from .command import PLACEHOLDERS, format_command
+from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
 from .processes import EndedProcess, ProcessGroup, describe_exit
 from .readiness import ReadyCheck, probe, wait_until_ready
-from .units import MAX_GRACE, parse_duration
 
 __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
 
@@ -89,7 +90,7 @@ class LaunchedGateway:
         """``env`` values of None remove the variable; ``extra_logs`` are (path, line transform) pairs
         scanned with the console log (a JSON log file, say, whose records the transform turns into text);
         ``progress`` gets a line while a slow start is waited for (see
-        :func:`~pytest_replyrace.readiness.wait_until_ready`); ``files`` are (dest, template) pairs written
+        :func:`~pytest_replyrace.gateway.readiness.wait_until_ready`); ``files`` are (dest, template) pairs written
         into the state dir before every start (see :func:`fill_template`)."""
         self.progress = progress
         self.ready = ReadyCheck.parse(ready)
@@ -167,7 +168,7 @@ class LaunchedGateway:
         if self._group is not None:
             return self
         self.write_files()
-        self._log_handle = open(self.log_path, "ab")
+        self._log_handle = open(self.log_path, "ab")  # noqa: SIM115 - held open for the gateway's life, closed in stop()
         try:
             self._group = ProcessGroup(self.command, env=self.env(), cwd=self.cwd, log=self._log_handle,
                                        grace=self.stop_grace, label=self.command_text)
@@ -213,9 +214,8 @@ class LaunchedGateway:
         self._stop_group()
         self._close_log()
         self.restarts += 1
-        with contextlib.suppress(OSError):
-            with open(self.log_path, "ab") as log:
-                log.write(f"--- replyrace: gateway restart {self.restarts} ---\n".encode())
+        with contextlib.suppress(OSError), open(self.log_path, "ab") as log:
+            log.write(f"--- replyrace: gateway restart {self.restarts} ---\n".encode())
         return self.start()
 
     def describe_log(self) -> str:

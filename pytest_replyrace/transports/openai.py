@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from .transport import HttpClient, TransportError, TransportReply, excerpt
+from .base import HttpClient, TransportError, TransportReply, excerpt
 
 REFUSED = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
 """Statuses that refuse the request itself (auth, path, body), whatever the session is doing."""

@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
-from .errors import ReplyraceError
+from ..errors import ReplyraceError
 
-__all__ = ["TransportReply", "TransportError", "Transport", "TransportContractError", "check_transport",
-           "HttpTransport", "HttpClient", "MAX_BODY_BYTES", "excerpt", "describe_exception", "parse_json_object", "read_capped"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "HttpClient",
+    "Transport",
+    "TransportContractError",
+    "TransportError",
+    "TransportReply",
+    "check_transport",
+    "describe_exception",
+    "excerpt",
+    "parse_json_object",
+    "read_capped",
+]
 
 MAX_BODY_BYTES = 1024 * 1024
 """Replies larger than this are cut and reported as a transport error."""
@@ -113,7 +124,7 @@ def describe_exception(exc: BaseException, width: int = 300) -> str:
     """``Type: 'message'``, the message cut to ``width``: what a transport raised, quoted as evidence."""
     try:
         text = str(exc)
-    except Exception:  # noqa: BLE001 - an exception that cannot print itself is still evidence
+    except Exception:
         text = "<message not printable>"
     return f"{type(exc).__name__}: {excerpt(text, width)}"
 
@@ -122,7 +133,7 @@ def parse_json_object(raw: bytes | str, not_json: str, not_object: str) -> dict[
     """``raw`` as a JSON object, or a TransportError that says ``not_json`` / ``not_object`` and quotes it."""
     try:
         data: Any = json.loads(raw)
-    except Exception as exc:  # noqa: BLE001 - not only bad syntax: nesting too deep, numbers too long
+    except Exception as exc:
         raise TransportError(f"{not_json}: {excerpt(raw)} ({describe_exception(exc)})") from None
     if not isinstance(data, dict):
         raise TransportError(f"{not_object}: {excerpt(raw)}")
@@ -214,38 +225,3 @@ class HttpClient:
         if len(raw) > self.max_body_bytes:
             raise self.too_large(raw)
         return status, raw, None
-
-
-@dataclass
-class HttpTransport(HttpClient):
-    """The replyrace HTTP contract.
-
-    ``POST {base_url}{path}`` with JSON ``{"sessionKey", "message",
-    "idempotencyKey"}`` answered 200 with ``{"runId", "reply", "error"}``.
-    Path and field names are configurable for gateways that spell them
-    differently.
-    """
-
-    session_key_field: str = "sessionKey"
-    message_field: str = "message"
-    idempotency_key_field: str = "idempotencyKey"
-    run_id_field: str = "runId"
-    reply_field: str = "reply"
-    error_field: str = "error"
-    name: str = "http"
-
-    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
-        body = {
-            self.session_key_field: session_key,
-            self.message_field: message,
-            self.idempotency_key_field: idempotency_key,
-        }
-        status, raw, _ = await self.post(body, self.headers)
-        if status != 200:
-            raise TransportError(f"POST {self.url} answered HTTP {status}: {excerpt(raw)}")
-        data = self.json_object(raw)
-        reply, error, run_id = data.get(self.reply_field), data.get(self.error_field), data.get(self.run_id_field)
-        for name, value in ((self.reply_field, reply), (self.error_field, error), (self.run_id_field, run_id)):
-            if value is not None and not isinstance(value, str):
-                raise TransportError(f"POST {self.url}: field {name!r} is not a string or null: {excerpt(raw)}")
-        return TransportReply(run_id=run_id, reply=reply, error=error)

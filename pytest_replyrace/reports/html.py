@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .gateway_log import MATCH_LIMIT, quote_line
-from .version import __version__
-from .report import group_name, summary_rows
-from .units import format_duration
+from ..gateway.log import MATCH_LIMIT, quote_line
+from ..units import format_duration
+from ..version import __version__
+from .summary import group_name, summary_rows
 
 __all__ = ["render_html", "write_html_report"]
 
@@ -91,7 +91,8 @@ def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
         sent = call["sent_at"]
         replied = call.get("replied_at")
         end = replied if replied is not None else sent + span * 0.02
-        tip = f"call {call['index']} ({letter}): {call.get('reply') or call.get('error') or call.get('transport_error') or ''}"
+        said = call.get("reply") or call.get("error") or call.get("transport_error") or ""
+        tip = f"call {call['index']} ({letter}): {said}"
         if problem:
             tip += f" — history {problem}"
         parts.append(f'<rect x="{x(sent):.1f}" y="{y}" width="{max(2.0, x(end) - x(sent)):.1f}" height="11" '

@@ -4,7 +4,7 @@ A :class:`Dialect` turns a request body into a :class:`ChatRequest` (the
 latest user turn, the earlier user messages, the stream flag and the model) or
 refuses it with that API's own error shape, and renders replies, stream
 events and faults the way that API does. The shared handler in
-:mod:`~pytest_replyrace.provider` owns the journal, the RTT and the fault plan.
+:mod:`~pytest_replyrace.provider.server` owns the journal, the RTT and the fault plan.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChatRequest", "BadRequest", "Dialect", "DIALECTS", "turn_split", "content_text", "chat_pairs"]
+__all__ = ["DIALECTS", "BadRequest", "ChatRequest", "Dialect", "chat_pairs", "content_text", "turn_split"]
 
 SSE_CONTENT_TYPE = "text/event-stream"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"

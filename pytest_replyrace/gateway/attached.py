@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from .gateway_log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
+from ..units import parse_duration
 from .launcher import GatewayStartError
+from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
 from .readiness import ReadyCheck, wait_until_ready
-from .units import parse_duration
 
 __all__ = ["AttachedGateway"]
 

@@ -1,7 +1,7 @@
 """A fake LLM provider whose speed the test controls.
 
 It speaks OpenAI chat completions, Anthropic Messages, OpenAI Responses and
-Ollama's chat API on one port (see :mod:`~pytest_replyrace.dialects`).
+Ollama's chat API on one port (see :mod:`~pytest_replyrace.provider.dialects`).
 
 The server runs on its own thread with its own event loop, so a busy test loop
 (or a blocking sync test) never stretches the RTT it serves. It echoes the
@@ -28,15 +28,15 @@ from typing import Any
 
 from aiohttp import web
 
-from .command import is_loopback_host
+from ..errors import FakeProviderError
+from ..loopback import is_loopback_host
+from ..records import JournalEntry
+from ..tokens import call_number, find_tokens, newest_token
+from ..units import parse_duration
 from .dialects import DIALECTS, BadRequest, Dialect, chat_pairs, turn_split
-from .errors import FakeProviderError
 from .faults import FaultPlan, FaultRule
-from .records import JournalEntry
-from .tokens import call_number, find_tokens, newest_token
-from .units import parse_duration
 
-__all__ = ["FakeProvider", "RttSpec", "user_turn_text", "tokens_by_message", "NO_TOKEN_REPLY"]
+__all__ = ["NO_TOKEN_REPLY", "FakeProvider", "RttSpec", "tokens_by_message", "user_turn_text"]
 
 NO_TOKEN_REPLY = "ECHO (no token)"
 STATUS_FAULTS = ("429", "500", "503", "overloaded")
@@ -111,7 +111,7 @@ def _check_loopback(host: str) -> None:
 
 class FakeProvider:
     """A provider server on loopback, on its own thread, speaking every dialect of
-    :data:`~pytest_replyrace.dialects.DIALECTS` on one port."""
+    :data:`~pytest_replyrace.provider.dialects.DIALECTS` on one port."""
 
     timer_spin: float = 0.002
     """The last stretch before a reply's deadline, waited by yielding to the loop rather than on its timer."""
@@ -219,7 +219,9 @@ class FakeProvider:
         with self._lock:
             self._rtt = spec
 
-    def set_token_rtt(self, token_or_prefix: str, rtt: float | tuple[float, float] | RttSpec, jitter: float = 0.0) -> None:
+    def set_token_rtt(
+        self, token_or_prefix: str, rtt: float | tuple[float, float] | RttSpec, jitter: float = 0.0
+    ) -> None:
         """Serve requests whose first token starts with ``token_or_prefix`` at their own RTT.
 
         Lets concurrent sessions run at different RTTs on one provider.
@@ -298,7 +300,7 @@ class FakeProvider:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._start_site())
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
+        except BaseException as exc:
             self._startup_error = exc
             ready.set()
             loop.close()
@@ -321,13 +323,14 @@ class FakeProvider:
         site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
         await site.start()
         self._runner = runner
-        server = site._server  # noqa: SLF001 - aiohttp exposes no public bound-port accessor
+        server = site._server
         assert server is not None
         sockets = getattr(server, "sockets", None) or []
         self._port = int(sockets[0].getsockname()[1])
 
     async def _handle_models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "replyrace"}]})
+        model = {"id": self.model, "object": "model", "owned_by": "replyrace"}
+        return web.json_response({"object": "list", "data": [model]})
 
     async def _handle_tags(self, request: web.Request) -> web.Response:
         model = {"name": self.model, "model": self.model, "modified_at": "2026-01-01T00:00:00Z", "size": 1,
@@ -382,7 +385,7 @@ class FakeProvider:
             return response
         except (ConnectionResetError, asyncio.CancelledError, web.HTTPException):
             raise
-        except Exception as exc:  # noqa: BLE001 - every other failure is ours
+        except Exception as exc:
             text = "".join(traceback.format_exception(exc))
             message = f"replyrace's fake provider failed while serving {request.method} {request.path}: " \
                       f"{type(exc).__name__}: {exc}"
@@ -434,7 +437,8 @@ class FakeProvider:
         with self._lock:
             entry.rtt = rtt
             entry.fault = fault.kind if fault is not None else None
-        reply = _Reply(dialect, ("ECHO " + " ".join(dict.fromkeys(tokens))) if tokens else NO_TOKEN_REPLY, parsed.model or self.model)
+        text = ("ECHO " + " ".join(dict.fromkeys(tokens))) if tokens else NO_TOKEN_REPLY
+        reply = _Reply(dialect, text, parsed.model or self.model)
         deadline = arrived_at + rtt
         try:
             if fault is not None:
@@ -453,7 +457,7 @@ class FakeProvider:
     async def _serve_fault(self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float,
                            reply: _Reply) -> web.StreamResponse:
         """What each fault kind looks like on the wire of this dialect (see
-        :data:`~pytest_replyrace.faults.FAULT_KINDS` and the README's "Provider APIs")."""
+        :data:`~pytest_replyrace.provider.faults.FAULT_KINDS` and the README's "Provider APIs")."""
         kind, dialect = rule.kind, reply.dialect
         if kind in STATUS_FAULTS:
             status = dialect.fault_status(kind)

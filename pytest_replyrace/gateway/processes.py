@@ -5,7 +5,7 @@ after a grace) reaches every child that stayed in the group. A child that left i
 (``setsid``, a double-forked daemon) still carries the run marker
 (``REPLYRACE_RUN=<id>``) in its environment, so after the group is gone every
 process of this user with that marker is ended too, and named. The watchdog
-(:mod:`pytest_replyrace.reaper`) does the same if the test process dies, and the
+(:mod:`pytest_replyrace.gateway.reaper`) does the same if the test process dies, and the
 kernel's parent-death signal kills the leader if it dies outright.
 """
 
@@ -69,7 +69,7 @@ def _set_pdeathsig() -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort, other platforms
+    except Exception:
         pass
 
 
@@ -103,7 +103,7 @@ class ProcessGroup:
             start_new_session=True,
             cwd=cwd,
             env={**env, reaper.RUN_MARKER_VAR: self.marker},
-            preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+            preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
         )
         self.pid = self.process.pid
         self.ended: list[EndedProcess] = []

@@ -8,16 +8,15 @@ mode, say) that all stop in reverse order at the end.
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .attached import AttachedGateway
-from .gateway_log import DEFAULT_LOG_PATTERNS
 from .launcher import Gateway, GatewayStartError, LaunchedGateway, check_waits
+from .log import DEFAULT_LOG_PATTERNS
+from .openclaw import OpenClawProfile, json_log_line, warm_up
 from .readiness import ReadyCheck
-from .openclaw_profile import OpenClawProfile, json_log_line, warm_up
 
 __all__ = ["GatewayPool"]
 
@@ -111,7 +110,7 @@ class GatewayPool:
             # After every start, restarts included: the first turn of a fresh OpenClaw is slow.
             try:
                 asyncio.run(warm_up(started.url, profile.token, warm_up_timeout))
-            except Exception as exc:  # noqa: BLE001 - reported with the log tail
+            except Exception as exc:
                 raise GatewayStartError(
                     f"OpenClaw gateway {started.url} failed its warm-up turn: {exc}\n{started.describe_log()}") from exc
 
@@ -153,7 +152,7 @@ class GatewayPool:
             gateway = self._order.pop()
             try:
                 gateway.stop()
-            except Exception as exc:  # noqa: BLE001 - the others must still stop
+            except Exception as exc:
                 errors.append(exc)
         self._by_key.clear()
         if errors:

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .settings import OPENCLAW_APIS
+# The provider APIs an OpenClaw config can name for its model (models.providers.<id>.api).
+OPENCLAW_APIS = ("openai-completions", "anthropic-messages", "openai-responses", "ollama")
 
-__all__ = ["OpenClawProfile", "json_log_line", "find_openclaw_entry", "warm_up"]
+
+__all__ = ["OPENCLAW_APIS", "OpenClawProfile", "find_openclaw_entry", "json_log_line", "warm_up"]
 
 MODEL_ID = "fake-model"
 PROVIDER_ID = "fake"
@@ -45,7 +47,7 @@ def find_openclaw_entry(path: str | Path) -> Path:
 def json_log_line(line: str) -> str:
     """The text of one line of OpenClaw's JSON log: the message is spread over keys "0", "1", ...
 
-    A line transform for :class:`~pytest_replyrace.gateway_log.LogReader`, which streams the file (and
+    A line transform for :class:`~pytest_replyrace.gateway.log.LogReader`, which streams the file (and
     hands over at most its first SCAN_BYTES per line); a line that is not a JSON record is kept as it is.
     """
     try:
@@ -160,7 +162,7 @@ async def warm_up(url: str, token: str, timeout: float = 120.0) -> str | None:
     """One turn on a throwaway session key, to absorb the slow first turn; returns its reply."""
     import secrets
 
-    from .openclaw_transport import OpenClawTransport
+    from ..transports.openclaw import OpenClawTransport
 
     transport = OpenClawTransport(url, token=token, handshake_timeout=timeout)
     try:

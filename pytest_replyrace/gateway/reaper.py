@@ -36,16 +36,16 @@ from typing import IO
 
 __all__ = [
     "RUN_MARKER_VAR",
-    "signal_group",
     "end_group",
-    "marked_processes",
     "end_marked",
-    "register_group",
-    "unregister_group",
-    "register_marker",
-    "unregister_marker",
+    "marked_processes",
     "register_dir",
+    "register_group",
+    "register_marker",
+    "signal_group",
     "unregister_dir",
+    "unregister_group",
+    "unregister_marker",
 ]
 
 RUN_MARKER_VAR = "REPLYRACE_RUN"
@@ -199,7 +199,7 @@ def _send(line: str) -> None:
     """Best effort: a missing reaper only means the older safety nets (pdeathsig, atexit) remain."""
     global _PROCESS, _OWNER_PID
     with _LOCK:
-        if _PROCESS is None or _OWNER_PID != os.getpid() or _PROCESS.poll() is not None:
+        if _PROCESS is None or os.getpid() != _OWNER_PID or _PROCESS.poll() is not None:
             try:
                 _PROCESS = subprocess.Popen(
                     [sys.executable, "-I", "-S", str(Path(__file__).resolve())],
@@ -247,7 +247,7 @@ def unregister_dir(path: str | Path) -> None:
 def _close() -> None:
     # A clean exit: nothing is registered any more, so the reaper exits at once; wait for it.
     process = _PROCESS
-    if process is None or _OWNER_PID != os.getpid():
+    if process is None or os.getpid() != _OWNER_PID:
         return
     with contextlib.suppress(OSError, ValueError):
         assert process.stdin is not None

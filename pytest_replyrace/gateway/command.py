@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shlex
-import socket
 import string
 from collections.abc import Mapping, Sequence
 
-__all__ = ["PLACEHOLDERS", "format_command", "free_port", "is_loopback_host", "placeholders"]
+__all__ = ["PLACEHOLDERS", "format_command", "placeholders"]
 
 PLACEHOLDERS = ("port", "provider_url", "state_dir", "python")
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (bound to port 0, read, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: this machine, where the fake provider listens."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name other than localhost may resolve anywhere
 
 
 def format_command(command: str | Sequence[str], values: Mapping[str, str]) -> list[str]:
@@ -45,9 +26,9 @@ def format_command(command: str | Sequence[str], values: Mapping[str, str]) -> l
         try:
             out.append(_fill(arg, values))
         except ValueError as exc:
+            names = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
             raise ValueError(f"gateway command {command!r}: {exc}; expected plain placeholders "
-                             f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)} (write {{{{ and }}}} for literal braces)"
-                             ) from None
+                             f"{names} (write {{{{ and }}}} for literal braces)") from None
     return out
 
 

@@ -26,10 +26,10 @@ from urllib.parse import urlsplit, urlunsplit
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from .tokens import find_tokens
-from .transport import TransportError, TransportReply, describe_exception, excerpt, parse_json_object
+from ..tokens import find_tokens
+from .base import TransportError, TransportReply, describe_exception, excerpt, parse_json_object
 
-__all__ = ["OpenClawTransport", "ws_url", "message_text", "MAX_FRAME_BYTES"]
+__all__ = ["MAX_FRAME_BYTES", "OpenClawTransport", "message_text", "ws_url"]
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 TERMINAL_STATES = frozenset({"final", "error", "aborted"})
@@ -166,7 +166,8 @@ class OpenClawTransport:
                 self.protocol = self.hello.get("protocol") if isinstance(self.hello.get("protocol"), int) else None
                 scopes = (self.hello.get("auth") or {}).get("scopes")
                 if isinstance(scopes, list) and "operator.write" not in scopes:
-                    raise TransportError(f"WebSocket {self._ws_url}: connected without operator.write (scopes {scopes})")
+                    raise TransportError(
+                        f"WebSocket {self._ws_url}: connected without operator.write (scopes {scopes})")
                 self._reader = asyncio.create_task(self._read_loop(), name="replyrace-openclaw-reader")
                 return
             error = frame.get("error") or {}
@@ -186,12 +187,12 @@ class OpenClawTransport:
             reader.cancel()
             try:
                 await reader
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
+            except (asyncio.CancelledError, Exception):
                 pass
         if ws is not None:
             try:
                 await asyncio.wait_for(ws.close(), 2.0)
-            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - closing anyway
+            except (asyncio.TimeoutError, Exception):
                 pass
 
     # -- frames ----------------------------------------------------------------
@@ -212,7 +213,7 @@ class OpenClawTransport:
                     data = json.loads(frame)
                     if isinstance(data, dict):
                         self._dispatch(data)
-                except Exception as exc:  # noqa: BLE001 - any frame we cannot read ends the call as evidence
+                except Exception as exc:
                     self._fail_all(TransportError(f"WebSocket {self._ws_url}: malformed frame: {excerpt(frame)} "
                                                   f"({describe_exception(exc)})"))
                     return
@@ -305,8 +306,8 @@ class OpenClawTransport:
         if not response.get("ok"):
             error = response.get("error")
             detail = error.get("message") if isinstance(error, dict) else None
-            return TransportReply(run_id=None, reply=None, error=f"chat.send refused: {detail or json.dumps(error)[:300]}",
-                                  replied_at=time.monotonic())
+            refused = f"chat.send refused: {detail or json.dumps(error)[:300]}"
+            return TransportReply(run_id=None, reply=None, error=refused, replied_at=time.monotonic())
         payload = response.get("payload")
         acked = payload.get("runId") if isinstance(payload, dict) else None
         run_id: str = acked if isinstance(acked, str) else idempotency_key
