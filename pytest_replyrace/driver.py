@@ -1,17 +1,20 @@
 """The sequential-send driver: N messages, one after another, on one session.
 
-Each call waits for its reply (bounded by the call timeout), then sleeps
-``gap`` seconds, then the next goes out. Gap 0 is the default: on real
-OpenClaw 2026.5.7 a send that follows the previous reply at once hits the race
-every time, while a 1 s pause misses it. Every call carries a unique token;
-after the run the provider journal is joined to the calls by token and each
-call is classified (see :mod:`pytest_replyrace.verdict`).
+Each call goes out ``gap`` seconds after a moment of the previous one, its ``send_at`` anchor: by default
+the previous answer's end (``end``), as a careful client does; or, as real clients do, when the previous
+reply's text was complete (``text``), when its first event arrived (``first``, double texting), when the
+fake provider received its request (``request``) or finished serving it (``served``, where a negative gap
+sends before that). Answers still arriving are read to their end concurrently. Gap 0 is the default: on real
+OpenClaw 2026.5.7 a send that follows the previous reply at once hits the race every time, while a 1 s
+pause misses it. Every call carries a unique token; after the run the provider journal is joined to the
+calls by token and each call is classified (see :mod:`pytest_replyrace.verdict`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
 import uuid
@@ -19,12 +22,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .clock import SPIN, sleep_until
 from .gateway.log import LogScan
 from .gateway.nemesis import ProcessPause
 from .provider.server import FakeProvider
-from .records import CallRecord
+from .records import SEND_ANCHORS, CallRecord, JournalEntry, PreambleRecord
 from .tokens import make_token, validate_session_key
 from .transports.base import (
+    CallEvents,
     Transport,
     TransportContractError,
     TransportError,
@@ -34,7 +39,7 @@ from .transports.base import (
     excerpt,
 )
 from .units import format_duration, parse_duration
-from .verdict import HISTORY_MODES, RaceResult, check_history, classify
+from .verdict import BUSY_POLICIES, HISTORY_MODES, RaceResult, check_history, classify, judge_overlap
 from .window import RaceWindow, SearchSpec, probe_grid, search
 
 __all__ = ["DriverSettings", "LogSource", "SequentialSender", "probe_message"]
@@ -73,15 +78,88 @@ def _name(transport: Transport) -> str:
     return str(getattr(transport, "name", type(transport).__name__))  # a transport without one still gets quoted
 
 
-async def _send(transport: Transport, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+def reports_events(transport: object) -> bool:
+    """Does the transport report its calls' events (first event, text complete) on a :class:`CallEvents`?"""
+    return getattr(transport, "reports_events", False) is True
+
+
+async def _send(transport: Transport, session_key: str, message: str, idempotency_key: str,
+                events: CallEvents | None = None) -> TransportReply:
     """``transport.send`` under the guard: inside it even a TimeoutError the transport raises is evidence, so
     one from around it is only ever the driver's own call timeout."""
     with _as_evidence(transport, "send()"):
-        reply = await transport.send(session_key, message, idempotency_key)
+        if events is None:
+            reply = await transport.send(session_key, message, idempotency_key)
+        else:
+            send: Any = transport.send  # the events keyword is the optional half of the protocol
+            reply = await send(session_key, message, idempotency_key, events=events)
     if not isinstance(reply, TransportReply):
         raise TransportError(f"the {_name(transport)} transport's send() returned {excerpt(repr(reply))}, "
                              "not a TransportReply")
     return reply
+
+
+def signed_gap(gap: Any, send_at: str, what: str = "gap") -> float:
+    """``gap`` as seconds: at least 0, or, with ``send_at="served"``, also negative (that many seconds before the
+    provider's planned end of the previous call; bounded by that call's RTT when it runs)."""
+    if send_at == "served" and isinstance(gap, (int, float)) and not isinstance(gap, bool) and gap < 0:
+        return -parse_duration(-gap, what=what)
+    if send_at == "served" and isinstance(gap, str) and gap.strip().startswith("-"):
+        return -parse_duration(gap.strip()[1:], what=what)
+    try:
+        return parse_duration(gap, what=what, allow_zero=True)
+    except ValueError as exc:
+        if send_at != "served" and "must be >= 0" in str(exc):
+            raise ValueError(f"{exc} (a negative gap needs send_at='served': so long before the provider "
+                             "finishes serving the previous call)") from None
+        raise
+
+
+@dataclass
+class _InFlight:
+    record: CallRecord
+    events: CallEvents
+    task: asyncio.Task[None]
+
+
+class _ProviderWatch:
+    """The fake provider's requests as they come and go, by token, on the driver's loop."""
+
+    def __init__(self, provider: FakeProvider, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._seen: dict[tuple[str, str], JournalEntry] = {}
+        self._waiters: dict[tuple[str, str], asyncio.Future[JournalEntry]] = {}
+        for entry in provider.journal:  # requests that came before the watch
+            self._arrived("request", entry)
+            if entry.ended_at is not None:
+                self._arrived("end", entry)
+        self._unwatch = provider.watch(self._on_event)
+
+    def _on_event(self, kind: str, entry: JournalEntry) -> None:  # on the provider's thread
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._arrived, kind, entry)
+
+    def _arrived(self, kind: str, entry: JournalEntry) -> None:
+        for token in entry.tokens:
+            key = (kind, token)
+            self._seen.setdefault(key, entry)
+            waiter = self._waiters.get(key)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(self._seen[key])
+
+    def seen(self, kind: str, token: str) -> JournalEntry | None:
+        return self._seen.get((kind, token))
+
+    async def wait(self, kind: str, token: str) -> JournalEntry:
+        """The first request carrying ``token`` once it arrived (``request``) or ended (``end``)."""
+        entry = self._seen.get((kind, token))
+        if entry is not None:
+            return entry
+        waiter = self._waiters.setdefault((kind, token), self._loop.create_future())
+        return await asyncio.shield(waiter)
+
+    def close(self) -> None:
+        self._unwatch()
 
 
 @dataclass
@@ -96,13 +174,28 @@ class DriverSettings:
     """Process-pause nemesis (after, length) in seconds; needs ``pause_pgid`` on the sender."""
     history: str = "no-duplicates"
     """The conversation check: off, no-duplicates or exact (see :func:`~pytest_replyrace.verdict.check_history`)."""
+    send_at: str = "end"
+    """When the next message goes out, ``gap`` after it: one of :data:`~pytest_replyrace.records.SEND_ANCHORS`."""
+    busy_policy: str = "queue"
+    """What the gateway promises for a message sent while a turn runs: queue, reject, steer, interrupt or any."""
+    preamble: tuple[str, ...] = ()
+    """Messages sent on the run's session before its first call, each after the previous answer ended."""
 
     def __post_init__(self) -> None:
         if isinstance(self.calls, bool) or not isinstance(self.calls, int) or not 1 <= self.calls <= 10_000:
             raise ValueError(f"calls: {self.calls!r}; expected an integer from 1 to 10000")
+        if self.send_at not in SEND_ANCHORS:
+            raise ValueError(f"send_at: {self.send_at!r}; expected one of {', '.join(SEND_ANCHORS)}")
+        if self.busy_policy not in BUSY_POLICIES:
+            raise ValueError(f"busy_policy: {self.busy_policy!r}; expected one of {', '.join(BUSY_POLICIES)}")
+        self.gap = signed_gap(self.gap, self.send_at)
         # Every duration bounded (one day), for library users as for the plugin's options.
-        for name in ("gap", "timeout", "settle"):
+        for name in ("timeout", "settle"):
             setattr(self, name, parse_duration(getattr(self, name), what=name, allow_zero=name != "timeout"))
+        preamble = (self.preamble,) if isinstance(self.preamble, str) else tuple(self.preamble)
+        if len(preamble) > 100 or not all(isinstance(m, str) and m.strip() for m in preamble):
+            raise ValueError(f"preamble: {self.preamble!r}; expected up to 100 non-empty messages")
+        self.preamble = preamble
         if self.pause is not None:
             after, length = self.pause
             self.pause = (parse_duration(after, what="pause after"),
@@ -173,13 +266,10 @@ class SequentialSender:
     ) -> RaceResult:
         """One sequential run. ``rtt`` serves this run's tokens at their own RTT, so runs on
         other session keys can go on at other RTTs at the same time."""
-        settings = DriverSettings(
+        settings = dataclasses.replace(
+            self.settings,
             calls=self.settings.calls if calls is None else calls,
             gap=self.settings.gap if gap is None else gap,
-            timeout=self.settings.timeout,
-            settle=self.settings.settle,
-            pause=self.settings.pause,
-            history=self.settings.history,
         )
         pauser = None
         if settings.pause is not None:
@@ -196,20 +286,45 @@ class SequentialSender:
         self._active += 1
         log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
         transport = check_transport(self.transport_factory(), "replyrace_transport_factory")
+        if settings.send_at in ("text", "first") and not reports_events(transport):
+            self._active -= 1
+            raise TransportContractError(
+                f"send_at={settings.send_at!r} waits for an event of the previous answer, and the {_name(transport)} "
+                f"transport reports none; use send_at 'end', 'request' or 'served' with it, or give it "
+                "`reports_events = True` and report on the CallEvents its send() is handed (see docs, 'When "
+                "clients send')")
+        if settings.send_at in ("request", "served") and self.provider is None:
+            self._active -= 1
+            raise ValueError(f"send_at={settings.send_at!r} waits for the fake provider, and this sender has none")
+        watch = (_ProviderWatch(self.provider, asyncio.get_running_loop())
+                 if settings.send_at in ("request", "served") and self.provider is not None else None)
         records: list[CallRecord] = []
+        preamble: list[PreambleRecord] = []
+        flights: list[_InFlight] = []
         try:
             with _as_evidence(transport, "open()"):
                 await transport.open()
         except TransportError:
             pass  # each call retries the connection and records the failure as an `e`
         try:
+            for message in settings.preamble:
+                preamble.append(await self._preamble_call(transport, key, message, settings))
+            previous: _InFlight | None = None
             for index in range(1, settings.calls + 1):
-                if index > 1 and settings.gap > 0:
-                    await asyncio.sleep(settings.gap)
-                record = await self._one_call(transport, key, run_tag, index, settings)
+                anchor, fallback = (None, False)
+                if previous is not None:
+                    anchor, fallback, target = await self._anchor(previous, settings, watch)
+                    await sleep_until(target, SPIN)
+                record = CallRecord(index=index, token=make_token(run_tag, index), session_key=key,
+                                    sent_at=time.monotonic(), send_at=settings.send_at, anchor_at=anchor,
+                                    anchor_fallback=fallback)
                 records.append(record)
-                if pauser is not None and record.replied_at is not None:
-                    pauser.after_reply()
+                events = CallEvents()
+                task = asyncio.create_task(self._one_call(transport, record, events, settings, pauser),
+                                           name=f"replyrace-call-{index}")
+                previous = _InFlight(record, events, task)
+                flights.append(previous)
+            await asyncio.gather(*(flight.task for flight in flights))
             last_reply_mark = self.gateway.log_offset() if self.gateway else 0
             await asyncio.sleep(settings.settle)
             if self.provider is not None:
@@ -220,27 +335,90 @@ class SequentialSender:
                 raise TransportContractError(f"{type(transport).__name__}.late_replies() returned {late!r:.80}; "
                                              "expected a dict of token -> list of texts ({} when there is none)")
         finally:
+            for flight in flights:
+                flight.task.cancel()  # a no-op for those that ended; only a failing run leaves any running
             self._active -= 1
+            if watch is not None:
+                watch.close()
             if pauser is not None:
                 await pauser.close()  # never leave the gateway stopped
             await transport.close()
-        return self._finish(records, key, settings, (log_start, last_reply_mark), late,
-                            self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel)
+        result = self._finish(records, key, settings, (log_start, last_reply_mark), late,
+                              self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel)
+        result.preamble = preamble
+        return result
 
-    async def _one_call(
-        self, transport: Transport, key: str, run_tag: str, index: int, settings: DriverSettings
-    ) -> CallRecord:
-        token = make_token(run_tag, index)
+    async def _anchor(self, previous: _InFlight, settings: DriverSettings,
+                      watch: _ProviderWatch | None) -> tuple[float, bool, float]:
+        """Wait for the previous call's ``send_at`` moment: (its instant, whether the previous call's end stood
+        in for it, the instant to send at). A moment that cannot come any more (the call ended without the
+        event; the provider never saw it) falls back to that end, so no run waits for nothing."""
+        kind, gap, record = settings.send_at, settings.gap, previous.record
+        if kind == "end":
+            await asyncio.wait({previous.task})
+            assert record.ended_at is not None
+            return record.ended_at, False, record.ended_at + gap
+        provider_kind = "end" if kind == "served" and gap >= 0 else "request"
+        waiter: asyncio.Future[Any]
+        if kind in ("text", "first"):
+            waiter = asyncio.ensure_future(previous.events.wait(kind))
+        else:
+            assert watch is not None
+            waiter = asyncio.ensure_future(watch.wait(provider_kind, record.token))
+        try:
+            await asyncio.wait({waiter, previous.task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+        value: float | JournalEntry | None = None
+        if waiter.done() and not waiter.cancelled():
+            value = waiter.result()
+        elif kind in ("text", "first"):  # reported in the same instant as the end
+            value = previous.events.first_at if kind == "first" else previous.events.text_at
+        elif watch is not None:
+            value = watch.seen(provider_kind, record.token)
+        if value is None:
+            assert record.ended_at is not None
+            return record.ended_at, True, record.ended_at + gap
+        if isinstance(value, float):
+            return value, False, value + gap
+        if kind == "request":
+            return value.arrived_at, False, value.arrived_at + gap
+        if provider_kind == "end":
+            assert value.ended_at is not None
+            return value.ended_at, False, value.ended_at + gap
+        # served, before its end: the provider planned it at arrival + RTT; never before the request came
+        planned = value.arrived_at + value.rtt
+        return planned, False, max(value.arrived_at, planned + gap)
+
+    async def _preamble_call(self, transport: Transport, key: str, message: str,
+                             settings: DriverSettings) -> PreambleRecord:
+        record = PreambleRecord(message=message, sent_at=time.monotonic())
+        try:
+            reply = await asyncio.wait_for(_send(transport, key, message, str(uuid.uuid4())), settings.timeout)
+        except asyncio.TimeoutError:
+            record.error = f"no answer within the call timeout ({settings.timeout:g}s)"
+        except TransportError as exc:
+            record.error = f"transport: {exc}"
+        else:
+            record.reply, record.error = reply.reply, reply.error
+            record.replied_at = reply.replied_at if reply.replied_at is not None else time.monotonic()
+        return record
+
+    async def _one_call(self, transport: Transport, record: CallRecord, events: CallEvents,
+                        settings: DriverSettings, pauser: ProcessPause | None) -> None:
         # Not from the seed: a replay against a long-running gateway must not hit its dedupe cache.
         idempotency_key = str(uuid.uuid4())
-        record = CallRecord(index=index, token=token, session_key=key, sent_at=time.monotonic())
+        message = probe_message(record.token, record.index, settings.calls)
+        with_events = reports_events(transport)
         try:
             reply = await asyncio.wait_for(
-                _send(transport, key, probe_message(token, index, settings.calls), idempotency_key), settings.timeout
+                _send(transport, record.session_key, message, idempotency_key, events if with_events else None),
+                settings.timeout,
             )
         except asyncio.TimeoutError:
             partial = getattr(transport, "partial_reply", None)
-            started = partial() if callable(partial) else None
+            started = (partial(events) if with_events else partial()) if callable(partial) else None
             if started:
                 # A slow-loris answer: the gateway did answer, badly, so `e` rather than `l`.
                 record.replied_at = time.monotonic()
@@ -253,7 +431,12 @@ class SequentialSender:
         else:
             record.replied_at = reply.replied_at if reply.replied_at is not None else time.monotonic()
             record.run_id, record.reply, record.error = reply.run_id, reply.reply, reply.error
-        return record
+            record.busy_refusal = reply.busy
+        record.ended_at = time.monotonic()
+        record.first_at, record.text_at = events.first_at, events.text_at
+        record.stream_errors = list(events.errors)
+        if pauser is not None and record.replied_at is not None:
+            pauser.after_reply()
 
     def _finish(
         self,
@@ -272,7 +455,12 @@ class SequentialSender:
                 record.journal = [e for e in journal if record.token in e.tokens]
         for record in records:
             record.late_replies = list(late.get(record.token, []))
+            record.sent_while_busy = any(
+                earlier.text_done_at is None or earlier.text_done_at > record.sent_at
+                for earlier in records[: record.index - 1]
+            )
             record.letter = classify(record)
+        judge_overlap(records)
         check_history(records, settings.history)
         # Other sessions ran at the same time: keep the lines that name this one.
         scan = self._log_matches(*log_window, containing=key if concurrent else None)
@@ -288,7 +476,10 @@ class SequentialSender:
             replay=self.replay,
             settings={"calls": settings.calls, "gap": settings.gap, "timeout": settings.timeout,
                       "pause": list(settings.pause) if settings.pause else None, "history": settings.history,
-                      **self.extra},
+                      "send_at": settings.send_at, "busy_policy": settings.busy_policy,
+                      "preamble": list(settings.preamble), **self.extra},
+            send_at=settings.send_at,
+            busy_policy=settings.busy_policy,
         )
         if self._shrinking:
             return result  # a shrink probe is not one of the test's runs

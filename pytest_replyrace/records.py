@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["CallRecord", "JournalEntry", "LogMatch"]
+__all__ = ["SEND_ANCHORS", "CallRecord", "JournalEntry", "LogMatch", "PreambleRecord"]
+
+SEND_ANCHORS = ("end", "text", "first", "request", "served")
+"""When the next message goes out (``gap`` after it): the previous answer's end, its text complete, its first
+event, the fake provider's receipt of its first request, or the provider's end of serving it."""
 
 
 class _Record:
@@ -102,6 +106,40 @@ class CallRecord(_Record):
     letter: str = "?"
     history_problem: str | None = None
     """Why the conversation the provider was given for this call is corrupted (the letter is then ``h``)."""
+    first_at: float | None = None
+    """When the answer's first event or byte arrived, if the transport reports events."""
+    text_at: float | None = None
+    """When the reply text was complete (the transport's text-complete event), if it reports events."""
+    ended_at: float | None = None
+    """When the answer ended: the transport's send returned (after the stream closed, an agent.wait, ...)."""
+    stream_errors: list[tuple[float, str]] = field(default_factory=list)
+    """Errors that arrived inside the answer (an error event in a 200 stream), with their instants."""
+    busy_refusal: bool = False
+    """The transport read the answer as a busy refusal (HTTP 409/429/503 or its protocol's busy answer)."""
+    send_at: str = "end"
+    """What this call's send waited for: the previous call's ``end``, ``text``, ``first``, ``request`` or
+    ``served`` (the first call waits for nothing)."""
+    anchor_at: float | None = None
+    """When that moment came (None for the first call); the send was scheduled ``gap`` after it."""
+    anchor_fallback: bool = False
+    """The moment never came (no event reported, the provider never saw the previous call): the previous
+    call's end stood in for it."""
+    sent_while_busy: bool = False
+    """An earlier call of the run had not completed its reply text (from the client's view) when this one
+    was sent."""
+    answered_twice: str | None = None
+    """Why this call's message was answered more than once (a failure under every busy policy)."""
+    note: str | None = None
+    """What the overlap judgement saw, for the timeline: merged into which turn, interrupted by which call,
+    refused as busy, or lost with the provider's evidence."""
+
+    @property
+    def text_done_at(self) -> float | None:
+        """When the client was done with this call's reply text: its text-complete event, else its end (a call
+        the driver timed out ends at its timeout: the client gave up on it there)."""
+        if self.text_at is not None:
+            return self.text_at
+        return self.ended_at if self.ended_at is not None else self.replied_at
 
     @property
     def latency(self) -> float | None:
@@ -120,4 +158,25 @@ class CallRecord(_Record):
         data = super().to_dict()
         data["latency"] = self.latency
         data["served_before_reply"] = self.served_before_reply()
+        return data
+
+
+@dataclass
+class PreambleRecord(_Record):
+    """A message sent on the run's session before its first call (``/new``, ``hello``): shown, not judged."""
+
+    message: str
+    sent_at: float
+    replied_at: float | None = None
+    reply: str | None = None
+    error: str | None = None
+    """The gateway's error text, or what went wrong with the exchange."""
+
+    @property
+    def latency(self) -> float | None:
+        return None if self.replied_at is None else self.replied_at - self.sent_at
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["latency"] = self.latency
         return data

@@ -16,24 +16,38 @@ clock. One letter per call:
 ``h``  corrupted history: a real reply, but the conversation the gateway sent
        the provider for it was wrong (a turn twice, turns out of order, or, in
        ``exact`` mode, an earlier real turn missing); see :func:`check_history`.
+
+Three more for a message sent while an earlier call's turn was still running (its reply text not yet
+complete): what a gateway may do with it by its busy policy (:data:`POLICY_ALLOWS`), see
+:func:`judge_overlap`:
+
+``b``  refused as busy (409/429/503 or busy text) before the provider served it;
+``m``  merged: no reply of its own, but its token reached the provider inside the running turn, whose
+       reply carries it (steer);
+``i``  interrupted: a running call that ended without a real reply while a message sent during it got one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ReplyraceError
 from .gateway.log import MATCH_LIMIT, escape_controls, quote_line
-from .records import CallRecord, LogMatch
+from .records import CallRecord, LogMatch, PreambleRecord
 from .tokens import find_tokens
 from .units import format_duration
 
 __all__ = [
+    "BUSY_LETTERS",
+    "BUSY_POLICIES",
+    "BUSY_TEXT",
     "FAST_FAIL_LETTERS",
     "HISTORY_MODES",
     "LETTERS",
+    "POLICY_ALLOWS",
     "RaceFailure",
     "RaceResult",
     "check_history",
@@ -51,9 +65,27 @@ LETTERS: dict[str, str] = {
     "l": "lost reply",
     "e": "error",
     "h": "corrupted history",
+    "b": "refused as busy",
+    "m": "merged into a running turn",
+    "i": "interrupted",
 }
 HISTORY_MODES = ("off", "no-duplicates", "exact")
 FAST_FAIL_LETTERS = frozenset("fw")
+BUSY_LETTERS = frozenset("bmi")
+BUSY_POLICIES = ("queue", "reject", "steer", "interrupt", "any")
+POLICY_ALLOWS: dict[str, frozenset[str]] = {
+    "queue": frozenset(),
+    "reject": frozenset("b"),
+    "steer": frozenset("m"),
+    "interrupt": frozenset("i"),
+    "any": BUSY_LETTERS,
+}
+"""Which of ``b``, ``m``, ``i`` each busy policy allows; ``f``, ``w``, ``l`` and a message answered twice fail
+under every policy."""
+BUSY_TEXT = re.compile(
+    r"\b(busy|already (running|active|in progress)|still (running|processing|shutting down)|in progress|"
+    r"too many requests|try again)\b", re.IGNORECASE)
+"""Text that refuses a message because a turn is running (for a transport that cannot say so by status)."""
 REAL_LETTERS = frozenset("ph")
 """A reply the model really wrote for this call (``h``: over a corrupted conversation)."""
 LOG_LINES_SHOWN = 20
@@ -86,6 +118,79 @@ def classify(call: CallRecord) -> str:
     return "f"
 
 
+def is_busy_refusal(call: CallRecord) -> bool:
+    """The answer refuses the message as busy: the transport said so (a busy status), or the error or reply is
+    busy text carrying no call's token."""
+    if call.busy_refusal:
+        return True
+    texts = [call.error, call.reply, *(text for _, text in call.stream_errors)]
+    return any(text and BUSY_TEXT.search(text) and not find_tokens(text) for text in texts)
+
+
+def _was_running(call: CallRecord, at: float) -> bool:
+    """Was ``call`` sent and its reply text not yet complete at ``at``?"""
+    done = call.text_done_at
+    return call.sent_at <= at and (done is None or done > at)
+
+
+def judge_overlap(calls: Sequence[CallRecord]) -> None:
+    """Letters for messages sent while an earlier call's turn was running, and the answered-twice check.
+
+    Run after :func:`classify` over the calls of one run, in order. A call sent while busy whose answer is
+    ``f`` becomes ``b`` when it was refused as busy, ``m`` when its token reached the provider inside a running
+    turn whose reply carries it, ``p`` when its answer came later under another run id after the provider
+    served it (queued), and ``l`` when it was accepted and then neither answered, merged nor refused. A running
+    call that ended without a real reply while a message sent during it got one becomes ``i``. The running call
+    whose reply carries only merged messages' tokens is ``p`` if its own token was served earlier in its turn.
+    A busy refusal of a call *not* sent while busy stays ``f``: the gateway said it was done while it was not.
+    """
+    by_token = {call.token: call for call in calls}
+    for call in calls:
+        if call.letter != "f" or not call.sent_while_busy:
+            continue
+        if is_busy_refusal(call):
+            call.letter, call.note = "b", "refused as busy while an earlier turn ran"
+            continue
+        for host in calls:
+            if host is call or call.token not in find_tokens(host.reply):
+                continue
+            if _was_running(host, call.sent_at) and any(
+                    e.served and e.arrived_at >= host.sent_at and e.ended_at is not None
+                    and (host.replied_at is None or e.ended_at <= host.replied_at) for e in call.journal):
+                call.letter, call.note = "m", f"merged into call {host.index}'s running turn"
+                break
+        if call.letter != "f":
+            continue
+        if call.error is None and call.journal and any(e.served for e in call.journal) \
+                and any(call.token in find_tokens(text) for text in call.late_replies):
+            call.letter, call.note = "p", "queued: answered later under another run id"
+        elif call.error is None and not find_tokens(call.reply):
+            evidence = ("its token was served by the provider" if any(e.served for e in call.journal)
+                        else "its token reached the provider, not served" if call.journal
+                        else "its token never reached the provider")
+            call.letter, call.note = "l", f"accepted, then neither answered, merged nor refused: {evidence}"
+    for host in calls:
+        merged = [by_token[t] for t in find_tokens(host.reply) if t in by_token and by_token[t].letter == "m"]
+        foreign = {t for t in find_tokens(host.reply) if t != host.token}
+        if host.letter == "w" and merged and foreign <= {m.token for m in merged} and host.served_before_reply():
+            host.letter = "p"  # steer: the turn answered the message folded into it; its own was served first
+            host.note = "answered the merged " + ", ".join(f"call {m.index}" for m in merged)
+    for host in calls:
+        if host.letter not in "fel" or host.timed_out or not host.journal:
+            continue
+        during = [c for c in calls if c.index > host.index and c.letter in REAL_LETTERS
+                  and _was_running(host, c.sent_at)]
+        if during:
+            host.letter, host.note = "i", f"interrupted: call {during[0].index}, sent while it ran, got a real reply"
+    for call in calls:
+        carriers = [other.index for other in calls if call.token in find_tokens(other.reply)]
+        late = [text for text in call.late_replies if call.token in find_tokens(text)]
+        if len(carriers) > 1 and len({calls[i - 1].run_id for i in carriers}) > 1:
+            call.answered_twice = "its token is in the replies of calls " + ", ".join(map(str, carriers))
+        elif carriers and late and call.letter in REAL_LETTERS and call.note is None:
+            call.answered_twice = f"answered in call {carriers[0]}'s reply and again under another run id"
+
+
 def _run_tag(token: str) -> str:
     return token.rsplit("-", 1)[0]
 
@@ -94,11 +199,14 @@ def _number(token: str) -> int:
     return int(token.rsplit("-", 1)[1])
 
 
-def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[str]) -> str | None:
+def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[CallRecord | str]) -> str | None:
     """What is wrong with the history of the request the gateway made for ``call`` (None: nothing).
 
     Only the requests that arrived while the call was waiting and were served before its reply count,
-    and only tokens of this run. ``earlier_real``: the tokens of this run's earlier real replies, in order.
+    and only tokens of this run. ``earlier_real``: this run's earlier real replies, in order (records, or
+    their tokens). In ``exact`` mode a request must hold every earlier real turn that was answered before it
+    reached the provider; a turn whose message was sent after the previous reply's text was complete must
+    hold that previous turn.
     """
     if mode == "off" or call.replied_at is None:
         return None
@@ -116,8 +224,18 @@ def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[str]) ->
         if numbers != sorted(numbers):
             return f"out of call order: the request's turns were {', '.join(map(str, numbers))} " \
                    f"(request #{entry.seq})"
-        missing = [t for t in earlier_real if t not in turns]
-        if mode == "exact" and missing:
+        if mode != "exact":
+            continue
+        expected = [e if isinstance(e, str) else e.token for e in earlier_real
+                    if isinstance(e, str) or e.replied_at is None or e.replied_at <= entry.arrived_at
+                    or not call.sent_while_busy]
+        missing = [t for t in expected if t not in turns]
+        previous = earlier_real[-1] if earlier_real else None
+        if isinstance(previous, CallRecord) and previous.index == call.index - 1 and not call.sent_while_busy \
+                and missing == [previous.token]:
+            # Sent after the previous reply's text was complete, and answered without it: the stale-history race.
+            return f"the previous turn was not in the conversation: {previous.token} (request #{entry.seq})"
+        if missing:
             return f"missing earlier real turn{'s' * (len(missing) > 1)}: {', '.join(missing)} " \
                    f"(request #{entry.seq})"
     return None
@@ -131,14 +249,14 @@ def check_history(calls: Sequence[CallRecord], mode: str = "no-duplicates") -> N
     """
     if mode not in HISTORY_MODES:
         raise ValueError(f"history mode {mode!r}: expected one of {', '.join(HISTORY_MODES)}")
-    earlier_real: list[str] = []
+    earlier_real: list[CallRecord] = []
     for call in calls:
         if call.letter == "p":
             call.history_problem = history_problem(call, mode, earlier_real)
             if call.history_problem is not None:
                 call.letter = "h"
         if call.letter in "ph":
-            earlier_real.append(call.token)
+            earlier_real.append(call)
 
 
 def _ordinal(n: int) -> str:
@@ -199,13 +317,17 @@ def describe_shape(pattern: str, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
     return f"intermittent {count}/{n}"
 
 
-def verdict_of(pattern: str) -> str:
-    """One word for a pattern: ``clean``, ``fast-fail`` (f or w), or ``unreliable`` (l, e or h only)."""
+def verdict_of(pattern: str, policy: str = "queue") -> str:
+    """One word for a pattern: ``clean`` (p and the busy letters ``policy`` allows), ``fast-fail`` (f or w),
+    ``busy-policy`` (a b, m or i the policy does not allow), or ``unreliable`` (l, e or h)."""
     if not pattern:
         return "empty"
     if any(letter in FAST_FAIL_LETTERS for letter in pattern):
         return "fast-fail"
-    if set(pattern) == {"p"}:
+    allowed = POLICY_ALLOWS.get(policy, frozenset())
+    if any(letter in BUSY_LETTERS - allowed for letter in pattern):
+        return "busy-policy"
+    if set(pattern) <= {"p"} | allowed and "p" in pattern:
         return "clean"
     return "unreliable"
 
@@ -244,13 +366,38 @@ def _served_column(call: CallRecord) -> str:
     return f"no (status {call.journal[0].status})"
 
 
-def format_timeline(calls: Sequence[CallRecord], origin: float | None = None) -> str:
-    """Per call: index, sent at, latency, provider RTT, served before reply?, letter, reply."""
+def _anchor_column(call: CallRecord) -> str:
+    """``text+20ms``: what the send waited for and the gap after it; ``end*`` when the end stood in for it."""
+    if call.anchor_at is None:
+        return "-"
+    gap = call.sent_at - call.anchor_at
+    sign = "+" if gap >= 0 else "-"
+    label = "end*" if call.anchor_fallback else call.send_at
+    return f"{label}{sign}{abs(gap) * 1000:.0f}ms" + ("!" if call.sent_while_busy else "")
+
+
+def _preamble_lines(preamble: Sequence[PreambleRecord], t0: float) -> list[str]:
+    lines = []
+    for i, record in enumerate(preamble, 1):
+        said = record.reply if record.reply else (f"error: {record.error}" if record.error else record.reply)
+        lines.append(f"  {'pre' + str(i):>5}  {record.sent_at - t0:>7.3f}s  {_ms(record.latency):>9}  "
+                     f"{_excerpt(record.message, 24):<24}  (not judged)  {_excerpt(said)}")
+    return lines
+
+
+def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
+                    preamble: Sequence[PreambleRecord] = ()) -> str:
+    """Per call: index, sent at, latency, provider RTT, served before reply?, letter, reply; for a run whose
+    sends did not wait for the previous end, also what each send waited for (``!``: sent while busy)."""
     if not calls:
         return "  (no calls)"
-    t0 = calls[0].sent_at if origin is None else origin
-    header = f"  {'#':>3}  {'sent at':>8}  {'latency':>9}  {'provider RTT':>12}  {'served<reply':<22}  {'':1}  reply"
-    lines = [header]
+    t0 = (preamble[0].sent_at if preamble else calls[0].sent_at) if origin is None else origin
+    overlap = any(call.send_at != "end" for call in calls)
+    anchor = f"  {'sent after':>14}" if overlap else ""
+    header = (f"  {'#':>3}  {'sent at':>8}{anchor}  {'latency':>9}  {'provider RTT':>12}  {'served<reply':<22}  "
+              f"{'':1}  reply")
+    lines = [header, *_preamble_lines(preamble, t0)]
+    pad = f"  {'':>3}  {'':>8}{'  ' + ' ' * 14 if overlap else ''}  {'':>9}  {'':>12}"
     for call in calls:
         provider_rtt = next((e.duration for e in call.journal if e.duration is not None), None)
         reply = call.reply if call.reply else (f"error: {call.error}" if call.error else call.reply)
@@ -260,14 +407,24 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None) ->
             reply, width = f"transport: {call.transport_error}", 240
         if call.timed_out:
             reply = "(no reply within the call timeout)"
+        sent_after = f"  {_anchor_column(call):>14}" if overlap else ""
         lines.append(
-            f"  {call.index:>3}  {call.sent_at - t0:>7.3f}s  {_ms(call.latency):>9}  "
+            f"  {call.index:>3}  {call.sent_at - t0:>7.3f}s{sent_after}  {_ms(call.latency):>9}  "
             f"{_ms(provider_rtt):>12}  {_served_column(call):<22}  {call.letter}  {_excerpt(reply, width)}"
         )
+        if len(call.journal) > 1:
+            steps = ", ".join(f"#{e.seq} +{(e.arrived_at - t0):.3f}s {_ms(e.duration)}" for e in call.journal[:8])
+            lines.append(f"{pad}  {'provider requests:':<22}     {steps}")
+        if call.note:
+            lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
+        if call.answered_twice:
+            lines.append(f"{pad}  {'answered twice:':<22}     {call.answered_twice}")
+        for at, text in call.stream_errors[:3]:
+            lines.append(f"{pad}  {'stream error:':<22}     +{_ms(at - call.sent_at)} {_excerpt(text)}")
         if call.history_problem:
-            lines.append(f"  {'':>3}  {'':>8}  {'':>9}  {'':>12}  {'history:':<22}     {call.history_problem}")
+            lines.append(f"{pad}  {'history:':<22}     {call.history_problem}")
         for late in call.late_replies:
-            lines.append(f"  {'':>3}  {'':>8}  {'':>9}  {'':>12}  {'later, other runId:':<22}     {_excerpt(late)}")
+            lines.append(f"{pad}  {'later, other runId:':<22}     {_excerpt(late)}")
     return "\n".join(lines)
 
 
@@ -290,6 +447,12 @@ class RaceResult:
     settings: dict[str, Any] = field(default_factory=dict)
     on_failure: Callable[[RaceResult, frozenset[str]], str | None] | None = field(default=None, repr=False)
     """Called when an assertion fails: returns more to print (the minimal reproduction, the window)."""
+    send_at: str = "end"
+    """What each send waited for (see :data:`~pytest_replyrace.records.SEND_ANCHORS`)."""
+    busy_policy: str = "queue"
+    """What the gateway promises for a message sent while a turn runs; decides which of b, m, i may pass."""
+    preamble: list[PreambleRecord] = field(default_factory=list)
+    """The messages sent before the first call, and their answers (shown, not judged)."""
 
     @property
     def pattern(self) -> str:
@@ -301,17 +464,38 @@ class RaceResult:
 
     @property
     def verdict(self) -> str:
-        return verdict_of(self.pattern)
+        return verdict_of(self.pattern, self.busy_policy)
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """The busy letters this run's policy allows."""
+        return POLICY_ALLOWS.get(self.busy_policy, frozenset())
+
+    def race_letters(self) -> frozenset[str]:
+        """The letters ``assert_no_fast_fail`` fails on: f, w, and the busy letters the policy does not allow."""
+        return FAST_FAIL_LETTERS | (BUSY_LETTERS - self.allowed)
+
+    def race_calls(self) -> list[CallRecord]:
+        """Calls that break the gateway's promise: a race letter, a message answered twice, or a message sent
+        while busy and then lost."""
+        bad = self.race_letters()
+        return [c for c in self.calls
+                if c.letter in bad or c.answered_twice or (c.letter == "l" and c.sent_while_busy)]
 
     def shape(self, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
         return describe_shape(self.pattern, bad)
 
     def timeline(self) -> str:
-        return format_timeline(self.calls)
+        return format_timeline(self.calls, preamble=self.preamble)
 
     def _where(self) -> str:
         where = [] if self.rtt is None else [f"rtt={format_duration(self.rtt)}"]
-        return ", ".join([*where, f"gap={format_duration(self.gap)}"])
+        where.append(f"gap={format_duration(self.gap)}")
+        if self.send_at != "end":
+            where.append(f"send_at={self.send_at}")
+        if self.busy_policy != "queue":
+            where.append(f"busy_policy={self.busy_policy}")
+        return ", ".join(where)
 
     def _counts(self) -> str:
         return ", ".join(f"{n}{letter}" for letter, n in self.counts.items() if n) or "no calls"
@@ -326,8 +510,14 @@ class RaceResult:
             headline,
             f"session {self.session_key}, {len(self.calls)} calls, seed {self.seed}",
             "letters: " + ", ".join(f"{k}={v}" for k, v in LETTERS.items()),
-            format_timeline(self.calls),
         ]
+        if self.send_at != "end" or self.busy_policy != "queue":
+            allows = "".join(sorted(self.allowed)) or "none of b, m, i"
+            lines.append(f"sends waited for the previous call's {self.send_at}; busy policy {self.busy_policy} "
+                         f"allows {allows} ('!': sent while an earlier turn ran)")
+        twice = [c for c in self.calls if c.answered_twice]
+        lines.extend(f"answered twice: call {c.index}: {c.answered_twice}" for c in twice)
+        lines.append(format_timeline(self.calls, preamble=self.preamble))
         lines.extend(self._log_lines())
         if self.replay:
             lines.append(f"replay: {self.replay}")
@@ -358,12 +548,26 @@ class RaceResult:
         return RaceFailure(text)
 
     def assert_no_fast_fail(self) -> None:
-        """Fail when any call is a fast-fail (``f``) or a wrong reply (``w``), or when no call got a real
-        reply (``p``, or ``h``: real, over a corrupted history): a run of only errors and lost replies says
-        nothing about the race."""
+        """Fail when any call is a fast-fail (``f``) or a wrong reply (``w``), a ``b``, ``m`` or ``i`` the
+        busy policy does not allow, a message answered twice, or one sent while busy and then lost (``l``);
+        or when no call got a real reply (``p``, or ``h``: real, over a corrupted history): a run of only
+        errors and lost replies says nothing about the race."""
         __tracebackhide__ = True
         if any(letter in FAST_FAIL_LETTERS for letter in self.pattern):
             raise self._failure(FAST_FAIL_LETTERS, "fast-fail")
+        broken = self.race_calls()
+        if broken:
+            reasons = []
+            for call in broken:
+                if call.letter in self.race_letters():
+                    reasons.append(f"call {call.index} is {call.letter} ({LETTERS[call.letter]}, not allowed)")
+                elif call.answered_twice:
+                    reasons.append(f"call {call.index} answered twice")
+                else:
+                    reasons.append(f"call {call.index} sent while busy and lost")
+            headline = (f"replyrace busy policy {self.busy_policy} broken at {self._where()}: " + "; ".join(reasons)
+                        + f" — pattern {self.pattern} ({self._counts()})")
+            raise self._failure(self.race_letters() | {"l"}, f"busy policy {self.busy_policy} broken", headline)
         if not set(self.pattern) & REAL_LETTERS:
             raise self._failure(frozenset(LETTERS) - REAL_LETTERS, "no real reply", headline=(
                 f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern "
@@ -371,11 +575,12 @@ class RaceResult:
                 "gateway's provider URL and the timeline below"))
 
     def assert_clean(self) -> None:
-        """Fail on anything but real replies."""
+        """Fail on anything but real replies and the busy letters the policy allows (``b`` under reject, ``m``
+        under steer, ``i`` under interrupt), and on a message answered twice."""
         __tracebackhide__ = True
-        bad = set(self.pattern) - {"p"}
-        if bad or not self.calls:
-            raise self._failure(frozenset(LETTERS) - {"p"}, "unclean run")
+        bad = set(self.pattern) - {"p"} - self.allowed
+        if bad or not self.calls or any(c.answered_twice for c in self.calls) or "p" not in self.pattern:
+            raise self._failure(frozenset(LETTERS) - {"p"} - self.allowed, "unclean run")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the JSON report and xdist workers; the log matches bounded as everywhere."""
@@ -388,6 +593,9 @@ class RaceResult:
             "seed": self.seed,
             "pattern": self.pattern,
             "verdict": self.verdict,
+            "send_at": self.send_at,
+            "busy_policy": self.busy_policy,
+            "preamble": [record.to_dict() for record in self.preamble],
             "shape": self.shape(),
             "counts": self.counts,
             "settings": self.settings,

@@ -23,11 +23,13 @@ import random
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
 
+from ..clock import sleep_until as _sleep_until
 from ..errors import FakeProviderError
 from ..loopback import is_loopback_host
 from ..records import JournalEntry
@@ -40,19 +42,6 @@ __all__ = ["NO_TOKEN_REPLY", "FakeProvider", "RttSpec", "tokens_by_message", "us
 
 NO_TOKEN_REPLY = "ECHO (no token)"
 STATUS_FAULTS = ("429", "500", "503", "overloaded")
-
-
-async def _sleep_until(deadline: float, spin: float = 0.0) -> None:
-    """Sleep on the loop's timer until ``spin`` seconds short of ``deadline``, then yield to the loop until it.
-
-    The timer alone overshoots by a millisecond or more (epoll's millisecond timeout, wake-up latency); the
-    yielding finish keeps other requests served while it costs CPU for at most ``spin`` seconds.
-    """
-    delay = deadline - time.monotonic() - spin
-    if delay > 0:
-        await asyncio.sleep(delay)
-    while time.monotonic() < deadline:  # bounded by the deadline
-        await asyncio.sleep(0)
 
 
 def _abort(request: web.Request) -> None:
@@ -149,6 +138,7 @@ class FakeProvider:
         self._handler_errors: list[str] = []
         self._serving: dict[int, tuple[JournalEntry, list[bool]]] = {}
         """Per request in flight (by id): its journal entry and whether its headers went out."""
+        self._watchers: list[Callable[[str, JournalEntry], None]] = []
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -259,6 +249,26 @@ class FakeProvider:
                 self._seed = seed
 
     # -- journal -----------------------------------------------------------
+
+    def watch(self, callback: Callable[[str, JournalEntry], None]) -> Callable[[], None]:
+        """Call ``callback(kind, entry)`` on the provider's thread as requests come and go: ``"request"`` once a
+        request's tokens and RTT are known (its planned end is ``arrived_at + rtt``), ``"end"`` when it was
+        served or ended by a fault. The callback must be quick and thread-safe (``loop.call_soon_threadsafe``);
+        returns the function that stops the watch."""
+        with self._lock:
+            self._watchers.append(callback)
+
+        def unwatch() -> None:
+            with self._lock:
+                if callback in self._watchers:
+                    self._watchers.remove(callback)
+        return unwatch
+
+    def _notify(self, kind: str, entry: JournalEntry) -> None:
+        with self._lock:
+            watchers = list(self._watchers)
+        for callback in watchers:
+            callback(kind, entry)
 
     @property
     def journal(self) -> list[JournalEntry]:
@@ -371,6 +381,7 @@ class FakeProvider:
             entry.status = status
             entry.error = error
             entry.ended_at = time.monotonic()
+        self._notify("end", entry)
 
     def _error(self, dialect: Dialect, entry: JournalEntry, status: int, message: str) -> web.Response:
         self._end(entry, status, message)
@@ -437,6 +448,7 @@ class FakeProvider:
         with self._lock:
             entry.rtt = rtt
             entry.fault = fault.kind if fault is not None else None
+        self._notify("request", entry)
         text = ("ECHO " + " ".join(dict.fromkeys(tokens))) if tokens else NO_TOKEN_REPLY
         reply = _Reply(dialect, text, parsed.model or self.model)
         deadline = arrived_at + rtt
@@ -522,6 +534,7 @@ class FakeProvider:
         with self._lock:
             entry.status = status
             entry.ended_at = time.monotonic()
+        self._notify("end", entry)
 
     async def _json(self, request: web.Request, entry: JournalEntry, deadline: float,
                     reply: _Reply) -> web.StreamResponse:

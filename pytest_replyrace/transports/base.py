@@ -6,12 +6,19 @@ one call to one :class:`TransportReply`, or raises :class:`TransportError`
 when the exchange itself failed. Plug in your own API by implementing the
 :class:`Transport` protocol and overriding the ``replyrace_transport_factory``
 fixture.
+
+A transport that sets ``reports_events = True`` is also handed a :class:`CallEvents` for each call and
+reports on it, while the answer is still arriving, when its first event came and when its text was
+complete: the driver can then send the next message at either moment (``send_at`` ``first`` or ``text``)
+while this answer is read to its end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -21,7 +28,9 @@ import aiohttp
 from ..errors import ReplyraceError
 
 __all__ = [
+    "BUSY_STATUSES",
     "MAX_BODY_BYTES",
+    "CallEvents",
     "HttpClient",
     "Transport",
     "TransportContractError",
@@ -37,6 +46,10 @@ __all__ = [
 MAX_BODY_BYTES = 1024 * 1024
 """Replies larger than this are cut and reported as a transport error."""
 
+BUSY_STATUSES = frozenset({409, 429, 503})
+"""HTTP statuses that refuse a message because the session (or the service) is busy, not because the request
+is wrong: a refusal the busy policy judges (``b`` when sent while busy, ``f`` when not)."""
+
 
 @dataclass
 class TransportReply:
@@ -46,6 +59,53 @@ class TransportReply:
     replied_at: float | None = None
     """When the reply was complete (monotonic), if the transport knows better than its return
     time: a WebSocket final that is followed by an ``agent.wait``, say."""
+    busy: bool = False
+    """The gateway refused the message as busy (HTTP 409/429/503, or its protocol's busy answer)."""
+
+
+class CallEvents:
+    """What a transport reports of one call while its answer is still arriving (monotonic instants).
+
+    ``first()`` when the answer's first event or byte arrived, ``text_complete()`` when its reply text was
+    complete (for a plain JSON body: when the body was read), ``error(text)`` for an error inside a stream.
+    Each instant is kept once, the first time it is reported; a text-complete also counts as the first event
+    when none came before it. The driver awaits :meth:`wait` to time the next send.
+    """
+
+    def __init__(self) -> None:
+        self.first_at: float | None = None
+        self.text_at: float | None = None
+        self.errors: list[tuple[float, str]] = []
+        self.partial: tuple[int, bytearray] | None = None
+        """The status and the bytes of a body still arriving (what a call the driver timed out had begun)."""
+        self._first = asyncio.Event()
+        self._text = asyncio.Event()
+
+    def first(self, at: float | None = None) -> None:
+        if self.first_at is None:
+            self.first_at = time.monotonic() if at is None else at
+            self._first.set()
+
+    def text_complete(self, at: float | None = None) -> None:
+        if self.text_at is None:
+            self.text_at = time.monotonic() if at is None else at
+            self.first(self.text_at)
+            self._text.set()
+
+    def error(self, text: str, at: float | None = None) -> None:
+        self.errors.append((time.monotonic() if at is None else at, text))
+
+    async def wait(self, what: str) -> float:
+        """Until the ``first`` or ``text`` instant is reported; returns it."""
+        if what == "first":
+            await self._first.wait()
+            assert self.first_at is not None
+            return self.first_at
+        if what == "text":
+            await self._text.wait()
+            assert self.text_at is not None
+            return self.text_at
+        raise ValueError(f"event {what!r}: expected first or text")
 
 
 class TransportError(ReplyraceError):
@@ -73,6 +133,10 @@ class Transport(Protocol):
     # Optional: ``partial_reply() -> str | None``, what arrived of a call the driver timed out
     # (headers and the first bytes of a body that never finished). Something there makes the
     # call an `e` quoting it (a slow-loris answer); nothing makes it `l` (no answer at all).
+    #
+    # Optional: ``reports_events = True``. Then the driver calls ``send(..., events=CallEvents())``, the
+    # transport reports its first-event and text-complete instants on it, and one transport may be sending
+    # several calls at once (the next message can go out while an answer is still arriving).
 
 
 class TransportContractError(ReplyraceError, TypeError):
@@ -150,8 +214,9 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int, into: bytear
     return bytes(into)
 
 
-SseReader = Callable[[aiohttp.ClientResponse, bytearray], Awaitable[TransportReply]]
-"""Reads a 200 event stream to its end; the bytearray keeps what arrived (for a timed-out call)."""
+SseReader = Callable[[aiohttp.ClientResponse, bytearray, CallEvents], Awaitable[TransportReply]]
+"""Reads a 200 event stream to its end, reporting its events; the bytearray keeps what arrived (for a
+timed-out call)."""
 
 
 @dataclass
@@ -188,11 +253,15 @@ class HttpClient:
     def late_replies(self) -> dict[str, list[str]]:
         return {}
 
-    def partial_reply(self) -> str | None:
-        """The status and the start of a body that was still arriving, if the last call got that far."""
-        if self._partial is None:
+    reports_events = True
+
+    def partial_reply(self, events: CallEvents | None = None) -> str | None:
+        """The status and the start of a body that was still arriving, if the call (the last one, when
+        ``events`` is not given) got that far."""
+        partial = self._partial if events is None else events.partial
+        if partial is None:
             return None
-        status, body = self._partial
+        status, body = partial
         return f"HTTP {status} and {len(body)} bytes of its body: {excerpt(bytes(body))}"
 
     def failed(self, exc: BaseException) -> TransportError:
@@ -207,19 +276,22 @@ class HttpClient:
                                  f"POST {self.url}: reply is not a JSON object")
 
     async def post(self, body: dict[str, Any], headers: dict[str, str], sse: SseReader | None = None,
-                   ) -> tuple[int, bytes, TransportReply | None]:
+                   events: CallEvents | None = None) -> tuple[int, bytes, TransportReply | None]:
         """POST ``body``: the status and the whole (bounded) body, or, for a 200 event stream when ``sse``
-        is given, what ``sse`` made of it."""
+        is given, what ``sse`` made of it. A plain body's first byte is its first event and its end the
+        text-complete instant; a stream's reader reports its own."""
         await self.open()
         assert self._session is not None
-        self._partial = None
+        events = CallEvents() if events is None else events
         try:
             async with self._session.post(self.url, json=body, headers=headers) as response:
                 status = response.status
-                self._partial = (status, bytearray())
+                events.partial = self._partial = (status, bytearray())
                 if sse is not None and status == 200 and response.content_type == "text/event-stream":
-                    return status, b"", await sse(response, self._partial[1])
-                raw = await read_capped(response, self.max_body_bytes + 1, self._partial[1])
+                    return status, b"", await sse(response, events.partial[1], events)
+                events.first()
+                raw = await read_capped(response, self.max_body_bytes + 1, events.partial[1])
+                events.text_complete()
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             raise self.failed(exc) from exc
         if len(raw) > self.max_body_bytes:

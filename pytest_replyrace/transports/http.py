@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import HttpClient, TransportError, TransportReply, excerpt
+from .base import BUSY_STATUSES, CallEvents, HttpClient, TransportError, TransportReply, excerpt
 
 __all__ = ["HttpTransport"]
 
@@ -27,13 +27,18 @@ class HttpTransport(HttpClient):
     error_field: str = "error"
     name: str = "http"
 
-    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+    async def send(self, session_key: str, message: str, idempotency_key: str,
+                   events: CallEvents | None = None) -> TransportReply:
         body = {
             self.session_key_field: session_key,
             self.message_field: message,
             self.idempotency_key_field: idempotency_key,
         }
-        status, raw, _ = await self.post(body, self.headers)
+        status, raw, _ = await self.post(body, self.headers, events=events)
+        if status in BUSY_STATUSES:
+            # The session (or the gateway) refused the message as busy: the call's answer, judged by the busy
+            # policy, not a broken exchange.
+            return TransportReply(run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}", busy=True)
         if status != 200:
             raise TransportError(f"POST {self.url} answered HTTP {status}: {excerpt(raw)}")
         data = self.json_object(raw)

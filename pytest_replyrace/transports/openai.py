@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from .base import HttpClient, TransportError, TransportReply, excerpt
+from .base import BUSY_STATUSES, CallEvents, HttpClient, TransportError, TransportReply, excerpt
 
 REFUSED = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
 """Statuses that refuse the request itself (auth, path, body), whatever the session is doing."""
@@ -66,11 +66,12 @@ class _OpenAIBase(HttpClient):
             body[self.session_field] = session_key
         return body
 
-    async def exchange(self, session_key: str, extra: dict[str, Any]) -> TransportReply:
+    async def exchange(self, session_key: str, extra: dict[str, Any],
+                       events: CallEvents | None = None) -> TransportReply:
         """POST one turn; an error status is the call's error text, a 200 is read by the subclass."""
         sse = self.read_stream if self.stream else None
         status, raw, streamed = await self.post(self.request_body(session_key, extra),
-                                                self.request_headers(session_key), sse)
+                                                self.request_headers(session_key), sse, events)
         if streamed is not None:
             return streamed
         if status in REFUSED:
@@ -78,7 +79,8 @@ class _OpenAIBase(HttpClient):
                                  "request itself, not a turn: check --replyrace-token, --replyrace-header, "
                                  "--replyrace-http-path, --replyrace-model and the session options")
         if status != 200:
-            return TransportReply(run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}")
+            return TransportReply(run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}",
+                                  busy=status in BUSY_STATUSES)
         data = self.json_object(raw)
         if data.get("error") is not None:
             return TransportReply(run_id=_str(data.get("id")), reply=None, error=_error_text(data["error"]))
@@ -87,11 +89,14 @@ class _OpenAIBase(HttpClient):
     def from_json(self, data: dict[str, Any], raw: bytes) -> TransportReply:
         raise NotImplementedError
 
-    async def read_stream(self, response: aiohttp.ClientResponse, into: bytearray) -> TransportReply:
+    async def read_stream(self, response: aiohttp.ClientResponse, into: bytearray,
+                          events: CallEvents) -> TransportReply:
         raise NotImplementedError
 
-    async def events(self, response: aiohttp.ClientResponse, into: bytearray) -> AsyncIterator[Any]:
-        """The ``data:`` payloads of an event stream, JSON-decoded (``[DONE]`` as the string), bounded."""
+    async def stream_events(self, response: aiohttp.ClientResponse, into: bytearray,
+                            events: CallEvents) -> AsyncIterator[Any]:
+        """The ``data:`` payloads of an event stream, JSON-decoded (``[DONE]`` as the string), bounded; the
+        first one is the answer's first event."""
         pending = b""
         async for chunk in response.content.iter_any():
             into += chunk[: self.max_body_bytes + 1 - len(into)]
@@ -100,8 +105,10 @@ class _OpenAIBase(HttpClient):
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
                 if line.startswith(b"data:"):
+                    events.first()
                     yield self._event(line[5:].strip())
         if pending.startswith(b"data:"):
+            events.first()
             yield self._event(pending[5:].strip())
 
     def _event(self, data: bytes) -> Any:
@@ -130,8 +137,9 @@ class OpenAIChatTransport(_OpenAIBase):
     path: str = "/v1/chat/completions"
     name: str = "openai-chat"
 
-    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
-        return await self.exchange(session_key, {"messages": [{"role": "user", "content": message}]})
+    async def send(self, session_key: str, message: str, idempotency_key: str,
+                   events: CallEvents | None = None) -> TransportReply:
+        return await self.exchange(session_key, {"messages": [{"role": "user", "content": message}]}, events)
 
     def from_json(self, data: dict[str, Any], raw: bytes) -> TransportReply:
         choices = data.get("choices")
@@ -144,23 +152,28 @@ class OpenAIChatTransport(_OpenAIBase):
             raise self.not_a("a chat completion (message content is not text)", raw)
         return TransportReply(run_id=_str(data.get("id")), reply=text or "")
 
-    async def read_stream(self, response: aiohttp.ClientResponse, into: bytearray) -> TransportReply:
+    async def read_stream(self, response: aiohttp.ClientResponse, into: bytearray,
+                          events: CallEvents) -> TransportReply:
         text: list[str] = []
         run_id: str | None = None
         finished = False
-        async for event in self.events(response, into):
+        async for event in self.stream_events(response, into, events):
             if event == "[DONE]":
+                events.text_complete()  # a stream without a finish_reason chunk is complete here
                 return TransportReply(run_id=run_id, reply="".join(text))
             if not isinstance(event, dict):
                 raise self.not_a("a chat completion chunk", json.dumps(event).encode())
             if event.get("error") is not None:
+                events.error(_error_text(event["error"]))
                 return TransportReply(run_id=run_id, reply=None, error=_error_text(event["error"]))
             run_id = run_id or _str(event.get("id"))
             for choice in event.get("choices") or []:
                 delta = choice.get("delta") if isinstance(choice, dict) else None
                 if isinstance(delta, dict) and isinstance(delta.get("content"), str):
                     text.append(delta["content"])
-                finished = finished or bool(isinstance(choice, dict) and choice.get("finish_reason"))
+                if isinstance(choice, dict) and choice.get("finish_reason"):
+                    finished = True
+                    events.text_complete()  # the chunk with a finish_reason completes the text
         if finished:  # some gateways close after finish_reason without a [DONE]
             return TransportReply(run_id=run_id, reply="".join(text))
         raise self.unfinished(into)
@@ -182,15 +195,19 @@ class OpenAIResponsesTransport(_OpenAIBase):
             raise ValueError(f"chain {self.chain!r}: expected previous, conversation or header")
         self._previous: str | None = None
 
-    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+    async def send(self, session_key: str, message: str, idempotency_key: str,
+                   events: CallEvents | None = None) -> TransportReply:
         extra: dict[str, Any] = {"input": message}
         if self.chain == "previous" and self._previous is not None:
             extra["previous_response_id"] = self._previous
         elif self.chain == "conversation":
             extra["conversation"] = session_key
-        reply = await self.exchange(session_key, extra)
+        before = self._previous
+        reply = await self.exchange(session_key, extra, events)
         if reply.run_id is not None and reply.error is None:
             self._previous = reply.run_id
+        elif reply.error is not None and self._previous == reply.run_id:
+            self._previous = before  # a failed response is no link in the chain
         return reply
 
     def from_json(self, data: dict[str, Any], raw: bytes) -> TransportReply:
@@ -202,25 +219,34 @@ class OpenAIResponsesTransport(_OpenAIBase):
             raise self.not_a("a response (no 'output' list)", raw)
         return TransportReply(run_id=_str(data.get("id")), reply=_output_text(output))
 
-    async def read_stream(self, response: aiohttp.ClientResponse, into: bytearray) -> TransportReply:
+    async def read_stream(self, response: aiohttp.ClientResponse, into: bytearray,
+                          events: CallEvents) -> TransportReply:
         text: list[str] = []
         run_id: str | None = None
-        async for event in self.events(response, into):
+        async for event in self.stream_events(response, into, events):
             if not isinstance(event, dict):
                 if event == "[DONE]" and text:
+                    events.text_complete()
                     return TransportReply(run_id=run_id, reply="".join(text))
                 continue
             kind, body = event.get("type"), event.get("response")
             if isinstance(body, dict):
                 run_id = _str(body.get("id")) or run_id
+                if self.chain == "previous" and run_id is not None and kind != "response.failed":
+                    # The next message may go out before this stream ends: chain it to this response now.
+                    self._previous = run_id
             if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
                 text.append(event["delta"])
+            elif kind == "response.output_text.done":
+                events.text_complete()
             elif kind == "response.completed":
+                events.text_complete()
                 output = body.get("output") if isinstance(body, dict) else None
                 whole = _output_text(output) if isinstance(output, list) else ""
                 return TransportReply(run_id=run_id, reply="".join(text) or whole)
             elif kind in ("response.failed", "error"):
                 error = (body.get("error") if isinstance(body, dict) else None) or event.get("error") or event
+                events.error(_error_text(error))
                 return TransportReply(run_id=run_id, reply=None, error=_error_text(error))
         raise self.unfinished(into)
 

@@ -27,7 +27,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from ..tokens import find_tokens
-from .base import TransportError, TransportReply, describe_exception, excerpt, parse_json_object
+from .base import CallEvents, TransportError, TransportReply, describe_exception, excerpt, parse_json_object
 
 __all__ = ["MAX_FRAME_BYTES", "OpenClawTransport", "message_text", "ws_url"]
 
@@ -68,6 +68,8 @@ class _Run:
     error: str | None = None
     ended_at: float | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    events: CallEvents | None = None
+    """The call's events, for a run this client started: the first delta and the terminal event."""
 
 
 @dataclass
@@ -86,6 +88,7 @@ class OpenClawTransport:
     max_frame_bytes: int = MAX_FRAME_BYTES
     connect_retries: int = 10
     name: str = "openclaw"
+    reports_events = True
 
     def __post_init__(self) -> None:
         self._ws_url = ws_url(self.url)
@@ -242,6 +245,8 @@ class OpenClawTransport:
         state = payload.get("state")
         message = message_text(payload.get("message"))
         if state == "delta":
+            if run.events is not None:
+                run.events.first()
             delta = payload.get("deltaText")
             if isinstance(delta, str):  # protocol 4: explicit deltas
                 run.text = delta if payload.get("replace") else run.text + delta
@@ -256,6 +261,10 @@ class OpenClawTransport:
             run.error = error if isinstance(error, str) else (f"run {state}" if state != "final" else None)
             run.ended_at = time.monotonic()
             run.done.set()
+            if run.events is not None:
+                if run.error is not None:
+                    run.events.error(run.error, run.ended_at)
+                run.events.text_complete(run.ended_at)  # the final: the reply text is complete
             if run_id not in self._mine:
                 # A real answer under a run id nobody asked for: file it by the tokens it carries.
                 text = message if message is not None else run.text
@@ -286,19 +295,22 @@ class OpenClawTransport:
     def late_replies(self) -> dict[str, list[str]]:
         return {token: list(texts) for token, texts in self._late.items()}
 
-    def partial_reply(self) -> str | None:
-        """What the call the driver timed out had streamed: deltas but no final are an answer begun, not silence."""
-        run = self._current
+    def partial_reply(self, events: CallEvents | None = None) -> str | None:
+        """What the call the driver timed out (the last one, when ``events`` is not given) had streamed:
+        deltas but no final are an answer begun, not silence."""
+        run = self._current if events is None else next((r for r in self._runs.values() if r.events is events), None)
         if run is None or run.state is not None or not run.text:
             return None
         return f"chat deltas but no final: {excerpt(run.text)}"
 
-    async def send(self, session_key: str, message: str, idempotency_key: str) -> TransportReply:
+    async def send(self, session_key: str, message: str, idempotency_key: str,
+                   events: CallEvents | None = None) -> TransportReply:
         if self._ws is None or self._reader is None or self._reader.done():
             await self.open()  # reconnect after a drop between calls
         # Register before sending: the run id is the idempotency key, and its final may come fast.
         self._mine.add(idempotency_key)
         run = self._current = self._runs.setdefault(idempotency_key, _Run())
+        run.events = events
         response = await self._request(
             "chat.send", {"sessionKey": session_key, "message": message, "idempotencyKey": idempotency_key},
             self.request_timeout,
@@ -314,6 +326,11 @@ class OpenClawTransport:
         if run_id != idempotency_key:
             self._mine.add(run_id)
             run = self._current = self._runs.setdefault(run_id, run)
+            run.events = events
+            if events is not None and run.text:
+                events.first()  # deltas under the acked run id came before the ack
+            if events is not None and run.ended_at is not None:
+                events.text_complete(run.ended_at)
         await run.done.wait()
         if self._fatal is not None and run.state is None:
             raise self._fatal
