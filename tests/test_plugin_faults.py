@@ -1,7 +1,7 @@
-"""The README's fault × letter table, checked cell by cell against real gateway processes.
+"""The fault × letter table in docs/04-provider.md, checked cell by cell against real gateway processes.
 
 The toy gateway (example project) runs in `fixed` mode twice: reporting a failed model run as an error
-(honest) and hiding it behind canned 200 text. Every row of the README table is one test in the inner
+(honest) and hiding it behind canned 200 text. Every row of that table is one test in the inner
 run, with the fault injected by the `provider_faults` marker on each run's 2nd call.
 """
 
@@ -10,14 +10,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from support.selftest import EXAMPLE, toy_gateway_option
-
-README = EXAMPLE.parent / "README.md"
+from support.docs import doc_page, marked_block
+from support.selftest import toy_gateway_option
 
 
 def fault_table() -> list[tuple[str, str, str]]:
-    text = README.read_text(encoding="utf-8")
-    block = text.split("<!-- fault-table -->", 1)[1].split("<!-- /fault-table -->", 1)[0]
+    block = marked_block(doc_page("04-provider.md"), "fault-table")
     rows = []
     for line in block.strip().splitlines()[2:]:
         cells = [cell.strip().strip("`") for cell in line.strip("|").split("|")]

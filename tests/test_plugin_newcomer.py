@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+from support.docs import doc_block
 from support.selftest import RACE_GATEWAY, race_gateway_cmd, run
 
 from pytest_replyrace.loopback import free_port
 
-README = Path(__file__).parent.parent / "README.md"
 QUIET_PORT_WARNING = ("-W", "ignore:the gateway command has no")
 ONE_RACE = """
 import pytest
@@ -20,13 +19,6 @@ import pytest
 def test_race(sequential_sender):
     sequential_sender.run().assert_no_fast_fail()
 """
-
-
-def readme_block(name: str) -> str:
-    """The python code block between ``<!-- name -->`` and ``<!-- /name -->`` in the README."""
-    text = README.read_text(encoding="utf-8")
-    block = text.split(f"<!-- {name} -->", 1)[1].split(f"<!-- /{name} -->", 1)[0]
-    return block.split("```python\n", 1)[1].rsplit("```", 1)[0]
 
 
 def no_port_cmd(*options: str) -> str:
@@ -123,10 +115,10 @@ def test_a_transport_that_is_not_one_is_named_before_anything_is_sent(race_pytes
     assert "can't be used in 'await' expression" not in result.stdout.str()
 
 
-def test_the_readme_transport_example_runs_against_a_real_gateway(
+def test_the_docs_transport_example_runs_against_a_real_gateway(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
-    race_pytester.makeconftest(readme_block("transport-example"))
+    race_pytester.makeconftest(doc_block("03-transports.md", "transport-example"))
     race_pytester.makepyfile(test_one=ONE_RACE.replace("assert_no_fast_fail()", "assert_clean()") + """
 def test_the_readme_transport_is_used(replyrace_transport_factory):
     assert type(replyrace_transport_factory()).__name__ == "MyTransport"
@@ -141,8 +133,8 @@ def test_the_readme_transport_is_used(replyrace_transport_factory):
     assert_no_leak()
 
 
-def test_the_readme_async_example_runs(race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]) -> None:
-    race_pytester.makepyfile(test_async=readme_block("async-example"))
+def test_the_docs_async_example_runs(race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]) -> None:
+    race_pytester.makepyfile(test_async=doc_block("01-writing-race-tests.md", "async-example"))
     result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["test_async.py::test_sequential_sends_async", "*50ms     0ms  pppppp *clean (passed)"])

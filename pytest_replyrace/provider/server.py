@@ -469,7 +469,7 @@ class FakeProvider:
     async def _serve_fault(self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float,
                            reply: _Reply) -> web.StreamResponse:
         """What each fault kind looks like on the wire of this dialect (see
-        :data:`~pytest_replyrace.provider.faults.FAULT_KINDS` and the README's "Provider APIs")."""
+        :data:`~pytest_replyrace.provider.faults.FAULT_KINDS` and "Provider APIs" in docs/04-provider.md)."""
         kind, dialect = rule.kind, reply.dialect
         if kind in STATUS_FAULTS:
             status = dialect.fault_status(kind)

@@ -174,7 +174,7 @@ def check_transport(transport: object, where: str = "the transport factory") -> 
     if problems:
         raise TransportContractError(
             f"{where} made {type(transport).__name__} {transport!r:.80}, which is not a replyrace Transport: "
-            + "; ".join(problems) + " (see README, 'Your own transport')")
+            + "; ".join(problems) + " (see docs/03-transports.md, 'Your own transport')")
     return transport  # type: ignore[return-value]
 
 
