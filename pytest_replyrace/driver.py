@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import random
 import time
 import uuid
@@ -38,11 +39,11 @@ from .transports.base import (
     describe_exception,
     excerpt,
 )
-from .units import format_duration, parse_duration
+from .units import format_duration, parse_duration, parse_signed_duration
 from .verdict import BUSY_POLICIES, HISTORY_MODES, RaceResult, check_history, classify, judge_overlap
 from .window import RaceWindow, SearchSpec, probe_grid, search
 
-__all__ = ["DriverSettings", "LogSource", "SequentialSender", "probe_message"]
+__all__ = ["DriverSettings", "LogSource", "SequentialSender", "probe_message", "reports_events", "signed_gap"]
 
 _TAG_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
@@ -79,8 +80,16 @@ def _name(transport: Transport) -> str:
 
 
 def reports_events(transport: object) -> bool:
-    """Does the transport report its calls' events (first event, text complete) on a :class:`CallEvents`?"""
-    return getattr(transport, "reports_events", False) is True
+    """Does the transport report its calls' events (first event, text complete) on a :class:`CallEvents`? It
+    says so with ``reports_events = True`` and a ``send`` that takes ``events``: a subclass of a built-in
+    transport whose own ``send`` does not is driven the old way."""
+    if getattr(transport, "reports_events", False) is not True:
+        return False
+    try:
+        parameters = inspect.signature(transport.send).parameters  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return "events" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
 async def _send(transport: Transport, session_key: str, message: str, idempotency_key: str,
@@ -100,17 +109,15 @@ async def _send(transport: Transport, session_key: str, message: str, idempotenc
 
 
 def signed_gap(gap: Any, send_at: str, what: str = "gap") -> float:
-    """``gap`` as seconds: at least 0, or, with ``send_at="served"``, also negative (that many seconds before the
-    provider's planned end of the previous call; bounded by that call's RTT when it runs)."""
-    if send_at == "served" and isinstance(gap, (int, float)) and not isinstance(gap, bool) and gap < 0:
-        return -parse_duration(-gap, what=what)
-    if send_at == "served" and isinstance(gap, str) and gap.strip().startswith("-"):
-        return -parse_duration(gap.strip()[1:], what=what)
+    """``gap`` as seconds: at least 0, or, with ``send_at="served"``, also negative (that long before the
+    provider's planned end of the previous call; never before its request arrived)."""
+    if send_at == "served":
+        return parse_signed_duration(gap, what=what)
     try:
-        return parse_duration(gap, what=what, allow_zero=True)
+        return parse_duration(gap, what=what)
     except ValueError as exc:
-        if send_at != "served" and "must be >= 0" in str(exc):
-            raise ValueError(f"{exc} (a negative gap needs send_at='served': so long before the provider "
+        if "must be >= 0" in str(exc):
+            raise ValueError(f"{exc} (a negative gap needs send_at='served': that long before the provider "
                              "finishes serving the previous call)") from None
         raise
 
@@ -356,6 +363,7 @@ class SequentialSender:
         kind, gap, record = settings.send_at, settings.gap, previous.record
         if kind == "end":
             await asyncio.wait({previous.task})
+            previous.task.result()  # a call cancelled from inside (or a bug of ours) ends the run here
             assert record.ended_at is not None
             return record.ended_at, False, record.ended_at + gap
         provider_kind = "end" if kind == "served" and gap >= 0 else "request"
@@ -370,6 +378,8 @@ class SequentialSender:
         finally:
             if not waiter.done():
                 waiter.cancel()
+        if previous.task.done():
+            previous.task.result()
         value: float | JournalEntry | None = None
         if waiter.done() and not waiter.cancelled():
             value = waiter.result()

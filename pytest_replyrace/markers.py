@@ -15,9 +15,10 @@ from typing import Any
 
 from .errors import ReplyraceError
 from .provider.faults import FAULT_KINDS, FaultRule
+from .records import SEND_ANCHORS
 from .tokens import validate_session_key
-from .units import format_duration, parse_duration
-from .verdict import HISTORY_MODES
+from .units import format_duration, parse_duration, parse_signed_duration
+from .verdict import BUSY_POLICIES, HISTORY_MODES
 from .window import SearchSpec
 
 __all__ = [
@@ -44,7 +45,8 @@ def _rtt_range_signature(lo: Any, hi: Any, steps: int = 5, scale: str = "log", j
 
 def _replyrace_signature(
     calls: int = 10, gap: Any = 0.0, timeout: Any = 30.0, session_key: str | None = None, pause: Any = None, *,
-    history: str | None = None,
+    history: str | None = None, send_at: str | None = None, busy_policy: str | None = None,
+    preamble: Any = None,
 ) -> None: ...
 
 
@@ -65,10 +67,13 @@ MARKERS: dict[str, str] = {
         "jitter is a fraction of each RTT), with ids like rtt=50ms"
     ),
     "replyrace": (
-        "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None, pause=None, *, history=None): sequential-send "
-        "settings for this test (calls per run, pause after each reply, per-call timeout, fixed session key, a "
-        "process pause nemesis (after, length): SIGSTOP the launched gateway for length s, after s after each "
-        "reply, and the conversation check: 'off', 'no-duplicates' or 'exact')"
+        "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None, pause=None, *, history=None, send_at=None, "
+        "busy_policy=None, preamble=None): sequential-send settings for this test (calls per run, pause after "
+        "each send_at moment, per-call timeout, fixed session key, a process pause nemesis (after, length): "
+        "SIGSTOP the launched gateway for length s, after s after each reply, the conversation check: 'off', "
+        "'no-duplicates' or 'exact', when the next message goes out: 'end', 'text', 'first', 'request' or "
+        "'served', the gateway's busy policy: 'queue', 'reject', 'steer', 'interrupt' or 'any', and messages "
+        "sent before the first call, e.g. ('hello', '/new'))"
     ),
     "gap_range": (
         "gap_range(lo, hi, steps=4, scale='linear'): run the test once per client gap (the pause after each reply "
@@ -153,17 +158,20 @@ def range_ids(name: str, values: Sequence[float]) -> list[str]:
 
 
 def _parse_range(
-    name: str, signature_of: Any, args: Sequence[Any], kwargs: Mapping[str, Any], where: str, what: str
+    name: str, signature_of: Any, args: Sequence[Any], kwargs: Mapping[str, Any], where: str, what: str,
+    signed: bool = False,
 ) -> tuple[tuple[float, ...], dict[str, Any]]:
     """The grid of a range marker (``rtt_range``, ``gap_range``) and its bound arguments."""
     bound = _bind(name, signature_of, args, kwargs, where)
     defaults = {k: p.default for k, p in inspect.signature(signature_of).parameters.items()}
     label = f"{where}: @pytest.mark.{name}{_call_text(args, kwargs)}"
+    parse = parse_signed_duration if signed else parse_duration
     try:
-        lo = parse_duration(bound["lo"], what=f"{label}: lo")
-        hi = parse_duration(bound["hi"], what=f"{label}: hi")
+        lo = parse(bound["lo"], what=f"{label}: lo")
+        hi = parse(bound["hi"], what=f"{label}: hi")
     except ValueError as exc:
-        raise MarkerError(str(exc)) from None
+        hint = " (a negative gap needs send_at='served')" if name == "gap_range" and "must be >= 0" in str(exc) else ""
+        raise MarkerError(f"{exc}{hint}") from None
     steps = bound.get("steps", defaults["steps"])
     scale = bound.get("scale", defaults["scale"])
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
@@ -176,7 +184,7 @@ def _parse_range(
         raise MarkerError(f"{label}: steps=1 needs lo == hi (one pinned {what}); expected steps >= 2 for a range")
     if steps > 1 and lo == hi:
         raise MarkerError(f"{label}: lo == hi with steps={steps}; expected steps=1 to pin one {what}")
-    if scale == "log" and lo == 0:
+    if scale == "log" and lo <= 0:
         raise MarkerError(f"{label}: a log scale cannot start at 0; expected lo > 0 or scale='linear'")
     return rtt_grid(lo, hi, steps, scale), bound
 
@@ -190,9 +198,11 @@ def parse_rtt_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
     return RttRange(values, float(jitter))
 
 
-def parse_gap_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> tuple[float, ...]:
-    """The client pauses of a ``gap_range`` marker (0 allowed: send as soon as the reply is in)."""
-    return _parse_range("gap_range", _gap_range_signature, args, kwargs, where, "gap")[0]
+def parse_gap_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str,
+                    signed: bool = False) -> tuple[float, ...]:
+    """The client pauses of a ``gap_range`` marker (0 allowed: send at the send_at moment itself; negative
+    too when ``signed``, for ``send_at="served"``)."""
+    return _parse_range("gap_range", _gap_range_signature, args, kwargs, where, "gap", signed)[0]
 
 
 def gap_id(gap: float) -> str:
@@ -221,8 +231,10 @@ def parse_pause(value: Any, where: str) -> tuple[float, float] | None:
     return after, length
 
 
-def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Only the arguments given: they override the settings for this test."""
+def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str,
+                    send_at: str = "end") -> dict[str, Any]:
+    """Only the arguments given: they override the settings for this test (``send_at``: the setting's value,
+    which a negative gap needs to be ``served`` unless the marker sets it)."""
     bound = _bind("replyrace", _replyrace_signature, args, kwargs, where)
     label = f"{where}: @pytest.mark.replyrace{_call_text(args, kwargs)}"
     overrides: dict[str, Any] = {}
@@ -232,8 +244,20 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
             raise MarkerError(f"{label}: calls={calls!r}; expected an integer from 1 to 10000")
         overrides["calls"] = calls
     try:
+        if bound.get("send_at") is not None:
+            if bound["send_at"] not in SEND_ANCHORS:
+                raise ValueError(f"{label}: send_at={bound['send_at']!r}; expected one of {', '.join(SEND_ANCHORS)}")
+            overrides["send_at"] = bound["send_at"]
+        if bound.get("busy_policy") is not None:
+            if bound["busy_policy"] not in BUSY_POLICIES:
+                raise ValueError(f"{label}: busy_policy={bound['busy_policy']!r}; expected one of "
+                                 f"{', '.join(BUSY_POLICIES)}")
+            overrides["busy_policy"] = bound["busy_policy"]
+        if bound.get("preamble") is not None:
+            overrides["preamble"] = _preamble(bound["preamble"], label)
         if "gap" in bound:
-            overrides["gap"] = parse_duration(bound["gap"], what=f"{label}: gap")
+            parse = parse_signed_duration if overrides.get("send_at", send_at) == "served" else parse_duration
+            overrides["gap"] = parse(bound["gap"], what=f"{label}: gap")
         if "timeout" in bound:
             overrides["call_timeout"] = parse_duration(bound["timeout"], what=f"{label}: timeout", allow_zero=False)
         if bound.get("session_key") is not None:
@@ -247,6 +271,15 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
     return overrides
+
+
+def _preamble(value: Any, label: str) -> tuple[str, ...]:
+    messages = (value,) if isinstance(value, str) else value
+    if not isinstance(messages, (tuple, list)) or not messages or len(messages) > 100 \
+            or not all(isinstance(m, str) and m.strip() for m in messages):
+        raise ValueError(f"{label}: preamble={value!r}; expected a message or a tuple of up to 100 non-empty "
+                         "messages, e.g. ('hello', '/new')")
+    return tuple(m.strip() for m in messages)
 
 
 SEARCH_SPEC_HELP = "rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N], e.g. rtt=50ms:2s,gap=0:1s"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .driver import DriverSettings, SequentialSender
+from .driver import DriverSettings, SequentialSender, reports_events
 from .gateway.command import placeholders
 from .gateway.launcher import Gateway, LaunchedGateway
 from .gateway.log import DEFAULT_LOG_PATTERNS
@@ -43,6 +43,7 @@ from .transports.base import Transport
 from .transports.http import HttpTransport
 from .transports.openai import OpenAIChatTransport, OpenAIResponsesTransport
 from .transports.openclaw import OpenClawTransport
+from .units import format_duration
 from .verdict import RaceFailure, RaceResult
 from .version import __version__
 from .window import RaceWindow
@@ -222,8 +223,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"replyrace: calls={s.calls} gap={s.describe('gap')} call-timeout={s.describe('call_timeout')} "
         f"rtt={s.describe('rtt')} jitter={s.jitter:g} seed={state.seed} ({state.seed_note}; "
         f"replay with --replyrace-seed {state.seed})",
+        f"replyrace: send-at={s.send_at} busy-policy={s.busy_policy}"
+        + (f" preamble={s.describe('preamble')}" if s.preamble else ""),
         "replyrace: markers may override per test (replyrace, rtt_range, gap_range set calls, gap, rtt, "
-        "call-timeout); the summary shows each run's own rtt, gap and pattern, one letter per call",
+        "call-timeout, send-at, busy-policy, preamble); the summary shows each run's own rtt, gap and pattern, "
+        "one letter per call",
     ] + ([f"replyrace: search={s.describe('search')} (on every failing race assertion)"] if s.search else [])
 
 
@@ -236,9 +240,10 @@ def _fail_collection(message: str) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     where = metafunc.definition.nodeid
     mark = metafunc.definition.get_closest_marker("replyrace")
+    send_at = _state(metafunc.config).settings.send_at
     if mark is not None:
         try:
-            parse_replyrace(mark.args, mark.kwargs, where)
+            send_at = parse_replyrace(mark.args, mark.kwargs, where, send_at).get("send_at", send_at)
         except MarkerError as exc:
             _fail_collection(str(exc))
     search_mark = metafunc.definition.get_closest_marker("replyrace_search")
@@ -259,7 +264,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if range_mark is None:
             continue
         try:
-            values = parse(range_mark.args, range_mark.kwargs, where)
+            values = (parse_gap_range(range_mark.args, range_mark.kwargs, where, signed=send_at == "served")
+                      if marker == "gap_range" else parse(range_mark.args, range_mark.kwargs, where))
         except MarkerError as exc:
             _fail_collection(str(exc))
             return
@@ -496,6 +502,7 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
                 Path(replyrace_settings.openclaw), node=replyrace_settings.node, token=replyrace_settings.token,
                 http=replyrace_settings.openclaw_http,
                 api=replyrace_settings.openclaw_api,
+                extra_config=dict(replyrace_settings.openclaw_config or {}),
             )
         except ValueError as exc:
             pytest.fail(f"replyrace: {exc}", pytrace=False)
@@ -619,14 +626,34 @@ def sequential_sender(
     overrides: dict[str, Any] = {}
     mark = request.node.get_closest_marker("replyrace")
     if mark is not None:
-        overrides = parse_replyrace(mark.args, mark.kwargs, request.node.nodeid)
+        overrides = parse_replyrace(mark.args, mark.kwargs, request.node.nodeid, s.send_at)
+    send_at = overrides.get("send_at", s.send_at)
+    gap = replyrace_gap if replyrace_gap is not None else overrides.get("gap", s.gap)
+    where = f"{request.node.nodeid}: send_at={send_at!r}"
+    if gap < 0 and send_at != "served":
+        raise pytest.UsageError(f"{where}: a negative gap ({format_duration(gap)}) needs send_at 'served'")
+    if gap < 0 and -gap > replyrace_rtt:
+        raise pytest.UsageError(f"{where}: gap {format_duration(gap)} is more than the provider RTT "
+                                f"({format_duration(replyrace_rtt)}) before the previous call is served; expected "
+                                f"a gap from -{format_duration(replyrace_rtt)}")
+    if send_at in ("text", "first"):
+        probe = replyrace_transport_factory()  # made, not opened: only its kind is looked at
+        if not reports_events(probe):
+            raise pytest.UsageError(
+                f"{where} waits for an event of the previous answer, and the transport "
+                f"{getattr(probe, 'name', type(probe).__name__)!r} ({type(probe).__name__}) reports none; use "
+                "send_at end, request or served with it, or see docs/09-when-clients-send.md for a transport "
+                "that reports events")
     settings = DriverSettings(
         calls=s.force_calls or overrides.get("calls", s.calls),
-        gap=replyrace_gap if replyrace_gap is not None else overrides.get("gap", s.gap),
+        gap=gap,
         timeout=overrides.get("call_timeout", s.call_timeout),
         settle=s.settle,
         pause=overrides.get("pause", s.pause),
         history=overrides.get("history", s.history),
+        send_at=send_at,
+        busy_policy=overrides.get("busy_policy", s.busy_policy),
+        preamble=overrides.get("preamble", s.preamble),
     )
     search_mark = request.node.get_closest_marker("replyrace_search")
     search_spec = (parse_search_marker(search_mark.args, search_mark.kwargs, request.node.nodeid)

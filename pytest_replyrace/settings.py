@@ -10,6 +10,7 @@ value is validated where it is read, and an error names its source::
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -24,8 +25,9 @@ from .gateway.openclaw import OPENCLAW_APIS
 from .gateway.readiness import ReadyCheck
 from .loopback import is_loopback_host
 from .markers import parse_pause, parse_search_spec
-from .units import MAX_DURATION, MAX_GRACE, format_duration, parse_duration
-from .verdict import HISTORY_MODES
+from .records import SEND_ANCHORS
+from .units import DURATION_HELP, MAX_DURATION, MAX_GRACE, format_duration, parse_duration, parse_signed_duration
+from .verdict import BUSY_POLICIES, HISTORY_MODES
 from .window import SearchSpec
 
 __all__ = ["OPTIONS", "TRANSPORTS", "Option", "Settings", "SettingsError", "parse_seed", "resolve"]
@@ -105,6 +107,28 @@ def _flag(raw: str, where: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{where}: {raw!r} is not a switch; expected on/off, true/false, yes/no or 1/0")
+
+
+def _signed_duration(raw: str, where: str) -> float:
+    return parse_signed_duration(raw, what=where)
+
+
+def _message(raw: str, where: str) -> str:
+    if not raw.strip():
+        raise ValueError(f"{where}: an empty message; expected text such as /new or hello")
+    return raw.strip()
+
+
+def _json_object(raw: str, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {raw[:80]!r} is not JSON ({exc}); expected a JSON object such as "
+                         "'{\"agents\": {\"defaults\": {\"timeoutSeconds\": 60}}}'") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: {raw[:80]!r} is not a JSON object; expected a JSON object such as "
+                         "'{\"messages\": {\"queue\": {\"mode\": \"steer\"}}}'")
+    return value
 
 
 def _pause(raw: str, where: str) -> tuple[float, float] | None:
@@ -211,6 +235,8 @@ class Option:
     repeat: bool = False
     """A list: the name is plural (ini ``replyrace_headers``, one per line; env ``REPLYRACE_HEADERS``, one per
     line), the flag singular and repeatable (``--replyrace-header``); ``parse`` reads one item."""
+    singular: str | None = None
+    """The flag's name for a list whose name is not a plural in -s (``preamble``)."""
 
     @property
     def ini(self) -> str:
@@ -222,7 +248,8 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return "--replyrace-" + (self.name[:-1] if self.repeat else self.name).replace("_", "-")
+        one = self.singular or (self.name[:-1] if self.repeat else self.name)
+        return "--replyrace-" + one.replace("_", "-")
 
     @property
     def dest(self) -> str:
@@ -287,6 +314,18 @@ OPTIONS: tuple[Option, ...] = (
            "replyrace_gateway_files, one per line)", _gateway_file, (), "DEST=TEMPLATE", repeat=True),
     Option("agent_wait", "openclaw transport: call agent.wait after each final before the gap (default off: "
            "it hides the race)", _flag, False, "on|off"),
+    Option("openclaw_config", "openclaw profile: a JSON object deep-merged into the config it writes (e.g. "
+           "'{\"messages\": {\"queue\": {\"mode\": \"steer\"}}}')", _json_object, None, "JSON"),
+    Option("send_at", "when the next message goes out, gap after it: end (the previous answer ended; default), "
+           "text (its reply text was complete), first (its first event arrived), request (the fake provider "
+           "received its request) or served (the provider finished serving it; gap may be negative)",
+           _choice(SEND_ANCHORS), "end", "|".join(SEND_ANCHORS)),
+    Option("busy_policy", "what the gateway promises for a message sent while a turn runs: queue (default; "
+           "allows none of b, m, i), reject (b), steer (m), interrupt (i) or any", _choice(BUSY_POLICIES),
+           "queue", "|".join(BUSY_POLICIES)),
+    Option("preamble", "a message sent on each run's session before its first call, after the previous "
+           "answer ended (repeatable, in order; ini replyrace_preamble, one per line), e.g. /new; its answer "
+           "is shown, not judged", _message, (), "MSG", repeat=True, singular="preamble"),
     Option("http_path", "path of the send endpoint (default /chat.send for http, /v1/chat/completions for "
            "openai-chat, /v1/responses for openai-responses)", _path, "/chat.send", "PATH"),
     Option("calls", "sequential calls per run (default 10)", _int_range(1, 10_000), 10, "N"),
@@ -300,7 +339,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("search", "window search for every race test: sequential_sender.search() defaults, and a failing race "
            "assertion appends the window around it; rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N]",
            _search, None, "SPEC"),
-    Option("gap", "pause after each reply before the next send (default 0: send at once)", _duration(True), 0.0,
+    Option("gap", "pause after the send_at moment of the previous call before the next send (default 0: send at "
+           "once; negative only with send_at served)", _signed_duration, 0.0,
            "SECONDS"),
     Option("pause", "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "
            "reply (e.g. 20ms:1.5s)", _pause, None, "AFTER:LENGTH"),
@@ -349,6 +389,10 @@ class Settings:
     history: str = "no-duplicates"
     gateway_files: tuple[tuple[str, str], ...] = ()
     agent_wait: bool = False
+    openclaw_config: Mapping[str, Any] | None = None
+    send_at: str = "end"
+    busy_policy: str = "queue"
+    preamble: tuple[str, ...] = ()
     http_path: str = "/chat.send"
     calls: int = 10
     force_calls: int | None = None
@@ -384,6 +428,10 @@ class Settings:
             return value.text if isinstance(value, ReadyCheck) else value.text()
         if name == "headers":  # values may be credentials: names only
             return ", ".join(f"{header}: …" for header, _ in value)
+        if name == "openclaw_config":
+            return json.dumps(value, separators=(",", ":"))
+        if name == "preamble":
+            return " | ".join(value)
         if name == "gateway_files":
             return ", ".join(f"{dest} = {template}" for dest, template in value)
         return str(value)
@@ -402,6 +450,7 @@ def resolve(
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    raws: dict[str, str] = {}
     for option in OPTIONS:
         candidates = [
             (f"--{option.flag.lstrip('-')}", cli(option.dest)),
@@ -419,6 +468,7 @@ def resolve(
                 raise SettingsError(message if message.startswith(where) else f"{where}: {message}") from None
             values[option.name] = tuple(parsed) if option.repeat else parsed[0]
             sources[option.name] = where
+            raws[option.name] = items[0]
             break
         else:
             values[option.name] = option.default
@@ -428,6 +478,11 @@ def resolve(
     if "http_path" not in sources:
         values["http_path"] = DEFAULT_HTTP_PATHS.get(values["transport"], values["http_path"])
     _check_session(values, sources)
+    if values["gap"] < 0 and values["send_at"] != "served":
+        raise SettingsError(
+            f"{sources['gap']}: {raws['gap']!r} must be >= 0; expected {DURATION_HELP} (a negative gap needs send_at "
+            f"served, so long before the provider finishes serving the previous call; send_at is "
+            f"{values['send_at']}, {sources.get('send_at', 'default')})")
     return Settings(**values, sources=sources)
 
 

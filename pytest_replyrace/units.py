@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["DURATION_HELP", "MAX_DURATION", "MAX_GRACE", "bound_text", "format_duration", "parse_duration"]
+__all__ = [
+    "DURATION_HELP",
+    "MAX_DURATION",
+    "MAX_GRACE",
+    "bound_text",
+    "format_duration",
+    "parse_duration",
+    "parse_signed_duration",
+]
 
 DURATION_HELP = "a number of seconds or a string such as '50ms', '1.5s', '2m'"
 
@@ -63,6 +71,15 @@ def parse_duration(value: object, *, what: str = "duration", allow_zero: bool = 
     return seconds
 
 
+def parse_signed_duration(value: object, *, what: str = "duration", limit: float = MAX_DURATION) -> float:
+    """Like :func:`parse_duration`, and also negative (``-20ms``, ``-0.02``): an offset before a moment."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        return -parse_duration(-value, what=what, limit=limit)
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(value.strip()[1:], what=what, limit=limit)
+    return parse_duration(value, what=what, limit=limit)
+
+
 def _shown(value: object) -> str:
     """The bad value as typed, cut: a 5,000-digit number is named, not printed."""
     text = repr(value)
@@ -70,7 +87,9 @@ def _shown(value: object) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """A short, stable label: ``50ms``, ``1.5s``, ``0ms``; used in test ids."""
+    """A short, stable label: ``50ms``, ``1.5s``, ``0ms``, ``-20ms``; used in test ids."""
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
     if seconds < 1.0:
         ms = seconds * 1000.0
         text = f"{ms:.3f}".rstrip("0").rstrip(".")

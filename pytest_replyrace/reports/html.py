@@ -16,14 +16,17 @@ from typing import Any
 
 from ..gateway.log import MATCH_LIMIT, quote_line
 from ..units import format_duration
+from ..verdict import LETTERS
 from ..version import __version__
 from .summary import group_name, summary_rows
 
 __all__ = ["render_html", "write_html_report"]
 
-COLOURS = {"p": "#2e9e4f", "f": "#d7263d", "w": "#9b2fae", "l": "#8a8a8a", "e": "#f08c00", "h": "#b8860b"}
+COLOURS = {"p": "#2e9e4f", "f": "#d7263d", "w": "#9b2fae", "l": "#8a8a8a", "e": "#f08c00", "h": "#b8860b",
+           "b": "#5f9ea0", "m": "#6b8e23", "i": "#c71585"}
 PROVIDER = "#3b7dd8"
-VERDICT_BG = {"clean": "#d9f2e0", "fast-fail": "#fadadd", "unreliable": "#fff0d1", "empty": "#eeeeee"}
+VERDICT_BG = {"clean": "#d9f2e0", "fast-fail": "#fadadd", "busy-policy": "#fadadd", "unreliable": "#fff0d1",
+              "empty": "#eeeeee"}
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px; color: #1d1d1f; }
@@ -45,10 +48,10 @@ def _e(text: object) -> str:
 
 
 def _legend() -> str:
-    names = {"p": "real reply", "f": "fast-fail", "w": "wrong reply", "l": "lost", "e": "error",
-             "h": "corrupted history"}
-    items = [f'<span><i style="background:{COLOURS[k]}"></i>{k} {v}</span>' for k, v in names.items()]
-    items.append(f'<span><i style="background:{PROVIDER}"></i>provider serving the call\'s token</span>')
+    items = [f'<span><i style="background:{COLOURS[k]}"></i>{k} {v}</span>' for k, v in LETTERS.items()]
+    items.append(f'<span><i style="background:{PROVIDER}"></i>provider serving the call\'s token (one bar per '
+                 'request)</span>')
+    items.append('<span><i style="background:#000;width:2px"></i>send instant (and what it waited for)</span>')
     return f'<div class="legend">{"".join(items)}</div>'
 
 
@@ -97,6 +100,18 @@ def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
             tip += f" — history {problem}"
         parts.append(f'<rect x="{x(sent):.1f}" y="{y}" width="{max(2.0, x(end) - x(sent)):.1f}" height="11" '
                      f'fill="{colour}" rx="2"><title>{_e(tip[:300])}</title></rect>')
+        # The send instant, and what it waited for: the previous call's end, text, first event, ...
+        anchor = call.get("anchor_at")
+        waited = ("first call" if anchor is None else
+                  f"sent {(sent - anchor) * 1000:+.0f}ms after the previous call's {call.get('send_at', 'end')}"
+                  + (" (its end stood in)" if call.get("anchor_fallback") else "")
+                  + (", while an earlier turn ran" if call.get("sent_while_busy") else ""))
+        parts.append(f'<line x1="{x(sent):.1f}" y1="{y - 2}" x2="{x(sent):.1f}" y2="{y + 20}" stroke="#000" '
+                     f'stroke-width="1.5"><title>{_e(waited)}</title></line>')
+        for mark, label in (("first_at", "first event"), ("text_at", "text complete")):
+            if call.get(mark) is not None:
+                parts.append(f'<circle cx="{x(call[mark]):.1f}" cy="{y + 5}" r="2.5" fill="#fff" stroke="#000">'
+                             f'<title>{label}</title></circle>')
         for entry in call.get("journal", []):
             arrived, ended = entry["arrived_at"], entry.get("ended_at")
             stop = ended if ended is not None else arrived + span * 0.01
@@ -154,7 +169,8 @@ def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Ma
         for result in ordered:
             rtt = "-" if result.get("rtt") is None else format_duration(result["rtt"])
             body.append(
-                f'<h3>rtt={_e(rtt)} gap={_e(format_duration(result.get("gap") or 0.0))} · '
+                f'<h3>rtt={_e(rtt)} gap={_e(format_duration(result.get("gap") or 0.0))} '
+                f'send_at={_e(result.get("send_at", "end"))} busy_policy={_e(result.get("busy_policy", "queue"))} · '
                 f'<span class="pattern">{_e(result.get("pattern", ""))}</span> · {_e(result.get("verdict", ""))}'
                 f'{(" (" + _e(result.get("shape")) + ")") if result.get("verdict") != "clean" else ""}</h3>'
             )

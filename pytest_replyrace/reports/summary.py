@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..units import format_duration
-from ..verdict import FAST_FAIL_LETTERS, LETTERS, describe_shape, verdict_of
+from ..verdict import BUSY_LETTERS, FAST_FAIL_LETTERS, LETTERS, POLICY_ALLOWS, describe_shape, verdict_of
 from ..version import __version__
 
 __all__ = ["NOT_A_RACE_ASSERTION", "REPORT_VERSION", "report_document", "summary_lines", "write_json_report"]
@@ -57,16 +57,24 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
             if c.get("journal") and c["journal"][0].get("ended_at") is not None
         ]
         pattern = result["pattern"]
-        verdict = verdict_of(pattern)
-        bad = FAST_FAIL_LETTERS if verdict == "fast-fail" else set(LETTERS) - {"p"}
+        policy = result.get("busy_policy") or "queue"
+        send_at = result.get("send_at") or "end"
+        verdict = verdict_of(pattern, policy)
+        allowed = POLICY_ALLOWS.get(policy, frozenset())
+        bad = (FAST_FAIL_LETTERS if verdict == "fast-fail" else BUSY_LETTERS - allowed if verdict == "busy-policy"
+               else set(LETTERS) - {"p"} - allowed)
         node_id = result.get("node_id") or ""
+        gap = result.get("gap") or 0.0
         rows.append({
             "group": group_name(node_id),
             "node_id": node_id,
             "rtt_s": result.get("rtt"),
             "rtt": "-" if result.get("rtt") is None else format_duration(result["rtt"]),
-            "gap": format_duration(result.get("gap") or 0.0),
-            "gap_s": result.get("gap") or 0.0,
+            "gap": format_duration(gap) if send_at == "end" else f"{send_at}{'' if gap < 0 else '+'}"
+                                                                    f"{format_duration(gap)}",
+            "gap_s": gap,
+            "send_at": send_at,
+            "busy_policy": policy,
             "pattern": pattern,
             "counts": {letter: pattern.count(letter) for letter in LETTERS},
             "ff_p50": _p50_ms(fast),
@@ -96,20 +104,27 @@ def summary_lines(
     for members in groups.values():  # xdist delivers in any order
         members.sort(key=lambda r: (r["rtt_s"] is None, r["rtt_s"] or 0.0, r["gap_s"]))
     for group, members in groups.items():
+        # Runs that sent before the previous turn was done also count b, m and i; others keep the classic columns.
+        overlap = any(r["send_at"] != "end" or r["busy_policy"] != "queue" for r in members)
+        letters = "pfwlehbmi" if overlap else "pfwleh"
+        gap_width = max([len(r["gap"]) for r in members] + [7])
         lines.append((group, {"bold": True}))
         lines.append((
-            f"  {'rtt':>7} {'gap':>7}  {'pattern':<{width}}  {'p':>2} {'f':>2} {'w':>2} {'l':>2} {'e':>2} {'h':>2}"
-            f"  {'ff p50':>7} {'rtt p50':>7}  verdict", {}))
+            f"  {'rtt':>7} {'gap':>{gap_width}}  {'pattern':<{width}}  " + " ".join(f"{x:>2}" for x in letters)
+            + f"  {'ff p50':>7} {'rtt p50':>7}  verdict", {}))
         for row in members:
             c = row["counts"]
             verdict = row["verdict"] + (f": {row['detail']}" if row["detail"] else "")
             extras = [f"{row['logs']:,} log line{'s' if row['logs'] != 1 else ''}"] if row["logs"] else []
+            if row["busy_policy"] != "queue":
+                extras.append(f"busy policy {row['busy_policy']}")
             if row["outcome"]:
                 extras.append(row["outcome"])
             tail = f" ({', '.join(extras)})" if extras else ""
             line = (
-                f"  {row['rtt']:>7} {row['gap']:>7}  {row['pattern']:<{width}}  {c['p']:>2} {c['f']:>2} {c['w']:>2} "
-                f"{c['l']:>2} {c['e']:>2} {c['h']:>2}  {row['ff_p50']:>7} {row['rtt_p50']:>7}  {verdict}{tail}"
+                f"  {row['rtt']:>7} {row['gap']:>{gap_width}}  {row['pattern']:<{width}}  "
+                + " ".join(f"{c[x]:>2}" for x in letters)
+                + f"  {row['ff_p50']:>7} {row['rtt_p50']:>7}  {verdict}{tail}"
             )
             if row["verdict"] == "clean":
                 markup = {"green": True}

@@ -67,8 +67,10 @@ def test_three_spellings_are_uniform() -> None:
     for option in OPTIONS:
         assert option.ini == "replyrace_" + option.name
         assert option.env == "REPLYRACE_" + option.name.upper()
-        singular = option.name[:-1] if option.repeat else option.name  # a list: --replyrace-header, repeatable
+        # A list: --replyrace-header, repeatable; a list named by a word that is no plural keeps it (preamble).
+        singular = option.singular or (option.name[:-1] if option.repeat else option.name)
         assert option.flag == "--replyrace-" + singular.replace("_", "-")
+        assert option.singular is None or (option.repeat and option.singular == option.name)
 
 
 # Bad input everywhere: every validated option, each bad value through each of the three sources.
@@ -109,6 +111,9 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "headers": (("X-Team qa", "'Name: value'"), (": qa", "'Name: value'"), ("X Team: qa", "'Name: value'")),
     "responses_chain": (("last", "previous, conversation, header"),),
     "history": (("strict", "off, no-duplicates, exact"), ("on", "off, no-duplicates, exact")),
+    "send_at": (("reply", "end, text, first, request, served"), ("END", "end, text, first, request, served")),
+    "busy_policy": (("drop", "queue, reject, steer, interrupt, any"), ("Queue", "queue, reject, steer, interrupt, any")),
+    "openclaw_config": (("{messages", "a JSON object"), ("[1, 2]", "a JSON object such as")),
     "gateway_files": (("config.json", "DEST = TEMPLATE"), ("= gw.json", "DEST = TEMPLATE"),
                       ("config.json =", "DEST = TEMPLATE"), ("/etc/gw.json = gw.json", "a relative path"),
                       ("../gw.json = gw.json", "a relative path")),
@@ -140,7 +145,7 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "seed": (("abc", "an integer >= 0 or 'last'"), ("1.5", "an integer >= 0 or 'last'"),
              ("-3", "an integer >= 0 or 'last'")),
 }
-FREE_TEXT = ("openclaw", "node", "token", "report", "html", "model")
+FREE_TEXT = ("openclaw", "node", "token", "report", "html", "model", "preamble")  # preamble: blank lines are skipped
 """Options that take any non-empty string (a command, a file path, a token): checked where they are used."""
 
 
