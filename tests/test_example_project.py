@@ -41,12 +41,12 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
 ) -> None:
     result, history = run_demo(pytester)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*= 13 passed, 12 xfailed in *"])
+    result.stdout.fnmatch_lines(["*= 7 passed, 8 xfailed in *"])
     seen = patterns(history)
     for mode, letters in (("drain-first", "pfpf"), ("alternating", "pfpf"), ("cascade", "pfff"), ("lost-drain", "pfpf")):
         assert seen[(mode, 0.05)] == letters, (mode, seen)
-        assert seen[(mode, 3.0)] == "pppp", (mode, seen)
-    assert all(seen[("fixed", rtt)] == "pppp" for rtt in (0.05, 0.14, 0.39, 1.1, 3.0))
+        assert seen[(mode, 0.5)] == "pppp", (mode, seen)
+    assert all(seen[("fixed", rtt)] == "pppp" for rtt in (0.05, 0.16, 0.5))
     result.stdout.fnmatch_lines([
         "*= replyrace summary =*",
         "tests/test_race_demo.py::test_sequential_sends_get_real_replies[alternating]",
@@ -62,7 +62,7 @@ def test_a_regression_in_fixed_turns_the_demo_red(
     monkeypatch.setenv("TOY_GATEWAY_ARGS", "--admission-wait off --cleanup-ms 500")
     result, history = run_demo(pytester, "-k", "fixed")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.assert_outcomes(failed=5)
+    result.assert_outcomes(failed=3)
     assert set(patterns(history).values()) == {"pfpf"}
     result.stdout.fnmatch_lines(["*replyrace fast-fail at rtt=50ms, gap=200ms: alternating: every 2nd call*"])
 
@@ -75,8 +75,8 @@ def test_the_race_shows_the_same_through_another_provider_api(
     monkeypatch.setenv("TOY_GATEWAY_ARGS", f"--provider-api {api}")
     result, history = run_demo(pytester, "-k", "alternating or fixed")
     seen = patterns(history)
-    assert seen[("alternating", 0.05)] == "pfpf" and seen[("alternating", 3.0)] == "pppp", seen
-    assert all(seen[("fixed", rtt)] == "pppp" for rtt in (0.05, 0.14, 0.39, 1.1, 3.0)), seen
+    assert seen[("alternating", 0.05)] == "pfpf" and seen[("alternating", 0.5)] == "pppp", seen
+    assert all(seen[("fixed", rtt)] == "pppp" for rtt in (0.05, 0.16, 0.5)), seen
     assert result.ret == 0
     # Every provider request of the run came in that API, and each was served.
     journals = [e for test in history["tests"] for call in test["calls"] for e in call["journal"]]

@@ -18,8 +18,13 @@ import pytest
 
 # Background work started with every model turn, holding the session guard
 # until it ends: a provider faster than this leaves a window after each reply
-# that the next send (BACKGROUND_MS - RTT later at most) can fall into.
-BACKGROUND_MS = 650
+# that the next send (BACKGROUND_MS - RTT later at most) can fall into. With a
+# 0.2 s gap the window is open below 300 ms RTT: the demo's 50 and 160 ms fall
+# into it, its 500 ms does not.
+BACKGROUND_MS = 500
+# A probed RTT this close to the window's edge would pass or fail by luck on a
+# loaded machine: refuse it rather than flake.
+EDGE_MARGIN = 0.06
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,11 @@ class Planted:
 
     def window_open_at(self, rtt: float, gap: float) -> bool:
         # The guard outlives the reply by BACKGROUND_MS - RTT; a send `gap` later finds it held.
-        return BACKGROUND_MS / 1000 - rtt > gap
+        edge = BACKGROUND_MS / 1000 - gap
+        if abs(rtt - edge) < EDGE_MARGIN:
+            raise pytest.UsageError(f"rtt={rtt * 1000:g}ms is within {EDGE_MARGIN * 1000:g} ms of the planted "
+                                    f"window's edge ({edge * 1000:g} ms at gap={gap:g}s); probe further from it")
+        return rtt < edge
 
 
 PLANTED: dict[str, Planted | None] = {

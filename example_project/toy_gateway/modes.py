@@ -7,8 +7,9 @@ Knobs, all in milliseconds:
 - ``debounce``: D, how long the follow-up drain sleeps after the last enqueue;
 - ``background``: B, work started with each model turn that keeps the guard
   until it ends (persistence, GC, a slow host). Release happens at
-  ``max(final + cleanup, model start + background)``: with B = 650 ms a 50 ms
-  provider leaves a ~600 ms window after the final, a 3 s provider none. This
+  ``max(final + cleanup, model start + background)``: with B = 500 ms (the
+  demo's) a 50 ms provider leaves a ~450 ms window after the final, a 500 ms
+  provider none. This
   is what makes a fast provider worse than a slow one, as the reporter saw;
 - ``overhead``: pre-model work of every turn (send → provider request);
 - ``queue_ack``: how long a queued turn takes to get its bare ``final``.

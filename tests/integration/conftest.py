@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from .nanobot_install import NANOBOT_VERSION, ensure_nanobot
-from .openclaw_install import InstallError, ensure_node, ensure_openclaw, node_major_for
+from .openclaw_install import InstallError, Note, ensure_node, ensure_openclaw, node_major_for
+
+
+def terminal_note(config: pytest.Config) -> Note:
+    """Writes an install's progress line on the terminal while pytest captures output, as the plugin's
+    slow-start line does (the terminal reporter, or stderr in an xdist worker); nothing with ``-q``."""
+
+    def write(line: str) -> None:
+        if config.get_verbosity() < 0:
+            return
+        capman = config.pluginmanager.get_plugin("capturemanager")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            if reporter is not None and not hasattr(config, "workerinput"):
+                reporter.ensure_newline()
+                reporter.write_line(line, yellow=True)
+            else:
+                sys.__stderr__.write(line + "\n")
+                sys.__stderr__.flush()
+
+    return write
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -20,22 +42,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def openclaw_release() -> object:
+def openclaw_release(pytestconfig: pytest.Config) -> object:
     """``release(version) -> (openclaw.mjs, node)``, installed once and cached across runs."""
+    note = terminal_note(pytestconfig)
+    known: dict[str, tuple[Path, Path]] = {}
 
     def release(version: str) -> tuple[Path, Path]:
-        try:
-            return ensure_openclaw(version), ensure_node(node_major_for(version))
-        except InstallError as exc:
-            pytest.fail(f"could not install openclaw@{version}: {exc}", pytrace=False)
+        if version not in known:  # one line per release and session, however many tests use it
+            try:
+                known[version] = ensure_openclaw(version, note), ensure_node(node_major_for(version))
+            except InstallError as exc:
+                pytest.fail(f"could not install openclaw@{version}: {exc}", pytrace=False)
+        return known[version]
 
     return release
 
 
 @pytest.fixture(scope="session")
-def nanobot() -> Path:
+def nanobot(pytestconfig: pytest.Config) -> Path:
     """The ``nanobot`` executable of the pinned nanobot-ai[api], installed once into a cached virtualenv."""
     try:
-        return ensure_nanobot(NANOBOT_VERSION)
+        return ensure_nanobot(NANOBOT_VERSION, terminal_note(pytestconfig))
     except InstallError as exc:
         pytest.fail(f"could not install nanobot-ai[api]=={NANOBOT_VERSION}: {exc}", pytrace=False)

