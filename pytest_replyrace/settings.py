@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,13 +26,15 @@ from .gateway.readiness import ReadyCheck
 from .loopback import is_loopback_host
 from .markers import parse_pause, parse_search_spec
 from .records import SEND_ANCHORS
+from .transports.api_file import BUILTIN_APIS, ApiFileError, ApiSpec, builtin_text, parse_api
 from .units import DURATION_HELP, MAX_DURATION, MAX_GRACE, format_duration, parse_duration, parse_signed_duration
 from .verdict import BUSY_POLICIES, HISTORY_MODES
 from .window import SearchSpec
 
-__all__ = ["OPTIONS", "TRANSPORTS", "Option", "Settings", "SettingsError", "parse_seed", "resolve"]
+__all__ = ["OPTIONS", "TRANSPORTS", "Option", "Settings", "SettingsError", "api_model", "load_api", "parse_seed",
+           "resolve", "transport_token"]
 
-TRANSPORTS = ("http", "openclaw", "openai-chat", "openai-responses")
+TRANSPORTS = ("http", "openclaw", "openai-chat", "openai-responses", "declared")
 DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses": "/v1/responses"}
 """The send path of each transport that has one, unless --replyrace-http-path says otherwise."""
 RESPONSES_CHAINS = ("previous", "conversation", "header")
@@ -154,6 +156,14 @@ def _url(raw: str, where: str) -> str:
     if port == 0:
         raise ValueError(f"{where}: {raw!r} has port 0; {expected}")
     return value.rstrip("/")
+
+
+def _api(raw: str, where: str) -> str:
+    value = raw.strip()
+    if value not in BUILTIN_APIS and not value.lower().endswith(".toml"):
+        raise ValueError(f"{where}: {raw!r} is neither a built-in API nor a .toml file; expected one of "
+                         f"{', '.join(BUILTIN_APIS)}, or a path to a .toml file (relative to the rootdir)")
+    return value
 
 
 def _check_remote(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
@@ -289,6 +299,9 @@ OPTIONS: tuple[Option, ...] = (
            "openai-completions", "API"),
     Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
            _choice(TRANSPORTS), "http", "NAME"),
+    Option("api", "declared transport: the API file describing the gateway's HTTP API (TOML, see "
+           "docs/10-any-http-gateway.md), a path relative to the rootdir or a built-in: " + ", ".join(BUILTIN_APIS)
+           + "; setting it chooses --replyrace-transport declared", _api, None, "FILE"),
     Option("token", "gateway auth token for the openclaw transport (default replyrace-token); the openai "
            "transports send it as 'Authorization: Bearer TOKEN' when it is set (or the openclaw profile runs)",
            _text, "replyrace-token", "TOKEN"),
@@ -379,6 +392,7 @@ class Settings:
     node: str = "node"
     openclaw_api: str = "openai-completions"
     transport: str = "http"
+    api: str | None = None
     token: str = "replyrace-token"
     session_header: str | None = None
     session_field: str | None = None
@@ -473,8 +487,12 @@ def resolve(
         else:
             values[option.name] = option.default
     _check_remote(values, sources)  # after every option: one value's check depends on another
-    if values["gateway"] == "openclaw" and "transport" not in sources:
-        values["transport"] = "openclaw"  # the profile's natural transport, unless one was chosen
+    if "transport" not in sources:  # the natural transport of an API file or a profile, unless one was chosen
+        if values["api"] is not None:
+            values["transport"] = "declared"
+        elif values["gateway"] == "openclaw":
+            values["transport"] = "openclaw"
+    _check_api(values, sources)
     if "http_path" not in sources:
         values["http_path"] = DEFAULT_HTTP_PATHS.get(values["transport"], values["http_path"])
     _check_session(values, sources)
@@ -508,3 +526,63 @@ def _check_session(values: Mapping[str, Any], sources: Mapping[str, str]) -> Non
             "field; expected --replyrace-session-header NAME and/or --replyrace-session-field NAME (ini "
             "replyrace_session_header / replyrace_session_field, env REPLYRACE_SESSION_HEADER / "
             "REPLYRACE_SESSION_FIELD)")
+
+
+def _check_api(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """The declared transport and an API file go together."""
+    api = OPTIONS_BY_NAME["api"]
+    if values["transport"] == "declared" and values["api"] is None:
+        raise SettingsError(
+            f"{sources.get('transport', 'default')}: transport declared needs an API file; expected {api.flag} FILE "
+            f"(env {api.env}, ini {api.ini}): a TOML file relative to the rootdir, or a built-in API: "
+            + ", ".join(BUILTIN_APIS))
+    if values["api"] is not None and values["transport"] != "declared":
+        raise SettingsError(
+            f"{sources['api']}: an API file is read only by the declared transport, and the transport is "
+            f"{values['transport']} ({sources.get('transport', 'default')}); expected --replyrace-transport declared, "
+            f"or no {api.flag}")
+
+
+def transport_token(settings: Settings) -> str | None:
+    """The token the HTTP transports send: the default belongs to the openclaw profile, so it is sent only when
+    chosen, or when that profile runs."""
+    if settings.source("token") != "default" or settings.gateway == "openclaw":
+        return settings.token
+    return None
+
+
+def load_api(settings: Settings, rootpath: Path) -> ApiSpec | None:
+    """The declared transport's API file, read and checked (None for the other transports): a file relative to
+    the rootdir, or a built-in one by name. Every problem is a :class:`SettingsError` naming the setting's
+    source, the file, the key and what is accepted."""
+    if settings.transport != "declared" or settings.api is None:
+        return None
+    where, raw = settings.source("api"), settings.api
+    if raw in BUILTIN_APIS:
+        text, label = builtin_text(raw), f"built-in API {raw}"
+    else:
+        path = Path(raw) if Path(raw).is_absolute() else rootpath / raw
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"{where}: the API file {raw!r} cannot be read ({path}: {type(exc).__name__}: {exc}); expected a "
+                f"TOML file, absolute or relative to the rootdir {rootpath}, or a built-in API: "
+                + ", ".join(BUILTIN_APIS)) from None
+        label = raw
+    try:
+        spec = parse_api(text, label)
+    except ApiFileError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+    if "token" in spec.uses and transport_token(settings) is None:
+        token = OPTIONS_BY_NAME["token"]
+        raise SettingsError(f"{where}: {label}: {{token}} is used, and no token is set; expected {token.flag} TOKEN "
+                            f"(env {token.env}, ini {token.ini})")
+    return spec
+
+
+def api_model(settings: Settings, spec: ApiSpec) -> str:
+    """``{model}``: --replyrace-model when given, else the API file's ``[vars] model``, else the default."""
+    if settings.source("model") == "default" and isinstance(spec.vars.get("model"), str):
+        return str(spec.vars["model"])
+    return settings.model
