@@ -38,8 +38,10 @@ from .provider.faults import FaultPlan
 from .provider.server import FakeProvider
 from .reports.html import write_html_report
 from .reports.summary import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
-from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, resolve
+from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, api_model, load_api, resolve, transport_token
+from .transports.api_file import ApiSpec
 from .transports.base import Transport
+from .transports.declared import DeclaredTransport
 from .transports.http import HttpTransport
 from .transports.openai import OpenAIChatTransport, OpenAIResponsesTransport
 from .transports.openclaw import OpenClawTransport
@@ -57,6 +59,8 @@ class _RunState:
     seed: int
     seed_note: str
     log_patterns: tuple[str, ...]
+    api: ApiSpec | None = None
+    """The declared transport's API file, read and checked at configure time."""
     results: list[dict[str, Any]] = field(default_factory=list)
     """Every race run's ``RaceResult.to_dict()``, gathered from test reports (also from xdist workers)."""
 
@@ -169,13 +173,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", text)
     try:
         settings = resolve(ini=config.getini, cli=config.getoption, environ=os.environ)
+        api = load_api(settings, config.rootpath)  # a bad API file is a usage error before any test runs
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     gateway_templates(settings, config.rootpath)  # a missing template is a usage error before any test runs
     seed, note = _resolve_seed(config, settings.seed)
     extra = list(config.getini("replyrace_log_patterns")) + list(config.getoption("replyrace_log_pattern") or [])
     patterns = _check_patterns(list(DEFAULT_LOG_PATTERNS) + extra)
-    state = _RunState(settings=settings, seed=seed, seed_note=note, log_patterns=patterns)
+    state = _RunState(settings=settings, seed=seed, seed_note=note, log_patterns=patterns, api=api)
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "replyrace-state")
     cache = getattr(config, "cache", None)
@@ -218,7 +223,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     else:
         gateway = "none configured (race tests skip)"
     return [
-        f"replyrace {__version__}: gateway={gateway} transport={s.transport} ready={s.describe('ready')} "
+        f"replyrace {__version__}: gateway={gateway} transport={s.transport}"
+        + (f" api={s.api}" if s.transport == "declared" else "") + f" ready={s.describe('ready')} "
         f"ready-timeout={s.describe('ready_timeout')}",
         f"replyrace: calls={s.calls} gap={s.describe('gap')} call-timeout={s.describe('call_timeout')} "
         f"rtt={s.describe('rtt')} jitter={s.jitter:g} seed={state.seed} ({state.seed_note}; "
@@ -544,14 +550,18 @@ def _warn_without_port(settings: Settings, files: Sequence[tuple[str, Path]]) ->
         stacklevel=2)
 
 
-def _build_transport(s: Settings, url: str) -> Transport:
-    """The transport ``s.transport`` names for the gateway at ``url``."""
+def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Transport:
+    """The transport ``s.transport`` names for the gateway at ``url`` (``api``: the declared transport's file)."""
     if s.transport == "http":
         return HttpTransport(url, path=s.http_path)
     if s.transport == "openclaw":
         return OpenClawTransport(url, token=s.token, agent_wait=s.agent_wait, agent_wait_timeout=s.call_timeout)
     # The default token belongs to the openclaw profile: sent only when chosen, or when that profile runs.
-    token = s.token if s.source("token") != "default" or s.gateway == "openclaw" else None
+    token = transport_token(s)
+    if s.transport == "declared":
+        if api is None:
+            raise ValueError("transport declared: no API file was read (--replyrace-api)")
+        return DeclaredTransport(url, api=api, token=token, model=api_model(s, api))
     common: dict[str, Any] = dict(path=s.http_path, headers=dict(s.headers), model=s.model, stream=s.stream,
                                   session_header=s.session_header, session_field=s.session_field, token=token)
     if s.transport == "openai-chat":
@@ -562,9 +572,11 @@ def _build_transport(s: Settings, url: str) -> Transport:
 
 
 @pytest.fixture
-def replyrace_transport_factory(gateway: Gateway, replyrace_settings: Settings) -> Callable[[], Transport]:
+def replyrace_transport_factory(gateway: Gateway, replyrace_settings: Settings,
+                                pytestconfig: pytest.Config) -> Callable[[], Transport]:
     """Makes one transport per run; override it to speak your gateway's own API."""
-    return lambda: _build_transport(replyrace_settings, gateway.url)
+    api = _state(pytestconfig).api
+    return lambda: _build_transport(replyrace_settings, gateway.url, api)
 
 
 @pytest.fixture
@@ -688,7 +700,8 @@ def sequential_sender(
         rtt=replyrace_rtt,
         node_id=node.nodeid,
         replay=_replay_command(request.config, node.nodeid, state.seed),
-        extra={"transport": s.transport, "stream": s.stream, "jitter": fake_provider.rtt.jitter},
+        extra={"transport": s.transport, "stream": s.stream, "jitter": fake_provider.rtt.jitter,
+               **({"api": s.api} if s.transport == "declared" else {})},
         on_result=record,
         on_window=record_window,
         session_key=overrides.get("session_key"),

@@ -70,3 +70,12 @@ import pytest
 def {name}(sequential_sender):
     sequential_sender.run().assert_no_fast_fail()
 """
+
+
+DECLARED_GATEWAY = SUPPORT / "declared_gateway.py"
+
+
+def declared_gateway_cmd(*options: str) -> str:
+    """A launcher command template for the suite's declared-transport test gateway."""
+    return " ".join(["{python}", shlex.quote(str(DECLARED_GATEWAY)), "--port", "{port}", "--provider-url",
+                     "{provider_url}", *options])
