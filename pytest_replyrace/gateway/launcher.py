@@ -11,8 +11,10 @@ import contextlib
 import os
 import shlex
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
@@ -23,6 +25,7 @@ from ..units import MAX_GRACE, parse_duration
 from . import reaper
 from .command import PLACEHOLDERS, format_command
 from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
+from .ports import listening_ports
 from .processes import EndedProcess, ProcessGroup, describe_exit
 from .readiness import ReadyCheck, probe, wait_until_ready
 
@@ -167,6 +170,7 @@ class LaunchedGateway:
     def start(self) -> LaunchedGateway:
         if self._group is not None:
             return self
+        self._check_port_free()
         self.write_files()
         self._log_handle = open(self.log_path, "ab")  # noqa: SIM115 - held open for the gateway's life, closed in stop()
         try:
@@ -242,11 +246,52 @@ class LaunchedGateway:
 
     def wait_ready(self, timeout: float | None = None) -> None:
         limit = self.ready_timeout if timeout is None else timeout
+        next_port_check = 0.0
+
+        def still_alive(last: str | None) -> None:
+            nonlocal next_port_check
+            self._check_alive(last)
+            # Something answers on the port while the gateway is not ready: is it the gateway at all?
+            if last not in (None, "connection refused") and time.monotonic() >= next_port_check:
+                next_port_check = time.monotonic() + 1.0
+                self._check_port(last)
+
         last = wait_until_ready(self.ready, "127.0.0.1", self.port, self._log.contains, limit,
-                                still_alive=self._check_alive, progress=self.progress)
+                                still_alive=still_alive, progress=self.progress)
         if last is not None:
             raise self._failure(f"still not ready ({self.ready.text}) after {limit:g}s; it was stopped\n"
                                 f"{self._probed(last)}")
+        self._check_port("ready")
+
+    def _check_port_free(self) -> None:
+        """Nothing may listen on the gateway's port before it starts: a gateway that finds its port taken may move to
+        another one and say so only in its log, and the readiness check would then talk to the other process."""
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            self._remove_state_dir()
+            raise GatewayStartError(
+                f"gateway {self.command_text!r} was not started: its port {self.port} is taken, something already "
+                f"listens on 127.0.0.1:{self.port}; a gateway that finds its port taken may move to another one "
+                "(LangGraph's `langgraph dev` does, with only a log line), and the readiness check would talk to "
+                "the other process")
+
+    def _check_port(self, last: str) -> None:
+        """The gateway must answer on its own port: a gateway that moved to another one (LangGraph's ``langgraph
+        dev`` does when its port is taken) while something else answers on ``{port}`` fails here, clearly. Only
+        when its processes listen somewhere and not on the port (a ``docker run -p`` gateway listens nowhere)."""
+        group = self._group
+        if self.ready.kind == "log" or group is None:
+            return
+        pids = {group.pid, *reaper.marked_processes(group.marker)}
+        ports = listening_ports(pids)
+        if not ports or self.port in ports:
+            return
+        where = ", ".join(f"127.0.0.1:{port}" for port in sorted(ports))
+        raise self._failure(
+            f"does not listen on its port {self.port}: its processes listen on {where}, and something else "
+            f"answers on {self.port} (readiness: {last}). The port may have been taken when it started, and the "
+            "gateway moved to another one (LangGraph's `langgraph dev` does, with only a log line); give it the "
+            "port with {port} in the command or a gateway file; "
+            f"it was stopped\n{self._probed(last)}")
 
     def stop(self) -> int | None:
         """SIGTERM the process group, SIGKILL it after the grace, end what left it; idempotent."""
