@@ -29,7 +29,8 @@ def test_the_wheel_holds_the_package_and_py_typed_and_nothing_else(tmp_path: Pat
         archive.extractall(tmp_path / "site")
     strays = [n for n in names if not n.startswith(("pytest_replyrace/", "pytest_replyrace-"))]
     assert strays == [], f"the wheel holds more than the package: {strays}"
-    assert {"pytest_replyrace/__init__.py", "pytest_replyrace/plugin.py", "pytest_replyrace/py.typed"} <= set(names)
+    assert {"pytest_replyrace/__init__.py", "pytest_replyrace/plugin.py", "pytest_replyrace/py.typed",
+            "pytest_replyrace/transports/apis/langgraph.toml", "pytest_replyrace/transports/apis/mastra.toml"} <= set(names)
     assert "pytest_replyrace = pytest_replyrace.plugin" in entry_points
     # The unpacked wheel, first on the path, is a working plugin on its own.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path / "site"),
@@ -41,3 +42,8 @@ def test_the_wheel_holds_the_package_and_py_typed_and_nothing_else(tmp_path: Pat
     where = subprocess.run([sys.executable, "-c", "import pytest_replyrace; print(pytest_replyrace.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert where.stdout.strip() == str(tmp_path / "site" / "pytest_replyrace" / "__init__.py"), where
+    # The built-in API files are read from the installed package by name.
+    builtins = subprocess.run([sys.executable, "-c", "from pytest_replyrace.transports.api_file import BUILTIN_APIS, "
+                               "builtin_text, parse_api; print([parse_api(builtin_text(n), n).label for n in "
+                               "BUILTIN_APIS])"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert builtins.stdout.strip() == "['langgraph', 'mastra']", builtins
