@@ -583,7 +583,7 @@ def _as_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return _decimal(value)
-    return value_text(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _decimal(value: int | float) -> str:

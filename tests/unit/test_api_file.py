@@ -122,10 +122,10 @@ VALUES = {"message": "hi {there} / ?", "session": 42, "flag": True, "temp": 0.5,
 
 def test_a_string_that_is_only_a_placeholder_is_the_value_and_a_longer_one_is_text() -> None:
     template = {"m": "{message}", "s": "{session}", "f": "{flag}", "o": "{obj}", "t": "say {message}!",
-                "n": "id-{session}-{flag}-{temp}", "lit": "{{message}} and {1} and { x }", "list": ["{session}"]}
+                "n": "id-{session}-{flag}-{temp}", "j": "obj={obj}", "lit": "{{message}} and {1} and { x }", "list": ["{session}"]}
     assert fill(template, VALUES) == {
         "m": "hi {there} / ?", "s": 42, "f": True, "o": {"k": [1]}, "t": "say hi {there} / ?!",
-        "n": "id-42-true-0.5", "lit": "{message} and {1} and { x }", "list": [42]}
+        "n": "id-42-true-0.5", "j": 'obj={"k": [1]}', "lit": "{message} and {1} and { x }", "list": [42]}
 
 
 def test_in_a_path_a_placeholder_is_percent_encoded() -> None:
