@@ -104,7 +104,9 @@ class DeclaredTransport(HttpClient):
         headers = {"Accept": ACCEPT[self.spec.reply.format] if spec.session is None else "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        for name, template in spec.headers:
+        for name, template in spec.headers:  # the file's own headers win, whatever their case
+            for known in [k for k in headers if k.lower() == name.lower()]:
+                del headers[known]
             headers[name] = str(fill(template, {k: _header_text(v) for k, v in values.items()}))
         body: dict[str, Any] = {}
         if spec.json is not MISSING:

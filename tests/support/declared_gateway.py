@@ -1,6 +1,6 @@
 """The suite's test gateway for the declared transport: one small HTTP API in every shape an API file can declare.
 
-    python declared_gateway.py --port P --provider-url URL [--require-token T]
+    python declared_gateway.py --port P --provider-url URL [--require-token T] [--require-header 'Name: value']
 
 Sessions are kept here (the whole history goes to the fake provider each turn); a session's turns queue behind
 one another, as most agent servers do. The endpoints:
@@ -56,13 +56,17 @@ class Gateway:
     def log(self, text: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
 
-    def refused(self, request: web.Request) -> web.Response | None:
+    def refused(self, request: web.Request, send: bool = True) -> web.Response | None:
+        for line in self.args.require_header if send else ():
+            name, _, value = line.partition(":")
+            if request.headers.get(name.strip()) != value.strip():
+                return web.json_response({"error": f"missing header {name.strip()}"}, status=401)
         if self.args.require_token and request.headers.get("Authorization") != f"Bearer {self.args.require_token}":
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
         return None
 
     async def make_session(self, request: web.Request) -> web.Response:
-        refused = self.refused(request)
+        refused = self.refused(request, send=False)
         if refused is not None:
             return refused
         if request.query.get("fail"):
@@ -242,6 +246,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
     parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
     parser.add_argument("--require-token", default=None, help="every request must carry 'Authorization: Bearer T'")
+    parser.add_argument("--require-header", action="append", default=[],
+                        help="'Name: value' every send must carry, else 401")
     args = parser.parse_args(argv)
     gateway = Gateway(args)
     app = web.Application()
