@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.docs import doc_page, fenced_blocks, marked_block
 from support.selftest import declared_gateway_cmd, run
+
+from pytest_replyrace.transports.api_file import BUILTIN_APIS, builtin_text, parse_api
 
 CALLS = """
 import pytest
@@ -109,7 +112,8 @@ def test_a_json_api_with_a_session_call_is_clean_and_the_gateway_keeps_the_histo
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
     setup(race_pytester, "[vars]\nmodel = \"bot\"\n" + JSON_API, extra=", history='exact'")
-    result, (test,) = declared(race_pytester)
+    # The file's header, its placeholder filled in, reaches the gateway (which refuses a send without it).
+    result, (test,) = declared(race_pytester, gateway="--require-header 'X-Model: bot'")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["replyrace *transport=declared api=gw.toml*", "*PATTERN pppppp*"])
     tokens = [call["token"] for call in test["calls"]]
@@ -308,3 +312,34 @@ def test_text_after_the_text_complete_event_is_late_text_not_the_reply(race_pyte
     for call in test["calls"]:
         assert not call["reply"].endswith("(late)")
         assert call["late_replies"] == ["[after the text-complete event]  (late)"]
+
+
+PAGE = "10-any-http-gateway.md"
+
+
+def page_toml(name: str) -> str:
+    (block,) = fenced_blocks(marked_block(doc_page(PAGE), name), "toml")
+    return block
+
+
+@pytest.mark.parametrize("name", BUILTIN_APIS)
+def test_the_docs_show_each_built_in_file_as_the_package_ships_it(name: str) -> None:
+    assert page_toml(f"{name}-api") == builtin_text(name)
+
+
+def test_the_docs_multitask_strategy_line_is_the_built_in_one_plus_the_field() -> None:
+    text = doc_page(PAGE).read_text(encoding="utf-8")
+    changed = next(line for line in text.splitlines() if line.startswith("json = ") and "multitask_strategy" in line)
+    original = next(line for line in builtin_text("langgraph").splitlines() if line.startswith("json = { assistant"))
+    assert changed.endswith(', multitask_strategy = "reject" }')
+    assert changed.replace(', multitask_strategy = "reject"', "") == original
+    parse_api(builtin_text("langgraph").replace(original, changed), "copy")
+
+
+def test_the_docs_example_is_clean_at_send_at_text(race_pytester: pytest.Pytester,
+                                                   assert_no_leak: Callable[[], None]) -> None:
+    setup(race_pytester, page_toml("declared-example"), extra=", send_at='text', history='exact'")
+    result, (test,) = declared(race_pytester)
+    result.assert_outcomes(passed=1)
+    assert test["pattern"] == "pppppp" and all(call["text_at"] < call["ended_at"] for call in test["calls"])
+    assert_no_leak()
