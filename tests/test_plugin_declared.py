@@ -276,14 +276,37 @@ def test_the_busy_selector(race_pytester: pytest.Pytester, busy: str, policy: st
                    "turn: check [send] in gw.toml" in c["transport_error"] for c in calls if c["letter"] == "e")
 
 
-def test_a_busy_refusal_of_a_message_sent_after_the_end_is_a_fast_fail(race_pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("api", [
+    SSE_API.replace("?tail_ms=300", "?busy=hold&hold_ms=400"),
+    # A 200 whose error holds the busy text: a refusal by text alone (no status in [reply] busy).
+    JSON_API.replace('path = "/json/{session}"', 'path = "/json/{session}?busy=hold&hold_ms=400&busy_status=200"')
+    .replace('error = { pointer = "/error/message" }', 'error = [{ pointer = "/error/message" }, { pointer = "/error" }]')
+    + 'busy = { text = "already running" }\n',
+], ids=["sse-409", "json-200-text"])
+def test_a_busy_refusal_of_a_message_sent_after_the_end_is_a_fast_fail(race_pytester: pytest.Pytester,
+                                                                        api: str) -> None:
     # The gateway holds the session 400 ms after each reply: a message sent at the end is refused though the
-    # client was done; busy text in the refusal, the default 409 status.
-    setup(race_pytester, SSE_API.replace("?tail_ms=300", "?busy=hold&hold_ms=400"), check="assert_no_fast_fail")
+    # client was done.
+    setup(race_pytester, api, check="assert_no_fast_fail")
     result, (test,) = declared(race_pytester, "--replyrace-busy-policy=reject")
     result.assert_outcomes(failed=1)
     assert test["pattern"] == "pfffff"
-    assert all(call["busy_refusal"] for call in test["calls"][1:])
+    assert all(call["busy_refusal"] and "already running" in call["error"] for call in test["calls"][1:])
+
+
+@pytest.mark.parametrize("reply", [
+    'text = { event = "delta", pointer = "/so_far", mode = "replace" }\n',
+    'complete = { event = "done", text = "/whole" }\n',
+], ids=["replace", "complete-text"])
+def test_the_text_as_a_snapshot_or_whole_in_the_text_complete_event(race_pytester: pytest.Pytester,
+                                                                     reply: str) -> None:
+    api = SSE_API.replace('text = { event = "delta", pointer = "/d" }\n', reply)
+    if reply.startswith("complete"):
+        api = api.replace('complete = { event = "done", pointer = "/finish" }\n', "")
+    setup(race_pytester, api)
+    result, (test,) = declared(race_pytester)
+    result.assert_outcomes(passed=1)
+    assert [call["reply"] for call in test["calls"]] == [f"ECHO {call['token']}" for call in test["calls"]]
 
 
 @pytest.mark.parametrize(("fault", "timeout", "evidence"), [

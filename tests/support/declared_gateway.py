@@ -9,8 +9,9 @@ one another, as most agent servers do. The endpoints:
 - ``POST /json/{sid}`` with ``{"text": ...}`` → ``{"reply", "run", "error"}`` (a provider failure in ``error``).
 - ``POST /form/{sid}``: the same, urlencoded (``message``, ``stream=true|false``, ``n`` an integer, ``tags``
   repeated ``a`` and ``b``; anything else is a 400), answered as ``/sse`` when ``stream=true``.
-- ``POST /sse/{sid}``: ``event: meta`` (the run id) at once, then after the turn ``event: delta`` pieces,
-  ``event: done``, the tail, and ``data: [DONE]``; a provider failure is an ``event: error`` in the 200 stream.
+- ``POST /sse/{sid}``: ``event: meta`` (the run id) at once, then after the turn ``event: delta`` pieces (``d``,
+  and the text so far in ``so_far``), ``event: done`` (the whole text in ``whole``), the tail, and
+  ``data: [DONE]``; a provider failure is an ``event: error`` in the 200 stream.
 - ``POST /ndjson/{sid}``: the same as ``{"type": ...}`` lines (``start``, ``delta``, ``text_done``, ``finish``).
 
 Query switches on the send endpoints: ``tail_ms`` (the pause between the text-complete event and the stream's
@@ -94,7 +95,7 @@ class Gateway:
             status = int(request.query.get("busy_status", "409"))
             text = request.query.get("busy_text", "session already running")
             self.log(f"busy: refused a send ({status})")
-            return web.json_response({"error": text}, status=status)
+            return web.json_response({"error": text, "reply": None}, status=status)
         return None
 
     async def turn(self, request: web.Request, session: Session, text: str) -> tuple[str | None, str | None]:
@@ -200,15 +201,15 @@ class Gateway:
         else:
             assert answer is not None
             half = len(answer) // 2
-            for piece in (answer[:half], answer[half:]):
-                await write("delta", {"d": piece})
+            for piece, so_far in ((answer[:half], answer[:half]), (answer[half:], answer)):
+                await write("delta", {"d": piece, "so_far": so_far})
             if fault == "cut":
                 assert request.transport is not None
                 request.transport.abort()  # the connection drops mid-answer
                 return response
             if fault == "huge":
                 await write("delta", {"d": "x" * (1100 * 1024)})
-            await write("done" if kind == "sse" else "text_done", {"finish": "stop"})
+            await write("done" if kind == "sse" else "text_done", {"finish": "stop", "whole": answer})
             if fault == "late":
                 await write("delta", {"d": " (late)"})
         await asyncio.sleep(float(request.query.get("tail_ms", "0")) / 1000)
