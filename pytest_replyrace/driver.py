@@ -255,12 +255,13 @@ class SequentialSender:
     def new_session_key(self) -> str:
         return f"agent:test:race-{self._tag(8)}"
 
-    def run(self, calls: int | None = None, gap: float | None = None, session_key: str | None = None) -> RaceResult:
+    def run(self, calls: int | None = None, gap: float | None = None, session_key: str | None = None, *,
+            send_at: str | None = None) -> RaceResult:
         """Blocking form for sync tests."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key))
+            return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key, send_at=send_at))
         raise RuntimeError("sequential_sender.run() was called inside a running event loop; "
                            "use `await sequential_sender.arun(...)`")
 
@@ -270,13 +271,17 @@ class SequentialSender:
         gap: float | None = None,
         session_key: str | None = None,
         rtt: float | None = None,
+        *,
+        send_at: str | None = None,
     ) -> RaceResult:
         """One sequential run. ``rtt`` serves this run's tokens at their own RTT, so runs on
-        other session keys can go on at other RTTs at the same time."""
+        other session keys can go on at other RTTs at the same time; ``send_at`` overrides the settings' anchor
+        for this run."""
         settings = dataclasses.replace(
             self.settings,
             calls=self.settings.calls if calls is None else calls,
             gap=self.settings.gap if gap is None else gap,
+            send_at=self.settings.send_at if send_at is None else send_at,
         )
         pauser = None
         if settings.pause is not None:
