@@ -256,12 +256,13 @@ class SequentialSender:
         return f"agent:test:race-{self._tag(8)}"
 
     def run(self, calls: int | None = None, gap: float | None = None, session_key: str | None = None, *,
-            send_at: str | None = None) -> RaceResult:
+            send_at: str | None = None, busy_policy: str | None = None) -> RaceResult:
         """Blocking form for sync tests."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key, send_at=send_at))
+            return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key, send_at=send_at,
+                                         busy_policy=busy_policy))
         raise RuntimeError("sequential_sender.run() was called inside a running event loop; "
                            "use `await sequential_sender.arun(...)`")
 
@@ -273,15 +274,17 @@ class SequentialSender:
         rtt: float | None = None,
         *,
         send_at: str | None = None,
+        busy_policy: str | None = None,
     ) -> RaceResult:
         """One sequential run. ``rtt`` serves this run's tokens at their own RTT, so runs on
-        other session keys can go on at other RTTs at the same time; ``send_at`` overrides the settings' anchor
-        for this run."""
+        other session keys can go on at other RTTs at the same time; ``send_at`` and ``busy_policy`` override
+        the settings for this run."""
         settings = dataclasses.replace(
             self.settings,
             calls=self.settings.calls if calls is None else calls,
             gap=self.settings.gap if gap is None else gap,
             send_at=self.settings.send_at if send_at is None else send_at,
+            busy_policy=self.settings.busy_policy if busy_policy is None else busy_policy,
         )
         pauser = None
         if settings.pause is not None:
@@ -355,10 +358,9 @@ class SequentialSender:
             if pauser is not None:
                 await pauser.close()  # never leave the gateway stopped
             await transport.close()
-        result = self._finish(records, key, settings, (log_start, last_reply_mark), late,
-                              self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel)
-        result.preamble = preamble
-        return result
+        return self._finish(records, key, settings, (log_start, last_reply_mark), late,
+                            self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel,
+                            preamble=preamble)
 
     async def _anchor(self, previous: _InFlight, settings: DriverSettings,
                       watch: _ProviderWatch | None) -> tuple[float, bool, float]:
@@ -462,6 +464,7 @@ class SequentialSender:
         late: dict[str, list[str]],
         rtt: float | None,
         concurrent: bool = False,
+        preamble: Sequence[PreambleRecord] = (),
     ) -> RaceResult:
         if self.provider is not None:
             self.provider.check_handler_errors()  # our own failure must never read as the gateway's letters
@@ -495,6 +498,7 @@ class SequentialSender:
                       "preamble": list(settings.preamble), **self.extra},
             send_at=settings.send_at,
             busy_policy=settings.busy_policy,
+            preamble=list(preamble),
         )
         if self._shrinking:
             return result  # a shrink probe is not one of the test's runs

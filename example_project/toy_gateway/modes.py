@@ -97,18 +97,18 @@ MODES: dict[str, Mode] = {
     "busy-after-final": Mode(
         "busy-after-final",
         "A gateway that refuses a message while a turn runs (busy policy reject), and marks the turn idle only "
-        "300 ms after its final is sent: a client that sends on the final (send_at text) is refused although "
+        "200 ms after its final is sent: a client that sends on the final (send_at text) is refused although "
         "the gateway said the turn was done (f); one that waits for agent.wait (end) never sees it.",
         busy="reject",
-        idle_after_final=300.0,
+        idle_after_final=200.0,
     ),
     "stale-history": Mode(
         "stale-history",
-        "A gateway that stores a turn only 300 ms after its final: a message sent on the final is answered "
+        "A gateway that stores a turn only 200 ms after its final: a message sent on the final is answered "
         "from a conversation without the previous turn (h with history='exact'); clean when the client "
         "waits for the run to settle.",
         busy="queue",
-        store_after_final=300.0,
+        store_after_final=200.0,
     ),
     "takeover": Mode(
         "takeover",

@@ -16,6 +16,9 @@ goes idle *before* its final reaches the client. The planted bugs break exactly 
 - ``store_after_final``: the turn is stored some ms after its final (a message sent on the final is answered
   without it: the stale-history race);
 - ``takeover``: a message that arrives during a model call makes the running turn fail, and is itself dropped.
+
+Two commands change a session's state, as users do with ordinary messages: ``/new`` forgets its stored turns,
+``/busy POLICY`` sets its busy policy. Each is answered at once, without the model.
 """
 
 from __future__ import annotations
@@ -71,6 +74,22 @@ class TurnEngine:
         self.stored: dict[str, list[Turn]] = {}
         self.done: dict[str, asyncio.Event] = {}
         """Per run id: set when the turn is wholly over (stored, idle): what agent.wait waits for."""
+        self.policies: dict[str, str] = {}
+        """Per session: a policy set by ``/busy``."""
+
+    def _command(self, key: str, message: str, run_id: str) -> bool:
+        """``/new`` and ``/busy POLICY``: answered at once; True if ``message`` was one."""
+        words = message.split()
+        if words == ["/new"]:
+            self.stored.pop(key, None)
+            self.events.chat(run_id, key, "final", text="New session started.")
+        elif len(words) == 2 and words[0] == "/busy" and words[1] in BUSY_POLICIES:
+            self.policies[key] = words[1]
+            self.events.chat(run_id, key, "final", text=f"Busy policy: {words[1]}.")
+        else:
+            return False
+        self.done[run_id].set()
+        return True
 
     def _idle_event(self, key: str) -> asyncio.Event:
         event = self.idle.get(key)
@@ -82,7 +101,10 @@ class TurnEngine:
     def send(self, key: str, message: str, run_id: str) -> None:
         """A message arrived: apply the policy (the caller has acked it already)."""
         self.done[run_id] = asyncio.Event()
+        if self._command(key, message, run_id):
+            return
         running = self.running.get(key)
+        policy = self.policies.get(key, self.policy)
         if running is None:
             self._start(key, _Turn(run_id, message))
         elif self.flaws.takeover and running.in_model:
@@ -94,15 +116,15 @@ class TurnEngine:
             self.log(f"[agent] {key}: {TAKEOVER_TEXT}")
             self.events.chat(run_id, key, "final")
             self.done[run_id].set()
-        elif self.policy == "reject":
+        elif policy == "reject":
             self.log(f"[agent] {key}: refused a message while a turn runs")
             self.events.chat(run_id, key, "error", error=BUSY_TEXT)
             self.done[run_id].set()
-        elif self.policy == "steer":
+        elif policy == "steer":
             running.steered.append(message)
             self.events.chat(run_id, key, "final")  # folded into the running turn: no reply of its own
             self.done[run_id].set()
-        elif self.policy == "interrupt":
+        elif policy == "interrupt":
             if running.task is not None:
                 running.task.cancel()
             self._start(key, _Turn(run_id, message), after=running)
