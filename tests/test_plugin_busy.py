@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.selftest import run, toy_gateway_option
+from support.docs import doc_block
+from support.selftest import race_gateway_cmd, run, toy_gateway_option
 
 WS = ("--replyrace-transport=openclaw", "--replyrace-agent-wait")
 
@@ -197,3 +198,15 @@ def test_preamble_from_the_command_line_is_in_the_header_and_replay(toy_pytester
                  "--replyrace-preamble=/new", "--replyrace-preamble=hello", "--replyrace-send-at=text", *WS)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["replyrace: send-at=text busy-policy=queue preamble=/new | hello"])
+
+
+def test_the_docs_events_example_sends_on_the_reply(race_pytester: pytest.Pytester) -> None:
+    race_pytester.makepyfile(test_events=doc_block("09-when-clients-send.md", "events-example"))
+    report = race_pytester.path / "history.json"
+    result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}", f"--replyrace-report={report}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*50ms text+0ms  ppp *clean (passed)"])
+    (test,) = json.loads(report.read_text())["tests"]
+    # Its events were used: each send waited for the previous text-complete, which the example reported.
+    assert [c["anchor_at"] for c in test["calls"][1:]] == [c["text_at"] for c in test["calls"][:-1]]
+    assert all(c["text_at"] is not None and not c["anchor_fallback"] for c in test["calls"])
