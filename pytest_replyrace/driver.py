@@ -241,11 +241,16 @@ class SequentialSender:
     """Called with every window a grid or a search finds (the plugin puts it in the reports)."""
     search_spec: SearchSpec | None = None
     """Where ``search()`` looks when called without ranges; a failing assertion then appends the window."""
+    progress: Callable[[str], None] | None = None
+    """Gets one line per probe of a grid, a window search or a shrink (the point, its pattern, elapsed of the
+    budget): long work is never silent. The plugin writes it on the terminal, and nothing with ``-q``."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}:{self.node_id}")
         self.results: list[RaceResult] = []
         self._shrinking = False
+        self._probing: tuple[str, float, float | None] | None = None
+        """While a grid, a search or a shrink runs: its name, start and budget (for the progress lines)."""
         self._active = 0
         self._parallel = False  # set while a grid or search runs several sessions at once
 
@@ -358,9 +363,29 @@ class SequentialSender:
             if pauser is not None:
                 await pauser.close()  # never leave the gateway stopped
             await transport.close()
-        return self._finish(records, key, settings, (log_start, last_reply_mark), late,
-                            self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel,
-                            preamble=preamble)
+        result = self._finish(records, key, settings, (log_start, last_reply_mark), late,
+                              self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel,
+                              preamble=preamble)
+        self._report_probe(result)
+        return result
+
+    def _report_probe(self, result: RaceResult) -> None:
+        if self._probing is None or self.progress is None:
+            return
+        what, started, budget = self._probing
+        rtt = "-" if result.rtt is None else format_duration(result.rtt)
+        elapsed = time.monotonic() - started
+        of = f" of {budget:g}s" if budget else ""
+        self.progress(f"replyrace: {what} probe rtt={rtt} gap={format_duration(result.gap)} calls={len(result.calls)}"
+                      f" -> {result.pattern} ({elapsed:.1f}s{of}) [{self.node_id or 'library'}]")
+
+    @contextlib.contextmanager
+    def _probes(self, what: str, budget: float | None) -> Iterator[None]:
+        outer, self._probing = self._probing, (what, time.monotonic(), budget)
+        try:
+            yield
+        finally:
+            self._probing = outer
 
     async def _anchor(self, previous: _InFlight, settings: DriverSettings,
                       watch: _ProviderWatch | None) -> tuple[float, bool, float]:
@@ -542,18 +567,20 @@ class SequentialSender:
         deadline = time.monotonic() + self.shrink_budget
         self._shrinking = True
         try:
-            for calls in range(2, len(failed.calls)):
-                if time.monotonic() >= deadline:
-                    return f"minimal reproduction: none found within the {self.shrink_budget:g}s shrink budget"
-                probe = await self.arun(calls=calls, gap=failed.gap, rtt=failed.rtt)
-                if any(letter in bad for letter in probe.pattern):
-                    command = self.replay_calls(calls) if self.replay_calls is not None else None
-                    rtt = "-" if failed.rtt is None else format_duration(failed.rtt)
-                    return (
-                        f"minimal reproduction: {calls} calls at rtt={rtt}, gap={format_duration(failed.gap)}, "
-                        f"seed {self.seed}: pattern {probe.pattern} (session {probe.session_key})"
-                        + (f"\n  replay it: {command}" if command else "")
-                    )
+            with self._probes("shrink", self.shrink_budget):
+                for calls in range(2, len(failed.calls)):
+                    if time.monotonic() >= deadline:
+                        return f"minimal reproduction: none found within the {self.shrink_budget:g}s shrink budget"
+                    probe = await self.arun(calls=calls, gap=failed.gap, rtt=failed.rtt, send_at=failed.send_at,
+                                            busy_policy=failed.busy_policy)
+                    if any(letter in bad for letter in probe.pattern):
+                        command = self.replay_calls(calls) if self.replay_calls is not None else None
+                        rtt = "-" if failed.rtt is None else format_duration(failed.rtt)
+                        return (
+                            f"minimal reproduction: {calls} calls at rtt={rtt}, gap={format_duration(failed.gap)}, "
+                            f"seed {self.seed}: pattern {probe.pattern} (session {probe.session_key})"
+                            + (f"\n  replay it: {command}" if command else "")
+                        )
         finally:
             self._shrinking = False
         return f"minimal reproduction: fewer than {len(failed.calls)} calls did not fail again"
@@ -577,7 +604,7 @@ class SequentialSender:
     async def agrid(self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None,
                     parallel: int | None = None) -> RaceWindow:
         parallel = parallel or self.parallel
-        with self._concurrently(parallel > 1):
+        with self._concurrently(parallel > 1), self._probes("grid", None):
             window = await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel)
         if self.on_window is not None:
             self.on_window(window)
@@ -603,7 +630,7 @@ class SequentialSender:
                                  "@pytest.mark.replyrace_search(rtt, gap) or --replyrace-search")
             spec = SearchSpec(rtt, gap)
         parallel = parallel or self.parallel
-        with self._concurrently(parallel > 1):
+        with self._concurrently(parallel > 1), self._probes("window search", budget_s or spec.budget):
             window = await search(self, rtt or spec.rtt, gap or spec.gap, gaps=gaps or spec.gaps,
                                   budget_s=budget_s or spec.budget, calls=max_calls or spec.calls,
                                   parallel=parallel)

@@ -698,5 +698,7 @@ def sequential_sender(
         shrink_budget=s.shrink,
         parallel=s.parallel,
         search_spec=search_spec,
+        # One line per probe of a grid, search or shrink on the terminal; -q keeps it quiet.
+        progress=_progress_writer(request.config) if request.config.get_verbosity() >= 0 else None,
         replay_calls=lambda calls: _replay_command(request.config, node.nodeid, state.seed, force_calls=calls),
     )
