@@ -378,10 +378,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 
-def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
-    """Writes a waiting line on the terminal while pytest captures output (default capture included)."""
+def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str], None]:
+    """Writes a progress line on the terminal while pytest captures output (default capture included): the
+    terminal reporter, or stderr in an xdist worker. ``quiet``: nothing with ``-q``."""
 
     def write(line: str) -> None:
+        if quiet and config.get_verbosity() < 0:
+            return
         capman = config.pluginmanager.get_plugin("capturemanager")
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
@@ -475,7 +478,7 @@ def replyrace_gateway_factory(
         cwd=pytestconfig.rootpath,
         log_patterns=state.log_patterns,
         state_root=tmp_path_factory.mktemp("replyrace"),
-        progress=_progress_writer(pytestconfig),
+        progress=terminal_writer(pytestconfig),
     )
     state.owned.append(pool)
     try:
@@ -699,6 +702,6 @@ def sequential_sender(
         parallel=s.parallel,
         search_spec=search_spec,
         # One line per probe of a grid, search or shrink on the terminal; -q keeps it quiet.
-        progress=_progress_writer(request.config) if request.config.get_verbosity() >= 0 else None,
+        progress=terminal_writer(request.config, quiet=True),
         replay_calls=lambda calls: _replay_command(request.config, node.nodeid, state.seed, force_calls=calls),
     )

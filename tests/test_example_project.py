@@ -78,7 +78,8 @@ def test_a_regression_in_fixed_turns_the_demo_red(
     result, history = run_demo(pytester, "-k", "test_sequential_sends and fixed")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(failed=3)
-    assert set(patterns(history).values()) == {"pfpf"}
+    # Every RTT point fails (pfpf, or pfff when a slow host lets the sends pile up behind the guard).
+    assert all(p[0] == "p" and "f" in p for p in patterns(history).values()), patterns(history)
     result.stdout.fnmatch_lines(["*replyrace fast-fail at rtt=50ms, gap=200ms: alternating: every 2nd call*"])
 
 

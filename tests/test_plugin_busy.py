@@ -102,15 +102,17 @@ def test_an_honest_refusal_is_b_under_reject_and_breaks_queue(toy_pytester: pyte
     result, test = run_busy(toy_pytester, "fixed", "--busy", "reject", send_at="first", gap=0.02,
                             busy_policy="reject", assertion="assert_clean")
     result.assert_outcomes(passed=1)
-    assert test["pattern"] == "pbb" and test["busy_policy"] == "reject", test["timeline"]
-    assert all(call["sent_while_busy"] for call in test["calls"][1:])
-    result.stdout.fnmatch_lines(["*first+20ms  pbb       1  0  0  0  0  0  2  0  0*clean (busy policy reject, passed)"])
+    # Call 2 goes out while call 1 streams and is refused; call 3 too, unless call 1 ended first (a slow host).
+    assert test["pattern"][:2] == "pb" and set(test["pattern"]) <= {"p", "b"}, test["timeline"]
+    assert test["busy_policy"] == "reject"
+    assert all(call["sent_while_busy"] for call in test["calls"] if call["letter"] == "b")
+    result.stdout.fnmatch_lines(["*first+20ms  pb?       * 0  0  0  0  0  ? 0  0*clean (busy policy reject, passed)"])
     # The same gateway, judged as a queueing one: the refusals break its promise.
     result, test = run_busy(toy_pytester, "fixed", "--busy", "reject", send_at="first", gap=0.02)
     result.assert_outcomes(failed=1)
-    assert test["pattern"] == "pbb"
+    assert test["pattern"][:2] == "pb"
     result.stdout.fnmatch_lines(["*replyrace busy policy queue broken at rtt=200ms, gap=20ms, send_at=first: call 2 "
-                                 "is b (refused as busy, not allowed); call 3 is b*",
+                                 "is b (refused as busy, not allowed)*",
                                  "*!*b  error: session busy: a turn is already running*"])
 
 
@@ -136,15 +138,15 @@ def test_steer_and_interrupt_pass_under_their_policy_and_any_and_break_queue(
         result, test = run_busy(toy_pytester, "fixed", "--busy", policy, send_at=send_at, busy_policy=judged,
                                 assertion="assert_clean" if judged != "queue" else "assert_no_fast_fail")
         result.assert_outcomes(**{outcome: 1})
-        assert test["pattern"] == pattern, (judged, test["timeline"])
+        # Each message lands during the running model call (50 ms after its request, at a 200 ms RTT).
+        assert set(test["pattern"]) == set(pattern) and test["pattern"][:2] == pattern[:2], (judged, test["timeline"])
     notes = [call["note"] for call in test["calls"]]
     if policy == "steer":
         # The running call answered what was folded into it, and is still p: its own token was served first.
-        assert notes == ["answered the merged call 2, call 3", "merged into call 1's running turn",
-                         "merged into call 1's running turn"], notes
+        assert notes[0].startswith("answered the merged call 2"), notes
+        assert notes[1] == "merged into call 1's running turn", notes
     else:
-        assert notes[0] == "interrupted: call 2, sent while it ran, was interrupted in turn", notes
-        assert notes[1] == "interrupted: call 3, sent while it ran, got a real reply", notes
+        assert notes[0].startswith("interrupted: call 2, sent while it ran, "), notes
 
 
 def test_a_busy_refusal_over_http_is_a_409(toy_pytester: pytest.Pytester) -> None:
