@@ -466,7 +466,10 @@ class RaceResult:
 
     @property
     def verdict(self) -> str:
-        return verdict_of(self.pattern, self.busy_policy)
+        word = verdict_of(self.pattern, self.busy_policy)
+        if word in ("clean", "unreliable") and self.race_calls():
+            return "busy-policy"  # a message answered twice, or sent while busy and lost: the promise broke
+        return word
 
     @property
     def allowed(self) -> frozenset[str]:
