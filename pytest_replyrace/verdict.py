@@ -172,9 +172,12 @@ def judge_overlap(calls: Sequence[CallRecord]) -> None:
     for host in calls:
         merged = [by_token[t] for t in find_tokens(host.reply) if t in by_token and by_token[t].letter == "m"]
         foreign = {t for t in find_tokens(host.reply) if t != host.token}
+        names = ", ".join(f"call {m.index}" for m in merged)
         if host.letter == "w" and merged and foreign <= {m.token for m in merged} and host.served_before_reply():
             host.letter = "p"  # steer: the turn answered the message folded into it; its own was served first
-            host.note = "answered the merged " + ", ".join(f"call {m.index}" for m in merged)
+            host.note = f"answered the merged {names}"
+        elif host.letter == "p" and merged:
+            host.note = f"also answered the merged {names}"
     for host in reversed(calls):  # from the last: a chain of interrupts ends in the message that got its reply
         if host.letter not in "fel" or host.timed_out or not host.journal:
             continue

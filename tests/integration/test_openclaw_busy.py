@@ -91,7 +91,7 @@ def test_openclaw_2026_8_1_steers(pytester: pytest.Pytester, leak_marker: str, o
     assert own["ended_at"] <= continuation["arrived_at"] and continuation["ended_at"] <= a["replied_at"]
     # A's final answers both (OpenClaw joins the two texts with no separator: "ECHO rr-…-1ECHO rr-…-2").
     assert a["reply"] == f"ECHO {a['token']}ECHO {b['token']}", a
-    assert a["letter"] == "p" and a["note"] == "answered the merged call 2", a
+    assert a["letter"] == "p" and a["note"] == "also answered the merged call 2", a
     assert_no_leak()
 
 
