@@ -303,19 +303,17 @@ class SequentialSender:
             if self.provider is None:
                 raise ValueError("rtt: a per-run RTT needs the fake provider")
             self.provider.set_token_rtt(f"rr-{run_tag}-", rtt, self.provider.rtt.jitter)
-        self._active += 1
-        log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
         transport = check_transport(self.transport_factory(), "replyrace_transport_factory")
         if settings.send_at in ("text", "first") and not reports_events(transport):
-            self._active -= 1
             raise TransportContractError(
                 f"send_at={settings.send_at!r} waits for an event of the previous answer, and the {_name(transport)} "
                 f"transport reports none; use send_at 'end', 'request' or 'served' with it, or give it "
                 "`reports_events = True` and report on the CallEvents its send() is handed (see docs, 'When "
                 "clients send')")
         if settings.send_at in ("request", "served") and self.provider is None:
-            self._active -= 1
             raise ValueError(f"send_at={settings.send_at!r} waits for the fake provider, and this sender has none")
+        self._active += 1
+        log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
         watch = (_ProviderWatch(self.provider, asyncio.get_running_loop())
                  if settings.send_at in ("request", "served") and self.provider is not None else None)
         records: list[CallRecord] = []
