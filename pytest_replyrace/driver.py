@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .clock import SPIN, sleep_until
+from .clock import SEND_SPIN, sleep_until
 from .gateway.log import LogScan
 from .gateway.nemesis import ProcessPause
 from .provider.server import FakeProvider
@@ -332,7 +332,7 @@ class SequentialSender:
                 anchor, fallback = (None, False)
                 if previous is not None:
                     anchor, fallback, target = await self._anchor(previous, settings, watch)
-                    await sleep_until(target, SPIN)
+                    await sleep_until(target, SEND_SPIN)
                 record = CallRecord(index=index, token=make_token(run_tag, index), session_key=key,
                                     sent_at=time.monotonic(), send_at=settings.send_at, anchor_at=anchor,
                                     anchor_fallback=fallback)
