@@ -31,7 +31,7 @@ from support.selftest import race_gateway_cmd  # noqa: E402
 from pytest_replyrace.driver import DriverSettings, SequentialSender  # noqa: E402
 from pytest_replyrace.gateway.launcher import LaunchedGateway  # noqa: E402
 from pytest_replyrace.provider.server import FakeProvider  # noqa: E402
-from pytest_replyrace.transports.base import HttpTransport  # noqa: E402
+from pytest_replyrace.transports.http import HttpTransport  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

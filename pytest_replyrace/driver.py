@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .clock import SPIN, sleep_until
+from .clock import SEND_SPIN, sleep_until
 from .gateway.log import LogScan
 from .gateway.nemesis import ProcessPause
 from .provider.server import FakeProvider
@@ -241,11 +241,16 @@ class SequentialSender:
     """Called with every window a grid or a search finds (the plugin puts it in the reports)."""
     search_spec: SearchSpec | None = None
     """Where ``search()`` looks when called without ranges; a failing assertion then appends the window."""
+    progress: Callable[[str], None] | None = None
+    """Gets one line per probe of a grid, a window search or a shrink (the point, its pattern, elapsed of the
+    budget): long work is never silent. The plugin writes it on the terminal, and nothing with ``-q``."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}:{self.node_id}")
         self.results: list[RaceResult] = []
         self._shrinking = False
+        self._probing: tuple[str, float, float | None] | None = None
+        """While a grid, a search or a shrink runs: its name, start and budget (for the progress lines)."""
         self._active = 0
         self._parallel = False  # set while a grid or search runs several sessions at once
 
@@ -255,12 +260,14 @@ class SequentialSender:
     def new_session_key(self) -> str:
         return f"agent:test:race-{self._tag(8)}"
 
-    def run(self, calls: int | None = None, gap: float | None = None, session_key: str | None = None) -> RaceResult:
+    def run(self, calls: int | None = None, gap: float | None = None, session_key: str | None = None, *,
+            send_at: str | None = None, busy_policy: str | None = None) -> RaceResult:
         """Blocking form for sync tests."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key))
+            return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key, send_at=send_at,
+                                         busy_policy=busy_policy))
         raise RuntimeError("sequential_sender.run() was called inside a running event loop; "
                            "use `await sequential_sender.arun(...)`")
 
@@ -270,13 +277,19 @@ class SequentialSender:
         gap: float | None = None,
         session_key: str | None = None,
         rtt: float | None = None,
+        *,
+        send_at: str | None = None,
+        busy_policy: str | None = None,
     ) -> RaceResult:
         """One sequential run. ``rtt`` serves this run's tokens at their own RTT, so runs on
-        other session keys can go on at other RTTs at the same time."""
+        other session keys can go on at other RTTs at the same time; ``send_at`` and ``busy_policy`` override
+        the settings for this run."""
         settings = dataclasses.replace(
             self.settings,
             calls=self.settings.calls if calls is None else calls,
             gap=self.settings.gap if gap is None else gap,
+            send_at=self.settings.send_at if send_at is None else send_at,
+            busy_policy=self.settings.busy_policy if busy_policy is None else busy_policy,
         )
         pauser = None
         if settings.pause is not None:
@@ -290,19 +303,17 @@ class SequentialSender:
             if self.provider is None:
                 raise ValueError("rtt: a per-run RTT needs the fake provider")
             self.provider.set_token_rtt(f"rr-{run_tag}-", rtt, self.provider.rtt.jitter)
-        self._active += 1
-        log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
         transport = check_transport(self.transport_factory(), "replyrace_transport_factory")
         if settings.send_at in ("text", "first") and not reports_events(transport):
-            self._active -= 1
             raise TransportContractError(
                 f"send_at={settings.send_at!r} waits for an event of the previous answer, and the {_name(transport)} "
                 f"transport reports none; use send_at 'end', 'request' or 'served' with it, or give it "
                 "`reports_events = True` and report on the CallEvents its send() is handed (see docs, 'When "
                 "clients send')")
         if settings.send_at in ("request", "served") and self.provider is None:
-            self._active -= 1
             raise ValueError(f"send_at={settings.send_at!r} waits for the fake provider, and this sender has none")
+        self._active += 1
+        log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
         watch = (_ProviderWatch(self.provider, asyncio.get_running_loop())
                  if settings.send_at in ("request", "served") and self.provider is not None else None)
         records: list[CallRecord] = []
@@ -321,7 +332,7 @@ class SequentialSender:
                 anchor, fallback = (None, False)
                 if previous is not None:
                     anchor, fallback, target = await self._anchor(previous, settings, watch)
-                    await sleep_until(target, SPIN)
+                    await sleep_until(target, SEND_SPIN)
                 record = CallRecord(index=index, token=make_token(run_tag, index), session_key=key,
                                     sent_at=time.monotonic(), send_at=settings.send_at, anchor_at=anchor,
                                     anchor_fallback=fallback)
@@ -351,9 +362,28 @@ class SequentialSender:
                 await pauser.close()  # never leave the gateway stopped
             await transport.close()
         result = self._finish(records, key, settings, (log_start, last_reply_mark), late,
-                              self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel)
-        result.preamble = preamble
+                              self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel,
+                              preamble=preamble)
+        self._report_probe(result)
         return result
+
+    def _report_probe(self, result: RaceResult) -> None:
+        if self._probing is None or self.progress is None:
+            return
+        what, started, budget = self._probing
+        rtt = "-" if result.rtt is None else format_duration(result.rtt)
+        elapsed = time.monotonic() - started
+        of = f" of {budget:g}s" if budget else ""
+        self.progress(f"replyrace: {what} probe rtt={rtt} gap={format_duration(result.gap)} calls={len(result.calls)}"
+                      f" -> {result.pattern} ({elapsed:.1f}s{of}) [{self.node_id or 'library'}]")
+
+    @contextlib.contextmanager
+    def _probes(self, what: str, budget: float | None) -> Iterator[None]:
+        outer, self._probing = self._probing, (what, time.monotonic(), budget)
+        try:
+            yield
+        finally:
+            self._probing = outer
 
     async def _anchor(self, previous: _InFlight, settings: DriverSettings,
                       watch: _ProviderWatch | None) -> tuple[float, bool, float]:
@@ -457,6 +487,7 @@ class SequentialSender:
         late: dict[str, list[str]],
         rtt: float | None,
         concurrent: bool = False,
+        preamble: Sequence[PreambleRecord] = (),
     ) -> RaceResult:
         if self.provider is not None:
             self.provider.check_handler_errors()  # our own failure must never read as the gateway's letters
@@ -490,6 +521,7 @@ class SequentialSender:
                       "preamble": list(settings.preamble), **self.extra},
             send_at=settings.send_at,
             busy_policy=settings.busy_policy,
+            preamble=list(preamble),
         )
         if self._shrinking:
             return result  # a shrink probe is not one of the test's runs
@@ -533,18 +565,20 @@ class SequentialSender:
         deadline = time.monotonic() + self.shrink_budget
         self._shrinking = True
         try:
-            for calls in range(2, len(failed.calls)):
-                if time.monotonic() >= deadline:
-                    return f"minimal reproduction: none found within the {self.shrink_budget:g}s shrink budget"
-                probe = await self.arun(calls=calls, gap=failed.gap, rtt=failed.rtt)
-                if any(letter in bad for letter in probe.pattern):
-                    command = self.replay_calls(calls) if self.replay_calls is not None else None
-                    rtt = "-" if failed.rtt is None else format_duration(failed.rtt)
-                    return (
-                        f"minimal reproduction: {calls} calls at rtt={rtt}, gap={format_duration(failed.gap)}, "
-                        f"seed {self.seed}: pattern {probe.pattern} (session {probe.session_key})"
-                        + (f"\n  replay it: {command}" if command else "")
-                    )
+            with self._probes("shrink", self.shrink_budget):
+                for calls in range(2, len(failed.calls)):
+                    if time.monotonic() >= deadline:
+                        return f"minimal reproduction: none found within the {self.shrink_budget:g}s shrink budget"
+                    probe = await self.arun(calls=calls, gap=failed.gap, rtt=failed.rtt, send_at=failed.send_at,
+                                            busy_policy=failed.busy_policy)
+                    if any(letter in bad for letter in probe.pattern):
+                        command = self.replay_calls(calls) if self.replay_calls is not None else None
+                        rtt = "-" if failed.rtt is None else format_duration(failed.rtt)
+                        return (
+                            f"minimal reproduction: {calls} calls at rtt={rtt}, gap={format_duration(failed.gap)}, "
+                            f"seed {self.seed}: pattern {probe.pattern} (session {probe.session_key})"
+                            + (f"\n  replay it: {command}" if command else "")
+                        )
         finally:
             self._shrinking = False
         return f"minimal reproduction: fewer than {len(failed.calls)} calls did not fail again"
@@ -568,7 +602,7 @@ class SequentialSender:
     async def agrid(self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None,
                     parallel: int | None = None) -> RaceWindow:
         parallel = parallel or self.parallel
-        with self._concurrently(parallel > 1):
+        with self._concurrently(parallel > 1), self._probes("grid", None):
             window = await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel)
         if self.on_window is not None:
             self.on_window(window)
@@ -594,7 +628,7 @@ class SequentialSender:
                                  "@pytest.mark.replyrace_search(rtt, gap) or --replyrace-search")
             spec = SearchSpec(rtt, gap)
         parallel = parallel or self.parallel
-        with self._concurrently(parallel > 1):
+        with self._concurrently(parallel > 1), self._probes("window search", budget_s or spec.budget):
             window = await search(self, rtt or spec.rtt, gap or spec.gap, gaps=gaps or spec.gaps,
                                   budget_s=budget_s or spec.budget, calls=max_calls or spec.calls,
                                   parallel=parallel)

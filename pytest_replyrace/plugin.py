@@ -384,10 +384,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 
-def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
-    """Writes a waiting line on the terminal while pytest captures output (default capture included)."""
+def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str], None]:
+    """Writes a progress line on the terminal while pytest captures output (default capture included): the
+    terminal reporter, or stderr in an xdist worker. ``quiet``: nothing with ``-q``."""
 
     def write(line: str) -> None:
+        if quiet and config.get_verbosity() < 0:
+            return
         capman = config.pluginmanager.get_plugin("capturemanager")
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
@@ -481,7 +484,7 @@ def replyrace_gateway_factory(
         cwd=pytestconfig.rootpath,
         log_patterns=state.log_patterns,
         state_root=tmp_path_factory.mktemp("replyrace"),
-        progress=_progress_writer(pytestconfig),
+        progress=terminal_writer(pytestconfig),
     )
     state.owned.append(pool)
     try:
@@ -641,21 +644,23 @@ def sequential_sender(
         overrides = parse_replyrace(mark.args, mark.kwargs, request.node.nodeid, s.send_at)
     send_at = overrides.get("send_at", s.send_at)
     gap = replyrace_gap if replyrace_gap is not None else overrides.get("gap", s.gap)
-    where = f"{request.node.nodeid}: send_at={send_at!r}"
+    where = f"replyrace: {request.node.nodeid}: send_at={send_at!r}"
+    problem = None
     if gap < 0 and send_at != "served":
-        raise pytest.UsageError(f"{where}: a negative gap ({format_duration(gap)}) needs send_at 'served'")
-    if gap < 0 and -gap > replyrace_rtt:
-        raise pytest.UsageError(f"{where}: gap {format_duration(gap)} is more than the provider RTT "
-                                f"({format_duration(replyrace_rtt)}) before the previous call is served; expected "
-                                f"a gap from -{format_duration(replyrace_rtt)}")
-    if send_at in ("text", "first"):
+        problem = f"{where}: a negative gap ({format_duration(gap)}) needs send_at 'served'"
+    elif gap < 0 and -gap > replyrace_rtt:
+        rtt = format_duration(replyrace_rtt)
+        problem = (f"{where}: gap {format_duration(gap)} is more than the provider RTT ({rtt}) before the previous "
+                   f"call is served; expected a gap from -{rtt}")
+    elif send_at in ("text", "first"):
         probe = replyrace_transport_factory()  # made, not opened: only its kind is looked at
         if not reports_events(probe):
-            raise pytest.UsageError(
-                f"{where} waits for an event of the previous answer, and the transport "
-                f"{getattr(probe, 'name', type(probe).__name__)!r} ({type(probe).__name__}) reports none; use "
-                "send_at end, request or served with it, or see docs/09-when-clients-send.md for a transport "
-                "that reports events")
+            problem = (f"{where} waits for an event of the previous answer, and the transport "
+                       f"{getattr(probe, 'name', type(probe).__name__)!r} ({type(probe).__name__}) reports none; use "
+                       "send_at end, request or served with it, or see docs/09-when-clients-send.md for a transport "
+                       "that reports events")
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)  # a configuration error of this test, said without a traceback
     settings = DriverSettings(
         calls=s.force_calls or overrides.get("calls", s.calls),
         gap=gap,
@@ -709,5 +714,7 @@ def sequential_sender(
         shrink_budget=s.shrink,
         parallel=s.parallel,
         search_spec=search_spec,
+        # One line per probe of a grid, search or shrink on the terminal; -q keeps it quiet.
+        progress=terminal_writer(request.config, quiet=True),
         replay_calls=lambda calls: _replay_command(request.config, node.nodeid, state.seed, force_calls=calls),
     )

@@ -19,8 +19,9 @@ __all__ = [
     "validate_session_key",
 ]
 
-# Lower-case run tag and a call number; nothing else in a prompt looks like it.
-TOKEN_RE = re.compile(r"\brr-[0-9a-z]{4,16}-\d{1,6}\b")
+# Lower-case run tag and a call number; nothing else in a prompt looks like it. The number ends where its
+# digits do: OpenClaw glues steered answers together ("ECHO rr-x-1ECHO rr-x-2").
+TOKEN_RE = re.compile(r"(?<![0-9a-z])rr-[0-9a-z]{4,16}-\d{1,6}(?!\d)")
 
 
 def make_token(run_tag: str, index: int) -> str:

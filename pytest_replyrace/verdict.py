@@ -172,16 +172,21 @@ def judge_overlap(calls: Sequence[CallRecord]) -> None:
     for host in calls:
         merged = [by_token[t] for t in find_tokens(host.reply) if t in by_token and by_token[t].letter == "m"]
         foreign = {t for t in find_tokens(host.reply) if t != host.token}
+        names = ", ".join(f"call {m.index}" for m in merged)
         if host.letter == "w" and merged and foreign <= {m.token for m in merged} and host.served_before_reply():
             host.letter = "p"  # steer: the turn answered the message folded into it; its own was served first
-            host.note = "answered the merged " + ", ".join(f"call {m.index}" for m in merged)
-    for host in calls:
+            host.note = f"answered the merged {names}"
+        elif host.letter == "p" and merged:
+            host.note = f"also answered the merged {names}"
+    for host in reversed(calls):  # from the last: a chain of interrupts ends in the message that got its reply
         if host.letter not in "fel" or host.timed_out or not host.journal:
             continue
-        during = [c for c in calls if c.index > host.index and c.letter in REAL_LETTERS
+        during = [c for c in calls if c.index > host.index and (c.letter in REAL_LETTERS or c.letter == "i")
                   and _was_running(host, c.sent_at)]
         if during:
-            host.letter, host.note = "i", f"interrupted: call {during[0].index}, sent while it ran, got a real reply"
+            host.letter = "i"
+            host.note = (f"interrupted: call {during[0].index}, sent while it ran, "
+                         + ("got a real reply" if during[0].letter in REAL_LETTERS else "was interrupted in turn"))
     for call in calls:
         carriers = [other.index for other in calls if call.token in find_tokens(other.reply)]
         late = [text for text in call.late_replies if call.token in find_tokens(text)]
@@ -464,7 +469,10 @@ class RaceResult:
 
     @property
     def verdict(self) -> str:
-        return verdict_of(self.pattern, self.busy_policy)
+        word = verdict_of(self.pattern, self.busy_policy)
+        if word in ("clean", "unreliable") and self.race_calls():
+            return "busy-policy"  # a message answered twice, or sent while busy and lost: the promise broke
+        return word
 
     @property
     def allowed(self) -> frozenset[str]:

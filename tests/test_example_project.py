@@ -28,11 +28,14 @@ def run_demo(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, d
     return result, json.loads(report.read_text())
 
 
-def patterns(history: dict[str, Any]) -> dict[tuple[str, float], str]:
+def patterns(history: dict[str, Any], test: str = "test_sequential_sends_get_real_replies") -> dict[tuple[str, float], str]:
+    """The race demo's (or ``test``'s) pattern per (parameters before the rtt, rtt)."""
     out = {}
-    for test in history["tests"]:
-        mode = test["node_id"].split("[", 1)[1].split("-rtt=")[0]
-        out[(mode, test["rtt"])] = test["pattern"]
+    for run in history["tests"]:
+        if f"::{test}[" not in run["node_id"]:
+            continue
+        params = run["node_id"].split("[", 1)[1].split("-rtt=")[0]
+        out[(params, run["rtt"])] = run["pattern"]
     return out
 
 
@@ -41,12 +44,24 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
 ) -> None:
     result, history = run_demo(pytester)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*= 7 passed, 8 xfailed in *"])
+    result.stdout.fnmatch_lines(["*= 19 passed, 11 xfailed in *"])
     seen = patterns(history)
     for mode, letters in (("drain-first", "pfpf"), ("alternating", "pfpf"), ("cascade", "pfff"), ("lost-drain", "pfpf")):
         assert seen[(mode, 0.05)] == letters, (mode, seen)
         assert seen[(mode, 0.5)] == "pppp", (mode, seen)
-    assert all(seen[("fixed", rtt)] == "pppp" for rtt in (0.05, 0.16, 0.5))
+    assert all(seen[("fixed", rtt)] == "pppp" for rtt in (0.05, 0.16, 0.5)), seen
+    # The busy-session bugs: caught where they bite, clean at `end`; `fixed` clean at every anchor.
+    for test, mode, anchor, rtt, bad in (
+            ("test_a_refusing_gateway_is_idle_when_it_says_done", "busy-after-final", "text", 0.1, "f"),
+            ("test_the_next_turn_sees_the_previous_one", "stale-history", "text", 0.1, "h"),
+            ("test_a_message_during_a_model_call_waits_its_turn", "takeover", "request", 0.2, "f")):
+        busy = patterns(history, test)
+        assert bad in busy[(f"{mode}-{anchor}", rtt)] and busy[(f"{mode}-end", rtt)] == "ppp", (test, busy)
+        assert busy[(f"fixed-{anchor}", rtt)] == busy[("fixed-end", rtt)] == "ppp", (test, busy)
+    policies = patterns(history, "test_each_busy_policy_keeps_its_promise")
+    for params, letter in (("fixed-reject-first-b", "b"), ("fixed-steer-request-m", "m"),
+                           ("fixed-interrupt-request-i", "i")):
+        assert set(policies[(params, 0.2)]) == {"p", letter}, policies
     result.stdout.fnmatch_lines([
         "*= replyrace summary =*",
         "tests/test_race_demo.py::test_sequential_sends_get_real_replies[alternating]",
@@ -60,10 +75,11 @@ def test_a_regression_in_fixed_turns_the_demo_red(
 ) -> None:
     # Keep the guard 0.5 s after each reply and stop waiting for it at admission.
     monkeypatch.setenv("TOY_GATEWAY_ARGS", "--admission-wait off --cleanup-ms 500")
-    result, history = run_demo(pytester, "-k", "fixed")
+    result, history = run_demo(pytester, "-k", "test_sequential_sends and fixed")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(failed=3)
-    assert set(patterns(history).values()) == {"pfpf"}
+    # Every RTT point fails (pfpf, or pfff when a slow host lets the sends pile up behind the guard).
+    assert all(p[0] == "p" and "f" in p for p in patterns(history).values()), patterns(history)
     result.stdout.fnmatch_lines(["*replyrace fast-fail at rtt=50ms, gap=200ms: alternating: every 2nd call*"])
 
 

@@ -121,9 +121,9 @@ def test_conversation(sequential_sender):
     ("duplicate", "", "hhhhhh", "sent twice: rr-*-1 (request #1)"),
     ("reorder", "", "pphhhh", "out of call order: the request's turns were 2, 1, 3 (request #3)"),
     ("drop", "", "pppppp", None),
-    ("drop", "marker:exact", "phhhhh", "missing earlier real turn: rr-*-1 (request #2)"),
+    ("drop", "marker:exact", "phhhhh", "the previous turn was not in the conversation: rr-*-1 (request #2)"),
     ("none", "", "pppppp", None),  # no history at all: never h unless exact is asked for
-    ("none", "cli:exact", "phhhhh", "missing earlier real turn: rr-*-1 (request #2)"),
+    ("none", "cli:exact", "phhhhh", "the previous turn was not in the conversation: rr-*-1 (request #2)"),
     ("correct", "cli:exact", "pppppp", None),
     ("duplicate", "marker:off", "pppppp", None),
 ])
@@ -217,3 +217,26 @@ def test_a_missing_template_is_a_usage_error_naming_it_and_its_source(
     result.stderr.fnmatch_lines([f"*{source}: the template 'tpl/absent.json' of gateway file 'gw.json' cannot be read "
                                  "(*absent.json: FileNotFoundError: *); expected a readable text file, absolute or "
                                  "relative to the rootdir *"])
+
+
+@pytest.mark.parametrize("options", [
+    ["--replyrace-transport=openai-chat", "--replyrace-session-field=session_id", "--replyrace-stream=on"],
+    ["--replyrace-transport=openai-responses", "--replyrace-responses-chain=conversation", "--replyrace-stream=on"],
+    ["--replyrace-transport=openai-chat", "--replyrace-session-field=session_id"],
+], ids=["chat-stream", "responses-stream", "chat-json"])
+def test_the_openai_transports_report_their_events_for_send_at_text(
+    race_pytester: pytest.Pytester, options: list[str]
+) -> None:
+    race_pytester.makepyfile(test_chat=SIX_CALLS.replace("calls=6", "calls=4, send_at='text'"))
+    report = race_pytester.path / "history.json"
+    result = run(race_pytester, f"--replyrace-gateway-cmd={openai_gateway_cmd('--session-field session_id')}",
+                 f"--replyrace-report={report}", "-s", *options)
+    result.assert_outcomes(passed=1)
+    (test,) = json.loads(report.read_text())["tests"]
+    calls = test["calls"]
+    for call in calls:
+        assert call["sent_at"] < call["first_at"] <= call["text_at"] <= call["ended_at"], call
+    # Each send waited for the text-complete event of the one before (the chunk with a finish_reason,
+    # response.output_text.done, or the body read), not for a fallback.
+    assert [c["anchor_at"] for c in calls[1:]] == [c["text_at"] for c in calls[:-1]]
+    assert not any(c["anchor_fallback"] for c in calls)

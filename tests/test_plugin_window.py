@@ -137,3 +137,30 @@ def test_a_failure_prints_a_two_call_reproduction_that_fails_again(toy_pytester:
     off = run(toy_pytester, toy("alternating"), "--replyrace-shrink=0")
     off.assert_outcomes(failed=1)
     assert not any("minimal reproduction" in text for text in off.outlines)
+
+
+def test_grid_and_shrink_probes_each_say_a_line_and_nothing_with_q(toy_pytester: pytest.Pytester) -> None:
+    toy_pytester.makepyfile(
+        test_probes="""
+        import pytest
+
+        @pytest.mark.replyrace(calls=4)
+        def test_grid(sequential_sender):
+            sequential_sender.grid(rtts=[0.05], gaps=[0.0, 0.3], calls=3)
+
+        @pytest.mark.replyrace(calls=5)
+        def test_shrunk(sequential_sender):
+            sequential_sender.run().assert_no_fast_fail()
+        """
+    )
+    result = run(toy_pytester, toy("alternating"), "--replyrace-shrink=20")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "replyrace: grid probe rtt=50ms gap=0ms calls=3 -> p?p (*s) [[]test_probes.py::test_grid]",
+        "replyrace: grid probe rtt=50ms gap=300ms calls=3 -> ppp (*s) [[]test_probes.py::test_grid]",
+    ], consecutive=False)
+    result.stdout.fnmatch_lines(["replyrace: shrink probe rtt=50ms gap=0ms calls=2 -> pf (*s of 20s) "
+                                 "[[]test_probes.py::test_shrunk]"])
+    quiet = run(toy_pytester, toy("alternating"), "--replyrace-shrink=20", "-q")
+    quiet.assert_outcomes(passed=1, failed=1)
+    assert not [line for line in quiet.outlines + quiet.errlines if " probe rtt=" in line]

@@ -31,6 +31,9 @@ EDGE_MARGIN = 0.06
 class Planted:
     releases: str
     bug: str
+    send_at: str | None = None
+    """For a busy-session bug: the moment of sending it bites at (a test's send_at parameter); None: the
+    guard-window bugs, which bite at fast RTTs."""
 
     def window_open_at(self, rtt: float, gap: float) -> bool:
         # The guard outlives the reply by BACKGROUND_MS - RTT; a send `gap` later finds it held.
@@ -48,10 +51,19 @@ PLANTED: dict[str, Planted | None] = {
     "lost-drain": Planted("2026.6 (#91909)", "a send in the terminal window is queued and never drained"),
     "fixed": None,
 }
+# The busy-session bugs: tests ask for them by name with @pytest.mark.toy_modes.
+BUSY_PLANTED: dict[str, Planted] = {
+    "busy-after-final": Planted("a rejecting gateway", "the turn goes idle 200 ms after its final", "text"),
+    "stale-history": Planted("an agent server", "the turn is stored 200 ms after its final", "text"),
+    "takeover": Planted("2026.7.1-2 (#113194)", "a message during a model call takes the session over",
+                        "request"),
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "toy_modes(*modes): run the test once per toy gateway mode")
+    config.addinivalue_line("markers", "toy_args(*args): more arguments for the toy gateway, e.g. '--busy', "
+                                       "'reject'")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -66,6 +78,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(item, "callspec", None)
         if params is None or "toy_mode" not in params.params:
             continue
+        busy = BUSY_PLANTED.get(params.params["toy_mode"])
+        if busy is not None:
+            if params.params.get("send_at") == busy.send_at:
+                item.add_marker(pytest.mark.xfail(strict=True, raises=AssertionError,
+                                                  reason=f"planted bug of {busy.releases}: {busy.bug}"))
+            continue
         planted = PLANTED.get(params.params["toy_mode"])
         mark = item.get_closest_marker("replyrace")
         gap = float(mark.kwargs.get("gap", 0.0)) if mark is not None else 0.0
@@ -78,9 +96,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def gateway(toy_mode: str, replyrace_gateway_factory, replyrace_settings):  # type: ignore[no-untyped-def]
-    """This test's toy gateway: the configured command plus the mode (one process per mode)."""
+def gateway(request, toy_mode: str, replyrace_gateway_factory, replyrace_settings):  # type: ignore[no-untyped-def]
+    """This test's toy gateway: the configured command plus the mode (one process per mode and arguments)."""
     command = f"{replyrace_settings.gateway_cmd} --mode {toy_mode} --background-ms {BACKGROUND_MS}"
+    mark = request.node.get_closest_marker("toy_args")
+    if mark is not None:
+        command += " " + " ".join(mark.args)
+    if "toy_busy" in request.fixturenames:  # a test parametrized over the gateway's busy policy
+        command += f" --busy {request.getfixturevalue('toy_busy')}"
     # TOY_GATEWAY_ARGS tries a regression without editing code, e.g.
     # "--admission-wait off --cleanup-ms 500" turns `fixed` back into a racy build.
     extra = os.environ.get("TOY_GATEWAY_ARGS", "").strip()

@@ -15,6 +15,7 @@ from .gateway import ToyGateway
 from .http_api import add_http_routes
 from .modes import MODES, mode_named
 from .provider_client import PROVIDER_APIS
+from .turns import BUSY_POLICIES
 from .ws_api import add_ws_route
 
 
@@ -45,6 +46,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model", default="fake-model")
     parser.add_argument("--provider-api", choices=PROVIDER_APIS, default="openai-completions",
                         help="the provider API to call the model in (default openai-completions)")
+    parser.add_argument("--busy", choices=BUSY_POLICIES, default=None,
+                        help="run each message as a turn with this policy for a message that arrives while a turn "
+                             "runs: queue (wait), reject (refuse as busy), steer (fold it into the running turn) or "
+                             "interrupt (abort the running turn); default: the mode's own machinery")
     args = parser.parse_args(argv)
     if args.port is None or args.provider_url is None:
         parser.error("--port and --provider-url are required (or REPLYRACE_GATEWAY_PORT / REPLYRACE_PROVIDER_URL)")
@@ -58,6 +63,8 @@ async def serve(args: argparse.Namespace) -> None:
     )
     if args.admission_wait is not None:
         mode = dataclasses.replace(mode, admission_waits=args.admission_wait == "on")
+    if args.busy is not None:
+        mode = dataclasses.replace(mode, busy=args.busy)
     gateway = ToyGateway(mode, args.provider_url, model=args.model, log=lambda line: print(line, flush=True),
                          on_provider_error=args.on_provider_error, provider_api=args.provider_api)
     await gateway.start()
@@ -73,8 +80,9 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     ready["ready"] = True
+    engine = f", busy policy {mode.busy}" if mode.busy is not None else ""
     print(f"[gateway] ready (toy, mode {mode.name}: cleanup {mode.cleanup:g} ms, debounce {mode.debounce:g} ms, "
-          f"background {mode.background:g} ms) on 127.0.0.1:{args.port}", flush=True)
+          f"background {mode.background:g} ms{engine}) on 127.0.0.1:{args.port}", flush=True)
     await stop.wait()
     print("[shutdown] stopping", flush=True)
     await gateway.stop()

@@ -23,6 +23,7 @@ from .events import EventBus
 from .modes import Mode
 from .provider_client import ask
 from .registry import ReplyOperation, ReplyRunAlreadyActiveError, RunRegistry
+from .turns import TurnEngine, TurnFlaws
 
 __all__ = ["CANNED", "ToyGateway"]
 
@@ -83,6 +84,10 @@ class ToyGateway:
         self.idempotency: dict[str, str] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.http: aiohttp.ClientSession | None = None
+        self.engine: TurnEngine | None = None
+        if mode.busy is not None:
+            flaws = TurnFlaws(mode.idle_after_final, mode.store_after_final, mode.takeover)
+            self.engine = TurnEngine(self.events, self._ask_turn, mode.busy, flaws, mode.overhead, log, self._spawn)
 
     async def start(self) -> None:
         self.http = aiohttp.ClientSession(trust_env=False, timeout=aiohttp.ClientTimeout(total=600))
@@ -118,7 +123,11 @@ class ToyGateway:
         self.dispatch_done[run_id] = asyncio.Event()
         self.events.terminal_of(run_id)  # the HTTP contract may wait on it
         self.history.setdefault(key, []).append({"role": "user", "content": message, "runId": run_id})
-        self._spawn(self._dispatch(key, message, run_id))
+        if self.engine is not None:
+            self.engine.send(key, message, run_id)
+            self.dispatch_done[run_id] = self.engine.done[run_id]
+        else:
+            self._spawn(self._dispatch(key, message, run_id))
         return {"runId": run_id, "status": "started"}
 
     async def _dispatch(self, key: str, message: str, run_id: str) -> None:
@@ -205,6 +214,14 @@ class ToyGateway:
         queue = self.queues.get(key)
         if queue is not None and queue.items and not queue.draining:
             self._spawn(self._drain(key))
+
+    async def _ask_turn(self, key: str, run_id: str, message: str, history: list[tuple[str, str]]) -> str:
+        """The turn engine's model call: the stored turns, then this message, streamed as deltas."""
+        assert self.http is not None
+        return await ask(self.http, self.provider_api, self.provider_url, self.model,
+                         "You are a toy gateway's agent.", _wrap(message),
+                         lambda text: self.events.chat(run_id, key, "delta", text=text),
+                         [(_wrap(user), answer) for user, answer in history])
 
     async def _ask_provider(self, key: str, message: str, run_id: str) -> str:
         assert self.http is not None

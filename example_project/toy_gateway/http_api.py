@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .gateway import ToyGateway
+from .turns import BUSY_TEXT
 
 __all__ = ["add_http_routes"]
 
@@ -46,7 +47,10 @@ def add_http_routes(app: web.Application, gateway: ToyGateway, ready: dict[str, 
         text = None
         if isinstance(message, dict):
             text = "".join(p.get("text", "") for p in message.get("content", []) if isinstance(p, dict))
-        return web.json_response({"runId": run_id, "reply": text, "error": terminal.get("errorMessage")})
+        error = terminal.get("errorMessage")
+        # A message refused because a turn runs is a 409, as agent servers answer it.
+        status = 409 if error == BUSY_TEXT else 200
+        return web.json_response({"runId": run_id, "reply": text, "error": error}, status=status)
 
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/healthz", healthz)

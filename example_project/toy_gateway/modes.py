@@ -39,6 +39,13 @@ class Mode:
     """5.28+: a visible turn waits for the active run (wait-for-idle) instead of queueing."""
     kick_on_enqueue: bool = True
     """False in the dormant-drain bug: a send in the terminal window is enqueued with no drain."""
+    busy: str | None = None
+    """The busy policy of the turn engine (``turns.py``): queue, reject, steer or interrupt; None: this mode's
+    own follow-up machinery above (``--busy`` switches the engine on for any mode)."""
+    idle_after_final: float = 0.0
+    store_after_final: float = 0.0
+    takeover: bool = False
+    """The turn engine's planted bugs (see ``turns.TurnFlaws``)."""
 
     def with_knobs(self, **knobs: float | None) -> Mode:
         return replace(self, **{k: v for k, v in knobs.items() if v is not None})
@@ -86,6 +93,30 @@ MODES: dict[str, Mode] = {
         "the next send's run drains it, and its answer arrives later under another runId.",
         cleanup=100.0,
         kick_on_enqueue=False,
+    ),
+    "busy-after-final": Mode(
+        "busy-after-final",
+        "A gateway that refuses a message while a turn runs (busy policy reject), and marks the turn idle only "
+        "200 ms after its final is sent: a client that sends on the final (send_at text) is refused although "
+        "the gateway said the turn was done (f); one that waits for agent.wait (end) never sees it.",
+        busy="reject",
+        idle_after_final=200.0,
+    ),
+    "stale-history": Mode(
+        "stale-history",
+        "A gateway that stores a turn only 200 ms after its final: a message sent on the final is answered "
+        "from a conversation without the previous turn (h with history='exact'); clean when the client "
+        "waits for the run to settle.",
+        busy="queue",
+        store_after_final=200.0,
+    ),
+    "takeover": Mode(
+        "takeover",
+        "A message that arrives during a model call takes the session over: the running turn fails ('session "
+        "file changed while embedded prompt lock was released', as in OpenClaw 2026.7.1-2) and the newcomer "
+        "is dropped with a bare final. Caught at send_at request; clean at end.",
+        busy="queue",
+        takeover=True,
     ),
     "fixed": Mode(
         "fixed",

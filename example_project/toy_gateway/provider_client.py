@@ -8,7 +8,7 @@ raise when the provider reports an error or the stream ends early.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -26,14 +26,23 @@ def _root(provider_url: str) -> str:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-def _request(api: str, root: str, model: str, system: str, user: str) -> tuple[str, dict[str, Any]]:
+Turn = tuple[str, str]
+"""One stored turn of a conversation: (user text, assistant text)."""
+
+
+def _request(api: str, root: str, model: str, system: str, user: str,
+             history: Sequence[Turn] = ()) -> tuple[str, dict[str, Any]]:
+    said = [(role, text) for turn in history for role, text in zip(("user", "assistant"), turn)] + [("user", user)]
     if api == "anthropic-messages":
         return f"{root}/v1/messages", {"model": model, "max_tokens": 1024, "stream": True, "system": system,
-                                       "messages": [{"role": "user", "content": [{"type": "text", "text": user}]}]}
+                                       "messages": [{"role": role, "content": [{"type": "text", "text": text}]}
+                                                    for role, text in said]}
     if api == "openai-responses":
         return f"{root}/v1/responses", {"model": model, "stream": True, "instructions": system, "input": [
-            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": user}]}]}
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+            {"type": "message", "role": role,
+             "content": [{"type": "input_text" if role == "user" else "output_text", "text": text}]}
+            for role, text in said]}
+    messages = [{"role": "system", "content": system}] + [{"role": role, "content": text} for role, text in said]
     if api == "ollama":
         return f"{root}/api/chat", {"model": model, "messages": messages}  # Ollama streams by default
     return f"{root}/v1/chat/completions", {"model": model, "stream": True, "messages": messages}
@@ -66,8 +75,8 @@ def _step(api: str, line: str) -> tuple[str | None, bool]:
 
 
 async def ask(http: aiohttp.ClientSession, api: str, provider_url: str, model: str, system: str, user: str,
-              on_delta: Callable[[str], None]) -> str:
-    url, body = _request(api, _root(provider_url), model, system, user)
+              on_delta: Callable[[str], None], history: Sequence[Turn] = ()) -> str:
+    url, body = _request(api, _root(provider_url), model, system, user, history)
     text = ""
     async with http.post(url, json=body) as response:
         if response.status != 200:

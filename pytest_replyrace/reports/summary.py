@@ -59,10 +59,10 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
         pattern = result["pattern"]
         policy = result.get("busy_policy") or "queue"
         send_at = result.get("send_at") or "end"
-        verdict = verdict_of(pattern, policy)
+        verdict = result.get("verdict") or verdict_of(pattern, policy)
         allowed = POLICY_ALLOWS.get(policy, frozenset())
-        bad = (FAST_FAIL_LETTERS if verdict == "fast-fail" else BUSY_LETTERS - allowed if verdict == "busy-policy"
-               else set(LETTERS) - {"p"} - allowed)
+        bad = (FAST_FAIL_LETTERS if verdict == "fast-fail" else (BUSY_LETTERS - allowed) | {"l"}
+               if verdict == "busy-policy" else set(LETTERS) - {"p"} - allowed)
         node_id = result.get("node_id") or ""
         gap = result.get("gap") or 0.0
         rows.append({

@@ -268,8 +268,11 @@ class OpenClawTransport:
             if run_id not in self._mine:
                 # A real answer under a run id nobody asked for: file it by the tokens it carries.
                 text = message if message is not None else run.text
+                late = f"[runId {run_id}] {text}"
                 for token in find_tokens(text):
-                    self._late.setdefault(token, []).append(f"[runId {run_id}] {text}")
+                    texts = self._late.setdefault(token, [])
+                    if late not in texts:  # OpenClaw 2026.8.1 sends a followup's final twice
+                        texts.append(late)
 
     async def _request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         if self._fatal is not None:

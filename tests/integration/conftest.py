@@ -3,12 +3,12 @@ into a cache on first use."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+
+from pytest_replyrace.plugin import terminal_writer
 
 from .langgraph_install import LANGGRAPH_CLI_VERSION, ensure_langgraph
 from .mastra_install import MASTRA_VERSION, ensure_mastra
@@ -18,22 +18,8 @@ from .openclaw_install import InstallError, Note, ensure_node, ensure_openclaw, 
 
 def terminal_note(config: pytest.Config) -> Note:
     """Writes an install's progress line on the terminal while pytest captures output, as the plugin's
-    slow-start line does (the terminal reporter, or stderr in an xdist worker); nothing with ``-q``."""
-
-    def write(line: str) -> None:
-        if config.get_verbosity() < 0:
-            return
-        capman = config.pluginmanager.get_plugin("capturemanager")
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
-            if reporter is not None and not hasattr(config, "workerinput"):
-                reporter.ensure_newline()
-                reporter.write_line(line, yellow=True)
-            else:
-                sys.__stderr__.write(line + "\n")
-                sys.__stderr__.flush()
-
-    return write
+    slow-start line does; nothing with ``-q``."""
+    return terminal_writer(config, quiet=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

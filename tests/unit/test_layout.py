@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pytest_replyrace"
 WINGS = ("provider", "gateway", "transports", "reports")
 # Top-level modules that only the plugin's own layer may import: a wing (or the driver) never does.
 UPPER = {"plugin", "settings", "markers"}
-BASE = {"errors", "units", "tokens", "records", "version", "loopback"}
+BASE = {"errors", "units", "tokens", "records", "version", "loopback", "clock"}
 
 
 def _module_name(path: Path) -> str:

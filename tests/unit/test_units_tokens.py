@@ -82,3 +82,9 @@ def test_newest_token_is_the_latest_call_not_the_first_seen() -> None:
     assert newest_token(["rr-abcd-2", "rr-abcd-3"]) == "rr-abcd-3"
     assert newest_token(["rr-abcd-3", "rr-abcd-2"]) == "rr-abcd-3"
     assert newest_token(["rr-abcd-1"]) == "rr-abcd-1" and newest_token([]) is None
+
+
+def test_tokens_glued_to_the_next_word_are_still_found() -> None:
+    # OpenClaw 2026.8.1 joins a steered run's answers with no separator.
+    assert find_tokens("ECHO rr-abcd-1ECHO rr-abcd-2ECHO rr-abcd-3") == ["rr-abcd-1", "rr-abcd-2", "rr-abcd-3"]
+    assert find_tokens("xrr-abcd-1 rr-abcd-12 rr-abcd-1234567") == ["rr-abcd-12"]

@@ -1,0 +1,57 @@
+"""When clients send: the next message before the previous turn has wound down.
+
+A chat UI shows the reply as soon as its text is complete, and the user types the next message while the
+gateway is still finishing the turn; people also write again while the agent is still thinking. These tests
+send the next message on the previous final (``send_at="text"``) or while its model call runs
+(``"request"``), and, like the careful client the maintainer had, only after agent.wait said the run was
+done (``"end"``). Each planted bug is caught where it bites and clean at ``end``; ``fixed`` with the same
+policy is clean everywhere, and each policy's own letter passes under that policy.
+"""
+
+import pytest
+
+from pytest_replyrace import OpenClawTransport
+
+
+@pytest.fixture
+def replyrace_transport_factory(gateway):
+    # The toy's WebSocket, with agent.wait after each final: `end` is "the run has settled".
+    return lambda: OpenClawTransport(gateway.url, token="replyrace-token", agent_wait=True)
+
+
+@pytest.mark.toy_modes("busy-after-final", "fixed")
+@pytest.mark.toy_args("--busy", "reject")
+@pytest.mark.parametrize("send_at", ["end", "text"])
+@pytest.mark.rtt_range("100ms", "100ms", steps=1)
+@pytest.mark.replyrace(calls=3, busy_policy="reject")
+def test_a_refusing_gateway_is_idle_when_it_says_done(toy_mode, send_at, sequential_sender):
+    sequential_sender.run(send_at=send_at).assert_no_fast_fail()
+
+
+@pytest.mark.toy_modes("stale-history", "fixed")
+@pytest.mark.toy_args("--busy", "queue")
+@pytest.mark.parametrize("send_at", ["end", "text"])
+@pytest.mark.rtt_range("100ms", "100ms", steps=1)
+@pytest.mark.replyrace(calls=3, history="exact")
+def test_the_next_turn_sees_the_previous_one(toy_mode, send_at, sequential_sender):
+    sequential_sender.run(send_at=send_at).assert_clean()
+
+
+@pytest.mark.toy_modes("takeover", "fixed")
+@pytest.mark.toy_args("--busy", "queue")
+@pytest.mark.parametrize("send_at", ["end", "request"])
+@pytest.mark.rtt_range("200ms", "200ms", steps=1)
+@pytest.mark.replyrace(calls=3, gap=0.05)
+def test_a_message_during_a_model_call_waits_its_turn(toy_mode, send_at, sequential_sender):
+    sequential_sender.run(send_at=send_at).assert_no_fast_fail()
+
+
+@pytest.mark.toy_modes("fixed")
+@pytest.mark.parametrize(("toy_busy", "send_at", "letter"),
+                         [("reject", "first", "b"), ("steer", "request", "m"), ("interrupt", "request", "i")])
+@pytest.mark.rtt_range("200ms", "200ms", steps=1)
+@pytest.mark.replyrace(calls=3, gap=0.05)
+def test_each_busy_policy_keeps_its_promise(toy_mode, toy_busy, send_at, letter, sequential_sender):
+    result = sequential_sender.run(send_at=send_at, busy_policy=toy_busy)
+    result.assert_clean()
+    assert letter in result.pattern  # the policy was exercised, not dodged
