@@ -70,6 +70,7 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
     assert_no_leak()
 
 
+@pytest.mark.slow  # a long sweep: CI runs it in the slow step
 def test_a_regression_in_fixed_turns_the_demo_red(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str
 ) -> None:
@@ -83,6 +84,7 @@ def test_a_regression_in_fixed_turns_the_demo_red(
     result.stdout.fnmatch_lines(["*replyrace fast-fail at rtt=50ms, gap=200ms: alternating: every 2nd call*"])
 
 
+@pytest.mark.slow  # a long sweep: CI runs it in the slow step
 @pytest.mark.parametrize("api", ["anthropic-messages"])
 def test_the_race_shows_the_same_through_another_provider_api(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str, api: str
@@ -119,6 +121,7 @@ def toy_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mod
     pytester.makeconftest(CONFTEST.replace("{extra}", extra).replace("{modes!r}", repr(modes)))
 
 
+@pytest.mark.slow  # a long sweep: CI runs it in the slow step
 def test_correct_and_fixed_are_clean_at_every_rtt_with_jitter(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str,
     assert_no_leak: Callable[[], None],

@@ -136,6 +136,7 @@ def gzip_bomb(gib: int) -> bytes:
     return b"".join([packer.compress(block) for _ in range(64 * gib)] + [packer.flush()])
 
 
+@pytest.mark.slow  # long: CI runs it in the slow step
 @pytest.mark.asyncio
 @pytest.mark.timeout(60)
 async def test_a_gzip_bomb_is_cut_at_the_body_bound_in_bounded_memory() -> None:

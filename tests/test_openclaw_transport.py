@@ -58,6 +58,7 @@ def test_late_answers_under_other_run_ids_are_shown_on_their_call(ws_pytester: p
     assert late and all(c["token"] in text for c in late for text in c["late_replies"])
 
 
+@pytest.mark.slow  # long: CI runs it in the slow step
 def test_a_wrong_token_is_an_error_per_call_not_a_hang(ws_pytester: pytest.Pytester) -> None:
     result = run(ws_pytester, toy_cmd("fixed"), "--replyrace-token=wrong-token", "-p", "no:randomly")
     result.assert_outcomes(failed=1)  # no real reply at all: a broken setup, not a green run

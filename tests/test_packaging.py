@@ -9,9 +9,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # a long sweep: CI runs it in the slow step
 def test_the_wheel_holds_the_package_and_py_typed_and_nothing_else(tmp_path: Path) -> None:
     # Built from a copy of the tree (tests/ and example_project/ included, so leaving them out is checked):
     # setuptools writes build/ into the tree it builds.

@@ -136,6 +136,7 @@ def test_a_failed_session_call_is_that_runs_e_and_names_it(race_pytester: pytest
                                  "HTTP 500: *cannot create a session right now*"])
 
 
+@pytest.mark.slow  # long: CI runs it in the slow step
 def test_the_token_goes_to_both_calls(race_pytester: pytest.Pytester) -> None:
     setup(race_pytester, JSON_API)
     result, _ = declared(race_pytester, "--replyrace-token=s3cret", gateway="--require-token s3cret")
@@ -313,9 +314,10 @@ def test_the_text_as_a_snapshot_or_whole_in_the_text_complete_event(race_pyteste
     ("garbage", "10", ["the answer holds no SSE event ([reply] format in gw.toml): '<html>oops ECHO"]),
     ("cut", "10", ["/sse/", "broke off after ", " bytes (ClientPayloadError: ", "what arrived: ", "event: delta"]),
     ("huge", "10", ["answer larger than 1048576 bytes: 'event: meta"]),
-    ("silent", "2", ["the reply started but did not finish within 2s: HTTP 200 and ", " bytes of its body: "
-                     "'event: meta"]),
-    ("headers", "2", ["the reply started but did not finish within 2s: HTTP 200 and 0 bytes of its body"]),
+    pytest.param("silent", "2", ["the reply started but did not finish within 2s: HTTP 200 and ", " bytes of its body: "
+                                 "'event: meta"], marks=pytest.mark.slow),
+    pytest.param("headers", "2", ["the reply started but did not finish within 2s: HTTP 200 and 0 bytes of its body"],
+                 marks=pytest.mark.slow),
 ])
 def test_a_broken_answer_is_e_with_an_excerpt_and_the_run_goes_on(race_pytester: pytest.Pytester, fault: str,
                                                                    timeout: str, evidence: list[str]) -> None:

@@ -141,7 +141,10 @@ def _cases() -> list[object]:
     # SIGTERM ends pytest at once wherever it lands (the reaper cleans up), so two of its points run by
     # default and the other three with the slow sweeps; SIGINT unwinds differently at each point.
     quick_sigterm = {"gateway-start", "mid-probe"}
-    cases: list[object] = [pytest.param(signal.SIGINT, point, id=f"SIGINT-{point}") for point in POINTS]
+    # SIGINT: three points by default, the longer two with the slow sweeps.
+    quick_sigint = {"gateway-start", "provider-call", "gateway-stop"}
+    cases: list[object] = [pytest.param(signal.SIGINT, point, id=f"SIGINT-{point}",
+                                        marks=() if point in quick_sigint else pytest.mark.slow) for point in POINTS]
     cases += [pytest.param(signal.SIGTERM, point, id=f"SIGTERM-{point}",
                            marks=() if point in quick_sigterm else pytest.mark.slow) for point in POINTS]
     return cases
@@ -165,7 +168,7 @@ def test_a_killed_pytest_leaves_no_process_that_left_the_gateways_group(
     assert code == -signal.SIGTERM, text
 
 
-@pytest.mark.parametrize("method", ["signal", "thread"])
+@pytest.mark.parametrize("method", ["signal", pytest.param("thread", marks=pytest.mark.slow)])
 def test_pytest_timeout_leaves_nothing_behind(interrupted: Callable[..., tuple[int, str]], method: str) -> None:
     # The gateway hangs call 2; pytest-timeout fires first (the thread method ends pytest with os._exit).
     code, text = interrupted("mid-probe", None, extra_args=("--timeout=3", f"--timeout-method={method}"))

@@ -26,6 +26,7 @@ def no_port_cmd(*options: str) -> str:
     return " ".join(["{python}", shlex.quote(str(RACE_GATEWAY)), "--provider-url", "{provider_url}", *options])
 
 
+@pytest.mark.slow  # long: CI runs it in the slow step
 def test_a_command_without_port_warns_and_says_how_to_silence_it(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
@@ -44,6 +45,7 @@ def test_a_command_without_port_warns_and_says_how_to_silence_it(
     assert_no_leak()
 
 
+@pytest.mark.slow  # long: CI runs it in the slow step
 def test_a_gateway_on_the_wrong_port_gets_a_progress_line_and_the_probed_url(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
@@ -69,7 +71,9 @@ def test_a_gateway_that_exits_before_ready_names_the_probed_url(race_pytester: p
                                  "*probed: http://127.0.0.1:*/readyz; last result: *"])
 
 
-@pytest.mark.parametrize("how", [("--replyrace-require-gateway",), ("--replyrace-require-gateway=on",), ("env",)])
+@pytest.mark.parametrize("how", [("--replyrace-require-gateway",),
+                                 pytest.param(("--replyrace-require-gateway=on",), marks=pytest.mark.slow),
+                                 pytest.param(("env",), marks=pytest.mark.slow)])
 def test_require_gateway_turns_the_no_gateway_skip_into_an_error(
     race_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: tuple[str, ...]
 ) -> None:

@@ -67,6 +67,7 @@ def test_a_busy_answer_before_the_provider_served_is_a_fast_fail(
                                  "(1p, 5f)*", "*no request*" + reply.lstrip("*")])
 
 
+@pytest.mark.slow  # long: CI runs it in the slow step
 def test_token_and_extra_headers_reach_the_gateway(race_pytester: pytest.Pytester) -> None:
     race_pytester.makepyfile(test_chat=SIX_CALLS)
     race_pytester.makeini("""
@@ -120,12 +121,13 @@ def test_conversation(sequential_sender):
 @pytest.mark.parametrize(("gateway_history", "check", "pattern", "reason"), [
     ("duplicate", "", "hhhhhh", "sent twice: rr-*-1 (request #1)"),
     ("reorder", "", "pphhhh", "out of call order: the request's turns were 2, 1, 3 (request #3)"),
-    ("drop", "", "pppppp", None),
+    pytest.param("drop", "", "pppppp", None, marks=pytest.mark.slow),
     ("drop", "marker:exact", "phhhhh", "the previous turn was not in the conversation: rr-*-1 (request #2)"),
-    ("none", "", "pppppp", None),  # no history at all: never h unless exact is asked for
-    ("none", "cli:exact", "phhhhh", "the previous turn was not in the conversation: rr-*-1 (request #2)"),
+    pytest.param("none", "", "pppppp", None, marks=pytest.mark.slow),  # no history: never h unless exact is asked
+    pytest.param("none", "cli:exact", "phhhhh", "the previous turn was not in the conversation: rr-*-1 (request #2)",
+                 marks=pytest.mark.slow),
     ("correct", "cli:exact", "pppppp", None),
-    ("duplicate", "marker:off", "pppppp", None),
+    pytest.param("duplicate", "marker:off", "pppppp", None, marks=pytest.mark.slow),
 ])
 def test_the_conversation_check_catches_a_gateway_that_corrupts_its_history(
     race_pytester: pytest.Pytester, gateway_history: str, check: str, pattern: str, reason: str | None

@@ -21,6 +21,7 @@ def test_sequential_sends(sequential_sender):
 """
 
 
+@pytest.mark.slow  # a long sweep: CI runs it in the slow step
 def test_buggy_gateway_fails_at_fast_rtts_and_passes_at_slow_ones(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
@@ -68,6 +69,7 @@ def test_buggy_gateway_fails_at_fast_rtts_and_passes_at_slow_ones(
     assert_no_leak()
 
 
+@pytest.mark.slow  # a long sweep: CI runs it in the slow step
 def test_fixed_gateway_is_clean_at_every_rtt_with_jitter(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
@@ -127,6 +129,7 @@ def test_async_tests_use_arun(race_pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
+@pytest.mark.slow  # a long sweep: CI runs it in the slow step
 def test_same_seed_replays_tokens_keys_and_jitter(race_pytester: pytest.Pytester) -> None:
     race_pytester.makepyfile(
         test_seed="""

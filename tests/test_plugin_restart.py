@@ -59,6 +59,7 @@ def test_restart_never_errors_the_later_tests(race_pytester: pytest.Pytester,
     assert_no_leak()
 
 
+@pytest.mark.slow  # long: CI runs it in the slow step
 def test_a_hung_gateway_gives_lost_calls_and_is_restarted(race_pytester: pytest.Pytester,
                                                           assert_no_leak: Callable[[], None]) -> None:
     race_pytester.makepyfile(test_hang=THREE_TESTS)

@@ -14,6 +14,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "pytest_replyrace", *args, timeout=240)
 
 
+@pytest.mark.slow  # a long sweep: CI runs it in the slow step
 def test_rtt_and_gap_ranges_make_a_grid(toy_pytester: pytest.Pytester) -> None:
     toy_pytester.makepyfile(
         test_grid="""
@@ -77,6 +78,7 @@ def test_pause(sequential_sender):
 """
 
 
+@pytest.mark.slow  # a long sweep: CI runs it in the slow step
 def test_pause_nemesis_opens_the_window_only_on_the_racy_build(
     toy_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
@@ -139,6 +141,7 @@ def test_a_failure_prints_a_two_call_reproduction_that_fails_again(toy_pytester:
     assert not any("minimal reproduction" in text for text in off.outlines)
 
 
+@pytest.mark.slow  # long: CI runs it in the slow step
 def test_grid_and_shrink_probes_each_say_a_line_and_nothing_with_q(toy_pytester: pytest.Pytester) -> None:
     toy_pytester.makepyfile(
         test_probes="""

@@ -65,6 +65,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--hide-scrollbars"]
 
 
+@pytest.mark.slow  # long: CI runs it in the slow step
 def test_a_failing_run_gives_json_junit_and_html_merged_across_xdist_workers(race_pytester: pytest.Pytester) -> None:
     race_pytester.makepyfile(test_chat=race_test(("50ms", "1s", 2), calls=4, gap=0.2))
     out = race_pytester.path
