@@ -52,7 +52,8 @@ def test_late_answers_under_other_run_ids_are_shown_on_their_call(ws_pytester: p
     report = ws_pytester.path / "ws.json"
     result = run(ws_pytester, toy_cmd("cascade"), f"--replyrace-report={report}")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*pattern pfffff*", "*later, other runId:*runId *] ECHO rr-*"])
+    # cascade: pfffff, or ppffff when the second send beats the guard on a given run
+    result.stdout.fnmatch_lines(["*pattern p*ffff *", "*later, other runId:*runId *] ECHO rr-*"])
     calls = json.loads(report.read_text())["tests"][0]["calls"]
     late = [c for c in calls if c["late_replies"]]
     assert late and all(c["token"] in text for c in late for text in c["late_replies"])
