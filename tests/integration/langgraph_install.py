@@ -9,16 +9,14 @@ install counts once its marker file is written, and a file lock keeps two runs o
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
-import venv
 from pathlib import Path
 
 try:
-    from .openclaw_install import INSTALL_TIMEOUT, InstallError, Note, cache_root, cached_install
+    from .openclaw_install import Note, cache_root, pip_venv_install
 except ImportError:  # run as a script
-    from openclaw_install import INSTALL_TIMEOUT, InstallError, Note, cache_root, cached_install  # type: ignore[no-redef]
+    from openclaw_install import Note, cache_root, pip_venv_install  # type: ignore[no-redef]
 
 LANGGRAPH_CLI_VERSION = "0.4.40"
 PINS = (
@@ -38,21 +36,7 @@ def ensure_langgraph(note: Note | None = None) -> Path:
     binary = folder / "bin" / "langgraph"
     what = " ".join(PINS)
 
-    def install() -> None:
-        venv.create(folder, with_pip=True, clear=True)
-        pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        try:
-            done = subprocess.run([*pip, *PINS], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
-            raise InstallError(f"pip install {what} took over {INSTALL_TIMEOUT}s") from exc
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-            raise InstallError(f"pip install {what} failed (exit {done.returncode}):\n{tail}")
-        if not binary.exists():
-            raise InstallError(f"{what} installed but {binary} is missing")
-
-    cached_install(folder, what, "PyPI", install, note)
-    return binary
+    return pip_venv_install(folder, what, PINS, binary, note)
 
 
 if __name__ == "__main__":

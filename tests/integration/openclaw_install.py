@@ -19,7 +19,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import venv
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -100,6 +101,28 @@ def cached_install(folder: Path, what: str, source: str, install: Callable[[], N
             raise
         (folder / DONE).write_text(f"{what}\n")
         say(f"replyrace: installed {what} in {time.monotonic() - start:.1f} s")
+
+
+def pip_venv_install(folder: Path, what: str, requirements: Sequence[str], binary: Path,
+                     note: Note | None = None) -> Path:
+    """``requirements`` from PyPI into a cached virtualenv at ``folder`` (once: see :func:`cached_install`);
+    ``binary``, which the install must have made."""
+
+    def install() -> None:
+        venv.create(folder, with_pip=True, clear=True)
+        pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        try:
+            done = subprocess.run([*pip, *requirements], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise InstallError(f"pip install {what} took over {INSTALL_TIMEOUT}s") from exc
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
+            raise InstallError(f"pip install {what} failed (exit {done.returncode}):\n{tail}")
+        if not binary.exists():
+            raise InstallError(f"{what} installed but {binary} is missing")
+
+    cached_install(folder, what, "PyPI", install, note)
+    return binary
 
 
 def ensure_node(major: int, note: Note | None = None, *, say_cached: bool = True) -> Path:
