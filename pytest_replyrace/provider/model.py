@@ -28,8 +28,6 @@ FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing",
 def _count(value: Any, name: str, lo: int, hi: int, none: bool = False) -> int | None:
     if value is None and none:
         return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         accepted = f"an integer from {lo} to {hi}" + (" or None" if none else "")
         raise ValueError(f"{name}={value!r}; expected {accepted}")
