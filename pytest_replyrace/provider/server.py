@@ -679,12 +679,12 @@ class FakeProvider:
             times = [entry.arrived_at + t for t in schedule] if len(schedule) == len(writes) else \
                 [entry.arrived_at + t for t in piece_schedule(len(writes), deadline - entry.arrived_at, None, 0.0,
                                                               random.Random(0))]
-        await _sleep_until(times[0])
+        await _sleep_until(times[0], self.timer_spin)
         await self._prepare(request, response)
         last = len(writes) - 1
         for i, write in enumerate(writes):
             if i:
-                await _sleep_until(times[i], self.timer_spin if i == last else 0.0)
+                await _sleep_until(times[i], self.timer_spin)  # the timer alone overshoots by a millisecond
             if i == last and times[i] >= deadline:
                 break  # the last piece goes out with the close, at the deadline
             await response.write(write)
