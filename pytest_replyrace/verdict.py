@@ -55,6 +55,7 @@ __all__ = [
     "describe_shape",
     "format_timeline",
     "provider_failed_before_reply",
+    "tool_problem",
     "verdict_of",
 ]
 
@@ -243,18 +244,47 @@ def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[CallReco
     return None
 
 
+def tool_problem(call: CallRecord, mode: str = "no-duplicates") -> str | None:
+    """What is wrong with the tool results of ``call``'s turn (None: nothing, or no tool step).
+
+    Each tool-call id the provider issued in the turn (a request carrying the call's token) must be answered
+    by exactly one tool result in the turn's later requests: in no request twice, and in at least one. A
+    result for an id the turn was never issued is wrong too (``?``: a result that names no id).
+    """
+    if mode == "off":
+        return None
+    journal = sorted(call.journal, key=lambda e: e.seq)
+    issued: dict[str, int] = {}
+    for entry in journal:
+        for call_id in entry.issued if entry.served else ():  # an answer that never got out issued nothing
+            issued.setdefault(call_id, entry.seq)
+    for entry in journal:
+        twice = sorted({i for i in entry.answered if entry.answered.count(i) > 1 and i in issued})
+        if twice:
+            return f"tool call {', '.join(twice)} answered twice in request #{entry.seq}"
+        foreign = [i for i in dict.fromkeys(entry.answered) if i not in issued or issued[i] >= entry.seq]
+        if foreign:
+            what = "naming no call id" if foreign == ["?"] else f"for {', '.join(foreign)}, never issued in this turn"
+            return f"a tool result {what} (request #{entry.seq})"
+    never = [i for i, seq in issued.items() if not any(i in e.answered for e in journal if e.seq > seq)]
+    if never:
+        return f"tool call {', '.join(never)} never answered (issued in request #{issued[never[0]]})"
+    return None
+
+
 def check_history(calls: Sequence[CallRecord], mode: str = "no-duplicates") -> None:
     """Turn the real replies (``p``) whose request carried a corrupted history into ``h``, with the reason.
 
     ``no-duplicates``: a turn twice or turns out of order (never legitimate; a gateway that sends no history
-    never gets ``h``); ``exact``: also an earlier real turn of this run missing; ``off``: no check.
+    never gets ``h``), or a tool call answered twice, never, or a result for a call never issued
+    (:func:`tool_problem`); ``exact``: also an earlier real turn of this run missing; ``off``: no check.
     """
     if mode not in HISTORY_MODES:
         raise ValueError(f"history mode {mode!r}: expected one of {', '.join(HISTORY_MODES)}")
     earlier_real: list[CallRecord] = []
     for call in calls:
         if call.letter == "p":
-            call.history_problem = history_problem(call, mode, earlier_real)
+            call.history_problem = history_problem(call, mode, earlier_real) or tool_problem(call, mode)
             if call.history_problem is not None:
                 call.letter = "h"
         if call.letter in "ph":
