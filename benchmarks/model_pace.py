@@ -4,9 +4,11 @@
 
 For each API (OpenAI chat, Anthropic Messages, OpenAI Responses, Ollama) the fake provider streams the text
 step in ``--pieces`` pieces from ``--ttft`` to the RTT (``--rtt`` seconds, seeded jitter ``--jitter`` per
-piece); a loopback aiohttp client stamps each text piece as it arrives. The error of piece i is its arrival
-minus ``arrived_at + schedule[i]`` (the journal's plan): p50 / p99 / max in milliseconds over every piece of
-``--runs`` sequential requests. The target is p99 within 2 ms. Only 127.0.0.1 is used; every loop is bounded.
+piece); a loopback aiohttp client stamps each text piece as it arrives. Two errors per piece, p50 / p99 / max
+in milliseconds over every piece of ``--runs`` sequential requests: ``written`` - ``schedule`` (the provider's
+own write against its plan, both in the journal) and the client's arrival minus ``arrived_at + schedule[i]``
+(adds the loopback hop and the client's own wake-up). The target is p99 within 2 ms. Only 127.0.0.1 is used;
+every loop is bounded.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-async def measure(provider: FakeProvider, api: str, runs: int, pieces: int) -> list[float]:
+async def measure(provider: FakeProvider, api: str, runs: int, pieces: int) -> tuple[list[float], list[float]]:
     errors: list[float] = []
+    writes: list[float] = []
     async with aiohttp.ClientSession() as session:
         for run in range(runs):
             start = len(provider.journal)
@@ -44,7 +47,8 @@ async def measure(provider: FakeProvider, api: str, runs: int, pieces: int) -> l
             if len(answer.text_times) != pieces or len(entry.schedule) != pieces:
                 raise SystemExit(f"{api}: {len(answer.text_times)} pieces arrived, {len(entry.schedule)} planned")
             errors += [at - (entry.arrived_at + planned) for at, planned in zip(answer.text_times, entry.schedule)]
-    return errors
+            writes += [at - planned for at, planned in zip(entry.written, entry.schedule)]
+    return writes, errors
 
 
 def main() -> int:
@@ -60,15 +64,19 @@ def main() -> int:
     spec = ModelSpec(ttft=args.ttft, reply_pieces=args.pieces, reply_words=args.pieces * 2)
     print(f"{args.pieces} pieces from {args.ttft * 1000:g} ms to {args.rtt:g} s, jitter {args.jitter:g}, "
           f"{args.runs} runs per API; piece arrival minus schedule, ms")
-    print(f"{'api':20} {'p50':>7} {'p99':>7} {'max':>7} {'min':>7}")
-    worst = 0.0
+    print(f"{'':20} {'provider write - schedule':^31} {'client arrival - schedule':^31}")
+    print(f"{'api':20}" + f" {'p50':>7} {'p99':>7} {'max':>7} {'min':>7}" * 2)
+    worst = {"write": 0.0, "arrival": 0.0}
     with FakeProvider(rtt=args.rtt, jitter=args.jitter, seed=1, model_spec=spec) as provider:
         for api in APIS:
-            errors = asyncio.run(measure(provider, api, args.runs, args.pieces))
-            ms = [e * 1000 for e in errors]
-            worst = max(worst, percentile(ms, 99))
-            print(f"{api:20} {percentile(ms, 50):7.2f} {percentile(ms, 99):7.2f} {max(ms):7.2f} {min(ms):7.2f}")
-    print(f"worst p99 {worst:.2f} ms (target 2 ms): {'ok' if worst <= 2.0 else 'MISSED'}")
+            line = f"{api:20}"
+            for name, errors in zip(worst, asyncio.run(measure(provider, api, args.runs, args.pieces))):
+                ms = [e * 1000 for e in errors]
+                worst[name] = max(worst[name], percentile(ms, 99))
+                line += f" {percentile(ms, 50):7.2f} {percentile(ms, 99):7.2f} {max(ms):7.2f} {min(ms):7.2f}"
+            print(line)
+    for name, p99 in worst.items():
+        print(f"worst {name} p99 {p99:.2f} ms (target 2 ms): {'ok' if p99 <= 2.0 else 'MISSED'}")
     return 0
 
 

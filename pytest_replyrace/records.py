@@ -69,6 +69,8 @@ class JournalEntry(_Record):
     """What the scripted model did out of the ordinary (a tool step answered with text: no tools offered)."""
     schedule: list[float] = field(default_factory=list)
     """When each streamed piece was planned, in seconds after arrival (empty for a JSON answer)."""
+    written: list[float] = field(default_factory=list)
+    """When each streamed piece went out, in seconds after arrival (next to ``schedule``)."""
 
     @property
     def token(self) -> str | None:

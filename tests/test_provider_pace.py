@@ -45,6 +45,7 @@ async def test_the_text_streams_in_its_pieces_from_ttft_to_the_rtt(provider: Fak
     assert answer.text_times == sorted(answer.text_times)
     # No piece before its planned instant, and the request is served when its last byte goes out.
     assert all(at >= entry.arrived_at + planned - 1e-4 for at, planned in zip(answer.text_times, schedule))
+    assert len(entry.written) == 6 and all(w >= p - 1e-4 for w, p in zip(entry.written, schedule))
     assert entry.served and entry.ended_at is not None and entry.ended_at >= entry.arrived_at + entry.rtt - 1e-4
 
 

@@ -314,7 +314,8 @@ class FakeProvider:
         """A snapshot of every request since the last reset, in arrival order."""
         with self._lock:
             return [replace(e, tokens=list(e.tokens), history=list(e.history), issued=list(e.issued),
-                            answered=list(e.answered), tools=list(e.tools), schedule=list(e.schedule))
+                            answered=list(e.answered), tools=list(e.tools), schedule=list(e.schedule),
+                            written=list(e.written))
                     for e in self._journal]
 
     def entries_for(self, token: str) -> list[JournalEntry]:
@@ -687,13 +688,21 @@ class FakeProvider:
                 await _sleep_until(times[i], self.timer_spin)  # the timer alone overshoots by a millisecond
             if i == last and times[i] >= deadline:
                 break  # the last piece goes out with the close, at the deadline
+            self._stamp(entry)
             await response.write(write)
         else:
             write = b""
         await _sleep_until(deadline, self.timer_spin)
         self._mark_served(entry)
+        if write:
+            self._stamp(entry)
         await response.write_eof(write + close)
         return response
+
+    def _stamp(self, entry: JournalEntry) -> None:
+        """Journal the instant a piece goes out, next to its plan."""
+        with self._lock:
+            entry.written.append(time.monotonic() - entry.arrived_at)
 
 
 @dataclass(frozen=True)
