@@ -36,7 +36,7 @@ from typing import Any
 
 from .errors import ReplyraceError
 from .gateway.log import MATCH_LIMIT, escape_controls, quote_line
-from .records import CallRecord, LogMatch, PreambleRecord
+from .records import CallRecord, JournalEntry, LogMatch, PreambleRecord
 from .tokens import find_tokens
 from .units import format_duration
 
@@ -417,6 +417,11 @@ def _preamble_lines(preamble: Sequence[PreambleRecord], t0: float) -> list[str]:
     return lines
 
 
+def _step_label(entry: JournalEntry) -> str:
+    """`` tool 1`` / `` text 2``: a provider request's step of its turn."""
+    return f" {entry.kind} {entry.step}"
+
+
 def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
                     preamble: Sequence[PreambleRecord] = ()) -> str:
     """Per call: index, sent at, latency, provider RTT, served before reply?, letter, reply; for a run whose
@@ -444,9 +449,14 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
             f"  {call.index:>3}  {call.sent_at - t0:>7.3f}s{sent_after}  {_ms(call.latency):>9}  "
             f"{_ms(provider_rtt):>12}  {_served_column(call):<22}  {call.letter}  {_excerpt(reply, width)}"
         )
-        if len(call.journal) > 1:
-            steps = ", ".join(f"#{e.seq} +{(e.arrived_at - t0):.3f}s {_ms(e.duration)}" for e in call.journal[:8])
+        tools = any(e.kind == "tool" for e in call.journal)
+        if len(call.journal) > 1 or tools:
+            steps = ", ".join(f"#{e.seq}{_step_label(e) if tools else ''} +{(e.arrived_at - t0):.3f}s "
+                              f"{_ms(e.duration)}" for e in call.journal[:8])
             lines.append(f"{pad}  {'provider requests:':<22}     {steps}")
+        if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
+            lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the "
+                         "provider")
         if call.note:
             lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
         if call.answered_twice:

@@ -76,3 +76,29 @@ def test_a_turn_served_only_its_tool_step_is_a_fast_fail() -> None:
     record = turn(step(1, "tool", issued=("c1",)))
     assert classify(record) == "f"  # the tool call is not the answer: the text step never came
     assert classify(turn(step(1, "tool", issued=("c1",)), step(2, "text", answered=("c1",)))) == "p"
+
+
+def test_the_timeline_shows_each_step_and_a_turn_whose_result_never_came_back() -> None:
+    from pytest_replyrace.verdict import format_timeline
+
+    whole = turn(step(1, "tool", issued=("c1",)), step(2, "text", answered=("c1",)))
+    text = format_timeline([whole], origin=10.0)
+    assert "provider requests:         #1 tool 1 +0.100s 50ms, #2 text 2 +0.200s 50ms" in text
+    assert "tool turn:" not in text
+    cut = turn(step(1, "tool", issued=("c1",)))
+    cut.letter = classify(cut)
+    assert "tool turn:                 no text step: the tool result never came back to the provider" in \
+        format_timeline([cut], origin=10.0)
+    plain = turn(step(1, "text"))
+    assert "provider requests:" not in format_timeline([plain], origin=10.0)
+
+
+def test_the_html_draws_each_step_as_its_own_provider_bar() -> None:
+    from pytest_replyrace.reports.html import render_html
+    from pytest_replyrace.verdict import RaceResult
+
+    whole = turn(step(1, "tool", issued=("c1",)), step(2, "text", answered=("c1",)))
+    page = render_html([RaceResult([whole], "agent:test:x", rtt=0.05, gap=0.0, seed=1, node_id="t.py::t").to_dict()],
+                       seed=1, settings={})
+    assert page.count("<title>provider step 1 tool 200") == 1 and page.count("<title>provider step 2 text 200") == 1
+    assert page.count('fill-opacity="0.45"') == 1
