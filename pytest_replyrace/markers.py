@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ReplyraceError
 from .provider.faults import FAULT_KINDS, FaultRule
+from .provider.model import ModelSpec
 from .records import SEND_ANCHORS
 from .tokens import validate_session_key
 from .units import format_duration, parse_duration, parse_signed_duration
@@ -30,6 +31,7 @@ __all__ = [
     "parse_gap_range",
     "parse_pause",
     "parse_provider_faults",
+    "parse_provider_model",
     "parse_replyrace",
     "parse_rtt_range",
     "parse_search_marker",
@@ -55,6 +57,10 @@ def _gap_range_signature(lo: Any, hi: Any, steps: int = 4, scale: str = "linear"
 
 def _provider_faults_signature(kind: str, rate: float = 0.0, calls: Any = (), after_chunks: int = 1,
                                retry_after: float = 1.0, ttft: float = 2.0) -> None: ...
+
+
+def _provider_model_signature(tool_calls: int = 1, tool: str | None = None, arguments: str = "{}",
+                              ttft: Any = None, reply_pieces: int | None = None, reply_words: int = 0) -> None: ...
 
 
 def _replyrace_search_signature(rtt: Any, gap: Any, gaps: int = 3, budget: Any = 120.0, calls: int = 4) -> None: ...
@@ -83,6 +89,13 @@ MARKERS: dict[str, str] = {
         "provider_faults(kind, rate=0.0, calls=(), after_chunks=1, retry_after=1.0, ttft=2.0): inject provider "
         "faults in this test: kind one of " + ", ".join(FAULT_KINDS) + "; on a seeded fraction `rate` of requests "
         "or on the calls numbered in `calls` (each run's n-th call); repeat the marker to add rules"
+    ),
+    "provider_model": (
+        "provider_model(tool_calls=1, tool=None, arguments='{}', ttft=None, reply_pieces=None, reply_words=0): "
+        "the scripted model of this test: each turn's first tool_calls requests get a tool call (to `tool`, or the "
+        "first tool the request offers; `arguments` a JSON object's text) and the next the text echo; a stream's "
+        "first piece at ttft seconds and the rest spread evenly to the RTT, in reply_pieces pieces, with "
+        "reply_words filler words after the echo; arguments not given keep the settings'"
     ),
     "replyrace_search": (
         "replyrace_search(rtt, gap, gaps=3, budget=120.0, calls=4): the window search for this test: "
@@ -358,3 +371,14 @@ def parse_provider_faults(marks: Sequence[Any], where: str) -> list[FaultRule]:
             call = _call_text(mark.args, mark.kwargs)
             raise MarkerError(f"{where}: @pytest.mark.provider_faults{call}: {exc}") from None
     return rules
+
+
+def parse_provider_model(mark: Any, where: str, base: ModelSpec | None = None) -> ModelSpec:
+    """The scripted model of a ``provider_model`` marker: ``base`` (the settings') with the arguments given, and
+    ``tool_calls=1`` unless it says otherwise."""
+    bound = _bind("provider_model", _provider_model_signature, mark.args, mark.kwargs, where)
+    bound.setdefault("tool_calls", 1)
+    try:
+        return (base if base is not None else ModelSpec()).but(**bound)
+    except ValueError as exc:
+        raise MarkerError(f"{where}: @pytest.mark.provider_model{_call_text(mark.args, mark.kwargs)}: {exc}") from None

@@ -29,6 +29,7 @@ from .markers import (
     MarkerError,
     parse_gap_range,
     parse_provider_faults,
+    parse_provider_model,
     parse_replyrace,
     parse_rtt_range,
     parse_search_marker,
@@ -260,6 +261,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 "fake_provider" not in metafunc.fixturenames:
             _fail_collection(f"{where}: @pytest.mark.provider_faults needs the test to use sequential_sender or "
                              "fake_provider")
+        model_mark = metafunc.definition.get_closest_marker("provider_model")
+        if model_mark is not None:
+            parse_provider_model(model_mark, where)
+            if "fake_provider" not in metafunc.fixturenames:
+                _fail_collection(f"{where}: @pytest.mark.provider_model needs the test to use sequential_sender or "
+                                 "fake_provider")
     except MarkerError as exc:
         _fail_collection(str(exc))
     if mark is not None and "gap" in mark.kwargs and metafunc.definition.get_closest_marker("gap_range"):
@@ -423,7 +430,7 @@ def replyrace_seed(pytestconfig: pytest.Config) -> int:
 def replyrace_provider_server(pytestconfig: pytest.Config) -> Iterator[FakeProvider]:
     """The session's fake provider; prefer ``fake_provider``, which resets it per test."""
     state = _state(pytestconfig)
-    provider = FakeProvider(rtt=state.settings.rtt, seed=state.seed).start()
+    provider = FakeProvider(rtt=state.settings.rtt, seed=state.seed, model_spec=state.settings.model_spec).start()
     state.owned.append(provider)
     try:
         yield provider
@@ -461,7 +468,12 @@ def fake_provider(
     mark = request.node.get_closest_marker("rtt_range")
     if mark is not None:
         jitter = parse_rtt_range(mark.args, mark.kwargs, request.node.nodeid).jitter
-    replyrace_provider_server.reset(rtt=replyrace_rtt, jitter=jitter, seed=_test_seed(state.seed, request.node.nodeid))
+    spec = state.settings.model_spec
+    model_mark = request.node.get_closest_marker("provider_model")
+    if model_mark is not None:
+        spec = parse_provider_model(model_mark, request.node.nodeid, spec)
+    replyrace_provider_server.reset(rtt=replyrace_rtt, jitter=jitter, seed=_test_seed(state.seed, request.node.nodeid),
+                                    model_spec=spec)
     rules = parse_provider_faults(list(request.node.iter_markers("provider_faults")), request.node.nodeid)
     if rules:
         replyrace_provider_server.faults(FaultPlan(rules))

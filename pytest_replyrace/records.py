@@ -54,6 +54,23 @@ class JournalEntry(_Record):
     or "ollama"."""
     history: list[str] = field(default_factory=list)
     """Tokens of the user messages before the latest user turn, in order (the conversation the gateway sent)."""
+    step: int = 1
+    """The model call of its turn this request is: 1 for the turn's first, then one more per tool step."""
+    kind: str = "text"
+    """What the provider answered: ``"text"`` (the echo) or ``"tool"`` (a tool call)."""
+    issued: list[str] = field(default_factory=list)
+    """Tool-call ids this request's answer issued (a ``tool`` step)."""
+    answered: list[str] = field(default_factory=list)
+    """Tool-call ids the tool results of its latest turn answer, in order (an id answered twice shows twice;
+    ``?`` for a result that names no id)."""
+    tools: list[str] = field(default_factory=list)
+    """Names of the tools the request offered."""
+    note: str | None = None
+    """What the scripted model did out of the ordinary (a tool step answered with text: no tools offered)."""
+    schedule: list[float] = field(default_factory=list)
+    """When each streamed piece was planned, in seconds after arrival (empty for a JSON answer)."""
+    written: list[float] = field(default_factory=list)
+    """When each streamed piece went out, in seconds after arrival (next to ``schedule``)."""
 
     @property
     def token(self) -> str | None:
@@ -146,11 +163,12 @@ class CallRecord(_Record):
         return None if self.replied_at is None else self.replied_at - self.sent_at
 
     def served_before_reply(self) -> bool:
-        """Did the provider finish serving this call's token before its reply arrived?"""
+        """Did the provider finish serving this call's token before its reply arrived? Only a text step counts:
+        a turn's tool steps are not its answer."""
         if self.replied_at is None:
             return False
         return any(
-            e.served and e.ended_at is not None and e.ended_at <= self.replied_at
+            e.served and e.kind == "text" and e.ended_at is not None and e.ended_at <= self.replied_at
             for e in self.journal
         )
 

@@ -25,6 +25,7 @@ from .gateway.openclaw import OPENCLAW_APIS
 from .gateway.readiness import ReadyCheck
 from .loopback import is_loopback_host
 from .markers import parse_pause, parse_search_spec
+from .provider.model import MAX_PIECES, MAX_TOOL_CALLS, MAX_WORDS, ModelSpec, parse_arguments, parse_tool
 from .records import SEND_ANCHORS
 from .transports.api_file import BUILTIN_APIS, ApiFileError, ApiSpec, builtin_text, parse_api
 from .units import DURATION_HELP, MAX_DURATION, MAX_GRACE, format_duration, parse_duration, parse_signed_duration
@@ -131,6 +132,22 @@ def _json_object(raw: str, where: str) -> dict[str, Any]:
         raise ValueError(f"{where}: {raw[:80]!r} is not a JSON object; expected a JSON object such as "
                          "'{\"messages\": {\"queue\": {\"mode\": \"steer\"}}}'")
     return value
+
+
+def _tool_name(raw: str, where: str) -> str | None:
+    try:
+        return parse_tool(raw)
+    except ValueError:
+        raise ValueError(f"{where}: {raw!r} is not a tool name; expected a name without spaces, such as "
+                         "session_status") from None
+
+
+def _tool_arguments(raw: str, where: str) -> str:
+    try:
+        return parse_arguments(raw)
+    except ValueError:
+        raise ValueError(f"{where}: {raw[:80]!r} is not a JSON object; expected the text of one, such as '{{}}' "
+                         "or '{\"zone\": \"UTC\"}'") from None
 
 
 def _pause(raw: str, where: str) -> tuple[float, float] | None:
@@ -365,6 +382,18 @@ OPTIONS: tuple[Option, ...] = (
            "SECONDS"),
     Option("jitter", "provider RTT jitter fraction for tests without an rtt_range marker (default 0)", _fraction,
            0.0, "FRACTION"),
+    Option("tool_calls", "scripted model: tool calls per turn before the text step (default 0: every request "
+           "gets the text at once)", _int_range(0, MAX_TOOL_CALLS), 0, "N"),
+    Option("tool", "scripted model: the tool to call (default: the first tool the request offers)", _tool_name,
+           None, "NAME"),
+    Option("tool_arguments", "scripted model: the tool call's arguments, a JSON object (default {})",
+           _tool_arguments, "{}", "JSON"),
+    Option("ttft", "scripted model: seconds from a request's arrival to its first streamed piece; the pieces then "
+           "spread evenly to the RTT (default: half the RTT)", _duration(True, 3600.0), None, "SECONDS"),
+    Option("reply_pieces", "scripted model: how many pieces a streamed text comes in, at most one per character "
+           "(default 3)", _int_range(1, MAX_PIECES), None, "N"),
+    Option("reply_words", "scripted model: filler words after the echoed tokens (default 0)",
+           _int_range(0, MAX_WORDS), 0, "N"),
     Option("seed", "seed for tokens, session keys and jitter: an integer, or 'last' for the previous run's",
            parse_seed, None, "SEED"),
     Option("require_gateway", "on: a race test with no gateway configured errors instead of skipping (for CI, "
@@ -419,6 +448,12 @@ class Settings:
     call_timeout: float = 30.0
     rtt: float = 0.05
     jitter: float = 0.0
+    tool_calls: int = 0
+    tool: str | None = None
+    tool_arguments: str = "{}"
+    ttft: float | None = None
+    reply_pieces: int | None = None
+    reply_words: int = 0
     seed: int | str | None = None
     require_gateway: bool = False
     report: str | None = None
@@ -430,6 +465,12 @@ class Settings:
     def values(self) -> dict[str, Any]:
         """Every option's value by name."""
         return {option.name: getattr(self, option.name) for option in OPTIONS}
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        """The scripted model these settings ask for (a ``provider_model`` marker changes it per test)."""
+        return ModelSpec(tool_calls=self.tool_calls, tool=self.tool, arguments=self.tool_arguments, ttft=self.ttft,
+                         reply_pieces=self.reply_pieces, reply_words=self.reply_words)
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")

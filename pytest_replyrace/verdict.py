@@ -36,7 +36,7 @@ from typing import Any
 
 from .errors import ReplyraceError
 from .gateway.log import MATCH_LIMIT, escape_controls, quote_line
-from .records import CallRecord, LogMatch, PreambleRecord
+from .records import CallRecord, JournalEntry, LogMatch, PreambleRecord
 from .tokens import find_tokens
 from .units import format_duration
 
@@ -55,6 +55,7 @@ __all__ = [
     "describe_shape",
     "format_timeline",
     "provider_failed_before_reply",
+    "tool_problem",
     "verdict_of",
 ]
 
@@ -246,18 +247,47 @@ def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[CallReco
     return None
 
 
+def tool_problem(call: CallRecord, mode: str = "no-duplicates") -> str | None:
+    """What is wrong with the tool results of ``call``'s turn (None: nothing, or no tool step).
+
+    Each tool-call id the provider issued in the turn (a request carrying the call's token) must be answered
+    by exactly one tool result in the turn's later requests: in no request twice, and in at least one. A
+    result for an id the turn was never issued is wrong too (``?``: a result that names no id).
+    """
+    if mode == "off":
+        return None
+    journal = sorted(call.journal, key=lambda e: e.seq)
+    issued: dict[str, int] = {}
+    for entry in journal:
+        for call_id in entry.issued if entry.served else ():  # an answer that never got out issued nothing
+            issued.setdefault(call_id, entry.seq)
+    for entry in journal:
+        twice = sorted({i for i in entry.answered if entry.answered.count(i) > 1 and i in issued})
+        if twice:
+            return f"tool call {', '.join(twice)} answered twice in request #{entry.seq}"
+        foreign = [i for i in dict.fromkeys(entry.answered) if i not in issued or issued[i] >= entry.seq]
+        if foreign:
+            what = "naming no call id" if foreign == ["?"] else f"for {', '.join(foreign)}, never issued in this turn"
+            return f"a tool result {what} (request #{entry.seq})"
+    never = [i for i, seq in issued.items() if not any(i in e.answered for e in journal if e.seq > seq)]
+    if never:
+        return f"tool call {', '.join(never)} never answered (issued in request #{issued[never[0]]})"
+    return None
+
+
 def check_history(calls: Sequence[CallRecord], mode: str = "no-duplicates") -> None:
     """Turn the real replies (``p``) whose request carried a corrupted history into ``h``, with the reason.
 
     ``no-duplicates``: a turn twice or turns out of order (never legitimate; a gateway that sends no history
-    never gets ``h``); ``exact``: also an earlier real turn of this run missing; ``off``: no check.
+    never gets ``h``), or a tool call answered twice, never, or a result for a call never issued
+    (:func:`tool_problem`); ``exact``: also an earlier real turn of this run missing; ``off``: no check.
     """
     if mode not in HISTORY_MODES:
         raise ValueError(f"history mode {mode!r}: expected one of {', '.join(HISTORY_MODES)}")
     earlier_real: list[CallRecord] = []
     for call in calls:
         if call.letter == "p":
-            call.history_problem = history_problem(call, mode, earlier_real)
+            call.history_problem = history_problem(call, mode, earlier_real) or tool_problem(call, mode)
             if call.history_problem is not None:
                 call.letter = "h"
         if call.letter in "ph":
@@ -390,6 +420,11 @@ def _preamble_lines(preamble: Sequence[PreambleRecord], t0: float) -> list[str]:
     return lines
 
 
+def _step_label(entry: JournalEntry) -> str:
+    """`` tool 1`` / `` text 2``: a provider request's step of its turn."""
+    return f" {entry.kind} {entry.step}"
+
+
 def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
                     preamble: Sequence[PreambleRecord] = ()) -> str:
     """Per call: index, sent at, latency, provider RTT, served before reply?, letter, reply; for a run whose
@@ -417,9 +452,14 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
             f"  {call.index:>3}  {call.sent_at - t0:>7.3f}s{sent_after}  {_ms(call.latency):>9}  "
             f"{_ms(provider_rtt):>12}  {_served_column(call):<22}  {call.letter}  {_excerpt(reply, width)}"
         )
-        if len(call.journal) > 1:
-            steps = ", ".join(f"#{e.seq} +{(e.arrived_at - t0):.3f}s {_ms(e.duration)}" for e in call.journal[:8])
+        tools = any(e.kind == "tool" for e in call.journal)
+        if len(call.journal) > 1 or tools:
+            steps = ", ".join(f"#{e.seq}{_step_label(e) if tools else ''} +{(e.arrived_at - t0):.3f}s "
+                              f"{_ms(e.duration)}" for e in call.journal[:8])
             lines.append(f"{pad}  {'provider requests:':<22}     {steps}")
+        if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
+            lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the "
+                         "provider")
         if call.note:
             lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
         if call.answered_twice:

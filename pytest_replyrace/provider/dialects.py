@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["DIALECTS", "BadRequest", "ChatRequest", "Dialect", "chat_pairs", "content_text", "turn_split"]
+__all__ = ["DIALECTS", "TOOL_ROLE", "BadRequest", "ChatRequest", "Dialect", "ToolCall", "chat_pairs", "content_text",
+           "tool_split", "turn_split"]
 
 SSE_CONTENT_TYPE = "text/event-stream"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
@@ -31,6 +32,32 @@ class ChatRequest:
     """The texts of the user messages before the latest turn, in order."""
     stream: bool
     model: str | None
+    tools: tuple[str, ...] = ()
+    """Names of the tools the request offers, in order."""
+    results: tuple[str, ...] = ()
+    """Tool-call ids answered by the tool results of the latest turn, in order (an id answered twice shows twice;
+    a result that names no id the request holds is ``?``)."""
+    rounds: int = 0
+    """Assistant tool-call messages in the latest turn: the tool steps the conversation says were taken."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call the provider makes: its id, the tool's name and the arguments (a JSON object's text)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    @property
+    def input(self) -> Any:
+        return json.loads(self.arguments)
+
+
+TOOL_ROLE = "assistant+tool"
+"""The role of an assistant message that calls tools in ``(role, text)`` pairs: it does not end a turn."""
+RESULT_ROLE = "tool"
+"""The role of a message that only carries tool results: not a user turn."""
 
 
 class BadRequest(Exception):
@@ -55,10 +82,72 @@ def turn_split(messages: Iterable[tuple[str, str]]) -> tuple[list[str], list[str
     so the whole latest turn (every user message after the last assistant
     message) is searched, not just the last message.
     """
-    pairs = list(messages)
-    last_assistant = max((i for i, (role, _) in enumerate(pairs) if role == "assistant"), default=-1)
-    users = [(i, text) for i, (role, text) in enumerate(pairs) if role == "user"]
-    return [text for i, text in users if i > last_assistant], [text for i, text in users if i < last_assistant]
+    turn, history, _ = tool_split([(role, text, ()) for role, text in messages])
+    return turn, history
+
+
+def tool_split(messages: Iterable[tuple[str, str, Iterable[str]]]) -> tuple[list[str], list[str], list[int]]:
+    """``(role, text, ids)`` triples → (the latest turn's user texts, earlier user texts, the positions of the
+    latest turn's messages).
+
+    A turn ends at an ``assistant`` message: an assistant message that calls tools (:data:`TOOL_ROLE`) and the
+    tool results after it (:data:`RESULT_ROLE`) belong to the turn they serve.
+    """
+    triples = list(messages)
+    last_assistant = max((i for i, (role, _, _) in enumerate(triples) if role == "assistant"), default=-1)
+    users = [(i, text) for i, (role, text, _) in enumerate(triples) if role == "user"]
+    return ([text for i, text in users if i > last_assistant], [text for i, text in users if i < last_assistant],
+            list(range(last_assistant + 1, len(triples))))
+
+
+def _tool_request(turn_of: list[tuple[str, str, tuple[str, ...]]], stream: bool, model: str | None,
+                  tools: tuple[str, ...]) -> ChatRequest:
+    turn, history, positions = tool_split(turn_of)
+    latest = [turn_of[i] for i in positions]
+    results = tuple(i for role, _, ids in latest if role != TOOL_ROLE for i in ids)  # a user message may carry some
+    rounds = sum(1 for role, _, _ in latest if role == TOOL_ROLE)
+    return ChatRequest(turn, history, stream, model, tools, results, rounds)
+
+
+def _function_names(tools: Any, nested: bool) -> tuple[str, ...]:
+    """Tool names of a ``tools`` list: ``{"function": {"name": ...}}`` items when ``nested``, else ``{"name"}``."""
+    if not isinstance(tools, list):
+        return ()
+    names = []
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        spec = tool.get("function") if nested and isinstance(tool.get("function"), dict) else tool
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec["name"]:
+            names.append(spec["name"])
+    return tuple(names)
+
+
+def _chat_triples(messages: list[Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """OpenAI chat / Ollama messages as ``(role, text, ids)``: tool-call ids of an assistant's ``tool_calls``,
+    the ``tool_call_id`` of a ``tool`` message (Ollama's may have none: then the id of the call it answers by
+    position in the assistant message before it, or ``?``)."""
+    triples: list[tuple[str, str, tuple[str, ...]]] = []
+    calls: list[str] = []
+    answered = 0
+    for m in messages:
+        if not isinstance(m, dict):
+            continue
+        role, text = str(m.get("role")), content_text(m.get("content"))
+        tool_calls = m.get("tool_calls")
+        if role == "assistant" and isinstance(tool_calls, list) and tool_calls:
+            calls = [str(c.get("id", "?")) if isinstance(c, dict) else "?" for c in tool_calls]
+            answered = 0
+            triples.append((TOOL_ROLE, text, tuple(calls)))
+        elif role == "tool":
+            call_id = m.get("tool_call_id")
+            if not isinstance(call_id, str) or not call_id:
+                call_id = calls[answered] if answered < len(calls) else "?"
+            answered += 1
+            triples.append((RESULT_ROLE, text, (call_id,)))
+        else:
+            triples.append((role, text, ()))
+    return triples
 
 
 def _json_object(body: Any) -> dict[str, Any]:
@@ -122,6 +211,10 @@ class Dialect:
     """(a broken JSON body, a broken stream)."""
     fault_types: dict[int, str]
     """HTTP status of an injected fault → the API's error type."""
+    tool_reply: Callable[[ToolCall, str], dict[str, Any]]
+    """(call, model) → the non-streaming body of a tool call."""
+    tool_stream: Callable[[ToolCall, list[str], str], tuple[list[bytes], bytes]]
+    """(call, the arguments in pieces, model) → the writes of a streamed tool call, in order, and the last write."""
 
     def fault_status(self, kind: str) -> int:
         """HTTP status of an injected status fault (``overloaded`` is 529 in Anthropic's API, 503 elsewhere)."""
@@ -137,8 +230,9 @@ def _openai_error(status: int, kind: str, message: str) -> dict[str, Any]:
 
 
 def chat_pairs(messages: list[Any]) -> list[tuple[str, str]]:
-    """``(role, text)`` of each message of an OpenAI ``messages`` list (leniently: other items are skipped)."""
-    return [(str(m.get("role")), content_text(m.get("content"))) for m in messages if isinstance(m, dict)]
+    """``(role, text)`` of each message of an OpenAI ``messages`` list (leniently: other items are skipped); an
+    assistant message that calls tools is :data:`TOOL_ROLE`, a tool result :data:`RESULT_ROLE`."""
+    return [(role, text) for role, text, _ in _chat_triples(messages)]
 
 
 def _chat_parse(raw: Any) -> ChatRequest:
@@ -148,8 +242,8 @@ def _chat_parse(raw: Any) -> ChatRequest:
         raise BadRequest("'messages' must be a non-empty list")
     stream = _flag(body, False)
     model = body.get("model")
-    turn, history = turn_split(chat_pairs(messages))
-    return ChatRequest(turn, history, stream, model if isinstance(model, str) else None)
+    return _tool_request(_chat_triples(messages), stream, model if isinstance(model, str) else None,
+                         _function_names(body.get("tools"), nested=True))
 
 
 def chat_completion(text: str, model: str) -> dict[str, Any]:
@@ -169,12 +263,41 @@ def chat_chunk(content: str | None, model: str, finish: str | None = None) -> by
     return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
 
+def _chat_tool_reply(call: ToolCall, model: str) -> dict[str, Any]:
+    body = chat_completion("", model)
+    function = {"name": call.name, "arguments": call.arguments}
+    body["choices"][0].update(message={"role": "assistant", "content": None,
+                                       "tool_calls": [{"id": call.id, "type": "function", "function": function}]},
+                              finish_reason="tool_calls")
+    return body
+
+
+def _chat_delta(delta: dict[str, Any], model: str, finish: str | None = None) -> bytes:
+    chunk = {
+        "id": "chatcmpl-replyrace", "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+def _chat_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[list[bytes], bytes]:
+    """The first chunk names the call (id, function name, no arguments yet); each next chunk carries a piece of
+    the arguments; the last has ``finish_reason: "tool_calls"``."""
+    head = {"role": "assistant", "content": None,
+            "tool_calls": [{"index": 0, "id": call.id, "type": "function",
+                            "function": {"name": call.name, "arguments": ""}}]}
+    writes = [_chat_delta(head, model)] + [
+        _chat_delta({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, model) for piece in pieces]
+    return writes, _chat_delta({}, model, finish="tool_calls") + b"data: [DONE]\n\n"
+
+
 OPENAI_CHAT = Dialect(
     api="openai-chat", path="/v1/chat/completions", stream_type=SSE_CONTENT_TYPE, parse=_chat_parse,
     error=_openai_error, reply=chat_completion, stream_open=lambda model: b"", stream_piece=chat_chunk,
     stream_close=lambda text, model: chat_chunk(None, model, finish="stop") + b"data: [DONE]\n\n",
     stream_error=None, malformed=(b'{"choices": [', b"data: {not json\n\ndata: [DONE]\n\n"),
     fault_types={429: "server_error", 500: "server_error", 503: "server_error"},  # as before the dialects
+    tool_reply=_chat_tool_reply, tool_stream=_chat_tool_stream,
 )
 
 
@@ -194,8 +317,19 @@ def _anthropic_parse(raw: Any) -> ChatRequest:
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise BadRequest(f"max_tokens: must be an integer >= 1, not {max_tokens!r}")
     pairs = _message_pairs(body.get("messages"), frozenset({"user", "assistant"}), "messages")
-    turn, history = turn_split(pairs)  # `system` is a separate field, never a user turn
-    return ChatRequest(turn, history, _flag(body, False), model)
+    triples = []  # `system` is a separate field, never a user turn
+    for (role, text), message in zip(pairs, body["messages"]):
+        blocks = message.get("content")
+        blocks = [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
+        uses = tuple(str(b.get("id", "?")) for b in blocks if b.get("type") == "tool_use")
+        results = tuple(str(b.get("tool_use_id", "?")) for b in blocks if b.get("type") == "tool_result")
+        if role == "assistant" and uses:
+            triples.append((TOOL_ROLE, text, uses))
+        elif role == "user" and results and not any(b.get("type") == "text" for b in blocks):
+            triples.append((RESULT_ROLE, text, results))
+        else:
+            triples.append((role, text, results))
+    return _tool_request(triples, _flag(body, False), model, _function_names(body.get("tools"), nested=False))
 
 
 def _anthropic_message(text: str, model: str, *, stop: str | None = "end_turn") -> dict[str, Any]:
@@ -204,6 +338,30 @@ def _anthropic_message(text: str, model: str, *, stop: str | None = "end_turn") 
         "content": [{"type": "text", "text": text}] if text else [], "stop_reason": stop, "stop_sequence": None,
         "usage": dict(_ANTHROPIC_USAGE),
     }
+
+
+def _anthropic_tool_reply(call: ToolCall, model: str) -> dict[str, Any]:
+    body = _anthropic_message("", model, stop="tool_use")
+    body["content"] = [{"type": "tool_use", "id": call.id, "name": call.name, "input": call.input}]
+    return body
+
+
+def _anthropic_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[list[bytes], bytes]:
+    """A ``tool_use`` block whose input comes in ``input_json_delta`` pieces, ending ``stop_reason: "tool_use"``."""
+    head = (_sse("message_start", {"type": "message_start", "message": _anthropic_message("", model, stop=None)})
+            + _sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                           "content_block": {"type": "tool_use", "id": call.id, "name": call.name,
+                                                             "input": {}}})
+            + _sse("ping", {"type": "ping"}))
+    deltas = [_sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "input_json_delta", "partial_json": piece}})
+              for piece in pieces]
+    close = (_sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+             + _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use",
+                                                                         "stop_sequence": None},
+                                      "usage": {"output_tokens": 1}})
+             + _sse("message_stop", {"type": "message_stop"}))
+    return [head + deltas[0], *deltas[1:]], close
 
 
 def _anthropic_open(model: str) -> bytes:
@@ -233,6 +391,7 @@ ANTHROPIC_MESSAGES = Dialect(
     stream_error=lambda message: _sse("error", _anthropic_error(529, "overloaded_error", message)),
     malformed=(b'{"type": "message", "content": [', b"event: message_start\ndata: {not json\n\n"),
     fault_types={429: "rate_limit_error", 500: "api_error", 503: "api_error", 529: "overloaded_error"},
+    tool_reply=_anthropic_tool_reply, tool_stream=_anthropic_tool_stream,
 )
 
 
@@ -246,20 +405,28 @@ def _responses_parse(raw: Any) -> ChatRequest:
     body = _json_object(raw)
     model = _model(body, required=True)
     items = body.get("input")
-    if isinstance(items, str):
-        return ChatRequest([items], [], _flag(body, False), model)  # `instructions` is never a user turn
+    tools = _function_names(body.get("tools"), nested=False)
+    if isinstance(items, str):  # `instructions` is never a user turn
+        return ChatRequest([items], [], _flag(body, False), model, tools)
     if not isinstance(items, list) or not items:
         raise BadRequest("'input' must be a string or a non-empty list of items")
-    pairs = []
+    triples: list[tuple[str, str, tuple[str, ...]]] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise BadRequest(f"'input[{i}]' must be an object")
-        if item.get("type", "message") == "message":  # tool calls and their outputs are not turns
+        kind = item.get("type", "message")
+        if kind == "message":
             if item.get("role") not in ("user", "assistant", "system", "developer"):
                 raise BadRequest(f"'input[{i}].role' must be one of user, assistant, system, developer")
-            pairs.append((str(item["role"]), content_text(item.get("content"))))
-    turn, history = turn_split(pairs)
-    return ChatRequest(turn, history, _flag(body, False), model)
+            triples.append((str(item["role"]), content_text(item.get("content")), ()))
+        elif kind == "function_call":  # tool calls and their outputs are not turns
+            triples.append((TOOL_ROLE, "", (str(item.get("call_id", "?")),)))
+        elif kind == "function_call_output":
+            triples.append((RESULT_ROLE, "", (str(item.get("call_id", "?")),)))
+    # Consecutive function_call items are one assistant step.
+    merged = [t for j, t in enumerate(triples) if not (t[0] == TOOL_ROLE and j and triples[j - 1][0] == TOOL_ROLE)]
+    request = _tool_request(merged, _flag(body, False), model, tools)
+    return replace(request, results=_tool_request(triples, False, None, ()).results)
 
 
 def _response_object(text: str, model: str, status: str = "completed") -> dict[str, Any]:
@@ -297,6 +464,33 @@ def _responses_close(text: str, model: str) -> bytes:
             + _responses_event("response.completed", response=done))
 
 
+def _function_call_item(call: ToolCall, status: str, arguments: str) -> dict[str, Any]:
+    return {"type": "function_call", "id": f"fc_{call.id}", "call_id": call.id, "name": call.name,
+            "arguments": arguments, "status": status}
+
+
+def _responses_tool_reply(call: ToolCall, model: str) -> dict[str, Any]:
+    body = _response_object("", model)
+    body["output"] = [_function_call_item(call, "completed", call.arguments)]
+    return body
+
+
+def _responses_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[list[bytes], bytes]:
+    """A ``function_call`` output item whose arguments come in ``response.function_call_arguments.delta`` events."""
+    item_id = f"fc_{call.id}"
+    head = (_responses_event("response.created", response=_response_object("", model, "in_progress"))
+            + _responses_event("response.output_item.added", output_index=0,
+                               item=_function_call_item(call, "in_progress", "")))
+    deltas = [_responses_event("response.function_call_arguments.delta", item_id=item_id, output_index=0,
+                               delta=piece) for piece in pieces]
+    done = _responses_tool_reply(call, model)
+    close = (_responses_event("response.function_call_arguments.done", item_id=item_id, output_index=0,
+                              arguments=call.arguments)
+             + _responses_event("response.output_item.done", output_index=0, item=done["output"][0])
+             + _responses_event("response.completed", response=done))
+    return [head + deltas[0], *deltas[1:]], close
+
+
 def _responses_failed(message: str) -> bytes:
     failed = _response_object("", "fake-model", "failed")
     failed["error"] = {"code": "server_error", "message": message}
@@ -309,6 +503,7 @@ OPENAI_RESPONSES = Dialect(
     stream_close=_responses_close, stream_error=_responses_failed,
     malformed=(b'{"object": "response", "output": [', b"event: response.created\ndata: {not json\n\n"),
     fault_types={429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"},
+    tool_reply=_responses_tool_reply, tool_stream=_responses_tool_stream,
 )
 
 
@@ -321,9 +516,9 @@ def _ollama_error(status: int, kind: str, message: str) -> dict[str, Any]:
 def _ollama_parse(raw: Any) -> ChatRequest:
     body = _json_object(raw)
     model = _model(body, required=True)
-    pairs = _message_pairs(body.get("messages"), frozenset({"user", "assistant", "system", "tool"}), "messages")
-    turn, history = turn_split(pairs)
-    return ChatRequest(turn, history, _flag(body, True), model)  # Ollama streams unless told not to
+    _message_pairs(body.get("messages"), frozenset({"user", "assistant", "system", "tool"}), "messages")
+    return _tool_request(_chat_triples(body["messages"]), _flag(body, True), model,  # streams unless told not to
+                         _function_names(body.get("tools"), nested=True))
 
 
 def _ollama_line(data: dict[str, Any]) -> bytes:
@@ -338,6 +533,18 @@ def _ollama_message(text: str, model: str, done: bool = True) -> dict[str, Any]:
     return body
 
 
+def _ollama_tool_reply(call: ToolCall, model: str, done: bool = True) -> dict[str, Any]:
+    body = _ollama_message("", model, done)
+    body["message"]["tool_calls"] = [{"id": call.id, "function": {"index": 0, "name": call.name,
+                                                                  "arguments": call.input}}]
+    return body
+
+
+def _ollama_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[list[bytes], bytes]:
+    """Ollama streams a tool call whole, in one line (its arguments are an object), then the done line."""
+    return [_ollama_line(_ollama_tool_reply(call, model, done=False))], _ollama_line(_ollama_message("", model))
+
+
 OLLAMA = Dialect(
     api="ollama", path="/api/chat", stream_type=NDJSON_CONTENT_TYPE, parse=_ollama_parse, error=_ollama_error,
     reply=_ollama_message, stream_open=lambda model: b"",
@@ -346,6 +553,7 @@ OLLAMA = Dialect(
     stream_error=lambda message: _ollama_line({"error": message}),
     malformed=(b'{"message": {"content": ', b'{"message": {not json\n'),
     fault_types={429: "", 500: "", 503: ""},
+    tool_reply=_ollama_tool_reply, tool_stream=_ollama_tool_stream,
 )
 
 DIALECTS: dict[str, Dialect] = {d.api: d for d in (OPENAI_CHAT, ANTHROPIC_MESSAGES, OPENAI_RESPONSES, OLLAMA)}

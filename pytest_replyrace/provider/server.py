@@ -35,13 +35,26 @@ from ..loopback import is_loopback_host
 from ..records import JournalEntry
 from ..tokens import call_number, find_tokens, newest_token
 from ..units import parse_duration
-from .dialects import DIALECTS, BadRequest, Dialect, chat_pairs, turn_split
+from .dialects import DIALECTS, BadRequest, ChatRequest, Dialect, ToolCall, chat_pairs, turn_split
 from .faults import FaultPlan, FaultRule
+from .model import ModelSpec, piece_schedule
 
-__all__ = ["NO_TOKEN_REPLY", "FakeProvider", "RttSpec", "tokens_by_message", "user_turn_text"]
+__all__ = ["NO_TOKEN_REPLY", "NO_TOOLS_NOTE", "FakeProvider", "ModelSpec", "RttSpec", "tokens_by_message",
+           "user_turn_text"]
 
 NO_TOKEN_REPLY = "ECHO (no token)"
 STATUS_FAULTS = ("429", "500", "503", "overloaded")
+NO_TOOLS_NOTE = "a tool step answered with text: the request offered no tools"
+
+
+@dataclass(frozen=True)
+class _Issued:
+    """A tool call the provider issued: the turn it belongs to."""
+
+    tokens: tuple[str, ...]
+    history: tuple[str, ...]
+    step: int
+    seq: int
 
 
 def _abort(request: web.Request) -> None:
@@ -115,6 +128,7 @@ class FakeProvider:
         port: int = 0,
         chunks: int = 3,
         model: str = "fake-model",
+        model_spec: ModelSpec | None = None,
     ) -> None:
         _check_loopback(host)
         if chunks < 1:
@@ -122,11 +136,16 @@ class FakeProvider:
         self.host = host
         self._requested_port = port
         self.chunks = chunks
-        self.model = model
+        self.model_name = model
+        """The model name of /v1/models and of replies to requests that name none."""
         self._rtt = RttSpec.of(rtt, jitter)
         self._seed = seed
         self._token_rtts: dict[str, RttSpec] = {}
         self._faults = FaultPlan()
+        self._base_spec = model_spec if model_spec is not None else ModelSpec()
+        self._spec = self._base_spec
+        self._issued: dict[str, _Issued] = {}
+        """Every tool call issued since the last reset, by id."""
         self._lock = threading.Lock()
         self._journal: list[JournalEntry] = []
         self._seq = 0
@@ -228,18 +247,38 @@ class FakeProvider:
             self._faults = new_plan
         return new_plan
 
+    @property
+    def model_spec(self) -> ModelSpec:
+        """The scripted model requests get from now on."""
+        with self._lock:
+            return self._spec
+
+    def model(self, spec: ModelSpec | None = None, /, **changes: Any) -> ModelSpec:
+        """Change the scripted model for requests from now on: ``model(tool_calls=1, tool="clock",
+        arguments='{}', ttft=0.2, reply_pieces=20, reply_words=50)`` changes those and keeps the rest, or
+        ``model(ModelSpec(...))`` replaces it. ValueError names a bad value. Returns the new spec."""
+        base = spec if spec is not None else self.model_spec
+        new_spec = base.but(**changes)
+        with self._lock:
+            self._spec = new_spec
+        return new_spec
+
     def reset(
         self,
         *,
         rtt: float | tuple[float, float] | RttSpec | None = None,
         jitter: float = 0.0,
         seed: int | None = None,
+        model_spec: ModelSpec | None = None,
     ) -> None:
-        """Cheap per-test reset: empty journal, no faults, no token RTTs, new RTT/seed if given."""
+        """Cheap per-test reset: empty journal, no faults, no token RTTs, new RTT/seed if given, the scripted
+        model ``model_spec`` (else the one the provider was made with)."""
         spec = RttSpec.of(rtt, jitter) if rtt is not None else None
         with self._lock:
             self._journal = []
             self._seq = 0
+            self._issued = {}
+            self._spec = model_spec if model_spec is not None else self._base_spec
             self._handler_errors = []
             self._token_rtts = {}
             self._faults = FaultPlan()
@@ -274,7 +313,10 @@ class FakeProvider:
     def journal(self) -> list[JournalEntry]:
         """A snapshot of every request since the last reset, in arrival order."""
         with self._lock:
-            return [replace(e, tokens=list(e.tokens), history=list(e.history)) for e in self._journal]
+            return [replace(e, tokens=list(e.tokens), history=list(e.history), issued=list(e.issued),
+                            answered=list(e.answered), tools=list(e.tools), schedule=list(e.schedule),
+                            written=list(e.written))
+                    for e in self._journal]
 
     def entries_for(self, token: str) -> list[JournalEntry]:
         return [e for e in self.journal if token in e.tokens]
@@ -339,11 +381,11 @@ class FakeProvider:
         self._port = int(sockets[0].getsockname()[1])
 
     async def _handle_models(self, request: web.Request) -> web.Response:
-        model = {"id": self.model, "object": "model", "owned_by": "replyrace"}
+        model = {"id": self.model_name, "object": "model", "owned_by": "replyrace"}
         return web.json_response({"object": "list", "data": [model]})
 
     async def _handle_tags(self, request: web.Request) -> web.Response:
-        model = {"name": self.model, "model": self.model, "modified_at": "2026-01-01T00:00:00Z", "size": 1,
+        model = {"name": self.model_name, "model": self.model_name, "modified_at": "2026-01-01T00:00:00Z", "size": 1,
                  "digest": "replyrace", "details": {"format": "gguf", "family": "replyrace"}}
         return web.json_response({"models": [model]})
 
@@ -440,17 +482,34 @@ class FakeProvider:
             return self._error(dialect, entry, 400, str(exc))
         tokens = tokens_by_message(parsed.turn)
         with self._lock:
-            entry.tokens = tokens
+            spec = self._spec
             entry.history = tokens_by_message(parsed.history)
             entry.model = parsed.model
             entry.stream = parsed.stream
+            entry.tools = list(parsed.tools)
+            entry.answered = list(parsed.results)
+            known = [self._issued[i] for i in parsed.results if i in self._issued]
+            entry.step = 1 + max([parsed.rounds, *(k.step for k in known)])
+            if not tokens and known:
+                # A post-tool request may hold no user message (previous_response_id, or a gateway that sends the
+                # tool result alone): the turn is the one the tool call was issued in.
+                tokens = list(known[-1].tokens)
+                if not entry.history:
+                    entry.history = list(known[-1].history)
+            entry.tokens = tokens
         rtt, fault = self._plan_for(entry)
+        call = self._tool_call(spec, parsed, entry, fault)
         with self._lock:
             entry.rtt = rtt
             entry.fault = fault.kind if fault is not None else None
+        text = spec.text(tokens, NO_TOKEN_REPLY)
+        reply = _Reply(dialect, text, parsed.model or self.model_name, call, tuple(self._pieces(spec, text, call)))
+        if parsed.stream and fault is None:
+            count = len(reply.writes()[0])
+            schedule = piece_schedule(count, rtt, spec.ttft, self._rtt_for(entry).jitter, self._piece_rng(entry))
+            with self._lock:
+                entry.schedule = schedule
         self._notify("request", entry)
-        text = ("ECHO " + " ".join(dict.fromkeys(tokens))) if tokens else NO_TOKEN_REPLY
-        reply = _Reply(dialect, text, parsed.model or self.model)
         deadline = arrived_at + rtt
         try:
             if fault is not None:
@@ -465,6 +524,52 @@ class FakeProvider:
                         entry.status = 499
                         entry.error = "client went away before the reply was complete"
             raise
+
+    def _tool_call(self, spec: ModelSpec, parsed: ChatRequest, entry: JournalEntry,
+                   fault: FaultRule | None) -> ToolCall | None:
+        """The tool call this request gets, or None for the text step; the id is issued unless a fault hides it."""
+        with self._lock:
+            if entry.step > spec.tool_calls:
+                return None
+            if not parsed.tools:
+                entry.note = NO_TOOLS_NOTE
+                return None
+            newest = newest_token(entry.tokens)
+            base = f"call_{newest if newest is not None else entry.seq}_{entry.step}"
+            call_id, n = base, 1
+            while call_id in self._issued:
+                n += 1
+                call_id = f"{base}_{n}"
+            call = ToolCall(call_id, spec.tool or parsed.tools[0], spec.arguments)
+            entry.kind = "tool"
+            if fault is None:
+                entry.issued = [call_id]
+                self._issued[call_id] = _Issued(tuple(entry.tokens), tuple(entry.history), entry.step, entry.seq)
+            return call
+
+    def _rtt_for(self, entry: JournalEntry) -> RttSpec:
+        with self._lock:
+            newest = newest_token(entry.tokens)
+            if newest is not None:
+                for prefix, token_spec in self._token_rtts.items():
+                    if newest.startswith(prefix):
+                        return token_spec
+            return self._rtt
+
+    def _piece_rng(self, entry: JournalEntry) -> random.Random:
+        """The piece jitter's own generator, keyed like the RTT's, so it never shifts the RTT or fault draws."""
+        with self._lock:
+            newest = newest_token(entry.tokens)
+            key = newest if newest is not None else f"#{entry.seq}"
+            attempt = sum(1 for e in self._journal if newest is not None and newest in e.tokens and e.seq < entry.seq)
+            return random.Random(f"{self._seed}:{key}:{attempt}:pieces")
+
+    def _pieces(self, spec: ModelSpec, text: str, call: ToolCall | None) -> list[str]:
+        """The pieces a stream carries: the text's, or a tool call's arguments (in at least two where they can
+        be split, so a client must join them)."""
+        if call is not None:
+            return self.split_text(call.arguments, max(2, spec.reply_pieces or self.chunks))
+        return self.split_text(text, spec.reply_pieces or self.chunks)
 
     async def _serve_fault(self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float,
                            reply: _Reply) -> web.StreamResponse:
@@ -505,11 +610,11 @@ class FakeProvider:
             _abort(request)
             raise ConnectionResetError("injected cut")
         response = await self._prepare(request, reply.stream_response())
-        pieces = self.split_text(reply.text)
+        writes = reply.writes()[0]
         start = time.monotonic()
-        for i, piece in enumerate(pieces[: rule.after_chunks]):
-            await _sleep_until(start + (deadline - start) * (i + 1) / (len(pieces) + 1))
-            await response.write(reply.piece(i, piece))
+        for i, write in enumerate(writes[: rule.after_chunks]):
+            await _sleep_until(start + (deadline - start) * (i + 1) / (len(writes) + 1))
+            await response.write(write)
         stream_error = reply.dialect.stream_error
         if stream_error is not None:
             await _sleep_until(deadline)
@@ -538,7 +643,7 @@ class FakeProvider:
 
     async def _json(self, request: web.Request, entry: JournalEntry, deadline: float,
                     reply: _Reply) -> web.StreamResponse:
-        payload = json.dumps(reply.dialect.reply(reply.text, reply.model)).encode()
+        payload = json.dumps(reply.body()).encode()
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.content_length = len(payload)
         await _sleep_until(deadline - self.timer_spin)
@@ -548,8 +653,9 @@ class FakeProvider:
         await response.write_eof(payload)
         return response
 
-    def split_text(self, text: str) -> list[str]:
-        n = min(self.chunks, max(1, len(text)))
+    def split_text(self, text: str, pieces: int | None = None) -> list[str]:
+        """``text`` in ``pieces`` (default ``chunks``) pieces of one size, at most one per character."""
+        n = min(pieces or self.chunks, max(1, len(text)))
         size = -(-len(text) // n)
         return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
@@ -562,35 +668,71 @@ class FakeProvider:
 
     async def _stream(self, request: web.Request, entry: JournalEntry, deadline: float, reply: _Reply, *,
                       first_at: float | None = None) -> web.StreamResponse:
+        """Each write at its planned instant (the entry's ``schedule``; all at ``first_at`` when given), the last
+        byte at the deadline: the request counts as served then."""
         response = reply.stream_response()
-        pieces = self.split_text(reply.text)
-        if first_at is None:
-            # The first token comes half-way through the RTT, the rest spread evenly after it.
-            start = time.monotonic()
-            first_at = start + max(0.0, deadline - start) / 2
-        await _sleep_until(first_at)
+        writes, close = reply.writes()
+        if first_at is not None:
+            times = [first_at] * len(writes)
+        else:
+            with self._lock:
+                schedule = list(entry.schedule)
+            times = [entry.arrived_at + t for t in schedule] if len(schedule) == len(writes) else \
+                [entry.arrived_at + t for t in piece_schedule(len(writes), deadline - entry.arrived_at, None, 0.0,
+                                                              random.Random(0))]
+        await _sleep_until(times[0], self.timer_spin)
         await self._prepare(request, response)
-        for i, piece in enumerate(pieces):
+        last = len(writes) - 1
+        for i, write in enumerate(writes):
             if i:
-                await _sleep_until(first_at + (deadline - first_at) * i / len(pieces))
-            await response.write(reply.piece(i, piece))
+                await _sleep_until(times[i], self.timer_spin)  # the timer alone overshoots by a millisecond
+            if i == last and times[i] >= deadline:
+                break  # the last piece goes out with the close, at the deadline
+            self._stamp(entry)
+            await response.write(write)
+        else:
+            write = b""
         await _sleep_until(deadline, self.timer_spin)
         self._mark_served(entry)
-        await response.write_eof(reply.dialect.stream_close(reply.text, reply.model))
+        if write:
+            self._stamp(entry)
+        await response.write_eof(write + close)
         return response
+
+    def _stamp(self, entry: JournalEntry) -> None:
+        """Journal the instant a piece goes out, next to its plan."""
+        with self._lock:
+            entry.written.append(time.monotonic() - entry.arrived_at)
 
 
 @dataclass(frozen=True)
 class _Reply:
-    """The answer to one request, in its dialect."""
+    """The answer to one request, in its dialect: the text step's ``text``, or a tool ``call``."""
 
     dialect: Dialect
     text: str
     model: str
+    call: ToolCall | None = None
+    pieces: tuple[str, ...] = ()
+    """What the stream carries in pieces: the text, or the tool call's arguments."""
 
     def stream_response(self) -> web.StreamResponse:
         return web.StreamResponse(status=200, headers={"Content-Type": self.dialect.stream_type,
                                                        "Cache-Control": "no-cache"})
+
+    def body(self) -> dict[str, Any]:
+        """The non-streaming body."""
+        if self.call is not None:
+            return self.dialect.tool_reply(self.call, self.model)
+        return self.dialect.reply(self.text, self.model)
+
+    def writes(self) -> tuple[list[bytes], bytes]:
+        """The stream's writes, one per piece (the first carries the dialect's opening events), and the close."""
+        if self.call is not None:
+            return self.dialect.tool_stream(self.call, list(self.pieces), self.model)
+        pieces = list(self.pieces) or [self.text]
+        writes = [self.piece(i, piece) for i, piece in enumerate(pieces)]
+        return writes, self.dialect.stream_close(self.text, self.model)
 
     def piece(self, index: int, piece: str) -> bytes:
         """Stream piece ``index``; the first carries the dialect's opening events."""

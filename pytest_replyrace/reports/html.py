@@ -115,8 +115,13 @@ def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
         for entry in call.get("journal", []):
             arrived, ended = entry["arrived_at"], entry.get("ended_at")
             stop = ended if ended is not None else arrived + span * 0.01
+            tool = entry.get("kind") == "tool"
+            faint = ' fill-opacity="0.45"' if tool else ""  # a tool step: lighter than the text step
+            step = f' step {entry.get("step", 1)} {entry.get("kind", "text")}' if tool or entry.get("step", 1) > 1 \
+                else ""
             parts.append(f'<rect x="{x(arrived):.1f}" y="{y + 13}" width="{max(2.0, x(stop) - x(arrived)):.1f}" '
-                         f'height="6" fill="{PROVIDER}" rx="1"><title>provider {entry.get("status")} '
+                         f'height="6" fill="{PROVIDER}"{faint} rx="1">'
+                         f'<title>provider{step} {entry.get("status")} '
                          f'rtt {entry.get("rtt", 0) * 1000:.0f}ms</title></rect>')
     parts.append("</svg>")
     return "".join(parts)

@@ -51,6 +51,13 @@ def run(pytester: pytest.Pytester, *args: str, timeout: float = 240) -> pytest.R
 
 
 OPENAI_GATEWAY = SUPPORT / "openai_gateway.py"
+TOOL_GATEWAY = SUPPORT / "tool_gateway.py"
+
+
+def tool_gateway_cmd(*options: str) -> str:
+    """A launcher command template for the suite's tool-loop gateway."""
+    return " ".join(["{python}", shlex.quote(str(TOOL_GATEWAY)), "--port", "{port}", "--provider-url",
+                     "{provider_url}", *options])
 
 
 def openai_gateway_cmd(*options: str) -> str:

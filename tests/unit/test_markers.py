@@ -299,6 +299,32 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("provider_faults", "ttft", ("ttft",), {"ttft": "2s"}, "ttft '2s'", "seconds from 0 to 3600"),
     ("provider_faults", "ttft", ("ttft",), {"ttft": float("nan")}, "ttft nan", "seconds from 0 to 3600"),
     ("provider_faults", "ttft", ("ttft",), {"ttft": HUGE}, "ttft 99999999999999999999", "seconds from 0 to 3600"),
+    ("provider_model", "tool_calls", (), {"tool_calls": -1}, "tool_calls=-1", "an integer from 0 to 100"),
+    ("provider_model", "tool_calls", (), {"tool_calls": "1"}, "tool_calls='1'", "an integer from 0 to 100"),
+    ("provider_model", "tool_calls", (), {"tool_calls": True}, "tool_calls=True", "an integer from 0 to 100"),
+    ("provider_model", "tool_calls", (1.5,), {}, "tool_calls=1.5", "an integer from 0 to 100"),
+    ("provider_model", "tool_calls", (HUGE,), {}, "tool_calls=99999999999999999999", "an integer from 0 to 100"),
+    ("provider_model", "tool", (), {"tool": ""}, "tool=''", "a tool name without spaces"),
+    ("provider_model", "tool", (), {"tool": "two words"}, "tool='two words'", "a tool name without spaces"),
+    ("provider_model", "tool", (), {"tool": 5}, "tool=5", "a tool name without spaces"),
+    ("provider_model", "arguments", (), {"arguments": "[1]"}, "arguments='[1]'", "the text of a JSON object"),
+    ("provider_model", "arguments", (), {"arguments": "{zone"}, "arguments='{zone'", "the text of a JSON object"),
+    ("provider_model", "arguments", (), {"arguments": None}, "arguments=None", "the text of a JSON object"),
+    ("provider_model", "ttft", (), {"ttft": -1}, "ttft: -1", ">= 0"),
+    ("provider_model", "ttft", (), {"ttft": "soon"}, "ttft: 'soon'", SECONDS),
+    ("provider_model", "ttft", (), {"ttft": True}, "ttft: True", SECONDS),
+    ("provider_model", "ttft", (), {"ttft": HUGE}, "ttft: 99999999999999999999", "at most 60 min (3600s)"),
+    ("provider_model", "reply_pieces", (), {"reply_pieces": 0}, "reply_pieces=0", "an integer from 1 to 10000"),
+    ("provider_model", "reply_pieces", (), {"reply_pieces": "5"}, "reply_pieces='5'", "an integer from 1 to 10000"),
+    ("provider_model", "reply_pieces", (), {"reply_pieces": HUGE}, "reply_pieces=99999999999999999999",
+     "an integer from 1 to 10000"),
+    ("provider_model", "reply_words", (), {"reply_words": -1}, "reply_words=-1", "an integer from 0 to 100000"),
+    ("provider_model", "reply_words", (), {"reply_words": None}, "reply_words=None", "an integer from 0 to 100000"),
+    ("provider_model", "reply_words", (), {"reply_words": HUGE}, "reply_words=99999999999999999999",
+     "an integer from 0 to 100000"),
+    ("provider_model", SIGNATURE, (), {"tools": 1}, "'tools'", "provider_model(tool_calls=1, tool=None"),
+    ("provider_model", SIGNATURE, (1, None, "{}", None, None, 0, 9), {}, "too many positional arguments",
+     "provider_model(tool_calls=1"),
     ("provider_faults", SIGNATURE, ("500",), {"rates": 0.1}, "'rates'", "provider_faults(kind, rate=0.0"),
     ("provider_faults", SIGNATURE, ("500", 0.1, (), 1, 1.0, 2.0, 9), {}, "too many positional arguments",
      "provider_faults(kind"),
@@ -315,6 +341,8 @@ class _Mark:
 def _parse(marker: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if marker == "provider_faults":
         return markers.parse_provider_faults([_Mark(args, kwargs)], WHERE)
+    if marker == "provider_model":
+        return markers.parse_provider_model(_Mark(args, kwargs), WHERE)
     parse = {"rtt_range": markers.parse_rtt_range, "gap_range": markers.parse_gap_range, "replyrace": markers.parse_replyrace,
              "replyrace_search": markers.parse_search_marker}[marker]
     return parse(args, kwargs, WHERE)
@@ -351,7 +379,8 @@ NUMBERS = {("rtt_range", "lo"), ("rtt_range", "hi"), ("rtt_range", "steps"), ("r
            ("replyrace_search", "rtt"), ("replyrace_search", "gap"), ("replyrace_search", "gaps"),
            ("replyrace_search", "budget"), ("replyrace_search", "calls"),
            ("provider_faults", "rate"), ("provider_faults", "calls"), ("provider_faults", "after_chunks"),
-           ("provider_faults", "retry_after"), ("provider_faults", "ttft")}
+           ("provider_faults", "retry_after"), ("provider_faults", "ttft"), ("provider_model", "tool_calls"),
+           ("provider_model", "ttft"), ("provider_model", "reply_pieces"), ("provider_model", "reply_words")}
 """Every marker argument that is (or holds) a duration or a count."""
 
 
@@ -382,3 +411,14 @@ def test_bad_marker_argument_names_marker_value_and_what_is_accepted(
     assert message.startswith(label), message
     explanation = message[len(label):]
     assert shown in explanation and accepted in explanation, message
+
+
+def test_provider_model_keeps_the_settings_for_arguments_not_given_and_calls_one_tool_by_default() -> None:
+    from pytest_replyrace.provider.model import ModelSpec
+
+    base = ModelSpec(tool="clock", reply_words=5)
+    assert markers.parse_provider_model(_Mark((), {}), WHERE, base) == ModelSpec(tool_calls=1, tool="clock",
+                                                                                reply_words=5)
+    spec = markers.parse_provider_model(_Mark((2,), {"ttft": "50ms", "reply_pieces": 10}), WHERE, base)
+    assert spec == ModelSpec(tool_calls=2, tool="clock", ttft=0.05, reply_pieces=10, reply_words=5)
+    assert markers.parse_provider_model(_Mark((0,), {"tool": None}), WHERE, base).tool is None

@@ -144,6 +144,16 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "call_timeout": (("soon", SECONDS), ("0", "> 0"), (HUGE, DAY)),
     "rtt": (("fast", SECONDS), ("-1", ">= 0"), (HUGE, DAY)),
     "jitter": (("abc", FRACTION), ("1", FRACTION), ("-0.1", FRACTION), ("nan", FRACTION), (HUGE, FRACTION)),
+    "tool_calls": (("one", "an integer from 0 to 100"), ("-1", "an integer from 0 to 100"),
+                   ("101", "an integer from 0 to 100"), (HUGE, "an integer from 0 to 100")),
+    "tool": (("two words", "a name without spaces"), ("clock\tnow", "a name without spaces")),
+    "tool_arguments": (("[1, 2]", "the text of one, such as '{}'"), ("{zone", "the text of one"),
+                       ('"text"', "the text of one")),
+    "ttft": (("soon", SECONDS), ("-1", ">= 0"), ("3601", "at most 60 min (3600s)"), (HUGE, "at most 60 min")),
+    "reply_pieces": (("many", "an integer from 1 to 10000"), ("0", "an integer from 1 to 10000"),
+                     (HUGE, "an integer from 1 to 10000")),
+    "reply_words": (("few", "an integer from 0 to 100000"), ("-3", "an integer from 0 to 100000"),
+                    (HUGE, "an integer from 0 to 100000")),
     "seed": (("abc", "an integer >= 0 or 'last'"), ("1.5", "an integer >= 0 or 'last'"),
              ("-3", "an integer >= 0 or 'last'")),
 }
@@ -172,7 +182,7 @@ def test_every_option_has_bad_input_rows_or_is_free_text() -> None:
 
 def test_every_number_has_an_upper_bound_row() -> None:
     numbers = {o.name for o in OPTIONS if isinstance(o.default, (int, float)) and not isinstance(o.default, bool)}
-    numbers |= {"force_calls", "pause", "search"}  # numbers without a numeric default
+    numbers |= {"force_calls", "pause", "search", "ttft", "reply_pieces"}  # numbers without a numeric default
     missing = sorted(name for name in numbers if not any(HUGE in bad for bad, _ in BAD[name]))
     assert not missing, f"options without a row refusing {HUGE}: {missing}"
 
@@ -270,3 +280,15 @@ def test_list_settings_take_lines_and_repeats_and_the_highest_source_wins() -> N
     assert settings.describe("headers") == "X-E: …"  # values may be credentials
     files = resolve_from({"replyrace_gateway_files": ["config.json = tpl/gw.json", "sub/b.yaml=b.yaml"]})
     assert files.gateway_files == (("config.json", "tpl/gw.json"), ("sub/b.yaml", "b.yaml"))
+
+
+def test_the_scripted_model_settings_make_the_model_spec() -> None:
+    from pytest_replyrace.provider.model import ModelSpec
+
+    assert resolve_from().model_spec == ModelSpec()
+    settings = resolve_from({"replyrace_tool_calls": "2", "replyrace_tool": "clock"},
+                            {"REPLYRACE_TOOL_ARGUMENTS": '{"zone": "UTC"}', "REPLYRACE_TTFT": "200ms"},
+                            {"replyrace_reply_pieces": "50", "replyrace_reply_words": "40"})
+    assert settings.model_spec == ModelSpec(tool_calls=2, tool="clock", arguments='{"zone": "UTC"}', ttft=0.2,
+                                            reply_pieces=50, reply_words=40)
+    assert settings.source("tool_arguments") == "env REPLYRACE_TOOL_ARGUMENTS"

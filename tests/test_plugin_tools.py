@@ -1,0 +1,50 @@
+"""Tool turns end to end: a gateway process that runs the tool loop against the fake provider, in a pytest run.
+
+A correct loop is clean, each turn two model calls (the tool call, then the text); a gateway that answers a
+tool call twice, leaves the result out or answers a call it was never given gets ``h`` with the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from support.selftest import run, tool_gateway_cmd
+
+INNER = """
+import pytest
+
+@pytest.mark.provider_model(tool_calls=1)
+@pytest.mark.replyrace(calls=3)
+def test_tools(sequential_sender, fake_provider):
+    result = sequential_sender.run()
+    steps = [(e.step, e.kind) for e in fake_provider.journal]
+    print("PATTERN", result.pattern, "STEPS", steps)
+    for call in result.calls:
+        print("PROBLEM", call.index, call.history_problem)
+"""
+
+
+@pytest.mark.parametrize(("options", "pattern", "problem"), [
+    ((), "ppp", None),
+    (("--provider-api", "anthropic-messages", "--stream"), "ppp", None),
+    (("--answer-twice-on", "2"), "php", "tool call call_rr-*-2_1 answered twice in request #4"),
+    (("--drop-result-on", "2", "--provider-api", "openai-responses"), "php",
+     "tool call call_rr-*-2_1 never answered (issued in request #3)"),
+    (("--wrong-id-on", "3", "--provider-api", "ollama"), "pph",
+     "a tool result for call_never_issued, never issued in this turn (request #6)"),
+], ids=["clean", "anthropic-stream", "answered-twice", "never-answered", "never-issued"])
+def test_a_tool_turn_is_two_model_calls_and_a_broken_loop_is_h(
+        race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], options: tuple[str, ...], pattern: str,
+        problem: str | None) -> None:
+    race_pytester.makepyfile(test_tools=INNER)
+    result = run(race_pytester, f"--replyrace-gateway-cmd={tool_gateway_cmd(*options)}", "-s", timeout=180)
+    steps = "[(1, 'tool'), (2, 'text'), (1, 'tool'), (2, 'text'), (1, 'tool'), (2, 'text')]"
+    out = result.stdout.str()
+    assert f"PATTERN {pattern} STEPS {steps}" in out, out
+    if problem is None:
+        result.assert_outcomes(passed=1)
+        assert "PROBLEM 1 None" in out
+    else:
+        bad = pattern.index("h") + 1
+        result.stdout.fnmatch_lines([f"PROBLEM {bad} {problem}"])
+    assert_no_leak()
