@@ -147,18 +147,25 @@ class _ProviderWatch:
             self._loop.call_soon_threadsafe(self._arrived, kind, entry)
 
     def _arrived(self, kind: str, entry: JournalEntry) -> None:
+        keys = [kind]
+        if entry.kind == "text":  # a turn is served by its text step, not by a tool call before it
+            keys.append("text-" + kind)
         for token in entry.tokens:
-            key = (kind, token)
-            self._seen.setdefault(key, entry)
-            waiter = self._waiters.get(key)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(self._seen[key])
+            for k in keys:
+                self._record((k, token), entry)
+
+    def _record(self, key: tuple[str, str], entry: JournalEntry) -> None:
+        self._seen.setdefault(key, entry)
+        waiter = self._waiters.get(key)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self._seen[key])
 
     def seen(self, kind: str, token: str) -> JournalEntry | None:
         return self._seen.get((kind, token))
 
     async def wait(self, kind: str, token: str) -> JournalEntry:
-        """The first request carrying ``token`` once it arrived (``request``) or ended (``end``)."""
+        """The first request carrying ``token`` once it arrived (``request``) or ended (``end``); ``text-request``
+        and ``text-end`` count only the turn's text step."""
         entry = self._seen.get((kind, token))
         if entry is not None:
             return entry
@@ -396,7 +403,7 @@ class SequentialSender:
             previous.task.result()  # a call cancelled from inside (or a bug of ours) ends the run here
             assert record.ended_at is not None
             return record.ended_at, False, record.ended_at + gap
-        provider_kind = "end" if kind == "served" and gap >= 0 else "request"
+        provider_kind = {"request": "request", "served": "text-end" if gap >= 0 else "text-request"}.get(kind, "")
         waiter: asyncio.Future[Any]
         if kind in ("text", "first"):
             waiter = asyncio.ensure_future(previous.events.wait(kind))
@@ -424,7 +431,7 @@ class SequentialSender:
             return value, False, value + gap
         if kind == "request":
             return value.arrived_at, False, value.arrived_at + gap
-        if provider_kind == "end":
+        if provider_kind == "text-end":
             assert value.ended_at is not None
             return value.ended_at, False, value.ended_at + gap
         # served, before its end: the provider planned it at arrival + RTT; never before the request came
