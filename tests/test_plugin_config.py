@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from support.selftest import race_gateway_cmd, run
+from support.selftest import race_gateway_cmd, run, run_inprocess
 
 ONE_TEST = """
 def test_run(sequential_sender):
@@ -43,7 +43,7 @@ def test_bad_settings_are_usage_errors_naming_their_source(
         monkeypatch.setenv(key, value)
     pytester.makeini(f"[pytest]\n{ini}\n")
     pytester.makepyfile(test_x="def test_x(): pass")
-    result = run(pytester, *args)
+    result = run_inprocess(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
 
@@ -90,7 +90,7 @@ def test_bad_rtt_range_is_a_collection_error_naming_the_test(pytester: pytest.Py
             pass
         """
     )
-    result = run(pytester)
+    result = run_inprocess(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["*test_bad.py::test_race: @pytest.mark.rtt_range('fast', 2): lo: 'fast' is not a duration; expected a number of seconds*"]
@@ -110,7 +110,7 @@ def test_bad_rtt_range_is_a_collection_error_naming_the_test(pytester: pytest.Py
 def test_marker_misuse_is_a_collection_error(pytester: pytest.Pytester, decorator: str, arguments: str,
                                              message: str) -> None:
     pytester.makepyfile(test_bad=f"import pytest\n\n{decorator}\ndef test_race({arguments}):\n    pass\n")
-    result = run(pytester)
+    result = run_inprocess(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([message])
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from support.docs import doc_page, fenced_blocks, marked_block
-from support.selftest import declared_gateway_cmd, run
+from support.selftest import declared_gateway_cmd, run, run_inprocess
 
 from pytest_replyrace.transports.api_file import BUILTIN_APIS, builtin_text, parse_api
 
@@ -209,7 +209,7 @@ def test_a_form_body_with_typed_and_repeated_values(race_pytester: pytest.Pytest
 
 def test_a_form_table_value_is_a_usage_error_naming_the_file_and_key(race_pytester: pytest.Pytester) -> None:
     setup(race_pytester, FORM_API.replace("STREAM", "{ on = true }").replace("FORMAT", "sse"))
-    result = run(race_pytester, f"--replyrace-gateway-cmd={declared_gateway_cmd()}", "--replyrace-api=gw.toml")
+    result = run_inprocess(race_pytester, f"--replyrace-gateway-cmd={declared_gateway_cmd()}", "--replyrace-api=gw.toml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert ("--replyrace-api: gw.toml: [send] form.stream: a table or nested array cannot be a form value; expected a "
             "string, number or boolean, or an array of them") in result.stderr.str()
@@ -227,7 +227,7 @@ def test_api_file_problems_are_usage_errors_before_any_test_runs(race_pytester: 
     config = race_pytester.path / "tox.ini"
     config.write_text(config.read_text().rstrip("\n") + "\n" + ini + "\n")
     race_pytester.makepyfile(test_declared=CALLS.format(calls=2, extra="", check="assert_clean"))
-    result = run(race_pytester, f"--replyrace-gateway-cmd={declared_gateway_cmd()}")
+    result = run_inprocess(race_pytester, f"--replyrace-gateway-cmd={declared_gateway_cmd()}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([line])
 

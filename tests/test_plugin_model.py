@@ -4,6 +4,7 @@ and a bad marker as a collection error."""
 from __future__ import annotations
 
 import pytest
+from support.selftest import run_inprocess
 
 INNER = '''
 import pytest
@@ -51,7 +52,7 @@ import pytest
 def test_without_the_provider():
     pass
 ''')
-    result = pytester.runpytest_subprocess("-p", "pytest_replyrace", timeout=120)
+    result = run_inprocess(pytester)
     result.stdout.fnmatch_lines([
         "*test_bad: @pytest.mark.provider_model(tool_calls=-1): tool_calls=-1; expected an integer from 0 to 100*",
         "*test_without_the_provider: @pytest.mark.provider_model needs the test to use sequential_sender or "

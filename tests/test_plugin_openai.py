@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from support.selftest import OPENAI_GATEWAY, openai_gateway_cmd, run, toy_gateway_option
+from support.selftest import OPENAI_GATEWAY, openai_gateway_cmd, run, run_inprocess, toy_gateway_option
 
 SIX_CALLS = """
 import pytest
@@ -98,7 +98,7 @@ def test_token_and_extra_headers_reach_the_gateway(race_pytester: pytest.Pyteste
 
 def test_openai_chat_without_a_session_header_or_field_is_a_usage_error(race_pytester: pytest.Pytester) -> None:
     race_pytester.makepyfile(test_chat=SIX_CALLS)
-    result = run(race_pytester, f"--replyrace-gateway-cmd={openai_gateway_cmd()}", "--replyrace-transport=openai-chat")
+    result = run_inprocess(race_pytester, f"--replyrace-gateway-cmd={openai_gateway_cmd()}", "--replyrace-transport=openai-chat")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--replyrace-transport: transport openai-chat needs the session named in a header "
                                  "or a body field; expected --replyrace-session-header NAME and/or "
@@ -214,7 +214,7 @@ def test_a_missing_template_is_a_usage_error_naming_it_and_its_source(
     race_pytester: pytest.Pytester, options: list[str], source: str
 ) -> None:
     race_pytester.makepyfile(test_chat=CONFIG_TEST)
-    result = run(race_pytester, f"--replyrace-gateway-cmd={openai_gateway_cmd()}", *options)
+    result = run_inprocess(race_pytester, f"--replyrace-gateway-cmd={openai_gateway_cmd()}", *options)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{source}: the template 'tpl/absent.json' of gateway file 'gw.json' cannot be read "
                                  "(*absent.json: FileNotFoundError: *); expected a readable text file, absolute or "

@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Callable
 
 import pytest
+from support.selftest import run_inprocess
 from support.selftest import toy_gateway_option as toy
 
 
@@ -57,14 +58,14 @@ def test_rtt_and_gap_ranges_make_a_grid(toy_pytester: pytest.Pytester) -> None:
 )
 def test_window_marker_misuse_is_a_collection_error(pytester: pytest.Pytester, marks: str, message: str) -> None:
     pytester.makepyfile(test_bad=f"import pytest\n\n{marks}\ndef test_x(sequential_sender):\n    pass\n")
-    result = run(pytester)
+    result = run_inprocess(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([message])
 
 
 def test_bad_pause_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_x(): pass")
-    result = run(pytester, "--replyrace-pause=soon")
+    result = run_inprocess(pytester, "--replyrace-pause=soon")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--replyrace-pause: pause 'soon' is not a pause; expected (after, length) or 'AFTER:LENGTH'*"])
 
@@ -114,6 +115,7 @@ def test_the_gateway_is_never_left_stopped(toy_pytester: pytest.Pytester) -> Non
     run(toy_pytester, toy("fixed")).assert_outcomes(passed=1)
 
 
+@pytest.mark.slow  # three runs of a shrink and its replay: CI runs it in the slow step
 def test_a_failure_prints_a_two_call_reproduction_that_fails_again(toy_pytester: pytest.Pytester) -> None:
     toy_pytester.makepyfile(
         test_shrink="""

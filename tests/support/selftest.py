@@ -50,6 +50,12 @@ def run(pytester: pytest.Pytester, *args: str, timeout: float = 240) -> pytest.R
     return pytester.runpytest_subprocess("-p", "pytest_replyrace", *args, timeout=timeout)
 
 
+def run_inprocess(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """Run pytest with the plugin in this process: only for runs that end at a usage or collection error, before
+    any provider, gateway or thread starts (a tenth of a subprocess's cost)."""
+    return pytester.runpytest_inprocess("-p", "pytest_replyrace", *args)
+
+
 OPENAI_GATEWAY = SUPPORT / "openai_gateway.py"
 TOOL_GATEWAY = SUPPORT / "tool_gateway.py"
 
