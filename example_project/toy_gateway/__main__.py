@@ -38,6 +38,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mode", default="alternating", choices=list(MODES), help="which release family to mimic")
     for knob in ("cleanup", "debounce", "background", "overhead", "queue-ack"):
         parser.add_argument(f"--{knob}-ms", type=_ms, default=None, help=f"override the mode's {knob} (ms)")
+    parser.add_argument("--tool-ms", type=_ms, default=0.0,
+                        help="how long the clock tool takes (ms; the tool is offered in the OpenAI chat API)")
     parser.add_argument("--admission-wait", choices=["on", "off"], default=None,
                         help="override the mode's wait-for-idle admission (off in `fixed` re-opens the race)")
     parser.add_argument("--on-provider-error", choices=["report", "canned"], default="report",
@@ -66,7 +68,8 @@ async def serve(args: argparse.Namespace) -> None:
     if args.busy is not None:
         mode = dataclasses.replace(mode, busy=args.busy)
     gateway = ToyGateway(mode, args.provider_url, model=args.model, log=lambda line: print(line, flush=True),
-                         on_provider_error=args.on_provider_error, provider_api=args.provider_api)
+                         on_provider_error=args.on_provider_error, provider_api=args.provider_api,
+                         tool_ms=args.tool_ms)
     await gateway.start()
     ready = {"ready": False}
     app = web.Application()

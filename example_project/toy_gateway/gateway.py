@@ -21,7 +21,7 @@ import aiohttp
 
 from .events import EventBus
 from .modes import Mode
-from .provider_client import ask
+from .provider_client import RunTool, ToolCall, ask
 from .registry import ReplyOperation, ReplyRunAlreadyActiveError, RunRegistry
 from .turns import TurnEngine, TurnFlaws
 
@@ -67,8 +67,9 @@ async def _work(ms: float, step_ms: float = 10.0) -> None:
 class ToyGateway:
     def __init__(self, mode: Mode, provider_url: str, model: str = "fake-model",
                  log: Callable[[str], None] = print, on_provider_error: str = "report",
-                 provider_api: str = "openai-completions") -> None:
+                 provider_api: str = "openai-completions", tool_ms: float = 0.0) -> None:
         self.mode = mode
+        self.tool_ms = tool_ms
         self.provider_api = provider_api
         self.on_provider_error = on_provider_error
         self.provider_url = provider_url.rstrip("/")
@@ -86,8 +87,9 @@ class ToyGateway:
         self.http: aiohttp.ClientSession | None = None
         self.engine: TurnEngine | None = None
         if mode.busy is not None:
-            flaws = TurnFlaws(mode.idle_after_final, mode.store_after_final, mode.takeover)
-            self.engine = TurnEngine(self.events, self._ask_turn, mode.busy, flaws, mode.overhead, log, self._spawn)
+            flaws = TurnFlaws(mode.idle_after_final, mode.store_after_final, mode.takeover, mode.tool_handoff)
+            self.engine = TurnEngine(self.events, self._ask_turn, mode.busy, flaws, mode.overhead, log, self._spawn,
+                                     self.clock)
 
     async def start(self) -> None:
         self.http = aiohttp.ClientSession(trust_env=False, timeout=aiohttp.ClientTimeout(total=600))
@@ -215,19 +217,29 @@ class ToyGateway:
         if queue is not None and queue.items and not queue.draining:
             self._spawn(self._drain(key))
 
-    async def _ask_turn(self, key: str, run_id: str, message: str, history: list[tuple[str, str]]) -> str:
+    async def clock(self, call: ToolCall) -> str:
+        """The one tool: the time, after ``--tool-ms``."""
+        self.log(f"[tool] {call.name} {call.id}")
+        await asyncio.sleep(self.tool_ms / 1000)
+        return f"the time is {time.strftime('%H:%M:%S', time.gmtime())} UTC"
+
+    async def _run_clock(self, call: ToolCall) -> tuple[ToolCall, str]:
+        return call, await self.clock(call)
+
+    async def _ask_turn(self, key: str, run_id: str, message: str, history: list[tuple[str, str]],
+                        run_tool: RunTool) -> str:
         """The turn engine's model call: the stored turns, then this message, streamed as deltas."""
         assert self.http is not None
         return await ask(self.http, self.provider_api, self.provider_url, self.model,
                          "You are a toy gateway's agent.", _wrap(message),
                          lambda text: self.events.chat(run_id, key, "delta", text=text),
-                         [(_wrap(user), answer) for user, answer in history])
+                         [(_wrap(user), answer) for user, answer in history], run_tool)
 
     async def _ask_provider(self, key: str, message: str, run_id: str) -> str:
         assert self.http is not None
         return await ask(self.http, self.provider_api, self.provider_url, self.model,
                          "You are a toy gateway's agent.", _wrap(message),
-                         lambda text: self.events.chat(run_id, key, "delta", text=text))
+                         lambda text: self.events.chat(run_id, key, "delta", text=text), run_tool=self._run_clock)
 
     # -- the follow-up drain -------------------------------------------------
 

@@ -45,6 +45,7 @@ class Mode:
     idle_after_final: float = 0.0
     store_after_final: float = 0.0
     takeover: bool = False
+    tool_handoff: bool = False
     """The turn engine's planted bugs (see ``turns.TurnFlaws``)."""
 
     def with_knobs(self, **knobs: float | None) -> Mode:
@@ -117,6 +118,16 @@ MODES: dict[str, Mode] = {
         "is dropped with a bare final. Caught at send_at request; clean at end.",
         busy="queue",
         takeover=True,
+    ),
+    "tool-handoff": Mode(
+        "tool-handoff",
+        "A turn gives the session up while its tool runs and keeps the pending tool call in one slot per "
+        "session: a message that arrives between a turn's tool call and its follow-up request runs at once, "
+        "its own tool call takes the slot, and the first turn's follow-up answers the newcomer's call (h: a "
+        "tool result for a call never issued in that turn). Caught at send_at request with tool_calls=1; "
+        "clean at end.",
+        busy="queue",
+        tool_handoff=True,
     ),
     "fixed": Mode(
         "fixed",

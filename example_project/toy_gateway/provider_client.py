@@ -3,12 +3,17 @@
 Each API has its own path, request body and stream framing; all of them hand
 back the growing text through ``on_delta`` and the whole text at the end, and
 raise when the provider reports an error or the stream ends early.
+
+With ``run_tool``, an OpenAI chat request offers the ``clock`` tool: while the
+model answers with a tool call, ``run_tool`` runs it and the model is asked
+again with the call and its result, as an agent loop does.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -28,6 +33,21 @@ def _root(provider_url: str) -> str:
 
 Turn = tuple[str, str]
 """One stored turn of a conversation: (user text, assistant text)."""
+
+CLOCK_TOOL = {"type": "function", "function": {"name": "clock", "description": "The current time.",
+                                               "parameters": {"type": "object", "properties": {}}}}
+MAX_TOOL_STEPS = 5
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+RunTool = Callable[[ToolCall], Awaitable[tuple[ToolCall, str]]]
+"""Runs the model's tool call: (the call the result answers, the result)."""
 
 
 def _request(api: str, root: str, model: str, system: str, user: str,
@@ -75,9 +95,29 @@ def _step(api: str, line: str) -> tuple[str | None, bool]:
 
 
 async def ask(http: aiohttp.ClientSession, api: str, provider_url: str, model: str, system: str, user: str,
-              on_delta: Callable[[str], None], history: Sequence[Turn] = ()) -> str:
+              on_delta: Callable[[str], None], history: Sequence[Turn] = (), run_tool: RunTool | None = None) -> str:
     url, body = _request(api, _root(provider_url), model, system, user, history)
+    tools = run_tool is not None and api == "openai-completions"
+    if tools:
+        body["tools"] = [CLOCK_TOOL]
+    for _ in range(MAX_TOOL_STEPS + 1):  # bounded: a model that never stops calling tools
+        text, call = await _stream(http, api, url, body, on_delta, tools)
+        if call is None:
+            return text
+        assert run_tool is not None
+        answered, result = await run_tool(call)
+        body["messages"] += [
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]},
+            {"role": "tool", "tool_call_id": answered.id, "content": result}]
+    raise ProviderFailed(f"the model still called tools after {MAX_TOOL_STEPS} steps")
+
+
+async def _stream(http: aiohttp.ClientSession, api: str, url: str, body: dict[str, Any],
+                  on_delta: Callable[[str], None], tools: bool) -> tuple[str, ToolCall | None]:
+    """One model call: (its text, or the tool call it answered with)."""
     text = ""
+    parts: dict[int, dict[str, str]] = {}  # a streamed tool call, by index: id, name, arguments so far
     async with http.post(url, json=body) as response:
         if response.status != 200:
             raise ProviderFailed(f"provider answered HTTP {response.status}: {(await response.text())[:200]}")
@@ -85,10 +125,18 @@ async def ask(http: aiohttp.ClientSession, api: str, provider_url: str, model: s
             line = raw.decode("utf-8", "replace").strip()
             if not line:
                 continue
+            if tools and line.startswith("data:") and line != "data: [DONE]":
+                for piece in json.loads(line[len("data:"):])["choices"][0].get("delta", {}).get("tool_calls") or ():
+                    part = parts.setdefault(int(piece.get("index", 0)), {"id": "", "name": "", "arguments": ""})
+                    function = piece.get("function") or {}
+                    part["id"] = piece.get("id") or part["id"]
+                    part["name"] = function.get("name") or part["name"]
+                    part["arguments"] += function.get("arguments") or ""
             delta, done = _step(api, line)
             if delta:
                 text += delta
                 on_delta(text)
             if done:
-                return text
+                first = parts.get(min(parts)) if parts else None
+                return text, None if first is None else ToolCall(first["id"], first["name"], first["arguments"])
     raise ProviderFailed(f"provider stream ended before its end marker ({api})")

@@ -15,7 +15,9 @@ goes idle *before* its final reaches the client. The planted bugs break exactly 
 - ``idle_after_final``: the turn goes idle some ms after its final (a message sent on the final is refused);
 - ``store_after_final``: the turn is stored some ms after its final (a message sent on the final is answered
   without it: the stale-history race);
-- ``takeover``: a message that arrives during a model call makes the running turn fail, and is itself dropped.
+- ``takeover``: a message that arrives during a model call makes the running turn fail, and is itself dropped;
+- ``tool_handoff``: a turn gives the session up while its tool runs and keeps the pending tool call in one slot
+  per session, so a message that arrives then takes the slot and the first turn answers the newcomer's call.
 
 Two commands change a session's state, as users do with ordinary messages: ``/new`` forgets its stored turns,
 ``/busy POLICY`` sets its busy policy. Each is answered at once, without the model.
@@ -29,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .events import EventBus
-from .provider_client import Turn
+from .provider_client import RunTool, ToolCall, Turn
 
 __all__ = ["BUSY_POLICIES", "BUSY_TEXT", "TurnEngine", "TurnFlaws"]
 
@@ -38,8 +40,9 @@ BUSY_TEXT = "session busy: a turn is already running"
 TAKEOVER_TEXT = "session file changed while embedded prompt lock was released"
 QUEUE_TIMEOUT = 30.0
 
-Ask = Callable[[str, str, str, list[Turn]], Awaitable[str]]
-"""(session key, run id, user text, stored turns) -> the model's text."""
+Ask = Callable[[str, str, str, list[Turn], RunTool], Awaitable[str]]
+"""(session key, run id, user text, stored turns, how to run a tool call) -> the model's text."""
+Tool = Callable[[ToolCall], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class TurnFlaws:
     idle_after_final: float = 0.0
     store_after_final: float = 0.0
     takeover: bool = False
+    tool_handoff: bool = False
 
 
 @dataclass
@@ -63,12 +67,14 @@ class _Turn:
 
 class TurnEngine:
     def __init__(self, events: EventBus, ask: Ask, policy: str, flaws: TurnFlaws, overhead_ms: float,
-                 log: Callable[[str], None], spawn: Callable[..., asyncio.Task[None]]) -> None:
+                 log: Callable[[str], None], spawn: Callable[..., asyncio.Task[None]], tool: Tool) -> None:
         if policy not in BUSY_POLICIES:
             raise ValueError(f"busy policy {policy!r}: expected one of {', '.join(BUSY_POLICIES)}")
         self.events, self.ask, self.policy, self.flaws = events, ask, policy, flaws
         self.overhead = overhead_ms / 1000
-        self.log, self.spawn = log, spawn
+        self.log, self.spawn, self.tool = log, spawn, tool
+        self.pending: dict[str, ToolCall] = {}
+        """Per session: the tool call waiting for its result (the tool_handoff flaw reads it back from here)."""
         self.running: dict[str, _Turn] = {}
         self.idle: dict[str, asyncio.Event] = {}
         self.stored: dict[str, list[Turn]] = {}
@@ -140,25 +146,34 @@ class TurnEngine:
             # queue: wait for the running turn; interrupt: for the aborted one to unwind.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(idle.wait(), QUEUE_TIMEOUT)
-        while self.running.get(key) is not None:  # another waiter got in first: wait again (bounded)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(idle.wait(), QUEUE_TIMEOUT)
-            if not idle.is_set():
-                break
-        self.running[key] = turn
-        idle.clear()
+        await self._take(key, turn, idle)
         done = self.done[turn.run_id]
+
+        async def run_tool(call: ToolCall) -> tuple[ToolCall, str]:
+            turn.in_model = False
+            try:
+                if not self.flaws.tool_handoff:
+                    return call, await self.tool(call)  # the guard stays held: a newcomer waits
+                # The planted handoff: the session is given up while the tool runs, and the pending call is
+                # kept per session, so a message that arrives now replaces it before this turn reads it back.
+                self.pending[key] = call
+                self._release(key, turn, idle)
+                result = await self.tool(call)
+                await self._take(key, turn, idle)
+                return self.pending[key], result
+            finally:
+                turn.in_model = True
         try:
             await asyncio.sleep(self.overhead)
             history = list(self.stored.get(key, []))
             turn.in_model = True
             try:
-                text = await self.ask(key, turn.run_id, turn.message, history)
+                text = await self.ask(key, turn.run_id, turn.message, history, run_tool)
                 turns = [(turn.message, text)]
                 answers = []
                 while turn.steered:  # steer: ask again with each message folded in (bounded by the senders)
                     folded = turn.steered.pop(0)
-                    answers.append(await self.ask(key, turn.run_id, folded, history + turns))
+                    answers.append(await self.ask(key, turn.run_id, folded, history + turns, run_tool))
                     turns.append((folded, answers[-1]))
                 if answers:
                     text = "\n".join(answers)  # the final answers what was folded in, as a model answers the latest
@@ -191,6 +206,16 @@ class TurnEngine:
             await asyncio.sleep(self.flaws.idle_after_final / 1000)
             self._release(key, turn, idle)
         done.set()
+
+    async def _take(self, key: str, turn: _Turn, idle: asyncio.Event) -> None:
+        """Hold the session for ``turn`` (after waiting, bounded, for whoever holds it)."""
+        while self.running.get(key) is not None:  # another waiter got in first: wait again (bounded)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(idle.wait(), QUEUE_TIMEOUT)
+            if not idle.is_set():
+                break
+        self.running[key] = turn
+        idle.clear()
 
     def _release(self, key: str, turn: _Turn, idle: asyncio.Event) -> None:
         if self.running.get(key) is turn:
