@@ -44,7 +44,7 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
 ) -> None:
     result, history = run_demo(pytester)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*= 19 passed, 11 xfailed in *"])
+    result.stdout.fnmatch_lines(["*= 22 passed, 12 xfailed in *"])
     seen = patterns(history)
     for mode, letters in (("drain-first", "pfpf"), ("alternating", "pfpf"), ("cascade", "pfff"), ("lost-drain", "pfpf")):
         assert seen[(mode, 0.05)] == letters, (mode, seen)
@@ -54,7 +54,8 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
     for test, mode, anchor, rtt, bad in (
             ("test_a_refusing_gateway_is_idle_when_it_says_done", "busy-after-final", "text", 0.1, "f"),
             ("test_the_next_turn_sees_the_previous_one", "stale-history", "text", 0.1, "h"),
-            ("test_a_message_during_a_model_call_waits_its_turn", "takeover", "request", 0.2, "f")):
+            ("test_a_message_during_a_model_call_waits_its_turn", "takeover", "request", 0.2, "f"),
+            ("test_a_message_during_a_tool_call_waits_for_the_turn", "tool-handoff", "request", 0.05, "h")):
         busy = patterns(history, test)
         assert bad in busy[(f"{mode}-{anchor}", rtt)] and busy[(f"{mode}-end", rtt)] == "ppp", (test, busy)
         assert busy[(f"fixed-{anchor}", rtt)] == busy[("fixed-end", rtt)] == "ppp", (test, busy)

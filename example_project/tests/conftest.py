@@ -57,6 +57,8 @@ BUSY_PLANTED: dict[str, Planted] = {
     "stale-history": Planted("an agent server", "the turn is stored 200 ms after its final", "text"),
     "takeover": Planted("2026.7.1-2 (#113194)", "a message during a model call takes the session over",
                         "request"),
+    "tool-handoff": Planted("an agent loop", "the session is given up while a tool runs, and the pending tool "
+                            "call is kept per session", "request"),
 }
 
 

@@ -46,6 +46,18 @@ def test_a_message_during_a_model_call_waits_its_turn(toy_mode, send_at, sequent
     sequential_sender.run(send_at=send_at).assert_no_fast_fail()
 
 
+@pytest.mark.toy_modes("tool-handoff", "fixed")
+@pytest.mark.toy_args("--busy", "queue", "--tool-ms", "200")
+@pytest.mark.parametrize("send_at", ["end", "request"])
+@pytest.mark.rtt_range("50ms", "50ms", steps=1)
+@pytest.mark.provider_model(tool_calls=1)
+@pytest.mark.replyrace(calls=3)
+def test_a_message_during_a_tool_call_waits_for_the_turn(toy_mode, send_at, sequential_sender):
+    # Each turn: a tool call to `clock` (200 ms), then the text. A message sent while the first model call
+    # runs must wait for the whole turn, tool included, and every tool call must get its own result.
+    sequential_sender.run(send_at=send_at).assert_clean()
+
+
 @pytest.mark.toy_modes("fixed")
 @pytest.mark.parametrize(("toy_busy", "send_at", "letter"),
                          [("reject", "first", "b"), ("steer", "request", "m"), ("interrupt", "request", "i")])
