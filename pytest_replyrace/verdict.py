@@ -425,6 +425,27 @@ def _step_label(entry: JournalEntry) -> str:
     return f" {entry.kind} {entry.step}"
 
 
+LANE_WIDTH = 48
+LANE_MARKS = {"call": "·", "tool": "░", "text": "█"}
+"""The terminal lane of a tool turn: the call from send to end, then each provider step as its own bar."""
+
+
+def _lane(call: CallRecord, t0: float, span: float, width: int = LANE_WIDTH) -> str:
+    """One call's lane on a run-wide scale: ``·`` while the call is open, ``░`` a tool step, ``█`` the text
+    step (a bar is at least one character wide, so a short step still shows)."""
+    cells = [" "] * width
+
+    def paint(start: float, end: float | None, mark: str) -> None:
+        lo = min(width - 1, max(0, int((start - t0) / span * width)))
+        hi = lo if end is None else min(width - 1, max(lo, int((end - t0) / span * width)))
+        cells[lo:hi + 1] = [mark] * (hi + 1 - lo)
+
+    paint(call.sent_at, call.ended_at if call.ended_at is not None else call.replied_at, LANE_MARKS["call"])
+    for entry in call.journal:
+        paint(entry.arrived_at, entry.ended_at, LANE_MARKS["tool" if entry.kind == "tool" else "text"])
+    return "|" + "".join(cells) + "|"
+
+
 def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
                     preamble: Sequence[PreambleRecord] = ()) -> str:
     """Per call: index, sent at, latency, provider RTT, served before reply?, letter, reply; for a run whose
@@ -438,6 +459,10 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
               f"{'':1}  reply")
     lines = [header, *_preamble_lines(preamble, t0)]
     pad = f"  {'':>3}  {'':>8}{'  ' + ' ' * 14 if overlap else ''}  {'':>9}  {'':>12}"
+    lanes = any(e.kind == "tool" for call in calls for e in call.journal)
+    ends = [t for call in calls for t in (call.ended_at, call.replied_at, *(e.ended_at for e in call.journal))
+            if t is not None]
+    span = max([*ends, t0]) - t0 or 1.0
     for call in calls:
         provider_rtt = next((e.duration for e in call.journal if e.duration is not None), None)
         reply = call.reply if call.reply else (f"error: {call.error}" if call.error else call.reply)
@@ -457,6 +482,8 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
             steps = ", ".join(f"#{e.seq}{_step_label(e) if tools else ''} +{(e.arrived_at - t0):.3f}s "
                               f"{_ms(e.duration)}" for e in call.journal[:8])
             lines.append(f"{pad}  {'provider requests:':<22}     {steps}")
+        if lanes:
+            lines.append(f"{pad}  {'lane (░ tool, █ text):':<22}     {_lane(call, t0, span)}")
         if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
             lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the "
                          "provider")

@@ -24,6 +24,7 @@ def test_tools(sequential_sender, fake_provider):
     # send_at=served counts a turn served when its text step was, not its tool step
     text_end = {e.token: e.ended_at for e in fake_provider.journal if e.kind == "text"}
     calls = result.calls
+    print(result.timeline())
     print("ANCHORED", all(b.sent_at >= text_end[a.token] for a, b in zip(calls, calls[1:])))
 """
 
@@ -47,6 +48,8 @@ def test_a_tool_turn_is_two_model_calls_and_a_broken_loop_is_h(
     steps = "[(1, 'tool'), (2, 'text'), (1, 'tool'), (2, 'text'), (1, 'tool'), (2, 'text')]"
     out = result.stdout.str()
     assert f"PATTERN {pattern} STEPS {steps}" in out, out
+    lanes = [line for line in result.outlines if "lane (░ tool, █ text):" in line]
+    assert len(lanes) == 3 and all(lane.index("░") < lane.index("█") for lane in lanes), lanes  # a bar per step
     if problem is None:
         result.assert_outcomes(passed=1)
         assert "PROBLEM 1 None" in out

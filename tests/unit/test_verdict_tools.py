@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from support.docs import doc_page, marked_block
+
 from pytest_replyrace.records import CallRecord, JournalEntry
-from pytest_replyrace.verdict import check_history, classify, tool_problem
+from pytest_replyrace.verdict import LANE_WIDTH, check_history, classify, format_timeline, tool_problem
 
 TOKEN = "rr-tool-2"
 
@@ -102,3 +104,22 @@ def test_the_html_draws_each_step_as_its_own_provider_bar() -> None:
                        seed=1, settings={})
     assert page.count("<title>provider step 1 tool 200") == 1 and page.count("<title>provider step 2 text 200") == 1
     assert page.count('fill-opacity="0.45"') == 1
+
+
+def test_the_timeline_draws_each_step_as_its_own_bar_on_the_calls_lane() -> None:
+    record = turn(step(1, "tool", issued=("c1",)), step(2, "text", answered=("c1",)))
+    lines = format_timeline([record], origin=10.0).splitlines()
+    lane = next(line for line in lines if "lane (░ tool, █ text):" in line).split("     ")[-1]
+    assert lane.startswith("|") and lane.endswith("|") and len(lane) == LANE_WIDTH + 2
+    # The call runs 10.0-11.0 s, the tool step 10.1-10.15 s, the text step 10.2-10.25 s: in that order.
+    assert lane.index("░") < lane.index("█") and "·" in lane
+    assert lane[-2] == "·" and lane[1] == "·"  # the call's dots run from its send to its end, the run's span
+    plain = format_timeline([turn(JournalEntry(seq=1, path="/v1/chat/completions", arrived_at=10.1, ended_at=10.2,
+                                               tokens=[TOKEN], rtt=0.1, model="m", stream=False, status=200))])
+    assert "lane" not in plain  # no tool step in the run: the timeline is as before
+
+
+def test_the_scripted_model_page_shows_this_lane() -> None:
+    record = turn(step(1, "tool", issued=("c1",)), step(2, "text", answered=("c1",)))
+    shown = marked_block(doc_page("11-scripted-model.md"), "tool-lane").split("```\n")[1]
+    assert shown == format_timeline([record], origin=10.0) + "\n"
