@@ -219,6 +219,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         gateway = f"attach {s.gateway_url}"
     elif s.gateway == "openclaw":
         gateway = f"openclaw {s.openclaw or '(set --replyrace-openclaw)'} with {s.node}, api {s.openclaw_api}"
+        if s.openclaw_tools is not None:
+            gateway += f", tools {s.openclaw_tools}"
     elif s.gateway_cmd:
         gateway = f"launch {s.gateway_cmd!r}"
     else:
@@ -523,6 +525,7 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
                 Path(replyrace_settings.openclaw), node=replyrace_settings.node, token=replyrace_settings.token,
                 http=replyrace_settings.openclaw_http,
                 api=replyrace_settings.openclaw_api,
+                tools=replyrace_settings.openclaw_tools,
                 extra_config=dict(replyrace_settings.openclaw_config or {}),
             )
         except ValueError as exc:

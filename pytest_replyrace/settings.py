@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .errors import ReplyraceError
 from .gateway.command import PLACEHOLDERS, format_command
-from .gateway.openclaw import OPENCLAW_APIS
+from .gateway.openclaw import OPENCLAW_APIS, OPENCLAW_TOOL_PROFILES
 from .gateway.readiness import ReadyCheck
 from .loopback import is_loopback_host
 from .markers import parse_pause, parse_search_spec
@@ -314,6 +314,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("openclaw_api", "openclaw profile: the provider API OpenClaw calls the fake provider in: "
            + ", ".join(OPENCLAW_APIS) + " (default openai-completions)", _choice(OPENCLAW_APIS),
            "openai-completions", "API"),
+    Option("openclaw_tools", "openclaw profile: OpenClaw's tools.profile, the tools it offers the model: minimal "
+           "(session_status alone), coding, messaging or full (default: OpenClaw's own)",
+           _choice(OPENCLAW_TOOL_PROFILES), None, "|".join(OPENCLAW_TOOL_PROFILES)),
     Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
            _choice(TRANSPORTS), "http", "NAME"),
     Option("api", "declared transport: the API file describing the gateway's HTTP API (TOML, see "
@@ -420,6 +423,7 @@ class Settings:
     openclaw_http: bool = False
     node: str = "node"
     openclaw_api: str = "openai-completions"
+    openclaw_tools: str | None = None
     transport: str = "http"
     api: str | None = None
     token: str = "replyrace-token"

@@ -22,6 +22,8 @@ from typing import Any
 
 # The provider APIs an OpenClaw config can name for its model (models.providers.<id>.api).
 OPENCLAW_APIS = ("openai-completions", "anthropic-messages", "openai-responses", "ollama")
+OPENCLAW_TOOL_PROFILES = ("minimal", "coding", "messaging", "full")
+"""OpenClaw's ``tools.profile`` values: ``minimal`` offers ``session_status`` alone, local and read-only."""
 
 
 __all__ = ["OPENCLAW_APIS", "OpenClawProfile", "find_openclaw_entry", "json_log_line", "warm_up"]
@@ -82,11 +84,16 @@ class OpenClawProfile:
     default in OpenClaw), on the same port and bearer token as the WebSocket."""
     api: str = "openai-completions"
     """OpenClaw's provider ``api``: the provider API it calls the fake provider in."""
+    tools: str | None = None
+    """OpenClaw's ``tools.profile`` (the tools it offers the model); None keeps OpenClaw's own default."""
 
     def __post_init__(self) -> None:
         if self.api not in OPENCLAW_APIS:
             raise ValueError(f"api {self.api!r}: not an OpenClaw provider api; expected one of "
                              f"{', '.join(OPENCLAW_APIS)}")
+        if self.tools is not None and self.tools not in OPENCLAW_TOOL_PROFILES:
+            raise ValueError(f"tools {self.tools!r}: not an OpenClaw tools profile; expected one of "
+                             f"{', '.join(OPENCLAW_TOOL_PROFILES)}")
         self.openclaw = find_openclaw_entry(self.openclaw)
         resolved = shutil.which(self.node) if os.sep not in self.node else self.node
         if resolved is None or not Path(resolved).exists():
@@ -121,6 +128,8 @@ class OpenClawProfile:
             "browser": {"enabled": False},
             "update": {"checkOnStart": False},
         }
+        if self.tools is not None:
+            config["tools"] = {"profile": self.tools}
         if self.http:
             config["gateway"]["http"] = {"endpoints": {"chatCompletions": {"enabled": True},
                                                        "responses": {"enabled": True}}}

@@ -47,3 +47,17 @@ def test_the_http_api_endpoints_are_enabled_only_with_openclaw_http(tmp_path: Pa
         assert gateway["http"] == {"endpoints": {"chatCompletions": {"enabled": True}, "responses": {"enabled": True}}}
     else:
         assert "http" not in gateway
+
+
+@pytest.mark.parametrize("tools", [None, "minimal", "full"])
+def test_the_tools_profile_is_written_only_when_chosen(tmp_path: Path, tools: str | None) -> None:
+    (tmp_path / "openclaw.mjs").write_text("// stands in for the package entry\n")
+    config = OpenClawProfile(tmp_path, node=sys.executable, tools=tools).config(tmp_path, 18789, URL)
+    assert config.get("tools") == (None if tools is None else {"profile": tools})
+
+
+def test_an_unknown_tools_profile_names_the_choices(tmp_path: Path) -> None:
+    (tmp_path / "openclaw.mjs").write_text("// stands in for the package entry\n")
+    with pytest.raises(ValueError, match=r"tools 'tiny': not an OpenClaw tools profile; expected one of minimal, "
+                                         r"coding, messaging, full"):
+        OpenClawProfile(tmp_path, node=sys.executable, tools="tiny")

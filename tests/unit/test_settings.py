@@ -121,6 +121,7 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
                       ("../gw.json = gw.json", "a relative path")),
     "openclaw_api": (("anthropic", "openai-completions, anthropic-messages, openai-responses, ollama"),
                      ("OLLAMA", "openai-completions, anthropic-messages, openai-responses, ollama")),
+    "openclaw_tools": (("tiny", "minimal, coding, messaging, full"), ("MINIMAL", "minimal, coding, messaging, full")),
     "agent_wait": (("maybe", "on/off"), ("2", "on/off")),
     "require_gateway": (("maybe", "on/off"), ("required", "on/off")),
     "http_path": (("chat.send", "starts with '/'"), ("http://127.0.0.1/chat.send", "starts with '/'")),
