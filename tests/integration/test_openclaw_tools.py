@@ -18,7 +18,9 @@ What the tool requests looked like (measured on these releases):
   journal's ``note``; before it did, every call was ``h`` ("a tool result for callrr…, never issued").
 
 Every tool call is answered exactly once, and 2026.5.28 and 2026.9.6 stay clean with ``history="exact"``;
-2026.5.7's gap-0 fast-fail race still shows with tool turns on.
+2026.5.7's gap-0 fast-fail race still shows with tool turns on (``pffpfp`` twice alone; ``pfffff`` beside
+another test, its sends queued as followups and answered later, one of them still between its tool step and
+its text step when the run ended: that call's result never came back, nothing was answered twice).
 """
 
 from __future__ import annotations
@@ -76,16 +78,21 @@ def entries(test: dict[str, Any]) -> list[dict[str, Any]]:
     return [by_seq[seq] for seq in sorted(by_seq)]
 
 
-def assert_each_tool_call_answered_once(test: dict[str, Any], version: str) -> None:
+def assert_each_tool_call_answered_once(test: dict[str, Any], version: str, *, late: bool = False) -> None:
     """Every request offered the release's tools; every id issued was answered by exactly one later request,
-    under its stripped form (noted); no request answered an id never issued."""
+    under its stripped form (noted); no request answered an id never issued. With ``late``, an id issued after
+    the run's last reply (a queued followup still running when the run ended and the gateway stopped) may be
+    left unanswered; it is still never answered twice."""
     journal = entries(test)
     assert journal, test["timeline"]
     assert all(e["tools"] == OFFERED[version] for e in journal), [e["tools"] for e in journal]
     issued = [i for e in journal for i in e["issued"]]
     answered = Counter(i for e in journal for i in e["answered"])
     assert issued and len(set(issued)) == len(issued), issued
-    assert answered == Counter(issued), (issued, answered)
+    assert set(answered) <= set(issued) and all(n == 1 for n in answered.values()), (issued, answered)
+    last_reply = max(call["replied_at"] for call in test["calls"] if call["replied_at"] is not None)
+    unanswered = [(i, e["arrived_at"]) for e in journal for i in e["issued"] if i not in answered]
+    assert all(late and arrived >= last_reply for _, arrived in unanswered), (unanswered, last_reply)
     for e in journal:
         if e["answered"]:
             assert e["note"] == RENAMED_NOTE + ", ".join(f"{stripped_id(i)} = {i}" for i in e["answered"]), e
@@ -123,5 +130,8 @@ def test_openclaw_2026_5_7_is_still_caught_with_tool_turns(
     assert set(test["pattern"]) <= {"p", "f"}, test["timeline"]
     first = test["calls"][0]
     assert [(e["step"], e["kind"]) for e in first["journal"]] == [(1, "tool"), (2, "text")], first["journal"]
-    assert_each_tool_call_answered_once(test, "2026.5.7")
+    # Measured: when the race queues the sends as followups (`pfffff`, answered later under other runIds), the
+    # run can end while one of them is between its tool step and its text step; that call's result never comes
+    # back (the gateway is stopped), and nothing is answered twice.
+    assert_each_tool_call_answered_once(test, "2026.5.7", late=True)
     assert_no_leak()
