@@ -18,7 +18,7 @@ What the tool requests looked like (measured on these releases):
   journal's ``note``; before it did, every call was ``h`` ("a tool result for callrr…, never issued").
 
 Every tool call is answered exactly once, and 2026.5.28 and 2026.9.6 stay clean with ``history="exact"``;
-2026.5.7's gap-0 fast-fail race still shows with tool turns on (``pffpfp`` twice; ``pfffff`` twice, once beside
+2026.5.7's gap-0 fast-fail race still shows with tool turns on (``pffpfp`` in 2 runs; ``pfffff`` in 4, some beside
 another test, its sends queued as followups and answered later, one of them still between its tool step and
 its text step when the run ended: that call's result never came back, nothing was answered twice).
 """
