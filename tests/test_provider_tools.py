@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from support.tool_agent import APIS, ask, first_body, follow_up
+from support.tool_agent import APIS, Answer, ask, first_body, follow_up
 
 from pytest_replyrace.provider.model import ModelSpec
-from pytest_replyrace.provider.server import NO_TOOLS_NOTE, FakeProvider
+from pytest_replyrace.provider.server import NO_TOOLS_NOTE, RENAMED_NOTE, FakeProvider, stripped_id
 
 
 @pytest.fixture
@@ -116,6 +116,35 @@ async def test_a_result_answered_twice_is_journaled_twice(provider: FakeProvider
         done = await ask(session, base(provider), "openai-chat", follow_up("openai-chat", body, call, ["a", "b"]))
     assert done.kind == "text"
     assert provider.journal[1].answered == [call.call_id, call.call_id]
+
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("api", ["openai-chat", "anthropic-messages", "openai-responses"])
+async def test_a_result_naming_the_call_by_its_letters_and_digits_answers_that_call(provider: FakeProvider,
+                                                                                  api: str) -> None:
+    # OpenClaw's strict tool-call-id mode replays call_rr-tool-10_1 as callrrtool101, in the assistant's call
+    # and in its result alike.
+    body = first_body(api, "rr-tool-10", False)
+    async with aiohttp.ClientSession() as session:
+        call = await ask(session, base(provider), api, body)
+        assert call.call_id == "call_rr-tool-10_1" and stripped_id(call.call_id) == "callrrtool101"
+        renamed = Answer(**{**call.__dict__, "call_id": "callrrtool101"})
+        done = await ask(session, base(provider), api, follow_up(api, body, renamed, ["12:00"]))
+    assert done.kind == "text" and done.text == "ECHO rr-tool-10"
+    second = provider.journal[1]
+    assert (second.step, second.answered) == (2, [call.call_id])
+    assert second.note == RENAMED_NOTE + "callrrtool101 = call_rr-tool-10_1"
+
+
+@pytest.mark.asyncio
+async def test_a_stripped_id_of_no_issued_call_stays_foreign(provider: FakeProvider) -> None:
+    body = first_body("openai-chat", "rr-tool-11", False)
+    async with aiohttp.ClientSession() as session:
+        call = await ask(session, base(provider), "openai-chat", body)
+        other = Answer(**{**call.__dict__, "call_id": "callrrtool112"})
+        await ask(session, base(provider), "openai-chat", follow_up("openai-chat", body, other, ["12:00"]))
+    assert provider.journal[1].answered == ["callrrtool112"] and provider.journal[1].note is None
 
 
 @pytest.mark.asyncio

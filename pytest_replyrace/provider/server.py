@@ -20,6 +20,7 @@ import asyncio
 import functools
 import json
 import random
+import re
 import threading
 import time
 import traceback
@@ -45,6 +46,15 @@ __all__ = ["NO_TOKEN_REPLY", "NO_TOOLS_NOTE", "FakeProvider", "ModelSpec", "RttS
 NO_TOKEN_REPLY = "ECHO (no token)"
 STATUS_FAULTS = ("429", "500", "503", "overloaded")
 NO_TOOLS_NOTE = "a tool step answered with text: the request offered no tools"
+RENAMED_NOTE = "tool-call ids came back with their letters and digits only: "
+"""The start of the note on a request whose tool results name issued calls by their stripped ids (OpenClaw's
+strict tool-call-id mode), followed by ``stripped = issued`` pairs."""
+
+
+def stripped_id(call_id: str) -> str:
+    """``call_id`` with its letters and digits only, as gateways that sanitise tool-call ids send it back
+    (OpenClaw's strict mode: ``call_rr-ab12-3_1`` → ``callrrab1231``)."""
+    return re.sub(r"[^A-Za-z0-9]", "", call_id)
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,8 @@ class FakeProvider:
         self._spec = self._base_spec
         self._issued: dict[str, _Issued] = {}
         """Every tool call issued since the last reset, by id."""
+        self._stripped: dict[str, str | None] = {}
+        """Issued ids by their stripped form (:func:`stripped_id`); None where two issued ids strip alike."""
         self._lock = threading.Lock()
         self._journal: list[JournalEntry] = []
         self._seq = 0
@@ -278,6 +290,7 @@ class FakeProvider:
             self._journal = []
             self._seq = 0
             self._issued = {}
+            self._stripped = {}
             self._spec = model_spec if model_spec is not None else self._base_spec
             self._handler_errors = []
             self._token_rtts = {}
@@ -487,8 +500,12 @@ class FakeProvider:
             entry.model = parsed.model
             entry.stream = parsed.stream
             entry.tools = list(parsed.tools)
-            entry.answered = list(parsed.results)
-            known = [self._issued[i] for i in parsed.results if i in self._issued]
+            entry.answered = [self._issued_id(i) for i in parsed.results]
+            renamed = [f"{given} = {known_id}" for given, known_id in zip(parsed.results, entry.answered)
+                       if given != known_id]
+            if renamed:
+                entry.note = RENAMED_NOTE + ", ".join(dict.fromkeys(renamed))
+            known = [self._issued[i] for i in entry.answered if i in self._issued]
             entry.step = 1 + max([parsed.rounds, *(k.step for k in known)])
             if not tokens and known:
                 # A post-tool request may hold no user message (previous_response_id, or a gateway that sends the
@@ -545,7 +562,17 @@ class FakeProvider:
             if fault is None:
                 entry.issued = [call_id]
                 self._issued[call_id] = _Issued(tuple(entry.tokens), tuple(entry.history), entry.step, entry.seq)
+                key = stripped_id(call_id)
+                if key != call_id:
+                    self._stripped[key] = call_id if self._stripped.get(key, call_id) == call_id else None
             return call
+
+    def _issued_id(self, call_id: str) -> str:
+        """The issued id a tool result names: ``call_id`` itself, or the one issued id it is the stripped form of
+        (a gateway that keeps only the letters and digits of the ids it replays); under the lock."""
+        if call_id in self._issued:
+            return call_id
+        return self._stripped.get(call_id) or call_id
 
     def _rtt_for(self, entry: JournalEntry) -> RttSpec:
         with self._lock:

@@ -30,15 +30,15 @@ def test_sequential_sends(sequential_sender):
 """
 
 
-def nanobot_ini(nanobot: Path) -> str:
-    """The ini block the README shows (the nanobot path is the cached install's)."""
+def nanobot_ini(nanobot: Path, template: Path = TEMPLATE) -> str:
+    """The ini block the README shows (the nanobot path is the cached install's; its config from ``template``)."""
     return f"""
         [pytest]
         asyncio_default_fixture_loop_scope = function
         filterwarnings = error
         timeout = 300
         replyrace_gateway_cmd = {nanobot} serve -c {{state_dir}}/config.json -w {{state_dir}}/workspace
-        replyrace_gateway_files = config.json = {TEMPLATE}
+        replyrace_gateway_files = config.json = {template}
         replyrace_ready = http:/health
         replyrace_ready_timeout = 120
         replyrace_transport = openai-chat
