@@ -94,6 +94,7 @@ def test_pause_nemesis_opens_the_window_only_on_the_racy_build(
     assert_no_leak()
 
 
+@pytest.mark.slow  # a 30 s freeze held for the run: CI runs it in the slow step
 def test_the_gateway_is_never_left_stopped(toy_pytester: pytest.Pytester) -> None:
     # A 30 s freeze right after the first reply: the second call is lost, the run
     # ends mid-freeze, and the gateway must be running again when it does.
