@@ -32,8 +32,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 from aiohttp import web
+from gateway_app import ProviderSession, serve
 
 Writer = Callable[[str, dict[str, Any] | str], Awaitable[None]]
 
@@ -46,13 +46,12 @@ class Session:
         self.free_at = 0.0  # monotonic time the session takes a new message again (busy=hold)
 
 
-class Gateway:
+class Gateway(ProviderSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.sessions: dict[str, Session] = {}
         self.made = 0
         self.runs = 0
-        self.http: aiohttp.ClientSession | None = None
 
     def log(self, text: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
@@ -234,13 +233,6 @@ class Gateway:
     async def readyz(self, request: web.Request) -> web.Response:
         return web.json_response({"ready": True})
 
-    async def on_startup(self, app: web.Application) -> None:
-        self.http = aiohttp.ClientSession(trust_env=False)
-
-    async def on_cleanup(self, app: web.Application) -> None:
-        if self.http is not None:
-            await self.http.close()
-
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -258,10 +250,7 @@ def main(argv: list[str]) -> int:
     app.router.add_post("/form/{sid}", gateway.form_send)
     app.router.add_post("/sse/{sid}", gateway.sse_send)
     app.router.add_post("/ndjson/{sid}", gateway.ndjson_send)
-    app.on_startup.append(gateway.on_startup)
-    app.on_cleanup.append(gateway.on_cleanup)
-    print(f"[declared gateway] ready on 127.0.0.1:{args.port}", flush=True)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, shutdown_timeout=1.0)
+    serve(app, gateway, args.port, f"[declared gateway] ready on 127.0.0.1:{args.port}")
     return 0
 
 

@@ -21,8 +21,8 @@ import sys
 import time
 from typing import Any
 
-import aiohttp
 from aiohttp import web
+from gateway_app import ProviderSession, serve
 
 BUSY_TEXT = "Session is busy with another turn; try again in a moment."
 HISTORY_MODES = ("correct", "none", "duplicate", "drop", "reorder")
@@ -47,7 +47,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class Sessions:
+class Sessions(ProviderSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.history: dict[str, list[dict[str, str]]] = {}
@@ -55,7 +55,6 @@ class Sessions:
         self.response_sessions: dict[str, str] = {}  # response id -> session key
         self.dropped: set[str] = set()
         self.count = 0
-        self.http: aiohttp.ClientSession | None = None
 
     def log(self, text: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
@@ -170,13 +169,6 @@ class Sessions:
     async def readyz(self, request: web.Request) -> web.Response:
         return web.json_response({"ready": True})
 
-    async def on_startup(self, app: web.Application) -> None:
-        self.http = aiohttp.ClientSession(trust_env=False)
-
-    async def on_cleanup(self, app: web.Application) -> None:
-        if self.http is not None:
-            await self.http.close()
-
 
 async def sse(request: web.Request, events: list[dict[str, Any]], *, done: bool) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
@@ -201,10 +193,7 @@ def main(argv: list[str]) -> int:
     app.router.add_get("/readyz", sessions.readyz)
     app.router.add_post("/v1/chat/completions", sessions.chat)
     app.router.add_post("/v1/responses", sessions.responses)
-    app.on_startup.append(sessions.on_startup)
-    app.on_cleanup.append(sessions.on_cleanup)
-    print(f"[openai gateway] ready on 127.0.0.1:{args.port} history={args.history}", flush=True)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, shutdown_timeout=1.0)
+    serve(app, sessions, args.port, f"[openai gateway] ready on 127.0.0.1:{args.port} history={args.history}")
     return 0
 
 

@@ -23,8 +23,8 @@ import subprocess
 import sys
 import time
 
-import aiohttp
 from aiohttp import web
+from gateway_app import ProviderSession, serve
 
 CANNED = "⚠️ Previous run is still shutting down. Please try again in a moment."
 
@@ -110,14 +110,13 @@ def escape(how: str) -> None:
     os.waitpid(child, 0)
 
 
-class Gateway:
+class Gateway(ProviderSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.guards: dict[str, float] = {}  # session key -> monotonic time the guard is released (inf: held)
         self.count = 0
         self.last_reply: str | None = None
         self.started = time.monotonic()
-        self.http: aiohttp.ClientSession | None = None
         self.failed_turns: dict[str, list[str]] = {}  # session key -> user messages with no answer yet
 
     def log(self, text: str) -> None:
@@ -196,13 +195,6 @@ class Gateway:
                 self.args.late_log_ms / 1000, self.log, f"followup queue drain failed for {key} (late, after #{n})")
         return web.json_response({"runId": run_id, "reply": reply, "error": None})
 
-    async def on_startup(self, app: web.Application) -> None:
-        self.http = aiohttp.ClientSession(trust_env=False)
-
-    async def on_cleanup(self, app: web.Application) -> None:
-        if self.http is not None:
-            await self.http.close()
-
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
@@ -223,11 +215,8 @@ def main(argv: list[str]) -> int:
     app = web.Application()
     app.router.add_get("/readyz", gateway.readyz)
     app.router.add_post("/chat.send", gateway.chat_send)
-    app.on_startup.append(gateway.on_startup)
-    app.on_cleanup.append(gateway.on_cleanup)
-    print(f"[gateway] ready on 127.0.0.1:{args.port}", flush=True)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None,
-                handle_signals=not args.ignore_sigterm, shutdown_timeout=1.0)
+    serve(app, gateway, args.port, f"[gateway] ready on 127.0.0.1:{args.port}",
+          handle_signals=not args.ignore_sigterm)
     return 0
 
 

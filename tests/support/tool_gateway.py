@@ -17,12 +17,9 @@ import os
 import sys
 import time
 
-import aiohttp
 from aiohttp import web
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from tool_agent import APIS, Answer, ask, first_body, follow_up
+from gateway_app import ProviderSession, serve
+from tool_agent import APIS, Answer, ask, first_body, follow_up  # siblings: the script's folder is on sys.path
 
 
 def call_numbers(text: str) -> set[int]:
@@ -45,11 +42,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class Gateway:
+class Gateway(ProviderSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.count = 0
-        self.http: aiohttp.ClientSession | None = None
         self.root = args.provider_url.rstrip("/").removesuffix("/v1")
 
     async def readyz(self, request: web.Request) -> web.Response:
@@ -88,13 +84,6 @@ class Gateway:
             return web.json_response({"runId": run_id, "reply": None, "error": f"model run failed: {exc!r}"})
         return web.json_response({"runId": run_id, "reply": text, "error": None})
 
-    async def on_startup(self, app: web.Application) -> None:
-        self.http = aiohttp.ClientSession(trust_env=False)
-
-    async def on_cleanup(self, app: web.Application) -> None:
-        if self.http is not None:
-            await self.http.close()
-
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
@@ -102,10 +91,7 @@ def main(argv: list[str]) -> int:
     app = web.Application()
     app.router.add_get("/readyz", gateway.readyz)
     app.router.add_post("/chat.send", gateway.chat_send)
-    app.on_startup.append(gateway.on_startup)
-    app.on_cleanup.append(gateway.on_cleanup)
-    print(f"[tool gateway] ready on 127.0.0.1:{args.port}", flush=True)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, shutdown_timeout=1.0)
+    serve(app, gateway, args.port, f"[tool gateway] ready on 127.0.0.1:{args.port}")
     return 0
 
 
