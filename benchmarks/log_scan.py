@@ -45,6 +45,7 @@ BLOCK = (
 
 # --- before: commit a3f2ac8's algorithm, verbatim but for the class ---------------------------------
 
+
 def _before_read(path: Path, since: int = 0) -> tuple[int, str]:
     with open(path, "rb") as handle:
         head = handle.read(since) if since else b""
@@ -72,6 +73,7 @@ def before_contains(path: Path, regex: re.Pattern[str]) -> bool:
 
 
 # --- measuring, in a child process per variant --------------------------------------------------------
+
 
 def _status_kb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -101,8 +103,14 @@ def child(variant: str, operation: str, path: Path, cap_gb: float) -> dict[str, 
         outcome = f"MemoryError at the {cap_gb:g} GB address-space cap"
     seconds = time.perf_counter() - start
     peak = _status_kb("VmHWM")
-    return {"variant": variant, "operation": operation, "seconds": seconds, "peak_mb": peak / 1024,
-            "growth_mb": (peak - rss_before) / 1024, "outcome": outcome}
+    return {
+        "variant": variant,
+        "operation": operation,
+        "seconds": seconds,
+        "peak_mb": peak / 1024,
+        "growth_mb": (peak - rss_before) / 1024,
+        "outcome": outcome,
+    }
 
 
 def write_log(path: Path, megabytes: int) -> int:
@@ -129,21 +137,28 @@ def main() -> int:
         log = folder / "gateway.log"
         size = write_log(log, args.mb)
         lines = size // len(BLOCK.encode()) * BLOCK.count("\n")
-        print(f"log: {size / (1 << 20):,.0f} MB, {lines:,} lines, "
-              f"{size // len(BLOCK.encode()) * BLOCK.count('Traceback'):,} Traceback lines")
+        print(
+            f"log: {size / (1 << 20):,.0f} MB, {lines:,} lines, "
+            f"{size // len(BLOCK.encode()) * BLOCK.count('Traceback'):,} Traceback lines"
+        )
         print(f"{'variant':<7} {'operation':<12} {'time':>8} {'peak RSS':>10} {'growth':>10}  result")
         for variant in ("before", "after"):
             for operation in ("matches", "tail", "contains x2"):
                 done = subprocess.run(
                     [sys.executable, __file__, "--cap-gb", str(args.cap_gb), "--child", variant, operation, str(log)],
-                    capture_output=True, text=True, timeout=1800, env={**os.environ},
+                    capture_output=True,
+                    text=True,
+                    timeout=1800,
+                    env={**os.environ},
                 )
                 if done.returncode != 0:
                     print(f"{variant:<7} {operation:<12} failed: {done.stderr.strip().splitlines()[-1:]}")
                     continue
                 r = json.loads(done.stdout)
-                print(f"{variant:<7} {operation:<12} {r['seconds']:>7.2f}s {r['peak_mb']:>8,.0f}MB "
-                      f"{r['growth_mb']:>8,.0f}MB  {r['outcome']}")
+                print(
+                    f"{variant:<7} {operation:<12} {r['seconds']:>7.2f}s {r['peak_mb']:>8,.0f}MB "
+                    f"{r['growth_mb']:>8,.0f}MB  {r['outcome']}"
+                )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

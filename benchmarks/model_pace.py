@@ -41,8 +41,9 @@ async def measure(provider: FakeProvider, api: str, runs: int, pieces: int) -> t
     async with aiohttp.ClientSession() as session:
         for run in range(runs):
             start = len(provider.journal)
-            answer = await ask(session, f"http://127.0.0.1:{provider.port}", api,
-                               first_body(api, f"rr-pace-{run + 1}", True, tools=()))
+            answer = await ask(
+                session, f"http://127.0.0.1:{provider.port}", api, first_body(api, f"rr-pace-{run + 1}", True, tools=())
+            )
             entry = provider.journal[start]
             if len(answer.text_times) != pieces or len(entry.schedule) != pieces:
                 raise SystemExit(f"{api}: {len(answer.text_times)} pieces arrived, {len(entry.schedule)} planned")
@@ -62,8 +63,10 @@ def main() -> int:
     if not (1 <= args.pieces <= 1000 and 1 <= args.runs <= 20 and 0 < args.rtt <= 30):
         parser.error("expected --pieces 1..1000, --runs 1..20, --rtt up to 30 s")
     spec = ModelSpec(ttft=args.ttft, reply_pieces=args.pieces, reply_words=args.pieces * 2)
-    print(f"{args.pieces} pieces from {args.ttft * 1000:g} ms to {args.rtt:g} s, jitter {args.jitter:g}, "
-          f"{args.runs} runs per API; piece arrival minus schedule, ms")
+    print(
+        f"{args.pieces} pieces from {args.ttft * 1000:g} ms to {args.rtt:g} s, jitter {args.jitter:g}, "
+        f"{args.runs} runs per API; piece arrival minus schedule, ms"
+    )
     print(f"{'':20} {'provider write - schedule':^31} {'client arrival - schedule':^31}")
     print(f"{'api':20}" + f" {'p50':>7} {'p99':>7} {'max':>7} {'min':>7}" * 2)
     worst = {"write": 0.0, "arrival": 0.0}

@@ -47,8 +47,11 @@ async def raw_loop(url: str, run: int) -> float:
         start = time.monotonic()
         key = f"agent:test:raw-{run}"
         for index in range(1, CALLS + 1):
-            body = {"sessionKey": key, "message": probe_message(f"rr-raw{run:03d}-{index}", index, CALLS),
-                    "idempotencyKey": str(uuid.uuid4())}
+            body = {
+                "sessionKey": key,
+                "message": probe_message(f"rr-raw{run:03d}-{index}", index, CALLS),
+                "idempotencyKey": str(uuid.uuid4()),
+            }
             async with session.post(f"{url}/chat.send", json=body) as response:
                 data = await response.json()
                 assert data.get("reply"), data
@@ -63,14 +66,21 @@ def main() -> None:
     command = "{python} -m toy_gateway --port {port} --provider-url {provider_url} --mode correct"
     probe_walls: list[float] = []
     raw_walls: list[float] = []
-    with FakeProvider(rtt=RTT, seed=1) as provider, \
-            LaunchedGateway(command, provider_url=provider.base_url, ready_timeout=30, cwd=EXAMPLE) as gateway:
+    with (
+        FakeProvider(rtt=RTT, seed=1) as provider,
+        LaunchedGateway(command, provider_url=provider.base_url, ready_timeout=30, cwd=EXAMPLE) as gateway,
+    ):
         asyncio.run(raw_loop(gateway.url, 0))  # warm-up: imports, first connections
         for i in range(args.rounds):
             provider.reset(rtt=RTT)
-            sender = SequentialSender(lambda: HttpTransport(gateway.url), provider=provider, gateway=gateway,
-                                      settings=DriverSettings(calls=CALLS, gap=0.0, timeout=10, settle=0.0),
-                                      seed=i, rtt=RTT)
+            sender = SequentialSender(
+                lambda: HttpTransport(gateway.url),
+                provider=provider,
+                gateway=gateway,
+                settings=DriverSettings(calls=CALLS, gap=0.0, timeout=10, settle=0.0),
+                seed=i,
+                rtt=RTT,
+            )
             start = time.monotonic()
             result = sender.run()
             probe_walls.append(time.monotonic() - start)
@@ -78,10 +88,14 @@ def main() -> None:
             raw_walls.append(asyncio.run(raw_loop(gateway.url, i + 1)))
     ratios = [p / r for p, r in zip(probe_walls, raw_walls)]
     for name, walls in (("probe (plugin)", probe_walls), ("raw aiohttp loop", raw_walls)):
-        print(f"{name:>17}: wall median {statistics.median(walls):.3f} s "
-              f"(min {min(walls):.3f}, max {max(walls):.3f}) for {CALLS} calls at {RTT * 1000:.0f} ms RTT, gap 0")
-    print(f"ratio probe/raw, median of {len(ratios)} pairs: {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f}); target <= 1.02")
+        print(
+            f"{name:>17}: wall median {statistics.median(walls):.3f} s "
+            f"(min {min(walls):.3f}, max {max(walls):.3f}) for {CALLS} calls at {RTT * 1000:.0f} ms RTT, gap 0"
+        )
+    print(
+        f"ratio probe/raw, median of {len(ratios)} pairs: {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f}); target <= 1.02"
+    )
     print("the default settle time (0.5 s after the last call, for late log lines and replies) comes on top by design")
 
 

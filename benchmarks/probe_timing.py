@@ -43,30 +43,41 @@ def percentile(values: list[float], q: float) -> float:
 def probe_wall_time(rounds: int) -> None:
     rtt, gap, calls = 0.05, 0.2, 10
     floor = calls * rtt + (calls - 1) * gap
-    with FakeProvider(rtt=rtt, seed=1) as provider, \
-            LaunchedGateway(race_gateway_cmd(), provider_url=provider.base_url, ready_timeout=30) as gateway:
-            walls = []
-            for i in range(rounds):
-                provider.reset(rtt=rtt)
-                sender = SequentialSender(
-                    lambda: HttpTransport(gateway.url), provider=provider, gateway=gateway,
-                    settings=DriverSettings(calls=calls, gap=gap, timeout=10), seed=i, rtt=rtt,
-                )
-                start = time.monotonic()
-                result = sender.run()
-                walls.append(time.monotonic() - start)
-                assert result.pattern == "p" * calls, result.pattern
+    with (
+        FakeProvider(rtt=rtt, seed=1) as provider,
+        LaunchedGateway(race_gateway_cmd(), provider_url=provider.base_url, ready_timeout=30) as gateway,
+    ):
+        walls = []
+        for i in range(rounds):
+            provider.reset(rtt=rtt)
+            sender = SequentialSender(
+                lambda: HttpTransport(gateway.url),
+                provider=provider,
+                gateway=gateway,
+                settings=DriverSettings(calls=calls, gap=gap, timeout=10),
+                seed=i,
+                rtt=rtt,
+            )
+            start = time.monotonic()
+            result = sender.run()
+            walls.append(time.monotonic() - start)
+            assert result.pattern == "p" * calls, result.pattern
     median = statistics.median(walls)
     print(f"probe: {calls} calls, rtt {rtt * 1000:.0f} ms, gap {gap * 1000:.0f} ms, {rounds} rounds")
-    print(f"  wall median {median:.3f} s (min {min(walls):.3f}, max {max(walls):.3f}); floor {floor:.3f} s; "
-          f"overhead ratio {median / floor:.3f}")
+    print(
+        f"  wall median {median:.3f} s (min {min(walls):.3f}, max {max(walls):.3f}); floor {floor:.3f} s; "
+        f"overhead ratio {median / floor:.3f}"
+    )
 
 
 async def _hammer(base_url: str, n: int, stream: bool) -> None:
     async with aiohttp.ClientSession(trust_env=False) as session:
         for i in range(n):
-            body = {"model": "fake-model", "stream": stream,
-                    "messages": [{"role": "user", "content": f"rr-bnch-{i + 1}"}]}
+            body = {
+                "model": "fake-model",
+                "stream": stream,
+                "messages": [{"role": "user", "content": f"rr-bnch-{i + 1}"}],
+            }
             async with session.post(f"{base_url}/chat/completions", json=body) as response:
                 await response.read()
 
@@ -78,9 +89,11 @@ def rtt_error(n: int) -> None:
             with FakeProvider(rtt=rtt, seed=1) as provider:
                 asyncio.run(_hammer(provider.base_url, count, stream))
                 errors = [(e.duration or 0.0) - rtt for e in provider.journal if e.served]
-            print(f"rtt error at {rtt * 1000:.0f} ms ({'stream' if stream else 'json'}, {len(errors)} requests): "
-                  f"p50 {percentile(errors, 50) * 1000:+.2f} ms, p99 {percentile(errors, 99) * 1000:+.2f} ms, "
-                  f"max {max(errors) * 1000:+.2f} ms")
+            print(
+                f"rtt error at {rtt * 1000:.0f} ms ({'stream' if stream else 'json'}, {len(errors)} requests): "
+                f"p50 {percentile(errors, 50) * 1000:+.2f} ms, p99 {percentile(errors, 99) * 1000:+.2f} ms, "
+                f"max {max(errors) * 1000:+.2f} ms"
+            )
 
 
 def main() -> None:

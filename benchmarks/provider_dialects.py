@@ -27,8 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pytest_replyrace.provider.server import FakeProvider
 
-PATHS = {"openai-chat": "/v1/chat/completions", "anthropic-messages": "/v1/messages",
-         "openai-responses": "/v1/responses", "ollama": "/api/chat"}
+PATHS = {
+    "openai-chat": "/v1/chat/completions",
+    "anthropic-messages": "/v1/messages",
+    "openai-responses": "/v1/responses",
+    "ollama": "/api/chat",
+}
 
 
 def body(api: str, text: str, stream: bool) -> dict[str, Any]:
@@ -62,16 +66,26 @@ def measure(api: str, rtt: float, stream: bool, n: int, spin: float) -> dict[str
         cpu = time.process_time() - cpu
         errors = [(e.duration or 0.0) - rtt for e in provider.journal if e.served]
     assert len(errors) == n, f"{api}: {len(errors)} of {n} served"
-    return {"api": api, "rtt_ms": rtt * 1000, "stream": stream, "spin_ms": spin * 1000, "requests": n,
-            "p50_ms": percentile(errors, 50) * 1000, "p99_ms": percentile(errors, 99) * 1000,
-            "max_ms": max(errors) * 1000, "cpu_ms_per_request": cpu / n * 1000}
+    return {
+        "api": api,
+        "rtt_ms": rtt * 1000,
+        "stream": stream,
+        "spin_ms": spin * 1000,
+        "requests": n,
+        "p50_ms": percentile(errors, 50) * 1000,
+        "p99_ms": percentile(errors, 99) * 1000,
+        "max_ms": max(errors) * 1000,
+        "cpu_ms_per_request": cpu / n * 1000,
+    }
 
 
 def show(row: dict[str, Any]) -> None:
-    print(f"{row['api']:<19} {row['rtt_ms']:>5.0f} ms {'stream' if row['stream'] else 'json  '} "
-          f"spin {row['spin_ms']:.1f} ms  n={row['requests']:<4} p50 {row['p50_ms']:+.2f} ms  "
-          f"p99 {row['p99_ms']:+.2f} ms  max {row['max_ms']:+.2f} ms  cpu {row['cpu_ms_per_request']:.2f} ms/req",
-          flush=True)
+    print(
+        f"{row['api']:<19} {row['rtt_ms']:>5.0f} ms {'stream' if row['stream'] else 'json  '} "
+        f"spin {row['spin_ms']:.1f} ms  n={row['requests']:<4} p50 {row['p50_ms']:+.2f} ms  "
+        f"p99 {row['p99_ms']:+.2f} ms  max {row['max_ms']:+.2f} ms  cpu {row['cpu_ms_per_request']:.2f} ms/req",
+        flush=True,
+    )
 
 
 def main() -> None:

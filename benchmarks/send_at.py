@@ -35,16 +35,22 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per anchor (default 3)")
     parser.add_argument("--rtt", type=float, default=0.1, help="provider RTT in seconds (default 0.1)")
     args = parser.parse_args()
-    command = (f"{sys.executable} -m toy_gateway --port {{port}} --provider-url {{provider_url}} --mode fixed "
-               "--busy queue")
+    command = (
+        f"{sys.executable} -m toy_gateway --port {{port}} --provider-url {{provider_url}} --mode fixed --busy queue"
+    )
     env = {"PYTHONPATH": str(EXAMPLE)}
-    print(f"send instant error, sent_at - (anchor + gap), {args.runs} runs x {args.calls - 1} sends per anchor, "
-          f"rtt {args.rtt * 1000:g} ms")
+    print(
+        f"send instant error, sent_at - (anchor + gap), {args.runs} runs x {args.calls - 1} sends per anchor, "
+        f"rtt {args.rtt * 1000:g} ms"
+    )
     print(f"{'anchor':>8} {'gap':>7} {'n':>5} {'p50':>8} {'p99':>8} {'max':>8}  fallbacks")
     worst = 0.0
-    with FakeProvider(rtt=args.rtt, seed=1) as provider, \
-            LaunchedGateway(command, provider_url=provider.base_url, cwd=EXAMPLE, env=env, ready="http:/readyz",
-                            ready_timeout=30) as gateway:
+    with (
+        FakeProvider(rtt=args.rtt, seed=1) as provider,
+        LaunchedGateway(
+            command, provider_url=provider.base_url, cwd=EXAMPLE, env=env, ready="http:/readyz", ready_timeout=30
+        ) as gateway,
+    ):
         for seed, (anchor, gap) in enumerate(POINTS):
             errors: list[float] = []
             fallbacks = 0
@@ -52,8 +58,12 @@ def main() -> int:
                 provider.reset(rtt=args.rtt)
                 sender = SequentialSender(
                     lambda: OpenClawTransport(gateway.url, token="replyrace-token", agent_wait=True),
-                    provider=provider, gateway=gateway, seed=seed * 100 + run, rtt=args.rtt,
-                    settings=DriverSettings(calls=args.calls, gap=gap, timeout=10, settle=0, send_at=anchor))
+                    provider=provider,
+                    gateway=gateway,
+                    seed=seed * 100 + run,
+                    rtt=args.rtt,
+                    settings=DriverSettings(calls=args.calls, gap=gap, timeout=10, settle=0, send_at=anchor),
+                )
                 result = sender.run()
                 for call in result.calls[1:]:
                     if call.anchor_fallback:
@@ -64,8 +74,10 @@ def main() -> int:
                 assert set(result.pattern) == {"p"}, result.timeline()
             p99 = percentile(errors, 99)
             worst = max(worst, p99)
-            print(f"{anchor:>8} {gap * 1000:>5.0f}ms {len(errors):>5} {statistics.median(errors):>7.3f}ms "
-                  f"{p99:>7.3f}ms {max(errors):>7.3f}ms  {fallbacks}")
+            print(
+                f"{anchor:>8} {gap * 1000:>5.0f}ms {len(errors):>5} {statistics.median(errors):>7.3f}ms "
+                f"{p99:>7.3f}ms {max(errors):>7.3f}ms  {fallbacks}"
+            )
     print(f"worst p99: {worst:.3f} ms ({'within' if worst <= 2 else 'over'} the 2 ms target)")
     return 0
 

@@ -133,8 +133,12 @@ def really_replied(call: dict[str, Any], journal: list[dict[str, Any]]) -> bool:
     if not own_token_in(call["token"], call["reply"]):
         return False
     return any(
-        call["token"] in e["tokens"] and e["ended_at"] is not None and e["ended_at"] <= replied
-        and 200 <= e["status"] < 300 and e["fault"] is None and e["error"] is None
+        call["token"] in e["tokens"]
+        and e["ended_at"] is not None
+        and e["ended_at"] <= replied
+        and 200 <= e["status"] < 300
+        and e["fault"] is None
+        and e["error"] is None
         for e in journal
     )
 
@@ -155,8 +159,11 @@ def run_size_list(calls: int, runs: int) -> list[int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", default="1000", help="sequential calls in all (default 1000)")
-    parser.add_argument("--runs", default="10", help="runs (one test each) the calls are split into; the first "
-                        "is the warm-up (default 10)")
+    parser.add_argument(
+        "--runs",
+        default="10",
+        help="runs (one test each) the calls are split into; the first is the warm-up (default 10)",
+    )
     parser.add_argument("--rtt", default="50ms", help="provider RTT, e.g. 50ms or 0.05 (default 50ms)")
     args = parser.parse_args(argv)
     for name in ("calls", "runs"):
@@ -168,18 +175,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 2 <= args.calls <= 100_000:
         parser.error(f"--calls: {args.calls!r} is out of range; expected an integer from 2 to 100000")
     if not 2 <= args.runs <= min(1000, args.calls):
-        parser.error(f"--runs: {args.runs!r} is out of range; expected an integer from 2 to "
-                     f"{min(1000, args.calls)} (at most --calls, since every run sends at least one call)")
+        parser.error(
+            f"--runs: {args.runs!r} is out of range; expected an integer from 2 to "
+            f"{min(1000, args.calls)} (at most --calls, since every run sends at least one call)"
+        )
     if math.ceil(args.calls / args.runs) > MAX_RUN_CALLS:
-        parser.error(f"--calls {args.calls} in --runs {args.runs} gives runs of more than {MAX_RUN_CALLS} calls; "
-                     "raise --runs")
+        parser.error(
+            f"--calls {args.calls} in --runs {args.runs} gives runs of more than {MAX_RUN_CALLS} calls; raise --runs"
+        )
     try:
         args.rtt = parse_duration(args.rtt, what="--rtt", allow_zero=False)
     except ValueError as exc:
         parser.error(str(exc))
     if not MIN_RTT <= args.rtt <= MAX_RTT:
-        parser.error(f"--rtt: {format_duration(args.rtt)} is out of range; expected {format_duration(MIN_RTT)} "
-                     f"to {format_duration(MAX_RTT)}")
+        parser.error(
+            f"--rtt: {format_duration(args.rtt)} is out of range; expected {format_duration(MIN_RTT)} "
+            f"to {format_duration(MAX_RTT)}"
+        )
     return args
 
 
@@ -187,19 +199,39 @@ def run_pytest(work: Path, args: argparse.Namespace, sizes: list[int], out: Path
     per_call = args.rtt + 2.0  # generous: a `fixed` call at 50 ms takes about a quarter of a second
     test_timeout = int(60 + max(sizes) * per_call)
     (work / "pytest.ini").write_text(INI.format(test_timeout=test_timeout, call_timeout=CALL_TIMEOUT))
-    (work / "test_soak.py").write_text(TEST.format(
-        calls=args.calls, runs=args.runs, sizes=sizes, out=str(out), session_key=SESSION_KEY))
+    (work / "test_soak.py").write_text(
+        TEST.format(calls=args.calls, runs=args.runs, sizes=sizes, out=str(out), session_key=SESSION_KEY)
+    )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(EXAMPLE), env.get("PYTHONPATH", "")) if p)
     command = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "pytest_replyrace",
-        f"--rootdir={work}", "-c", str(work / "pytest.ini"), str(work / "test_soak.py"), "-q",
-        f"--replyrace-rtt={args.rtt * 1000:.3f}ms", "--replyrace-gap=0", "--replyrace-shrink=0",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "pytest_replyrace",
+        f"--rootdir={work}",
+        "-c",
+        str(work / "pytest.ini"),
+        str(work / "test_soak.py"),
+        "-q",
+        f"--replyrace-rtt={args.rtt * 1000:.3f}ms",
+        "--replyrace-gap=0",
+        "--replyrace-shrink=0",
     ]
     limit = 120 + args.calls * per_call
     start = time.monotonic()
-    process = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command,
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         output, _ = process.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
@@ -223,9 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         returncode, output, wall = run_pytest(work, args, sizes, out)
         records = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
 
-    print(f"soak: {args.calls} sequential calls in {args.runs} runs ({sizes[0]} calls each"
-          f"{'' if len(set(sizes)) == 1 else ' or fewer'}), toy gateway mode fixed, rtt "
-          f"{format_duration(args.rtt)}, gap 0, one session ({SESSION_KEY})")
+    print(
+        f"soak: {args.calls} sequential calls in {args.runs} runs ({sizes[0]} calls each"
+        f"{'' if len(set(sizes)) == 1 else ' or fewer'}), toy gateway mode fixed, rtt "
+        f"{format_duration(args.rtt)}, gap 0, one session ({SESSION_KEY})"
+    )
     last_line = next((line for line in reversed(output.splitlines()) if line.strip()), "(no output)")
     print(f"  pytest: exit {returncode}: {last_line.strip('= ')}")
     if len(records) != args.runs:
@@ -247,24 +281,35 @@ def main(argv: list[str] | None = None) -> int:
     group_sizes = {len(record["gateway_pids"]) for record in records}
 
     print(f"  calls: {len(calls)}; provider requests: {requests}; seed {records[0]['seed']}")
-    print(f"  wall time: {wall:.1f} s for the pytest subprocess, {sending:.1f} s sending; "
-          f"{len(calls) / sending:.2f} calls/s")
+    print(
+        f"  wall time: {wall:.1f} s for the pytest subprocess, {sending:.1f} s sending; "
+        f"{len(calls) / sending:.2f} calls/s"
+    )
     if latencies:
-        print(f"  latency p50 {pct(latencies, 50) * 1000:.0f} ms, p99 {pct(latencies, 99) * 1000:.0f} ms, "
-              f"max {max(latencies) * 1000:.0f} ms; provider served p50 "
-              f"{(pct(served, 50) * 1000 if served else float('nan')):.1f} ms")
-    print("  letters: " + ", ".join(f"{letter}={letters.get(letter, 0)}" for letter in "pfwle")
-          + "".join(f", {letter}={n}" for letter, n in letters.items() if letter not in "pfwle"))
+        print(
+            f"  latency p50 {pct(latencies, 50) * 1000:.0f} ms, p99 {pct(latencies, 99) * 1000:.0f} ms, "
+            f"max {max(latencies) * 1000:.0f} ms; provider served p50 "
+            f"{(pct(served, 50) * 1000 if served else float('nan')):.1f} ms"
+        )
+    print(
+        "  letters: "
+        + ", ".join(f"{letter}={letters.get(letter, 0)}" for letter in "pfwle")
+        + "".join(f", {letter}={n}" for letter, n in letters.items() if letter not in "pfwle")
+    )
     print(f"  ground truth (own token in the reply and served before it): {sum(truth)} real replies")
     print(f"  misclassified: {misclassified}; non-p calls: {not_p}")
     rss = {}
     for who, key in (("pytest", "pytest_rss_kib"), ("gateway", "gateway_rss_kib")):
         start, end, peak = records[0][key], records[-1][key], max(r[key] for r in records)
         rss[who] = change(start, end)
-        print(f"  RSS {who:<7}: start {start / 1024:.1f} MiB (after run 1), end {end / 1024:.1f} MiB, "
-              f"change {rss[who] * 100:+.1f} %, peak {peak / 1024:.1f} MiB")
-    print(f"  gateway: pid {', '.join(map(str, sorted(gateway_pids)))}, "
-          f"{'/'.join(map(str, sorted(group_sizes)))} process(es) in its group")
+        print(
+            f"  RSS {who:<7}: start {start / 1024:.1f} MiB (after run 1), end {end / 1024:.1f} MiB, "
+            f"change {rss[who] * 100:+.1f} %, peak {peak / 1024:.1f} MiB"
+        )
+    print(
+        f"  gateway: pid {', '.join(map(str, sorted(gateway_pids)))}, "
+        f"{'/'.join(map(str, sorted(group_sizes)))} process(es) in its group"
+    )
 
     notes = []
     if not_p:
@@ -278,8 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     problems = [f"{misclassified} misclassified"] if misclassified else []
     problems += [f"{who} RSS changed {delta * 100:+.1f} %" for who, delta in rss.items() if abs(delta) > RSS_LIMIT]
     verdict = "PASS" if not problems else "FAIL"
-    print(f"{verdict}: zero misclassified and both RSS within {RSS_LIMIT * 100:.0f} %"
-          + (f" ({'; '.join(problems)})" if problems else ""))
+    print(
+        f"{verdict}: zero misclassified and both RSS within {RSS_LIMIT * 100:.0f} %"
+        + (f" ({'; '.join(problems)})" if problems else "")
+    )
     print(f"python {sys.version.split()[0]}; single-run figures")
     return 0 if not problems else 1
 

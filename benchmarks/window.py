@@ -37,8 +37,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def sender_for(provider: FakeProvider, gateway: LaunchedGateway, calls: int = 3, gap: float = 0.0) -> SequentialSender:
-    return SequentialSender(lambda: HttpTransport(gateway.url), provider=provider, gateway=gateway,
-                            settings=DriverSettings(calls=calls, gap=gap, timeout=30), seed=1)
+    return SequentialSender(
+        lambda: HttpTransport(gateway.url),
+        provider=provider,
+        gateway=gateway,
+        settings=DriverSettings(calls=calls, gap=gap, timeout=30),
+        seed=1,
+    )
 
 
 def detection(provider: FakeProvider) -> None:
@@ -48,14 +53,23 @@ def detection(provider: FakeProvider) -> None:
         serial = sender.grid(rtts, gaps, calls=3, parallel=1)
         parallel = sender.grid(rtts, gaps, calls=3, parallel=20)
         window = sender.search((0.05, 2.0), (0.0, 0.6), gaps=4, max_calls=3, parallel=4)
-    print(f"detect alternating: serial 5x4 grid {serial.wall:.1f} s, parallel grid {parallel.wall:.1f} s "
-          f"(ratio {serial.wall / parallel.wall:.2f}, same verdicts: {serial.verdicts() == parallel.verdicts()}), "
-          f"search {window.wall:.1f} s ({len(window.points)} probes)")
+    print(
+        f"detect alternating: serial 5x4 grid {serial.wall:.1f} s, parallel grid {parallel.wall:.1f} s "
+        f"(ratio {serial.wall / parallel.wall:.2f}, same verdicts: {serial.verdicts() == parallel.verdicts()}), "
+        f"search {window.wall:.1f} s ({len(window.points)} probes)"
+    )
     print(f"  grid: {serial.statement()}")
-    print(f"  search: {window.statement()}; " + ", ".join(
-        (f"gap {g:g}s -> edge {b:.3f}s (configured {0.65 - g:.3f}s)" if b is not None and g < 0.65
-         else f"gap {g:g}s -> {b}")
-        for g, b in sorted(window.boundaries.items())))
+    print(
+        f"  search: {window.statement()}; "
+        + ", ".join(
+            (
+                f"gap {g:g}s -> edge {b:.3f}s (configured {0.65 - g:.3f}s)"
+                if b is not None and g < 0.65
+                else f"gap {g:g}s -> {b}"
+            )
+            for g, b in sorted(window.boundaries.items())
+        )
+    )
 
 
 def overhead(provider: FakeProvider) -> None:
@@ -68,9 +82,11 @@ def overhead(provider: FakeProvider) -> None:
             result = sender.run()
             wall = time.monotonic() - start
             floor = 10 * rtt + 9 * gap
-            print(f"probe overhead at rtt {rtt * 1000:.0f} ms, gap {gap * 1000:.0f} ms: wall {wall:.3f} s / "
-                  f"N*(RTT+gap) {10 * (rtt + gap):.3f} s = {wall / (10 * (rtt + gap)):.3f} "
-                  f"(floor 10*RTT+9*gap {floor:.3f} s; pattern {result.pattern})")
+            print(
+                f"probe overhead at rtt {rtt * 1000:.0f} ms, gap {gap * 1000:.0f} ms: wall {wall:.3f} s / "
+                f"N*(RTT+gap) {10 * (rtt + gap):.3f} s = {wall / (10 * (rtt + gap)):.3f} "
+                f"(floor 10*RTT+9*gap {floor:.3f} s; pattern {result.pattern})"
+            )
 
 
 async def _client(base_url: str, tag: str, n: int) -> None:
@@ -91,8 +107,10 @@ def rtt_error() -> None:
             with FakeProvider(rtt=rtt) as provider:
                 asyncio.run(_load(provider.base_url, sessions, n))
                 errors = [(e.duration or 0) - rtt for e in provider.journal if e.served]
-            print(f"rtt error at {rtt * 1000:.0f} ms, {sessions} session(s), {len(errors)} requests: "
-                  f"p50 {pct(errors, 50) * 1000:+.2f} ms, p99 {pct(errors, 99) * 1000:+.2f} ms")
+            print(
+                f"rtt error at {rtt * 1000:.0f} ms, {sessions} session(s), {len(errors)} requests: "
+                f"p50 {pct(errors, 50) * 1000:+.2f} ms, p99 {pct(errors, 99) * 1000:+.2f} ms"
+            )
 
 
 def main() -> None:

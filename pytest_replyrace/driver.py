@@ -53,8 +53,9 @@ class LogSource(Protocol):
 
     def log_offset(self) -> int: ...
 
-    def log_matches(self, since: int = 0, *, late_from: int | None = None,
-                    containing: str | None = None) -> LogScan: ...
+    def log_matches(
+        self, since: int = 0, *, late_from: int | None = None, containing: str | None = None
+    ) -> LogScan: ...
 
 
 def probe_message(token: str, index: int, calls: int) -> str:
@@ -92,8 +93,9 @@ def reports_events(transport: object) -> bool:
     return "events" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
-async def _send(transport: Transport, session_key: str, message: str, idempotency_key: str,
-                events: CallEvents | None = None) -> TransportReply:
+async def _send(
+    transport: Transport, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
+) -> TransportReply:
     """``transport.send`` under the guard: inside it even a TimeoutError the transport raises is evidence, so
     one from around it is only ever the driver's own call timeout."""
     with _as_evidence(transport, "send()"):
@@ -103,8 +105,9 @@ async def _send(transport: Transport, session_key: str, message: str, idempotenc
             send: Any = transport.send  # the events keyword is the optional half of the protocol
             reply = await send(session_key, message, idempotency_key, events=events)
     if not isinstance(reply, TransportReply):
-        raise TransportError(f"the {_name(transport)} transport's send() returned {excerpt(repr(reply))}, "
-                             "not a TransportReply")
+        raise TransportError(
+            f"the {_name(transport)} transport's send() returned {excerpt(repr(reply))}, not a TransportReply"
+        )
     return reply
 
 
@@ -117,8 +120,10 @@ def signed_gap(gap: Any, send_at: str, what: str = "gap") -> float:
         return parse_duration(gap, what=what)
     except ValueError as exc:
         if "must be >= 0" in str(exc):
-            raise ValueError(f"{exc} (a negative gap needs send_at='served': that long before the provider "
-                             "finishes serving the previous call)") from None
+            raise ValueError(
+                f"{exc} (a negative gap needs send_at='served': that long before the provider "
+                "finishes serving the previous call)"
+            ) from None
         raise
 
 
@@ -212,8 +217,10 @@ class DriverSettings:
         self.preamble = preamble
         if self.pause is not None:
             after, length = self.pause
-            self.pause = (parse_duration(after, what="pause after"),
-                          parse_duration(length, what="pause length", allow_zero=False))
+            self.pause = (
+                parse_duration(after, what="pause after"),
+                parse_duration(length, what="pause length", allow_zero=False),
+            )
         if self.history not in HISTORY_MODES:
             raise ValueError(f"history: {self.history!r}; expected one of {', '.join(HISTORY_MODES)}")
 
@@ -267,16 +274,25 @@ class SequentialSender:
     def new_session_key(self) -> str:
         return f"agent:test:race-{self._tag(8)}"
 
-    def run(self, calls: int | None = None, gap: float | None = None, session_key: str | None = None, *,
-            send_at: str | None = None, busy_policy: str | None = None) -> RaceResult:
+    def run(
+        self,
+        calls: int | None = None,
+        gap: float | None = None,
+        session_key: str | None = None,
+        *,
+        send_at: str | None = None,
+        busy_policy: str | None = None,
+    ) -> RaceResult:
         """Blocking form for sync tests."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(calls=calls, gap=gap, session_key=session_key, send_at=send_at,
-                                         busy_policy=busy_policy))
-        raise RuntimeError("sequential_sender.run() was called inside a running event loop; "
-                           "use `await sequential_sender.arun(...)`")
+            return asyncio.run(
+                self.arun(calls=calls, gap=gap, session_key=session_key, send_at=send_at, busy_policy=busy_policy)
+            )
+        raise RuntimeError(
+            "sequential_sender.run() was called inside a running event loop; use `await sequential_sender.arun(...)`"
+        )
 
     async def arun(
         self,
@@ -316,13 +332,17 @@ class SequentialSender:
                 f"send_at={settings.send_at!r} waits for an event of the previous answer, and the {_name(transport)} "
                 f"transport reports none; use send_at 'end', 'request' or 'served' with it, or give it "
                 "`reports_events = True` and report on the CallEvents its send() is handed (see docs, 'When "
-                "clients send')")
+                "clients send')"
+            )
         if settings.send_at in ("request", "served") and self.provider is None:
             raise ValueError(f"send_at={settings.send_at!r} waits for the fake provider, and this sender has none")
         self._active += 1
         log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
-        watch = (_ProviderWatch(self.provider, asyncio.get_running_loop())
-                 if settings.send_at in ("request", "served") and self.provider is not None else None)
+        watch = (
+            _ProviderWatch(self.provider, asyncio.get_running_loop())
+            if settings.send_at in ("request", "served") and self.provider is not None
+            else None
+        )
         records: list[CallRecord] = []
         preamble: list[PreambleRecord] = []
         flights: list[_InFlight] = []
@@ -340,13 +360,20 @@ class SequentialSender:
                 if previous is not None:
                     anchor, fallback, target = await self._anchor(previous, settings, watch)
                     await sleep_until(target, SEND_SPIN)
-                record = CallRecord(index=index, token=make_token(run_tag, index), session_key=key,
-                                    sent_at=time.monotonic(), send_at=settings.send_at, anchor_at=anchor,
-                                    anchor_fallback=fallback)
+                record = CallRecord(
+                    index=index,
+                    token=make_token(run_tag, index),
+                    session_key=key,
+                    sent_at=time.monotonic(),
+                    send_at=settings.send_at,
+                    anchor_at=anchor,
+                    anchor_fallback=fallback,
+                )
                 records.append(record)
                 events = CallEvents()
-                task = asyncio.create_task(self._one_call(transport, record, events, settings, pauser),
-                                           name=f"replyrace-call-{index}")
+                task = asyncio.create_task(
+                    self._one_call(transport, record, events, settings, pauser), name=f"replyrace-call-{index}"
+                )
                 previous = _InFlight(record, events, task)
                 flights.append(previous)
             await asyncio.gather(*(flight.task for flight in flights))
@@ -357,8 +384,10 @@ class SequentialSender:
                 await self.provider.await_idle(timeout=min(5.0, settings.timeout))
             late = transport.late_replies()
             if not isinstance(late, dict):
-                raise TransportContractError(f"{type(transport).__name__}.late_replies() returned {late!r:.80}; "
-                                             "expected a dict of token -> list of texts ({} when there is none)")
+                raise TransportContractError(
+                    f"{type(transport).__name__}.late_replies() returned {late!r:.80}; "
+                    "expected a dict of token -> list of texts ({} when there is none)"
+                )
         finally:
             for flight in flights:
                 flight.task.cancel()  # a no-op for those that ended; only a failing run leaves any running
@@ -368,9 +397,16 @@ class SequentialSender:
             if pauser is not None:
                 await pauser.close()  # never leave the gateway stopped
             await transport.close()
-        result = self._finish(records, key, settings, (log_start, last_reply_mark), late,
-                              self.rtt if rtt is None else rtt, concurrent=self._active > 0 or self._parallel,
-                              preamble=preamble)
+        result = self._finish(
+            records,
+            key,
+            settings,
+            (log_start, last_reply_mark),
+            late,
+            self.rtt if rtt is None else rtt,
+            concurrent=self._active > 0 or self._parallel,
+            preamble=preamble,
+        )
         self._report_probe(result)
         return result
 
@@ -381,8 +417,10 @@ class SequentialSender:
         rtt = "-" if result.rtt is None else format_duration(result.rtt)
         elapsed = time.monotonic() - started
         of = f" of {budget:g}s" if budget else ""
-        self.progress(f"replyrace: {what} probe rtt={rtt} gap={format_duration(result.gap)} calls={len(result.calls)}"
-                      f" -> {result.pattern} ({elapsed:.1f}s{of}) [{self.node_id or 'library'}]")
+        self.progress(
+            f"replyrace: {what} probe rtt={rtt} gap={format_duration(result.gap)} calls={len(result.calls)}"
+            f" -> {result.pattern} ({elapsed:.1f}s{of}) [{self.node_id or 'library'}]"
+        )
 
     @contextlib.contextmanager
     def _probes(self, what: str, budget: float | None) -> Iterator[None]:
@@ -392,8 +430,9 @@ class SequentialSender:
         finally:
             self._probing = outer
 
-    async def _anchor(self, previous: _InFlight, settings: DriverSettings,
-                      watch: _ProviderWatch | None) -> tuple[float, bool, float]:
+    async def _anchor(
+        self, previous: _InFlight, settings: DriverSettings, watch: _ProviderWatch | None
+    ) -> tuple[float, bool, float]:
         """Wait for the previous call's ``send_at`` moment: (its instant, whether the previous call's end stood
         in for it, the instant to send at). A moment that cannot come any more (the call ended without the
         event; the provider never saw it) falls back to that end, so no run waits for nothing."""
@@ -438,8 +477,9 @@ class SequentialSender:
         planned = value.arrived_at + value.rtt
         return planned, False, max(value.arrived_at, planned + gap)
 
-    async def _preamble_call(self, transport: Transport, key: str, message: str,
-                             settings: DriverSettings) -> PreambleRecord:
+    async def _preamble_call(
+        self, transport: Transport, key: str, message: str, settings: DriverSettings
+    ) -> PreambleRecord:
         record = PreambleRecord(message=message, sent_at=time.monotonic())
         try:
             reply = await asyncio.wait_for(_send(transport, key, message, str(uuid.uuid4())), settings.timeout)
@@ -452,8 +492,14 @@ class SequentialSender:
             record.replied_at = reply.replied_at if reply.replied_at is not None else time.monotonic()
         return record
 
-    async def _one_call(self, transport: Transport, record: CallRecord, events: CallEvents,
-                        settings: DriverSettings, pauser: ProcessPause | None) -> None:
+    async def _one_call(
+        self,
+        transport: Transport,
+        record: CallRecord,
+        events: CallEvents,
+        settings: DriverSettings,
+        pauser: ProcessPause | None,
+    ) -> None:
         # Not from the seed: a replay against a long-running gateway must not hit its dedupe cache.
         idempotency_key = str(uuid.uuid4())
         message = probe_message(record.token, record.index, settings.calls)
@@ -522,10 +568,17 @@ class SequentialSender:
             log_matches_more=scan.more,
             node_id=self.node_id,
             replay=self.replay,
-            settings={"calls": settings.calls, "gap": settings.gap, "timeout": settings.timeout,
-                      "pause": list(settings.pause) if settings.pause else None, "history": settings.history,
-                      "send_at": settings.send_at, "busy_policy": settings.busy_policy,
-                      "preamble": list(settings.preamble), **self.extra},
+            settings={
+                "calls": settings.calls,
+                "gap": settings.gap,
+                "timeout": settings.timeout,
+                "pause": list(settings.pause) if settings.pause else None,
+                "history": settings.history,
+                "send_at": settings.send_at,
+                "busy_policy": settings.busy_policy,
+                "preamble": list(settings.preamble),
+                **self.extra,
+            },
             send_at=settings.send_at,
             busy_policy=settings.busy_policy,
             preamble=list(preamble),
@@ -576,8 +629,13 @@ class SequentialSender:
                 for calls in range(2, len(failed.calls)):
                     if time.monotonic() >= deadline:
                         return f"minimal reproduction: none found within the {self.shrink_budget:g}s shrink budget"
-                    probe = await self.arun(calls=calls, gap=failed.gap, rtt=failed.rtt, send_at=failed.send_at,
-                                            busy_policy=failed.busy_policy)
+                    probe = await self.arun(
+                        calls=calls,
+                        gap=failed.gap,
+                        rtt=failed.rtt,
+                        send_at=failed.send_at,
+                        busy_policy=failed.busy_policy,
+                    )
                     if any(letter in bad for letter in probe.pattern):
                         command = self.replay_calls(calls) if self.replay_calls is not None else None
                         rtt = "-" if failed.rtt is None else format_duration(failed.rtt)
@@ -601,13 +659,15 @@ class SequentialSender:
         finally:
             self._parallel = False
 
-    def grid(self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None,
-             parallel: int | None = None) -> RaceWindow:
+    def grid(
+        self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None, parallel: int | None = None
+    ) -> RaceWindow:
         """Probe every (rtt, gap) point; see :func:`pytest_replyrace.window.probe_grid`."""
         return asyncio.run(self.agrid(rtts, gaps, calls, parallel))
 
-    async def agrid(self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None,
-                    parallel: int | None = None) -> RaceWindow:
+    async def agrid(
+        self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None, parallel: int | None = None
+    ) -> RaceWindow:
         parallel = parallel or self.parallel
         with self._concurrently(parallel > 1), self._probes("grid", None):
             window = await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel)
@@ -615,30 +675,51 @@ class SequentialSender:
             self.on_window(window)
         return window
 
-    def search(self, rtt: tuple[float, float] | None = None, gap: tuple[float, float] | None = None, *,
-               gaps: int | None = None, budget_s: float | None = None, max_calls: int | None = None,
-               parallel: int | None = None) -> RaceWindow:
+    def search(
+        self,
+        rtt: tuple[float, float] | None = None,
+        gap: tuple[float, float] | None = None,
+        *,
+        gaps: int | None = None,
+        budget_s: float | None = None,
+        max_calls: int | None = None,
+        parallel: int | None = None,
+    ) -> RaceWindow:
         """Find, for each gap, the RTT below which fast-fails appear; see :func:`pytest_replyrace.window.search`.
 
         Arguments left out come from ``search_spec`` (the ``replyrace_search`` marker or ``--replyrace-search``).
         """
-        return asyncio.run(self.asearch(rtt, gap, gaps=gaps, budget_s=budget_s, max_calls=max_calls,
-                                        parallel=parallel))
+        return asyncio.run(self.asearch(rtt, gap, gaps=gaps, budget_s=budget_s, max_calls=max_calls, parallel=parallel))
 
-    async def asearch(self, rtt: tuple[float, float] | None = None, gap: tuple[float, float] | None = None, *,
-                      gaps: int | None = None, budget_s: float | None = None, max_calls: int | None = None,
-                      parallel: int | None = None) -> RaceWindow:
+    async def asearch(
+        self,
+        rtt: tuple[float, float] | None = None,
+        gap: tuple[float, float] | None = None,
+        *,
+        gaps: int | None = None,
+        budget_s: float | None = None,
+        max_calls: int | None = None,
+        parallel: int | None = None,
+    ) -> RaceWindow:
         spec = self.search_spec
         if spec is None:
             if rtt is None or gap is None:
-                raise ValueError("search: give rtt=(lo, hi) and gap=(lo, hi), or set them with "
-                                 "@pytest.mark.replyrace_search(rtt, gap) or --replyrace-search")
+                raise ValueError(
+                    "search: give rtt=(lo, hi) and gap=(lo, hi), or set them with "
+                    "@pytest.mark.replyrace_search(rtt, gap) or --replyrace-search"
+                )
             spec = SearchSpec(rtt, gap)
         parallel = parallel or self.parallel
         with self._concurrently(parallel > 1), self._probes("window search", budget_s or spec.budget):
-            window = await search(self, rtt or spec.rtt, gap or spec.gap, gaps=gaps or spec.gaps,
-                                  budget_s=budget_s or spec.budget, calls=max_calls or spec.calls,
-                                  parallel=parallel)
+            window = await search(
+                self,
+                rtt or spec.rtt,
+                gap or spec.gap,
+                gaps=gaps or spec.gaps,
+                budget_s=budget_s or spec.budget,
+                calls=max_calls or spec.calls,
+                parallel=parallel,
+            )
         if self.on_window is not None:
             self.on_window(window)
         return window

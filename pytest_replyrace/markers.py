@@ -46,8 +46,15 @@ def _rtt_range_signature(lo: Any, hi: Any, steps: int = 5, scale: str = "log", j
 
 
 def _replyrace_signature(
-    calls: int = 10, gap: Any = 0.0, timeout: Any = 30.0, session_key: str | None = None, pause: Any = None, *,
-    history: str | None = None, send_at: str | None = None, busy_policy: str | None = None,
+    calls: int = 10,
+    gap: Any = 0.0,
+    timeout: Any = 30.0,
+    session_key: str | None = None,
+    pause: Any = None,
+    *,
+    history: str | None = None,
+    send_at: str | None = None,
+    busy_policy: str | None = None,
     preamble: Any = None,
 ) -> None: ...
 
@@ -55,12 +62,19 @@ def _replyrace_signature(
 def _gap_range_signature(lo: Any, hi: Any, steps: int = 4, scale: str = "linear") -> None: ...
 
 
-def _provider_faults_signature(kind: str, rate: float = 0.0, calls: Any = (), after_chunks: int = 1,
-                               retry_after: float = 1.0, ttft: float = 2.0) -> None: ...
+def _provider_faults_signature(
+    kind: str, rate: float = 0.0, calls: Any = (), after_chunks: int = 1, retry_after: float = 1.0, ttft: float = 2.0
+) -> None: ...
 
 
-def _provider_model_signature(tool_calls: int = 1, tool: str | None = None, arguments: str = "{}",
-                              ttft: Any = None, reply_pieces: int | None = None, reply_words: int = 0) -> None: ...
+def _provider_model_signature(
+    tool_calls: int = 1,
+    tool: str | None = None,
+    arguments: str = "{}",
+    ttft: Any = None,
+    reply_pieces: int | None = None,
+    reply_words: int = 0,
+) -> None: ...
 
 
 def _replyrace_search_signature(rtt: Any, gap: Any, gaps: int = 3, budget: Any = 120.0, calls: int = 4) -> None: ...
@@ -171,7 +185,12 @@ def range_ids(name: str, values: Sequence[float]) -> list[str]:
 
 
 def _parse_range(
-    name: str, signature_of: Any, args: Sequence[Any], kwargs: Mapping[str, Any], where: str, what: str,
+    name: str,
+    signature_of: Any,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    where: str,
+    what: str,
     signed: bool = False,
 ) -> tuple[tuple[float, ...], dict[str, Any]]:
     """The grid of a range marker (``rtt_range``, ``gap_range``) and its bound arguments."""
@@ -211,8 +230,9 @@ def parse_rtt_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
     return RttRange(values, float(jitter))
 
 
-def parse_gap_range(args: Sequence[Any], kwargs: Mapping[str, Any], where: str,
-                    signed: bool = False) -> tuple[float, ...]:
+def parse_gap_range(
+    args: Sequence[Any], kwargs: Mapping[str, Any], where: str, signed: bool = False
+) -> tuple[float, ...]:
     """The client pauses of a ``gap_range`` marker (0 allowed: send at the send_at moment itself; negative
     too when ``signed``, for ``send_at="served"``)."""
     return _parse_range("gap_range", _gap_range_signature, args, kwargs, where, "gap", signed)[0]
@@ -234,8 +254,10 @@ def parse_pause(value: Any, where: str) -> tuple[float, float] | None:
     else:
         parts = ()
     if len(parts) != 2:
-        raise MarkerError(f"{where}: pause {value!r} is not a pause; expected (after, length) or 'AFTER:LENGTH' "
-                          "in seconds, e.g. (0.02, 1.5) or '20ms:1.5s'")
+        raise MarkerError(
+            f"{where}: pause {value!r} is not a pause; expected (after, length) or 'AFTER:LENGTH' "
+            "in seconds, e.g. (0.02, 1.5) or '20ms:1.5s'"
+        )
     try:
         after = parse_duration(parts[0], what=f"{where}: pause {value!r} after")
         length = parse_duration(parts[1], what=f"{where}: pause {value!r} length", allow_zero=False)
@@ -244,8 +266,7 @@ def parse_pause(value: Any, where: str) -> tuple[float, float] | None:
     return after, length
 
 
-def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str,
-                    send_at: str = "end") -> dict[str, Any]:
+def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str, send_at: str = "end") -> dict[str, Any]:
     """Only the arguments given: they override the settings for this test (``send_at``: the setting's value,
     which a negative gap needs to be ``served`` unless the marker sets it)."""
     bound = _bind("replyrace", _replyrace_signature, args, kwargs, where)
@@ -263,8 +284,9 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str,
             overrides["send_at"] = bound["send_at"]
         if bound.get("busy_policy") is not None:
             if bound["busy_policy"] not in BUSY_POLICIES:
-                raise ValueError(f"{label}: busy_policy={bound['busy_policy']!r}; expected one of "
-                                 f"{', '.join(BUSY_POLICIES)}")
+                raise ValueError(
+                    f"{label}: busy_policy={bound['busy_policy']!r}; expected one of {', '.join(BUSY_POLICIES)}"
+                )
             overrides["busy_policy"] = bound["busy_policy"]
         if bound.get("preamble") is not None:
             overrides["preamble"] = _preamble(bound["preamble"], label)
@@ -288,10 +310,16 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str,
 
 def _preamble(value: Any, label: str) -> tuple[str, ...]:
     messages = (value,) if isinstance(value, str) else value
-    if not isinstance(messages, (tuple, list)) or not messages or len(messages) > 100 \
-            or not all(isinstance(m, str) and m.strip() for m in messages):
-        raise ValueError(f"{label}: preamble={value!r}; expected a message or a tuple of up to 100 non-empty "
-                         "messages, e.g. ('hello', '/new')")
+    if (
+        not isinstance(messages, (tuple, list))
+        or not messages
+        or len(messages) > 100
+        or not all(isinstance(m, str) and m.strip() for m in messages)
+    ):
+        raise ValueError(
+            f"{label}: preamble={value!r}; expected a message or a tuple of up to 100 non-empty "
+            "messages, e.g. ('hello', '/new')"
+        )
     return tuple(m.strip() for m in messages)
 
 
@@ -300,6 +328,7 @@ SEARCH_SPEC_HELP = "rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N], e
 
 def _search_spec(rtt: Any, gap: Any, gaps: Any, budget: Any, calls: Any, label: str, *, text: bool) -> SearchSpec:
     """``text``: the values come from the option's text, so integers may be strings (a marker's may not)."""
+
     def pair(value: Any, name: str, allow_zero: bool) -> tuple[float, float]:
         parts = value.split(":") if isinstance(value, str) else value
         if isinstance(parts, (int, float, str)) and not isinstance(parts, bool) and name == "gap":
@@ -329,8 +358,13 @@ def _search_spec(rtt: Any, gap: Any, gaps: Any, budget: Any, calls: Any, label: 
         seconds = parse_duration(budget, what=f"{label}: budget", allow_zero=False)
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
-    return SearchSpec(pair(rtt, "rtt", False), pair(gap, "gap", True), integer(gaps, "gaps", 1, 20), seconds,
-                      integer(calls, "calls", 2, 100))
+    return SearchSpec(
+        pair(rtt, "rtt", False),
+        pair(gap, "gap", True),
+        integer(gaps, "gaps", 1, 20),
+        seconds,
+        integer(calls, "calls", 2, 100),
+    )
 
 
 def parse_search_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> SearchSpec:
@@ -338,8 +372,9 @@ def parse_search_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: s
     defaults = {k: p.default for k, p in inspect.signature(_replyrace_search_signature).parameters.items()}
     values = {**defaults, **bound}
     label = f"{where}: @pytest.mark.replyrace_search{_call_text(args, kwargs)}"
-    return _search_spec(values["rtt"], values["gap"], values["gaps"], values["budget"], values["calls"], label,
-                        text=False)
+    return _search_spec(
+        values["rtt"], values["gap"], values["gaps"], values["budget"], values["calls"], label, text=False
+    )
 
 
 def parse_search_spec(raw: str, where: str) -> SearchSpec:
@@ -355,9 +390,15 @@ def parse_search_spec(raw: str, where: str) -> SearchSpec:
     if missing:
         raise MarkerError(f"{where}: {raw!r} has no {' and no '.join(missing)}; expected {SEARCH_SPEC_HELP}")
     label = f"{where}: {raw!r}"
-    return _search_spec(fields["rtt"], fields["gap"], fields.get("gaps", SearchSpec.gaps),
-                        fields.get("budget", SearchSpec.budget), fields.get("calls", SearchSpec.calls), label,
-                        text=True)
+    return _search_spec(
+        fields["rtt"],
+        fields["gap"],
+        fields.get("gaps", SearchSpec.gaps),
+        fields.get("budget", SearchSpec.budget),
+        fields.get("calls", SearchSpec.calls),
+        label,
+        text=True,
+    )
 
 
 def parse_provider_faults(marks: Sequence[Any], where: str) -> list[FaultRule]:

@@ -79,8 +79,12 @@ class _RunState:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Attributes of a report travel with it from xdist workers to the controller.
-        for attribute, into in (("replyrace", self.results), ("replyrace_windows", self.windows),
-                                ("replyrace_restarts", self.restarts), ("replyrace_ended", self.ended)):
+        for attribute, into in (
+            ("replyrace", self.results),
+            ("replyrace_windows", self.windows),
+            ("replyrace_restarts", self.restarts),
+            ("replyrace_ended", self.ended),
+        ):
             value = getattr(report, attribute, None)
             if isinstance(value, list):
                 into.extend(value)
@@ -108,8 +112,15 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group = parser.getgroup("replyrace", "pytest-replyrace: reply races in chat/LLM gateways")
     for option in OPTIONS:
         bare = {"nargs": "?", "const": "on"} if option.switch else {}
-        group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help,
-                        action="append" if option.repeat else "store", **bare)
+        group.addoption(
+            option.flag,
+            dest=option.dest,
+            default=None,
+            metavar=option.metavar,
+            help=option.help,
+            action="append" if option.repeat else "store",
+            **bare,
+        )
         ini_help = f"{option.help} (ini twin of {option.flag}, env {option.env})"
         if option.repeat:
             parser.addini(option.ini, ini_help, type="linelist", default=[])
@@ -165,8 +176,9 @@ class _QuietAsyncioDefault:
     def pytest_configure(self, config: pytest.Config) -> None:
         if not config.pluginmanager.hasplugin("asyncio") or config.getini("asyncio_default_fixture_loop_scope"):
             return
-        warnings.filterwarnings("ignore", message=re.escape(_ASYNCIO_SCOPE_UNSET),
-                                category=pytest.PytestDeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message=re.escape(_ASYNCIO_SCOPE_UNSET), category=pytest.PytestDeprecationWarning
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -203,7 +215,8 @@ def gateway_templates(settings: Settings, rootpath: Path) -> list[tuple[str, Pat
             raise pytest.UsageError(
                 f"{settings.source('gateway_files')}: the template {template!r} of gateway file {dest!r} cannot be "
                 f"read ({path}: {type(exc).__name__}: {exc}); expected a readable text file, absolute or relative "
-                f"to the rootdir {rootpath}") from None
+                f"to the rootdir {rootpath}"
+            ) from None
         files.append((dest, path))
     return files
 
@@ -227,7 +240,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         gateway = "none configured (race tests skip)"
     return [
         f"replyrace {__version__}: gateway={gateway} transport={s.transport}"
-        + (f" api={s.api}" if s.transport == "declared" else "") + f" ready={s.describe('ready')} "
+        + (f" api={s.api}" if s.transport == "declared" else "")
+        + f" ready={s.describe('ready')} "
         f"ready-timeout={s.describe('ready_timeout')}",
         f"replyrace: calls={s.calls} gap={s.describe('gap')} call-timeout={s.describe('call_timeout')} "
         f"rtt={s.describe('rtt')} jitter={s.jitter:g} seed={state.seed} ({state.seed_note}; "
@@ -259,28 +273,37 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         if search_mark is not None:
             parse_search_marker(search_mark.args, search_mark.kwargs, where)
-        if parse_provider_faults(list(metafunc.definition.iter_markers("provider_faults")), where) and \
-                "fake_provider" not in metafunc.fixturenames:
-            _fail_collection(f"{where}: @pytest.mark.provider_faults needs the test to use sequential_sender or "
-                             "fake_provider")
+        if (
+            parse_provider_faults(list(metafunc.definition.iter_markers("provider_faults")), where)
+            and "fake_provider" not in metafunc.fixturenames
+        ):
+            _fail_collection(
+                f"{where}: @pytest.mark.provider_faults needs the test to use sequential_sender or fake_provider"
+            )
         model_mark = metafunc.definition.get_closest_marker("provider_model")
         if model_mark is not None:
             parse_provider_model(model_mark, where)
             if "fake_provider" not in metafunc.fixturenames:
-                _fail_collection(f"{where}: @pytest.mark.provider_model needs the test to use sequential_sender or "
-                                 "fake_provider")
+                _fail_collection(
+                    f"{where}: @pytest.mark.provider_model needs the test to use sequential_sender or fake_provider"
+                )
     except MarkerError as exc:
         _fail_collection(str(exc))
     if mark is not None and "gap" in mark.kwargs and metafunc.definition.get_closest_marker("gap_range"):
-        _fail_collection(f"{where}: both @pytest.mark.gap_range and @pytest.mark.replyrace(gap=...) set the gap; "
-                         "expected one of them")
+        _fail_collection(
+            f"{where}: both @pytest.mark.gap_range and @pytest.mark.replyrace(gap=...) set the gap; "
+            "expected one of them"
+        )
     for marker, fixture, parse, name in _RANGE_MARKERS:
         range_mark = metafunc.definition.get_closest_marker(marker)
         if range_mark is None:
             continue
         try:
-            values = (parse_gap_range(range_mark.args, range_mark.kwargs, where, signed=send_at == "served")
-                      if marker == "gap_range" else parse(range_mark.args, range_mark.kwargs, where))
+            values = (
+                parse_gap_range(range_mark.args, range_mark.kwargs, where, signed=send_at == "served")
+                if marker == "gap_range"
+                else parse(range_mark.args, range_mark.kwargs, where)
+            )
         except MarkerError as exc:
             _fail_collection(str(exc))
             return
@@ -343,15 +366,19 @@ def _write_summary(terminalreporter: Any, config: pytest.Config, state: _RunStat
         terminalreporter.write_line(f"{window['node_id']}: window {window['statement']}", bold=True)
     if state.restarts:
         count = len(state.restarts)
-        terminalreporter.write_line(f"replyrace: the gateway was restarted {count} time{'s' * (count != 1)}:",
-                                    yellow=True, bold=True)
+        terminalreporter.write_line(
+            f"replyrace: the gateway was restarted {count} time{'s' * (count != 1)}:", yellow=True, bold=True
+        )
         for restart in state.restarts:
             terminalreporter.write_line(f"  before {restart['node_id']}: {restart['reason']}")
     if state.ended:
         count = len(state.ended)
         names = ", ".join(f"{p['name']} (pid {p['pid']})" for p in state.ended)
-        terminalreporter.write_line(f"replyrace: ended {count} process{'es' * (count != 1)} that left the gateway's "
-                                    f"group: {names}", yellow=True, bold=True)
+        terminalreporter.write_line(
+            f"replyrace: ended {count} process{'es' * (count != 1)} that left the gateway's group: {names}",
+            yellow=True,
+            bold=True,
+        )
 
 
 def _outcomes(terminalreporter: Any) -> dict[str, str]:
@@ -385,12 +412,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # xdist workers hand their results to the controller, which writes the files
     settings = {k: state.settings.describe(k) for k in state.settings.values}
     if state.settings.report:
-        write_json_report(state.settings.report, state.results, seed=state.seed, settings=settings,
-                          windows=state.windows, restarts=state.restarts)
+        write_json_report(
+            state.settings.report,
+            state.results,
+            seed=state.seed,
+            settings=settings,
+            windows=state.windows,
+            restarts=state.restarts,
+        )
     if state.settings.html:
-        write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings,
-                          windows=state.windows)
-
+        write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings, windows=state.windows)
 
 
 def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str], None]:
@@ -474,8 +505,9 @@ def fake_provider(
     model_mark = request.node.get_closest_marker("provider_model")
     if model_mark is not None:
         spec = parse_provider_model(model_mark, request.node.nodeid, spec)
-    replyrace_provider_server.reset(rtt=replyrace_rtt, jitter=jitter, seed=_test_seed(state.seed, request.node.nodeid),
-                                    model_spec=spec)
+    replyrace_provider_server.reset(
+        rtt=replyrace_rtt, jitter=jitter, seed=_test_seed(state.seed, request.node.nodeid), model_spec=spec
+    )
     rules = parse_provider_faults(list(request.node.iter_markers("provider_faults")), request.node.nodeid)
     if rules:
         replyrace_provider_server.faults(FaultPlan(rules))
@@ -508,8 +540,9 @@ def replyrace_gateway_factory(
 
 
 @pytest.fixture(scope="session")
-def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings,
-            pytestconfig: pytest.Config) -> Gateway:
+def gateway(
+    replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings, pytestconfig: pytest.Config
+) -> Gateway:
     """The gateway under test: launched from the configured command or attached by URL."""
     if replyrace_settings.gateway_url:
         return replyrace_gateway_factory.attach(replyrace_settings.gateway_url)
@@ -522,7 +555,9 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
             )
         try:
             profile = OpenClawProfile(
-                Path(replyrace_settings.openclaw), node=replyrace_settings.node, token=replyrace_settings.token,
+                Path(replyrace_settings.openclaw),
+                node=replyrace_settings.node,
+                token=replyrace_settings.token,
                 http=replyrace_settings.openclaw_http,
                 api=replyrace_settings.openclaw_api,
                 tools=replyrace_settings.openclaw_tools,
@@ -535,12 +570,16 @@ def gateway(replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings
         files = gateway_templates(replyrace_settings, pytestconfig.rootpath)
         _warn_without_port(replyrace_settings, files)
         return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd, files=files)
-    how = ("set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or --replyrace-gateway-cmd, or "
-           "--replyrace-gateway-url to attach to a running one")
+    how = (
+        "set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or --replyrace-gateway-cmd, or "
+        "--replyrace-gateway-url to attach to a running one"
+    )
     if replyrace_settings.require_gateway:
-        pytest.fail(f"replyrace: no gateway configured, and a gateway is required "
-                    f"({replyrace_settings.source('require_gateway')}); {how} (a misspelt ini key is not read)",
-                    pytrace=False)
+        pytest.fail(
+            f"replyrace: no gateway configured, and a gateway is required "
+            f"({replyrace_settings.source('require_gateway')}); {how} (a misspelt ini key is not read)",
+            pytrace=False,
+        )
     pytest.skip(f"replyrace: no gateway configured; {how}")
 
 
@@ -559,13 +598,16 @@ def _warn_without_port(settings: Settings, files: Sequence[tuple[str, Path]]) ->
         return  # the port reaches the gateway through its config file
     # Silenced by its message, not its class: a filter naming our class would import this package before
     # pytest can mark it for assertion rewriting (PytestAssertRewriteWarning, an error under -W error).
-    warnings.warn(GatewayPortWarning(
-        f"the gateway command has no {{port}} (replyrace: {command!r}, {settings.source('gateway_cmd')}); the "
-        "gateway must then listen on the port in the environment variable REPLYRACE_GATEWAY_PORT, or readiness "
-        "waits on a port nothing listens on. Add --port {port} (or your gateway's flag, or {port} in a gateway file "
-        "template), or, if it does read "
-        f"REPLYRACE_GATEWAY_PORT, silence this with the ini line: filterwarnings = {PORT_WARNING_FILTER}"),
-        stacklevel=2)
+    warnings.warn(
+        GatewayPortWarning(
+            f"the gateway command has no {{port}} (replyrace: {command!r}, {settings.source('gateway_cmd')}); the "
+            "gateway must then listen on the port in the environment variable REPLYRACE_GATEWAY_PORT, or readiness "
+            "waits on a port nothing listens on. Add --port {port} (or your gateway's flag, or {port} in a gateway "
+            "file template), or, if it does read "
+            f"REPLYRACE_GATEWAY_PORT, silence this with the ini line: filterwarnings = {PORT_WARNING_FILTER}"
+        ),
+        stacklevel=2,
+    )
 
 
 def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Transport:
@@ -580,8 +622,15 @@ def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Trans
         if api is None:
             raise ValueError("transport declared: no API file was read (--replyrace-api)")
         return DeclaredTransport(url, api=api, token=token, model=api_model(s, api))
-    common: dict[str, Any] = dict(path=s.http_path, headers=dict(s.headers), model=s.model, stream=s.stream,
-                                  session_header=s.session_header, session_field=s.session_field, token=token)
+    common: dict[str, Any] = dict(
+        path=s.http_path,
+        headers=dict(s.headers),
+        model=s.model,
+        stream=s.stream,
+        session_header=s.session_header,
+        session_field=s.session_field,
+        token=token,
+    )
     if s.transport == "openai-chat":
         return OpenAIChatTransport(url, **common)
     if s.transport == "openai-responses":
@@ -590,16 +639,18 @@ def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Trans
 
 
 @pytest.fixture
-def replyrace_transport_factory(gateway: Gateway, replyrace_settings: Settings,
-                                pytestconfig: pytest.Config) -> Callable[[], Transport]:
+def replyrace_transport_factory(
+    gateway: Gateway, replyrace_settings: Settings, pytestconfig: pytest.Config
+) -> Callable[[], Transport]:
     """Makes one transport per run; override it to speak your gateway's own API."""
     api = _state(pytestconfig).api
     return lambda: _build_transport(replyrace_settings, gateway.url, api)
 
 
 @pytest.fixture
-def replyrace_gateway_watch(request: pytest.FixtureRequest, gateway: Gateway,
-                            replyrace_settings: Settings) -> Iterator[Gateway]:
+def replyrace_gateway_watch(
+    request: pytest.FixtureRequest, gateway: Gateway, replyrace_settings: Settings
+) -> Iterator[Gateway]:
     """The gateway, checked before the test (restarted if it died or hung, per ``--replyrace-restart``)
     and after it (a gateway that died during the test errors that test, with its exit and log tail)."""
     launched = gateway if isinstance(gateway, LaunchedGateway) else None
@@ -608,17 +659,22 @@ def replyrace_gateway_watch(request: pytest.FixtureRequest, gateway: Gateway,
         problem = launched.health()
         if problem is not None:
             if replyrace_settings.restart == "never":
-                pytest.fail(f"replyrace: the gateway is unusable: {problem}; not restarted, since --replyrace-restart "
-                            f"is never ({replyrace_settings.source('restart')})\n{launched.describe_log()}",
-                            pytrace=False)
+                pytest.fail(
+                    f"replyrace: the gateway is unusable: {problem}; not restarted, since --replyrace-restart "
+                    f"is never ({replyrace_settings.source('restart')})\n{launched.describe_log()}",
+                    pytrace=False,
+                )
             launched.restart()
             node.stash.setdefault(_PENDING_RESTARTS, []).append(
-                {"node_id": node.nodeid, "reason": problem, "restarts": launched.restarts})
+                {"node_id": node.nodeid, "reason": problem, "restarts": launched.restarts}
+            )
     yield gateway
     if launched is not None and not launched.is_running():
-        pytest.fail(f"replyrace: the gateway died during this test: {launched.health()}; the next test gets a "
-                    f"fresh one (--replyrace-restart {replyrace_settings.restart})\n{launched.describe_log()}",
-                    pytrace=False)
+        pytest.fail(
+            f"replyrace: the gateway died during this test: {launched.health()}; the next test gets a "
+            f"fresh one (--replyrace-restart {replyrace_settings.restart})\n{launched.describe_log()}",
+            pytrace=False,
+        )
 
 
 _NOT_REPLAYED = ("seed", "force_calls", "report", "html")
@@ -665,15 +721,19 @@ def sequential_sender(
         problem = f"{where}: a negative gap ({format_duration(gap)}) needs send_at 'served'"
     elif gap < 0 and -gap > replyrace_rtt:
         rtt = format_duration(replyrace_rtt)
-        problem = (f"{where}: gap {format_duration(gap)} is more than the provider RTT ({rtt}) before the previous "
-                   f"call is served; expected a gap from -{rtt}")
+        problem = (
+            f"{where}: gap {format_duration(gap)} is more than the provider RTT ({rtt}) before the previous "
+            f"call is served; expected a gap from -{rtt}"
+        )
     elif send_at in ("text", "first"):
         probe = replyrace_transport_factory()  # made, not opened: only its kind is looked at
         if not reports_events(probe):
-            problem = (f"{where} waits for an event of the previous answer, and the transport "
-                       f"{getattr(probe, 'name', type(probe).__name__)!r} ({type(probe).__name__}) reports none; use "
-                       "send_at end, request or served with it, or see docs/09-when-clients-send.md for a transport "
-                       "that reports events")
+            problem = (
+                f"{where} waits for an event of the previous answer, and the transport "
+                f"{getattr(probe, 'name', type(probe).__name__)!r} ({type(probe).__name__}) reports none; use "
+                "send_at end, request or served with it, or see docs/09-when-clients-send.md for a transport "
+                "that reports events"
+            )
     if problem is not None:
         pytest.fail(problem, pytrace=False)  # a configuration error of this test, said without a traceback
     settings = DriverSettings(
@@ -688,12 +748,18 @@ def sequential_sender(
         preamble=overrides.get("preamble", s.preamble),
     )
     search_mark = request.node.get_closest_marker("replyrace_search")
-    search_spec = (parse_search_marker(search_mark.args, search_mark.kwargs, request.node.nodeid)
-                   if search_mark is not None else s.search)
+    search_spec = (
+        parse_search_marker(search_mark.args, search_mark.kwargs, request.node.nodeid)
+        if search_mark is not None
+        else s.search
+    )
     pause_pgid = getattr(gateway, "pid", None)
     if settings.pause is not None and pause_pgid is None:
-        pytest.fail("replyrace: the pause nemesis needs a launched gateway; an attached one has no process group "
-                    "this run started", pytrace=False)
+        pytest.fail(
+            "replyrace: the pause nemesis needs a launched gateway; an attached one has no process group "
+            "this run started",
+            pytrace=False,
+        )
     node = request.node
 
     def record(result: RaceResult) -> None:
@@ -720,8 +786,12 @@ def sequential_sender(
         rtt=replyrace_rtt,
         node_id=node.nodeid,
         replay=_replay_command(request.config, node.nodeid, state.seed),
-        extra={"transport": s.transport, "stream": s.stream, "jitter": fake_provider.rtt.jitter,
-               **({"api": s.api} if s.transport == "declared" else {})},
+        extra={
+            "transport": s.transport,
+            "stream": s.stream,
+            "jitter": fake_provider.rtt.jitter,
+            **({"api": s.api} if s.transport == "declared" else {}),
+        },
         on_result=record,
         on_window=record_window,
         session_key=overrides.get("session_key"),

@@ -32,8 +32,18 @@ from .units import DURATION_HELP, MAX_DURATION, MAX_GRACE, format_duration, pars
 from .verdict import BUSY_POLICIES, HISTORY_MODES
 from .window import SearchSpec
 
-__all__ = ["OPTIONS", "TRANSPORTS", "Option", "Settings", "SettingsError", "api_model", "load_api", "parse_seed",
-           "resolve", "transport_token"]
+__all__ = [
+    "OPTIONS",
+    "TRANSPORTS",
+    "Option",
+    "Settings",
+    "SettingsError",
+    "api_model",
+    "load_api",
+    "parse_seed",
+    "resolve",
+    "transport_token",
+]
 
 TRANSPORTS = ("http", "openclaw", "openai-chat", "openai-responses", "declared")
 DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses": "/v1/responses"}
@@ -126,11 +136,15 @@ def _json_object(raw: str, where: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise ValueError(f"{where}: {raw[:80]!r} is not JSON ({exc}); expected a JSON object such as "
-                         "'{\"agents\": {\"defaults\": {\"timeoutSeconds\": 60}}}'") from None
+        raise ValueError(
+            f"{where}: {raw[:80]!r} is not JSON ({exc}); expected a JSON object such as "
+            '\'{"agents": {"defaults": {"timeoutSeconds": 60}}}\''
+        ) from None
     if not isinstance(value, dict):
-        raise ValueError(f"{where}: {raw[:80]!r} is not a JSON object; expected a JSON object such as "
-                         "'{\"messages\": {\"queue\": {\"mode\": \"steer\"}}}'")
+        raise ValueError(
+            f"{where}: {raw[:80]!r} is not a JSON object; expected a JSON object such as "
+            '\'{"messages": {"queue": {"mode": "steer"}}}\''
+        )
     return value
 
 
@@ -138,16 +152,19 @@ def _tool_name(raw: str, where: str) -> str | None:
     try:
         return parse_tool(raw)
     except ValueError:
-        raise ValueError(f"{where}: {raw!r} is not a tool name; expected a name without spaces, such as "
-                         "session_status") from None
+        raise ValueError(
+            f"{where}: {raw!r} is not a tool name; expected a name without spaces, such as session_status"
+        ) from None
 
 
 def _tool_arguments(raw: str, where: str) -> str:
     try:
         return parse_arguments(raw)
     except ValueError:
-        raise ValueError(f"{where}: {raw[:80]!r} is not a JSON object; expected the text of one, such as '{{}}' "
-                         "or '{\"zone\": \"UTC\"}'") from None
+        raise ValueError(
+            f"{where}: {raw[:80]!r} is not a JSON object; expected the text of one, such as '{{}}' "
+            'or \'{"zone": "UTC"}\''
+        ) from None
 
 
 def _pause(raw: str, where: str) -> tuple[float, float] | None:
@@ -178,8 +195,10 @@ def _url(raw: str, where: str) -> str:
 def _api(raw: str, where: str) -> str:
     value = raw.strip()
     if value not in BUILTIN_APIS and not value.lower().endswith(".toml"):
-        raise ValueError(f"{where}: {raw!r} is neither a built-in API nor a .toml file; expected one of "
-                         f"{', '.join(BUILTIN_APIS)}, or a path to a .toml file (relative to the rootdir)")
+        raise ValueError(
+            f"{where}: {raw!r} is neither a built-in API nor a .toml file; expected one of "
+            f"{', '.join(BUILTIN_APIS)}, or a path to a .toml file (relative to the rootdir)"
+        )
     return value
 
 
@@ -192,7 +211,8 @@ def _check_remote(values: Mapping[str, Any], sources: Mapping[str, str]) -> None
     raise SettingsError(
         f"{sources['gateway_url']}: {url!r} is not a loopback address; expected 127.0.0.0/8, ::1 or localhost. "
         "The fake provider stays on 127.0.0.1, so a remote gateway needs a tunnel to reach it (e.g. ssh -R "
-        f"PORT:127.0.0.1:PORT); to attach anyway, set {allow.flag} (env {allow.env}=on, ini {allow.ini} = on)")
+        f"PORT:127.0.0.1:PORT); to attach anyway, set {allow.flag} (env {allow.env}=on, ini {allow.ini} = on)"
+    )
 
 
 def _path(raw: str, where: str) -> str:
@@ -208,16 +228,18 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 def _header_name(raw: str, where: str) -> str:
     value = raw.strip()
     if not _HEADER_NAME.fullmatch(value):
-        raise ValueError(f"{where}: {raw!r} is not a header name; expected letters, digits and '-', such as "
-                         "x-session-id")
+        raise ValueError(
+            f"{where}: {raw!r} is not a header name; expected letters, digits and '-', such as x-session-id"
+        )
     return value
 
 
 def _field_name(raw: str, where: str) -> str:
     value = raw.strip()
     if not value or any(c.isspace() for c in value):
-        raise ValueError(f"{where}: {raw!r} is not a field name; expected a JSON key without spaces, such as "
-                         "session_id or user")
+        raise ValueError(
+            f"{where}: {raw!r} is not a field name; expected a JSON key without spaces, such as session_id or user"
+        )
     return value
 
 
@@ -289,118 +311,352 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("gateway_cmd", "command that starts the gateway under test; placeholders {port}, {provider_url}, "
-           "{state_dir}, {python}", _command, None, "CMD"),
+    Option(
+        "gateway_cmd",
+        "command that starts the gateway under test; placeholders {port}, {provider_url}, {state_dir}, {python}",
+        _command,
+        None,
+        "CMD",
+    ),
     Option("gateway_url", "attach to a running gateway at this URL instead of launching one", _url, None, "URL"),
-    Option("allow_remote", "accept a gateway_url whose host is not loopback (127.0.0.0/8, ::1, localhost); the fake "
-           "provider stays on 127.0.0.1, so such a gateway needs a tunnel to reach it (default off)", _flag, False,
-           "on|off"),
-    Option("ready", "readiness check: tcp, http:/PATH (2xx) or log:REGEX (default http:/readyz)", _ready,
-           ReadyCheck.parse("http:/readyz"), "CHECK"),
+    Option(
+        "allow_remote",
+        "accept a gateway_url whose host is not loopback (127.0.0.0/8, ::1, localhost); the fake "
+        "provider stays on 127.0.0.1, so such a gateway needs a tunnel to reach it (default off)",
+        _flag,
+        False,
+        "on|off",
+    ),
+    Option(
+        "ready",
+        "readiness check: tcp, http:/PATH (2xx) or log:REGEX (default http:/readyz)",
+        _ready,
+        ReadyCheck.parse("http:/readyz"),
+        "CHECK",
+    ),
     Option("ready_timeout", "seconds to wait for readiness (default 60)", _duration(False), 60.0, "SECONDS"),
-    Option("stop_grace", "seconds between SIGTERM and SIGKILL when stopping the gateway (default 5, at most 10 min)",
-           _duration(True, MAX_GRACE), 5.0, "SECONDS"),
-    Option("restart", "when the launched gateway dies or stops answering its readiness check: on-crash (the test "
-           "that saw it errors, the next test gets a fresh one) or never (later tests error too); default on-crash",
-           _choice(("on-crash", "never")), "on-crash", "on-crash|never"),
-    Option("gateway", "gateway profile: command (launch replyrace_gateway_cmd) or openclaw (a real OpenClaw "
-           "from --replyrace-openclaw)", _choice(GATEWAY_PROFILES), "command", "PROFILE"),
-    Option("openclaw", "openclaw profile: the installed openclaw package folder (node_modules/openclaw) or "
-           "openclaw.mjs", _text, None, "PATH"),
-    Option("openclaw_http", "openclaw profile: also enable its OpenAI-compatible HTTP API (gateway.http.endpoints"
-           ".chatCompletions and .responses), for --replyrace-transport openai-chat/openai-responses (default off)",
-           _flag, False, "on|off"),
+    Option(
+        "stop_grace",
+        "seconds between SIGTERM and SIGKILL when stopping the gateway (default 5, at most 10 min)",
+        _duration(True, MAX_GRACE),
+        5.0,
+        "SECONDS",
+    ),
+    Option(
+        "restart",
+        "when the launched gateway dies or stops answering its readiness check: on-crash (the test "
+        "that saw it errors, the next test gets a fresh one) or never (later tests error too); default on-crash",
+        _choice(("on-crash", "never")),
+        "on-crash",
+        "on-crash|never",
+    ),
+    Option(
+        "gateway",
+        "gateway profile: command (launch replyrace_gateway_cmd) or openclaw (a real OpenClaw "
+        "from --replyrace-openclaw)",
+        _choice(GATEWAY_PROFILES),
+        "command",
+        "PROFILE",
+    ),
+    Option(
+        "openclaw",
+        "openclaw profile: the installed openclaw package folder (node_modules/openclaw) or openclaw.mjs",
+        _text,
+        None,
+        "PATH",
+    ),
+    Option(
+        "openclaw_http",
+        "openclaw profile: also enable its OpenAI-compatible HTTP API (gateway.http.endpoints"
+        ".chatCompletions and .responses), for --replyrace-transport openai-chat/openai-responses (default off)",
+        _flag,
+        False,
+        "on|off",
+    ),
     Option("node", "openclaw profile: the node executable (default node on PATH)", _text, "node", "PATH"),
-    Option("openclaw_api", "openclaw profile: the provider API OpenClaw calls the fake provider in: "
-           + ", ".join(OPENCLAW_APIS) + " (default openai-completions)", _choice(OPENCLAW_APIS),
-           "openai-completions", "API"),
-    Option("openclaw_tools", "openclaw profile: OpenClaw's tools.profile, the tools it offers the model: minimal "
-           "(session_status alone), coding, messaging or full (default: OpenClaw's own)",
-           _choice(OPENCLAW_TOOL_PROFILES), None, "|".join(OPENCLAW_TOOL_PROFILES)),
-    Option("transport", "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
-           _choice(TRANSPORTS), "http", "NAME"),
-    Option("api", "declared transport: the API file describing the gateway's HTTP API (TOML, see "
-           "docs/10-any-http-gateway.md), a path relative to the rootdir or a built-in: " + ", ".join(BUILTIN_APIS)
-           + "; setting it chooses --replyrace-transport declared", _api, None, "FILE"),
-    Option("token", "gateway auth token for the openclaw transport (default replyrace-token); the openai "
-           "transports send it as 'Authorization: Bearer TOKEN' when it is set (or the openclaw profile runs)",
-           _text, "replyrace-token", "TOKEN"),
-    Option("session_header", "openai transports: send the session key as this header's value (e.g. "
-           "x-openclaw-session-key)", _header_name, None, "NAME"),
-    Option("session_field", "openai transports: send the session key as this top-level body field (e.g. "
-           "session_id or user)", _field_name, None, "NAME"),
-    Option("model", "openai transports: the model field of each request (default replyrace)", _text, "replyrace",
-           "MODEL"),
-    Option("stream", "openai transports: ask for an SSE stream and read it to its end (default off)", _flag, False,
-           "on|off"),
-    Option("headers", "openai transports: an extra request header 'Name: value' (repeatable; ini "
-           "replyrace_headers, one per line)", _header_line, (), "'NAME: VALUE'", repeat=True),
-    Option("responses_chain", "openai-responses transport: how turns are chained: previous (previous_response_id "
-           "of the run's last response), conversation (the session key as 'conversation') or header (only the "
-           "session header/field); default previous", _choice(RESPONSES_CHAINS), "previous",
-           "previous|conversation|header"),
-    Option("history", "conversation check on the history the provider was given: off, no-duplicates (a turn "
-           "twice or out of order is h) or exact (also a missing earlier real turn); default no-duplicates",
-           _choice(HISTORY_MODES), "no-duplicates", "off|no-duplicates|exact"),
-    Option("gateway_files", "copy a config template to the gateway's state dir before each launch: 'DEST = "
-           "TEMPLATE' with {port}, {provider_url}, {state_dir}, {python} filled in (repeatable; ini "
-           "replyrace_gateway_files, one per line)", _gateway_file, (), "DEST=TEMPLATE", repeat=True),
-    Option("agent_wait", "openclaw transport: call agent.wait after each final before the gap (default off: "
-           "it hides the race)", _flag, False, "on|off"),
-    Option("openclaw_config", "openclaw profile: a JSON object deep-merged into the config it writes (e.g. "
-           "'{\"messages\": {\"queue\": {\"mode\": \"steer\"}}}')", _json_object, None, "JSON"),
-    Option("send_at", "when the next message goes out, gap after it: end (the previous answer ended; default), "
-           "text (its reply text was complete), first (its first event arrived), request (the fake provider "
-           "received its request) or served (the provider finished serving it; gap may be negative)",
-           _choice(SEND_ANCHORS), "end", "|".join(SEND_ANCHORS)),
-    Option("busy_policy", "what the gateway promises for a message sent while a turn runs: queue (default; "
-           "allows none of b, m, i), reject (b), steer (m), interrupt (i) or any", _choice(BUSY_POLICIES),
-           "queue", "|".join(BUSY_POLICIES)),
-    Option("preamble", "a message sent on each run's session before its first call, after the previous "
-           "answer ended (repeatable, in order; ini replyrace_preamble, one per line), e.g. /new; its answer "
-           "is shown, not judged", _message, (), "MSG", repeat=True, singular="preamble"),
-    Option("http_path", "path of the send endpoint (default /chat.send for http, /v1/chat/completions for "
-           "openai-chat, /v1/responses for openai-responses)", _path, "/chat.send", "PATH"),
+    Option(
+        "openclaw_api",
+        "openclaw profile: the provider API OpenClaw calls the fake provider in: "
+        + ", ".join(OPENCLAW_APIS)
+        + " (default openai-completions)",
+        _choice(OPENCLAW_APIS),
+        "openai-completions",
+        "API",
+    ),
+    Option(
+        "openclaw_tools",
+        "openclaw profile: OpenClaw's tools.profile, the tools it offers the model: minimal "
+        "(session_status alone), coding, messaging or full (default: OpenClaw's own)",
+        _choice(OPENCLAW_TOOL_PROFILES),
+        None,
+        "|".join(OPENCLAW_TOOL_PROFILES),
+    ),
+    Option(
+        "transport",
+        "how to talk to the gateway: " + ", ".join(TRANSPORTS) + " (default http)",
+        _choice(TRANSPORTS),
+        "http",
+        "NAME",
+    ),
+    Option(
+        "api",
+        "declared transport: the API file describing the gateway's HTTP API (TOML, see "
+        "docs/10-any-http-gateway.md), a path relative to the rootdir or a built-in: "
+        + ", ".join(BUILTIN_APIS)
+        + "; setting it chooses --replyrace-transport declared",
+        _api,
+        None,
+        "FILE",
+    ),
+    Option(
+        "token",
+        "gateway auth token for the openclaw transport (default replyrace-token); the openai "
+        "transports send it as 'Authorization: Bearer TOKEN' when it is set (or the openclaw profile runs)",
+        _text,
+        "replyrace-token",
+        "TOKEN",
+    ),
+    Option(
+        "session_header",
+        "openai transports: send the session key as this header's value (e.g. x-openclaw-session-key)",
+        _header_name,
+        None,
+        "NAME",
+    ),
+    Option(
+        "session_field",
+        "openai transports: send the session key as this top-level body field (e.g. session_id or user)",
+        _field_name,
+        None,
+        "NAME",
+    ),
+    Option(
+        "model", "openai transports: the model field of each request (default replyrace)", _text, "replyrace", "MODEL"
+    ),
+    Option(
+        "stream",
+        "openai transports: ask for an SSE stream and read it to its end (default off)",
+        _flag,
+        False,
+        "on|off",
+    ),
+    Option(
+        "headers",
+        "openai transports: an extra request header 'Name: value' (repeatable; ini replyrace_headers, one per line)",
+        _header_line,
+        (),
+        "'NAME: VALUE'",
+        repeat=True,
+    ),
+    Option(
+        "responses_chain",
+        "openai-responses transport: how turns are chained: previous (previous_response_id "
+        "of the run's last response), conversation (the session key as 'conversation') or header (only the "
+        "session header/field); default previous",
+        _choice(RESPONSES_CHAINS),
+        "previous",
+        "previous|conversation|header",
+    ),
+    Option(
+        "history",
+        "conversation check on the history the provider was given: off, no-duplicates (a turn "
+        "twice or out of order is h) or exact (also a missing earlier real turn); default no-duplicates",
+        _choice(HISTORY_MODES),
+        "no-duplicates",
+        "off|no-duplicates|exact",
+    ),
+    Option(
+        "gateway_files",
+        "copy a config template to the gateway's state dir before each launch: 'DEST = "
+        "TEMPLATE' with {port}, {provider_url}, {state_dir}, {python} filled in (repeatable; ini "
+        "replyrace_gateway_files, one per line)",
+        _gateway_file,
+        (),
+        "DEST=TEMPLATE",
+        repeat=True,
+    ),
+    Option(
+        "agent_wait",
+        "openclaw transport: call agent.wait after each final before the gap (default off: it hides the race)",
+        _flag,
+        False,
+        "on|off",
+    ),
+    Option(
+        "openclaw_config",
+        "openclaw profile: a JSON object deep-merged into the config it writes (e.g. "
+        '\'{"messages": {"queue": {"mode": "steer"}}}\')',
+        _json_object,
+        None,
+        "JSON",
+    ),
+    Option(
+        "send_at",
+        "when the next message goes out, gap after it: end (the previous answer ended; default), "
+        "text (its reply text was complete), first (its first event arrived), request (the fake provider "
+        "received its request) or served (the provider finished serving it; gap may be negative)",
+        _choice(SEND_ANCHORS),
+        "end",
+        "|".join(SEND_ANCHORS),
+    ),
+    Option(
+        "busy_policy",
+        "what the gateway promises for a message sent while a turn runs: queue (default; "
+        "allows none of b, m, i), reject (b), steer (m), interrupt (i) or any",
+        _choice(BUSY_POLICIES),
+        "queue",
+        "|".join(BUSY_POLICIES),
+    ),
+    Option(
+        "preamble",
+        "a message sent on each run's session before its first call, after the previous "
+        "answer ended (repeatable, in order; ini replyrace_preamble, one per line), e.g. /new; its answer "
+        "is shown, not judged",
+        _message,
+        (),
+        "MSG",
+        repeat=True,
+        singular="preamble",
+    ),
+    Option(
+        "http_path",
+        "path of the send endpoint (default /chat.send for http, /v1/chat/completions for "
+        "openai-chat, /v1/responses for openai-responses)",
+        _path,
+        "/chat.send",
+        "PATH",
+    ),
     Option("calls", "sequential calls per run (default 10)", _int_range(1, 10_000), 10, "N"),
-    Option("force_calls", "sequential calls per run that beat markers too (to replay a shrunk failure)",
-           _int_range(1, 10_000), None, "N"),
-    Option("shrink", "seconds a failing race assertion may spend finding the fewest calls that still fail "
-           "(default 30; 0 turns shrinking off)", _duration(True), 30.0, "SECONDS"),
-    Option("parallel", "grid points that sequential_sender.grid()/search() probe at the same time, on separate "
-           "session keys against one gateway (default 1; unsafe for gateways with a global lock)",
-           _int_range(1, 64), 1, "N"),
-    Option("search", "window search for every race test: sequential_sender.search() defaults, and a failing race "
-           "assertion appends the window around it; rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N]",
-           _search, None, "SPEC"),
-    Option("gap", "pause after the send_at moment of the previous call before the next send (default 0: send at "
-           "once; negative only with send_at served)", _signed_duration, 0.0,
-           "SECONDS"),
-    Option("pause", "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "
-           "reply (e.g. 20ms:1.5s)", _pause, None, "AFTER:LENGTH"),
-    Option("settle", "seconds to wait after a run's last call for late log lines and late replies, which still "
-           "belong to the run (default 0.5; 0 turns it off)", _duration(True), 0.5, "SECONDS"),
-    Option("call_timeout", "seconds to wait for one reply before it counts as lost (default 30)",
-           _duration(False), 30.0, "SECONDS"),
-    Option("rtt", "provider RTT for tests without an rtt_range marker (default 50ms)", _duration(True), 0.05,
-           "SECONDS"),
-    Option("jitter", "provider RTT jitter fraction for tests without an rtt_range marker (default 0)", _fraction,
-           0.0, "FRACTION"),
-    Option("tool_calls", "scripted model: tool calls per turn before the text step (default 0: every request "
-           "gets the text at once)", _int_range(0, MAX_TOOL_CALLS), 0, "N"),
-    Option("tool", "scripted model: the tool to call (default: the first tool the request offers)", _tool_name,
-           None, "NAME"),
-    Option("tool_arguments", "scripted model: the tool call's arguments, a JSON object (default {})",
-           _tool_arguments, "{}", "JSON"),
-    Option("ttft", "scripted model: seconds from a request's arrival to its first streamed piece; the pieces then "
-           "spread evenly to the RTT (default: half the RTT)", _duration(True, 3600.0), None, "SECONDS"),
-    Option("reply_pieces", "scripted model: how many pieces a streamed text comes in, at most one per character "
-           "(default 3)", _int_range(1, MAX_PIECES), None, "N"),
-    Option("reply_words", "scripted model: filler words after the echoed tokens (default 0)",
-           _int_range(0, MAX_WORDS), 0, "N"),
-    Option("seed", "seed for tokens, session keys and jitter: an integer, or 'last' for the previous run's",
-           parse_seed, None, "SEED"),
-    Option("require_gateway", "on: a race test with no gateway configured errors instead of skipping (for CI, "
-           "with --strict-config); default off", _flag, False, "on|off"),
+    Option(
+        "force_calls",
+        "sequential calls per run that beat markers too (to replay a shrunk failure)",
+        _int_range(1, 10_000),
+        None,
+        "N",
+    ),
+    Option(
+        "shrink",
+        "seconds a failing race assertion may spend finding the fewest calls that still fail "
+        "(default 30; 0 turns shrinking off)",
+        _duration(True),
+        30.0,
+        "SECONDS",
+    ),
+    Option(
+        "parallel",
+        "grid points that sequential_sender.grid()/search() probe at the same time, on separate "
+        "session keys against one gateway (default 1; unsafe for gateways with a global lock)",
+        _int_range(1, 64),
+        1,
+        "N",
+    ),
+    Option(
+        "search",
+        "window search for every race test: sequential_sender.search() defaults, and a failing race "
+        "assertion appends the window around it; rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N]",
+        _search,
+        None,
+        "SPEC",
+    ),
+    Option(
+        "gap",
+        "pause after the send_at moment of the previous call before the next send (default 0: send at "
+        "once; negative only with send_at served)",
+        _signed_duration,
+        0.0,
+        "SECONDS",
+    ),
+    Option(
+        "pause",
+        "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "
+        "reply (e.g. 20ms:1.5s)",
+        _pause,
+        None,
+        "AFTER:LENGTH",
+    ),
+    Option(
+        "settle",
+        "seconds to wait after a run's last call for late log lines and late replies, which still "
+        "belong to the run (default 0.5; 0 turns it off)",
+        _duration(True),
+        0.5,
+        "SECONDS",
+    ),
+    Option(
+        "call_timeout",
+        "seconds to wait for one reply before it counts as lost (default 30)",
+        _duration(False),
+        30.0,
+        "SECONDS",
+    ),
+    Option(
+        "rtt", "provider RTT for tests without an rtt_range marker (default 50ms)", _duration(True), 0.05, "SECONDS"
+    ),
+    Option(
+        "jitter",
+        "provider RTT jitter fraction for tests without an rtt_range marker (default 0)",
+        _fraction,
+        0.0,
+        "FRACTION",
+    ),
+    Option(
+        "tool_calls",
+        "scripted model: tool calls per turn before the text step (default 0: every request gets the text at once)",
+        _int_range(0, MAX_TOOL_CALLS),
+        0,
+        "N",
+    ),
+    Option(
+        "tool",
+        "scripted model: the tool to call (default: the first tool the request offers)",
+        _tool_name,
+        None,
+        "NAME",
+    ),
+    Option(
+        "tool_arguments",
+        "scripted model: the tool call's arguments, a JSON object (default {})",
+        _tool_arguments,
+        "{}",
+        "JSON",
+    ),
+    Option(
+        "ttft",
+        "scripted model: seconds from a request's arrival to its first streamed piece; the pieces then "
+        "spread evenly to the RTT (default: half the RTT)",
+        _duration(True, 3600.0),
+        None,
+        "SECONDS",
+    ),
+    Option(
+        "reply_pieces",
+        "scripted model: how many pieces a streamed text comes in, at most one per character (default 3)",
+        _int_range(1, MAX_PIECES),
+        None,
+        "N",
+    ),
+    Option(
+        "reply_words",
+        "scripted model: filler words after the echoed tokens (default 0)",
+        _int_range(0, MAX_WORDS),
+        0,
+        "N",
+    ),
+    Option(
+        "seed",
+        "seed for tokens, session keys and jitter: an integer, or 'last' for the previous run's",
+        parse_seed,
+        None,
+        "SEED",
+    ),
+    Option(
+        "require_gateway",
+        "on: a race test with no gateway configured errors instead of skipping (for CI, "
+        "with --strict-config); default off",
+        _flag,
+        False,
+        "on|off",
+    ),
     Option("report", "write a JSON history of every race test to PATH", _text, None, "PATH"),
     Option("html", "write a self-contained HTML report (timelines, pattern heatmap) to PATH", _text, None, "PATH"),
 )
@@ -473,8 +729,14 @@ class Settings:
     @property
     def model_spec(self) -> ModelSpec:
         """The scripted model these settings ask for (a ``provider_model`` marker changes it per test)."""
-        return ModelSpec(tool_calls=self.tool_calls, tool=self.tool, arguments=self.tool_arguments, ttft=self.ttft,
-                         reply_pieces=self.reply_pieces, reply_words=self.reply_words)
+        return ModelSpec(
+            tool_calls=self.tool_calls,
+            tool=self.tool,
+            arguments=self.tool_arguments,
+            ttft=self.ttft,
+            reply_pieces=self.reply_pieces,
+            reply_words=self.reply_words,
+        )
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")
@@ -545,7 +807,8 @@ def resolve(
         raise SettingsError(
             f"{sources['gap']}: {raws['gap']!r} must be >= 0; expected {DURATION_HELP} (a negative gap needs send_at "
             f"served, so long before the provider finishes serving the previous call; send_at is "
-            f"{values['send_at']}, {sources.get('send_at', 'default')})")
+            f"{values['send_at']}, {sources.get('send_at', 'default')})"
+        )
     return Settings(**values, sources=sources)
 
 
@@ -564,13 +827,15 @@ def _check_session(values: Mapping[str, Any], sources: Mapping[str, str]) -> Non
     transport = values["transport"]
     needs = transport == "openai-chat" or (transport == "openai-responses" and values["responses_chain"] == "header")
     if needs and values["session_header"] is None and values["session_field"] is None:
-        how = ("openai-chat" if transport == "openai-chat"
-               else "openai-responses with --replyrace-responses-chain header")
+        how = (
+            "openai-chat" if transport == "openai-chat" else "openai-responses with --replyrace-responses-chain header"
+        )
         raise SettingsError(
             f"{sources.get('transport', 'default')}: transport {how} needs the session named in a header or a body "
             "field; expected --replyrace-session-header NAME and/or --replyrace-session-field NAME (ini "
             "replyrace_session_header / replyrace_session_field, env REPLYRACE_SESSION_HEADER / "
-            "REPLYRACE_SESSION_FIELD)")
+            "REPLYRACE_SESSION_FIELD)"
+        )
 
 
 def _check_api(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
@@ -580,12 +845,14 @@ def _check_api(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
         raise SettingsError(
             f"{sources.get('transport', 'default')}: transport declared needs an API file; expected {api.flag} FILE "
             f"(env {api.env}, ini {api.ini}): a TOML file relative to the rootdir, or a built-in API: "
-            + ", ".join(BUILTIN_APIS))
+            + ", ".join(BUILTIN_APIS)
+        )
     if values["api"] is not None and values["transport"] != "declared":
         raise SettingsError(
             f"{sources['api']}: an API file is read only by the declared transport, and the transport is "
             f"{values['transport']} ({sources.get('transport', 'default')}); expected --replyrace-transport declared, "
-            f"or no {api.flag}")
+            f"or no {api.flag}"
+        )
 
 
 def transport_token(settings: Settings) -> str | None:
@@ -613,7 +880,8 @@ def load_api(settings: Settings, rootpath: Path) -> ApiSpec | None:
             raise SettingsError(
                 f"{where}: the API file {raw!r} cannot be read ({path}: {type(exc).__name__}: {exc}); expected a "
                 f"TOML file, absolute or relative to the rootdir {rootpath}, or a built-in API: "
-                + ", ".join(BUILTIN_APIS)) from None
+                + ", ".join(BUILTIN_APIS)
+            ) from None
         label = raw
     try:
         spec = parse_api(text, label)
@@ -621,8 +889,10 @@ def load_api(settings: Settings, rootpath: Path) -> ApiSpec | None:
         raise SettingsError(f"{where}: {exc}") from None
     if "token" in spec.uses and transport_token(settings) is None:
         token = OPTIONS_BY_NAME["token"]
-        raise SettingsError(f"{where}: {label}: {{token}} is used, and no token is set; expected {token.flag} TOKEN "
-                            f"(env {token.env}, ini {token.ini})")
+        raise SettingsError(
+            f"{where}: {label}: {{token}} is used, and no token is set; expected {token.flag} TOKEN "
+            f"(env {token.env}, ini {token.ini})"
+        )
     return spec
 
 

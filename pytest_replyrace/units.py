@@ -32,12 +32,14 @@ def bound_text(limit: float) -> str:
         return f"{limit / 60:g} min ({limit:g}s)"
     return f"{limit:g}s"
 
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 _DURATION_RE = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(ms|s|m)?\s*$")
 
 
-def parse_duration(value: object, *, what: str = "duration", allow_zero: bool = True,
-                   limit: float = MAX_DURATION) -> float:
+def parse_duration(
+    value: object, *, what: str = "duration", allow_zero: bool = True, limit: float = MAX_DURATION
+) -> float:
     """Seconds from a number or a unit string, at most ``limit``; ValueError names the bad value.
 
     ``what`` is woven into the message so the caller can say where the value
@@ -66,8 +68,10 @@ def parse_duration(value: object, *, what: str = "duration", allow_zero: bool = 
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{what}: {_shown(value)} must be {bound}; expected {DURATION_HELP}")
     if seconds > limit:
-        raise ValueError(f"{what}: {_shown(value)} is above the upper bound of {bound_text(limit)}; "
-                         f"expected {DURATION_HELP}, at most {bound_text(limit)}")
+        raise ValueError(
+            f"{what}: {_shown(value)} is above the upper bound of {bound_text(limit)}; "
+            f"expected {DURATION_HELP}, at most {bound_text(limit)}"
+        )
     return seconds
 
 

@@ -85,7 +85,9 @@ POLICY_ALLOWS: dict[str, frozenset[str]] = {
 under every policy."""
 BUSY_TEXT = re.compile(
     r"\b(busy|already (running|active|in progress)|still (running|processing|shutting down)|in progress|"
-    r"too many requests|try again)\b", re.IGNORECASE)
+    r"too many requests|try again)\b",
+    re.IGNORECASE,
+)
 """Text that refuses a message because a turn is running (for a transport that cannot say so by status)."""
 REAL_LETTERS = frozenset("ph")
 """A reply the model really wrote for this call (``h``: over a corrupted conversation)."""
@@ -156,19 +158,31 @@ def judge_overlap(calls: Sequence[CallRecord]) -> None:
             if host is call or call.token not in find_tokens(host.reply):
                 continue
             if _was_running(host, call.sent_at) and any(
-                    e.served and e.arrived_at >= host.sent_at and e.ended_at is not None
-                    and (host.replied_at is None or e.ended_at <= host.replied_at) for e in call.journal):
+                e.served
+                and e.arrived_at >= host.sent_at
+                and e.ended_at is not None
+                and (host.replied_at is None or e.ended_at <= host.replied_at)
+                for e in call.journal
+            ):
                 call.letter, call.note = "m", f"merged into call {host.index}'s running turn"
                 break
         if call.letter != "f":
             continue
-        if call.error is None and call.journal and any(e.served for e in call.journal) \
-                and any(call.token in find_tokens(text) for text in call.late_replies):
+        if (
+            call.error is None
+            and call.journal
+            and any(e.served for e in call.journal)
+            and any(call.token in find_tokens(text) for text in call.late_replies)
+        ):
             call.letter, call.note = "p", "queued: answered later under another run id"
         elif call.error is None and not find_tokens(call.reply):
-            evidence = ("its token was served by the provider" if any(e.served for e in call.journal)
-                        else "its token reached the provider, not served" if call.journal
-                        else "its token never reached the provider")
+            evidence = (
+                "its token was served by the provider"
+                if any(e.served for e in call.journal)
+                else "its token reached the provider, not served"
+                if call.journal
+                else "its token never reached the provider"
+            )
             call.letter, call.note = "l", f"accepted, then neither answered, merged nor refused: {evidence}"
     for host in calls:
         merged = [by_token[t] for t in find_tokens(host.reply) if t in by_token and by_token[t].letter == "m"]
@@ -182,12 +196,16 @@ def judge_overlap(calls: Sequence[CallRecord]) -> None:
     for host in reversed(calls):  # from the last: a chain of interrupts ends in the message that got its reply
         if host.letter not in "fel" or host.timed_out or not host.journal:
             continue
-        during = [c for c in calls if c.index > host.index and (c.letter in REAL_LETTERS or c.letter == "i")
-                  and _was_running(host, c.sent_at)]
+        during = [
+            c
+            for c in calls
+            if c.index > host.index and (c.letter in REAL_LETTERS or c.letter == "i") and _was_running(host, c.sent_at)
+        ]
         if during:
             host.letter = "i"
-            host.note = (f"interrupted: call {during[0].index}, sent while it ran, "
-                         + ("got a real reply" if during[0].letter in REAL_LETTERS else "was interrupted in turn"))
+            host.note = f"interrupted: call {during[0].index}, sent while it ran, " + (
+                "got a real reply" if during[0].letter in REAL_LETTERS else "was interrupted in turn"
+            )
     for call in calls:
         carriers = [other.index for other in calls if call.token in find_tokens(other.reply)]
         late = [text for text in call.late_replies if call.token in find_tokens(text)]
@@ -218,8 +236,12 @@ def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[CallReco
         return None
     tag = _run_tag(call.token)
     for entry in call.journal:
-        if not entry.served or entry.ended_at is None or entry.ended_at > call.replied_at \
-                or entry.arrived_at < call.sent_at:
+        if (
+            not entry.served
+            or entry.ended_at is None
+            or entry.ended_at > call.replied_at
+            or entry.arrived_at < call.sent_at
+        ):
             continue
         # The request's user messages, history and latest turn together, message by message.
         turns = [t for t in entry.history + entry.tokens if _run_tag(t) == tag]
@@ -228,22 +250,29 @@ def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[CallReco
             return f"sent twice: {', '.join(twice)} (request #{entry.seq})"
         numbers = [_number(t) for t in turns]
         if numbers != sorted(numbers):
-            return f"out of call order: the request's turns were {', '.join(map(str, numbers))} " \
-                   f"(request #{entry.seq})"
+            return f"out of call order: the request's turns were {', '.join(map(str, numbers))} (request #{entry.seq})"
         if mode != "exact":
             continue
-        expected = [e if isinstance(e, str) else e.token for e in earlier_real
-                    if isinstance(e, str) or e.replied_at is None or e.replied_at <= entry.arrived_at
-                    or not call.sent_while_busy]
+        expected = [
+            e if isinstance(e, str) else e.token
+            for e in earlier_real
+            if isinstance(e, str)
+            or e.replied_at is None
+            or e.replied_at <= entry.arrived_at
+            or not call.sent_while_busy
+        ]
         missing = [t for t in expected if t not in turns]
         previous = earlier_real[-1] if earlier_real else None
-        if isinstance(previous, CallRecord) and previous.index == call.index - 1 and not call.sent_while_busy \
-                and missing == [previous.token]:
+        if (
+            isinstance(previous, CallRecord)
+            and previous.index == call.index - 1
+            and not call.sent_while_busy
+            and missing == [previous.token]
+        ):
             # Sent after the previous reply's text was complete, and answered without it: the stale-history race.
             return f"the previous turn was not in the conversation: {previous.token} (request #{entry.seq})"
         if missing:
-            return f"missing earlier real turn{'s' * (len(missing) > 1)}: {', '.join(missing)} " \
-                   f"(request #{entry.seq})"
+            return f"missing earlier real turn{'s' * (len(missing) > 1)}: {', '.join(missing)} (request #{entry.seq})"
     return None
 
 
@@ -415,8 +444,10 @@ def _preamble_lines(preamble: Sequence[PreambleRecord], t0: float) -> list[str]:
     lines = []
     for i, record in enumerate(preamble, 1):
         said = record.reply if record.reply else (f"error: {record.error}" if record.error else record.reply)
-        lines.append(f"  {'pre' + str(i):>5}  {record.sent_at - t0:>7.3f}s  {_ms(record.latency):>9}  "
-                     f"{_excerpt(record.message, 24):<24}  (not judged)  {_excerpt(said)}")
+        lines.append(
+            f"  {'pre' + str(i):>5}  {record.sent_at - t0:>7.3f}s  {_ms(record.latency):>9}  "
+            f"{_excerpt(record.message, 24):<24}  (not judged)  {_excerpt(said)}"
+        )
     return lines
 
 
@@ -438,7 +469,7 @@ def _lane(call: CallRecord, t0: float, span: float, width: int = LANE_WIDTH) -> 
     def paint(start: float, end: float | None, mark: str) -> None:
         lo = min(width - 1, max(0, int((start - t0) / span * width)))
         hi = lo if end is None else min(width - 1, max(lo, int((end - t0) / span * width)))
-        cells[lo:hi + 1] = [mark] * (hi + 1 - lo)
+        cells[lo : hi + 1] = [mark] * (hi + 1 - lo)
 
     paint(call.sent_at, call.ended_at if call.ended_at is not None else call.replied_at, LANE_MARKS["call"])
     for entry in call.journal:
@@ -446,8 +477,9 @@ def _lane(call: CallRecord, t0: float, span: float, width: int = LANE_WIDTH) -> 
     return "|" + "".join(cells) + "|"
 
 
-def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
-                    preamble: Sequence[PreambleRecord] = ()) -> str:
+def format_timeline(
+    calls: Sequence[CallRecord], origin: float | None = None, preamble: Sequence[PreambleRecord] = ()
+) -> str:
     """Per call: index, sent at, latency, provider RTT, served before reply?, letter, reply; for a run whose
     sends did not wait for the previous end, also what each send waited for (``!``: sent while busy)."""
     if not calls:
@@ -455,13 +487,18 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
     t0 = (preamble[0].sent_at if preamble else calls[0].sent_at) if origin is None else origin
     overlap = any(call.send_at != "end" for call in calls)
     anchor = f"  {'sent after':>14}" if overlap else ""
-    header = (f"  {'#':>3}  {'sent at':>8}{anchor}  {'latency':>9}  {'provider RTT':>12}  {'served<reply':<22}  "
-              f"{'':1}  reply")
+    header = (
+        f"  {'#':>3}  {'sent at':>8}{anchor}  {'latency':>9}  {'provider RTT':>12}  {'served<reply':<22}  {'':1}  reply"
+    )
     lines = [header, *_preamble_lines(preamble, t0)]
     pad = f"  {'':>3}  {'':>8}{'  ' + ' ' * 14 if overlap else ''}  {'':>9}  {'':>12}"
     lanes = any(e.kind == "tool" for call in calls for e in call.journal)
-    ends = [t for call in calls for t in (call.ended_at, call.replied_at, *(e.ended_at for e in call.journal))
-            if t is not None]
+    ends = [
+        t
+        for call in calls
+        for t in (call.ended_at, call.replied_at, *(e.ended_at for e in call.journal))
+        if t is not None
+    ]
     span = max([*ends, t0]) - t0 or 1.0
     for call in calls:
         provider_rtt = next((e.duration for e in call.journal if e.duration is not None), None)
@@ -479,14 +516,15 @@ def format_timeline(calls: Sequence[CallRecord], origin: float | None = None,
         )
         tools = any(e.kind == "tool" for e in call.journal)
         if len(call.journal) > 1 or tools:
-            steps = ", ".join(f"#{e.seq}{_step_label(e) if tools else ''} +{(e.arrived_at - t0):.3f}s "
-                              f"{_ms(e.duration)}" for e in call.journal[:8])
+            steps = ", ".join(
+                f"#{e.seq}{_step_label(e) if tools else ''} +{(e.arrived_at - t0):.3f}s {_ms(e.duration)}"
+                for e in call.journal[:8]
+            )
             lines.append(f"{pad}  {'provider requests:':<22}     {steps}")
         if lanes:
             lines.append(f"{pad}  {'lane (░ tool, █ text):':<22}     {_lane(call, t0, span)}")
         if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
-            lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the "
-                         "provider")
+            lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the provider")
         if call.note:
             lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
         if call.answered_twice:
@@ -554,8 +592,7 @@ class RaceResult:
         """Calls that break the gateway's promise: a race letter, a message answered twice, or a message sent
         while busy and then lost."""
         bad = self.race_letters()
-        return [c for c in self.calls
-                if c.letter in bad or c.answered_twice or (c.letter == "l" and c.sent_while_busy)]
+        return [c for c in self.calls if c.letter in bad or c.answered_twice or (c.letter == "l" and c.sent_while_busy)]
 
     def shape(self, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
         return describe_shape(self.pattern, bad)
@@ -575,12 +612,14 @@ class RaceResult:
     def _counts(self) -> str:
         return ", ".join(f"{n}{letter}" for letter, n in self.counts.items() if n) or "no calls"
 
-    def describe(self, bad: Iterable[str] = FAST_FAIL_LETTERS, title: str = "fast-fail",
-                 headline: str | None = None) -> str:
+    def describe(
+        self, bad: Iterable[str] = FAST_FAIL_LETTERS, title: str = "fast-fail", headline: str | None = None
+    ) -> str:
         """The full failure text: headline, timeline, matched log lines, replay."""
         if headline is None:
-            headline = (f"replyrace {title} at {self._where()}: {self.shape(bad)} — pattern {self.pattern} "
-                        f"({self._counts()})")
+            headline = (
+                f"replyrace {title} at {self._where()}: {self.shape(bad)} — pattern {self.pattern} ({self._counts()})"
+            )
         lines = [
             headline,
             f"session {self.session_key}, {len(self.calls)} calls, seed {self.seed}",
@@ -588,8 +627,10 @@ class RaceResult:
         ]
         if self.send_at != "end" or self.busy_policy != "queue":
             allows = "".join(sorted(self.allowed)) or "none of b, m, i"
-            lines.append(f"sends waited for the previous call's {self.send_at}; busy policy {self.busy_policy} "
-                         f"allows {allows} ('!': sent while an earlier turn ran)")
+            lines.append(
+                f"sends waited for the previous call's {self.send_at}; busy policy {self.busy_policy} "
+                f"allows {allows} ('!': sent while an earlier turn ran)"
+            )
         twice = [c for c in self.calls if c.answered_twice]
         lines.extend(f"answered twice: call {c.index}: {c.answered_twice}" for c in twice)
         lines.append(format_timeline(self.calls, preamble=self.preamble))
@@ -640,14 +681,22 @@ class RaceResult:
                     reasons.append(f"call {call.index} answered twice")
                 else:
                     reasons.append(f"call {call.index} sent while busy and lost")
-            headline = (f"replyrace busy policy {self.busy_policy} broken at {self._where()}: " + "; ".join(reasons)
-                        + f" — pattern {self.pattern} ({self._counts()})")
+            headline = (
+                f"replyrace busy policy {self.busy_policy} broken at {self._where()}: "
+                + "; ".join(reasons)
+                + f" — pattern {self.pattern} ({self._counts()})"
+            )
             raise self._failure(self.race_letters() | {"l"}, f"busy policy {self.busy_policy} broken", headline)
         if not set(self.pattern) & REAL_LETTERS:
-            raise self._failure(frozenset(LETTERS) - REAL_LETTERS, "no real reply", headline=(
-                f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern "
-                f"{self.pattern or '(no calls)'} ({self._counts()}) at {self._where()}; check the transport, the "
-                "gateway's provider URL and the timeline below"))
+            raise self._failure(
+                frozenset(LETTERS) - REAL_LETTERS,
+                "no real reply",
+                headline=(
+                    f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern "
+                    f"{self.pattern or '(no calls)'} ({self._counts()}) at {self._where()}; check the transport, the "
+                    "gateway's provider URL and the timeline below"
+                ),
+            )
 
     def assert_clean(self) -> None:
         """Fail on anything but real replies and the busy letters the policy allows (``b`` under reject, ``m``

@@ -133,8 +133,9 @@ class RaceWindow:
             "boundaries": {str(g): b for g, b in self.boundaries.items()},
             "confirmed": {str(g): c for g, c in self.confirmed.items()},
             "unresolved": {str(g): list(pair) for g, pair in self.unresolved.items()},
-            "points": [{"rtt": p.rtt, "gap": p.gap, "pattern": p.pattern, "session_key": p.session_key}
-                       for p in self.points],
+            "points": [
+                {"rtt": p.rtt, "gap": p.gap, "pattern": p.pattern, "session_key": p.session_key} for p in self.points
+            ],
         }
 
 
@@ -155,8 +156,9 @@ async def _probe(sender: Prober, rtt: float, gap: float, calls: int, gate: async
     return GridPoint(rtt, gap, result.pattern, result.session_key)
 
 
-async def probe_grid(sender: Prober, rtts: Sequence[float], gaps: Sequence[float], *, calls: int = 4,
-                     parallel: int = 1) -> RaceWindow:
+async def probe_grid(
+    sender: Prober, rtts: Sequence[float], gaps: Sequence[float], *, calls: int = 4, parallel: int = 1
+) -> RaceWindow:
     """Every (rtt, gap) point, ``parallel`` at a time."""
     if parallel < 1:
         raise ValueError(f"parallel {parallel!r}: expected an integer >= 1")
@@ -166,8 +168,17 @@ async def probe_grid(sender: Prober, rtts: Sequence[float], gaps: Sequence[float
     return RaceWindow(points=list(points), rtt_range=(min(rtts), max(rtts)), wall=time.monotonic() - start)
 
 
-async def _edge_for_gap(sender: Prober, gap: float, lo: float, hi: float, calls: int,
-                        gate: asyncio.Semaphore, deadline: float, window: RaceWindow, tolerance: float) -> None:
+async def _edge_for_gap(
+    sender: Prober,
+    gap: float,
+    lo: float,
+    hi: float,
+    calls: int,
+    gate: asyncio.Semaphore,
+    deadline: float,
+    window: RaceWindow,
+    tolerance: float,
+) -> None:
     async def probe(rtt: float) -> bool:
         point = await _probe(sender, rtt, gap, calls, gate)
         window.points.append(point)
@@ -199,8 +210,17 @@ async def _edge_for_gap(sender: Prober, gap: float, lo: float, hi: float, calls:
     window.confirmed[gap] = failing == lo or await probe(inside)
 
 
-async def search(sender: Prober, rtt: tuple[float, float], gap: tuple[float, float], *, gaps: int = 3,
-                 budget_s: float = 120.0, calls: int = 4, parallel: int = 1, tolerance: float = 0.05) -> RaceWindow:
+async def search(
+    sender: Prober,
+    rtt: tuple[float, float],
+    gap: tuple[float, float],
+    *,
+    gaps: int = 3,
+    budget_s: float = 120.0,
+    calls: int = 4,
+    parallel: int = 1,
+    tolerance: float = 0.05,
+) -> RaceWindow:
     """For each of ``gaps`` gaps from gap[0] to gap[1], the RTT edge of the fast-fail window.
 
     Bisection in log space between rtt[0] and rtt[1] until the edge is known to
@@ -218,9 +238,11 @@ async def search(sender: Prober, rtt: tuple[float, float], gap: tuple[float, flo
     deadline = start + budget_s
     window = RaceWindow(rtt_range=rtt)
     gate = asyncio.Semaphore(max(1, parallel))
-    await asyncio.gather(*(
-        _edge_for_gap(sender, g, lo, hi, calls, gate, deadline, window, tolerance)
-        for g in linear_points(gap[0], gap[1], gaps)
-    ))
+    await asyncio.gather(
+        *(
+            _edge_for_gap(sender, g, lo, hi, calls, gate, deadline, window, tolerance)
+            for g in linear_points(gap[0], gap[1], gaps)
+        )
+    )
     window.wall = time.monotonic() - start
     return window

@@ -55,6 +55,8 @@ def assert_no_leak(leak_marker: str) -> Callable[[], None]:
 def toy_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str) -> pytest.Pytester:
     """A pytester whose runs can start the example project's toy gateway (``python -m toy_gateway``)."""
     monkeypatch.setenv("PYTHONPATH", str(EXAMPLE), prepend=os.pathsep)
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 200\n"
-                     "replyrace_call_timeout = 10\n")
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 200\n"
+        "replyrace_call_timeout = 10\n"
+    )
     return pytester

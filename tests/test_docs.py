@@ -75,8 +75,11 @@ def test_the_readme_commands_are_the_ones_ci_and_the_demo_run() -> None:
     example = fenced_blocks((ROOT / "example_project" / "README.md").read_text(encoding="utf-8"), "bash")[0]
     assert demo == example.strip()
     # The project's tests: the install and the test command .ci/run runs.
-    ci = [words(line) for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-          if line.startswith("python")]
+    ci = [
+        words(line)
+        for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+        if line.startswith("python")
+    ]
     install, run = suite.split(" && ")
     assert words(install) in ci, install
     assert words(run) in ci, run

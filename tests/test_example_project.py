@@ -21,14 +21,29 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 def run_demo(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
     report = pytester.path / "demo.json"
     result = pytester.run(
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "pytest_replyrace",
-        f"--rootdir={EXAMPLE}", "-c", str(EXAMPLE / "pytest.ini"), str(EXAMPLE / "tests"),
-        f"--replyrace-report={report}", "-n", "4", *args, timeout=300,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "pytest_replyrace",
+        f"--rootdir={EXAMPLE}",
+        "-c",
+        str(EXAMPLE / "pytest.ini"),
+        str(EXAMPLE / "tests"),
+        f"--replyrace-report={report}",
+        "-n",
+        "4",
+        *args,
+        timeout=300,
     )
     return result, json.loads(report.read_text())
 
 
-def patterns(history: dict[str, Any], test: str = "test_sequential_sends_get_real_replies") -> dict[tuple[str, float], str]:
+def patterns(
+    history: dict[str, Any], test: str = "test_sequential_sends_get_real_replies"
+) -> dict[tuple[str, float], str]:
     """The race demo's (or ``test``'s) pattern per (parameters before the rtt, rtt)."""
     out = {}
     for run in history["tests"]:
@@ -46,28 +61,39 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*= 22 passed, 12 xfailed in *"])
     seen = patterns(history)
-    for mode, letters in (("drain-first", "pfpf"), ("alternating", "pfpf"), ("cascade", "pfff"), ("lost-drain", "pfpf")):
+    for mode, letters in (
+        ("drain-first", "pfpf"),
+        ("alternating", "pfpf"),
+        ("cascade", "pfff"),
+        ("lost-drain", "pfpf"),
+    ):
         assert seen[(mode, 0.05)] == letters, (mode, seen)
         assert seen[(mode, 0.5)] == "pppp", (mode, seen)
     assert all(seen[("fixed", rtt)] == "pppp" for rtt in (0.05, 0.16, 0.5)), seen
     # The busy-session bugs: caught where they bite, clean at `end`; `fixed` clean at every anchor.
     for test, mode, anchor, rtt, bad in (
-            ("test_a_refusing_gateway_is_idle_when_it_says_done", "busy-after-final", "text", 0.1, "f"),
-            ("test_the_next_turn_sees_the_previous_one", "stale-history", "text", 0.1, "h"),
-            ("test_a_message_during_a_model_call_waits_its_turn", "takeover", "request", 0.2, "f"),
-            ("test_a_message_during_a_tool_call_waits_for_the_turn", "tool-handoff", "request", 0.05, "h")):
+        ("test_a_refusing_gateway_is_idle_when_it_says_done", "busy-after-final", "text", 0.1, "f"),
+        ("test_the_next_turn_sees_the_previous_one", "stale-history", "text", 0.1, "h"),
+        ("test_a_message_during_a_model_call_waits_its_turn", "takeover", "request", 0.2, "f"),
+        ("test_a_message_during_a_tool_call_waits_for_the_turn", "tool-handoff", "request", 0.05, "h"),
+    ):
         busy = patterns(history, test)
         assert bad in busy[(f"{mode}-{anchor}", rtt)] and busy[(f"{mode}-end", rtt)] == "ppp", (test, busy)
         assert busy[(f"fixed-{anchor}", rtt)] == busy[("fixed-end", rtt)] == "ppp", (test, busy)
     policies = patterns(history, "test_each_busy_policy_keeps_its_promise")
-    for params, letter in (("fixed-reject-first-b", "b"), ("fixed-steer-request-m", "m"),
-                           ("fixed-interrupt-request-i", "i")):
+    for params, letter in (
+        ("fixed-reject-first-b", "b"),
+        ("fixed-steer-request-m", "m"),
+        ("fixed-interrupt-request-i", "i"),
+    ):
         assert set(policies[(params, 0.2)]) == {"p", letter}, policies
-    result.stdout.fnmatch_lines([
-        "*= replyrace summary =*",
-        "tests/test_race_demo.py::test_sequential_sends_get_real_replies[alternating]",
-        "*50ms   200ms  pfpf      2  2  0  0  0*fast-fail: alternating: every 2nd call (*xfailed)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*= replyrace summary =*",
+            "tests/test_race_demo.py::test_sequential_sends_get_real_replies[alternating]",
+            "*50ms   200ms  pfpf      2  2  0  0  0*fast-fail: alternating: every 2nd call (*xfailed)",
+        ]
+    )
     assert_no_leak()
 
 
@@ -124,7 +150,9 @@ def toy_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mod
 
 @pytest.mark.slow  # a long sweep: CI runs it in the slow step
 def test_correct_and_fixed_are_clean_at_every_rtt_with_jitter(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, leak_marker: str,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    leak_marker: str,
     assert_no_leak: Callable[[], None],
 ) -> None:
     toy_pytester(pytester, monkeypatch, ["correct", "fixed"], "--background-ms 650")
@@ -158,8 +186,10 @@ def test_log_lines_reach_the_failure_message(
     )
     result = pytester.runpytest_subprocess("-p", "pytest_replyrace", timeout=120)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*replyrace fast-fail at rtt=50ms, gap=200ms: alternating: every 2nd call — pattern pfpfpf*",
-        "*gateway log lines that matched during this test (*",
-        "*followup queue drain failed for agent:test:race-*: ReplyRunAlreadyActiveError: Reply run already active*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*replyrace fast-fail at rtt=50ms, gap=200ms: alternating: every 2nd call — pattern pfpfpf*",
+            "*gateway log lines that matched during this test (*",
+            "*followup queue drain failed for agent:test:race-*: ReplyRunAlreadyActiveError: Reply run already active*",
+        ]
+    )

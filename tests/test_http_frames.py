@@ -27,7 +27,9 @@ async def one_call(url: str, timeout: float = 5.0) -> tuple[str, CallRecord]:
 
 
 async def run_calls(url: str, calls: int, timeout: float = 5.0) -> tuple[str, list[CallRecord]]:
-    sender = SequentialSender(lambda: HttpTransport(url), settings=DriverSettings(calls=calls, timeout=timeout, settle=0))
+    sender = SequentialSender(
+        lambda: HttpTransport(url), settings=DriverSettings(calls=calls, timeout=timeout, settle=0)
+    )
     result = await asyncio.wait_for(sender.arun(), 30)
     return result.pattern, result.calls
 
@@ -41,7 +43,9 @@ async def test_an_answer_that_is_not_json_is_an_error_quoting_it() -> None:
     async with hostile_gateway(answer) as url:
         pattern, call = await one_call(url)
     assert pattern == "e"
-    assert call.transport_error is not None and "reply is not JSON: '<html>502 Bad Gateway</html>'" in call.transport_error
+    assert (
+        call.transport_error is not None and "reply is not JSON: '<html>502 Bad Gateway</html>'" in call.transport_error
+    )
 
 
 @pytest.mark.asyncio
@@ -75,7 +79,7 @@ async def test_a_slow_loris_answer_is_an_error_quoting_what_arrived() -> None:
     assert pattern == "e"
     assert call.transport_error is not None
     assert "did not finish within 1s: HTTP 200 and" in call.transport_error
-    assert "\'{\"reply\": \"rr-" in call.transport_error
+    assert '\'{"reply": "rr-' in call.transport_error
 
 
 @pytest.mark.asyncio
@@ -108,8 +112,9 @@ LONG_NUMBER = b'{"reply": ' + b"9" * 5000 + b"}"
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("body", "raised"), [(DEEP, "RecursionError"), (LONG_NUMBER, "ValueError")],
-                         ids=["nested-200KB", "5000-digits"])
+@pytest.mark.parametrize(
+    ("body", "raised"), [(DEEP, "RecursionError"), (LONG_NUMBER, "ValueError")], ids=["nested-200KB", "5000-digits"]
+)
 async def test_json_python_cannot_read_is_an_error_naming_what_was_raised(body: bytes, raised: str) -> None:
     async with hostile_gateway(answering(body)) as url:
         pattern, calls = await run_calls(url, 2)

@@ -58,8 +58,13 @@ def gone(pid: int | None) -> bool:
 
 @pytest.fixture
 def moved_gateway() -> Iterator[LaunchedGateway]:
-    gateway = LaunchedGateway([sys.executable, "-c", MOVED], provider_url="http://127.0.0.1:9/v1",
-                              ready="http:/readyz", ready_timeout=30, stop_grace=2)
+    gateway = LaunchedGateway(
+        [sys.executable, "-c", MOVED],
+        provider_url="http://127.0.0.1:9/v1",
+        ready="http:/readyz",
+        ready_timeout=30,
+        stop_grace=2,
+    )
     yield gateway
     gateway.stop()
     assert gone(gateway.pid)
@@ -107,8 +112,13 @@ def test_a_gateway_that_moved_while_something_else_took_its_port_fails_clearly_a
 
 def test_a_gateway_on_its_own_port_is_ready() -> None:
     own = MOVED.replace('("127.0.0.1", 0)', '("127.0.0.1", int(__import__("sys").argv[1]))')
-    gateway = LaunchedGateway([sys.executable, "-c", own, "{port}"], provider_url="http://127.0.0.1:9/v1",
-                              ready="http:/readyz", ready_timeout=30, stop_grace=2)
+    gateway = LaunchedGateway(
+        [sys.executable, "-c", own, "{port}"],
+        provider_url="http://127.0.0.1:9/v1",
+        ready="http:/readyz",
+        ready_timeout=30,
+        stop_grace=2,
+    )
     try:
         gateway.start()
         assert gateway.is_running()

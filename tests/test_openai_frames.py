@@ -26,8 +26,9 @@ def transport(kind: str, url: str, **options: Any) -> Transport:
 
 
 async def calls(kind: str, url: str, n: int = 1, timeout: float = 5.0, **options: Any) -> tuple[str, list[CallRecord]]:
-    sender = SequentialSender(lambda: transport(kind, url, **options),
-                              settings=DriverSettings(calls=n, timeout=timeout, settle=0))
+    sender = SequentialSender(
+        lambda: transport(kind, url, **options), settings=DriverSettings(calls=n, timeout=timeout, settle=0)
+    )
     result = await asyncio.wait_for(sender.arun(), 30)
     return result.pattern, result.calls
 
@@ -65,7 +66,7 @@ async def test_a_fast_busy_status_is_the_calls_error_and_a_fast_fail(kind: str, 
     async with hostile_gateway(answering(status(code, b'{"error": {"message": "session busy"}}'))) as url:
         pattern, (call,) = await calls(kind, url)
     assert pattern == "f"
-    assert call.transport_error is None and call.error == f"HTTP {code}: '{{\"error\": {{\"message\": \"session busy\"}}}}'"
+    assert call.transport_error is None and call.error == f'HTTP {code}: \'{{"error": {{"message": "session busy"}}}}\''
 
 
 @pytest.mark.parametrize("kind", ["chat", "responses"])
@@ -82,13 +83,16 @@ async def test_a_200_with_no_text_is_an_empty_reply() -> None:
     assert pattern == "f" and call.reply == "" and call.run_id == "c1"
 
 
-@pytest.mark.parametrize(("kind", "body", "message"), [
-    ("chat", b"<html>502 Bad Gateway</html>", "reply is not JSON: '<html>502 Bad Gateway</html>'"),
-    ("chat", b'{"object": "chat.completion"}', "reply is not a chat completion (no 'choices' list)"),
-    ("chat", b'{"choices": [{"message": {"content": 7}}]}', "message content is not text"),
-    ("responses", b'{"id": "r1"}', "reply is not a response (no 'output' list)"),
-    ("responses", b"[1, 2]", "reply is not a JSON object: '[1, 2]'"),
-])
+@pytest.mark.parametrize(
+    ("kind", "body", "message"),
+    [
+        ("chat", b"<html>502 Bad Gateway</html>", "reply is not JSON: '<html>502 Bad Gateway</html>'"),
+        ("chat", b'{"object": "chat.completion"}', "reply is not a chat completion (no 'choices' list)"),
+        ("chat", b'{"choices": [{"message": {"content": 7}}]}', "message content is not text"),
+        ("responses", b'{"id": "r1"}', "reply is not a response (no 'output' list)"),
+        ("responses", b"[1, 2]", "reply is not a JSON object: '[1, 2]'"),
+    ],
+)
 async def test_an_answer_that_is_not_the_api_is_an_error_quoting_it(kind: str, body: bytes, message: str) -> None:
     async with hostile_gateway(answering(http_200(body))) as url:
         pattern, (call,) = await calls(kind, url)
@@ -125,7 +129,7 @@ async def test_a_slow_loris_stream_is_an_error_quoting_what_arrived(kind: str) -
         pattern, (call,) = await calls(kind, url, timeout=1.0, stream=True)
     assert pattern == "e"
     assert call.transport_error is not None and "did not finish within 1s: HTTP 200 and" in call.transport_error
-    assert "'data: {\"partial\": \"rr-" in call.transport_error
+    assert '\'data: {"partial": "rr-' in call.transport_error
 
 
 @pytest.mark.timeout(30)
@@ -138,12 +142,18 @@ async def test_silence_is_lost_within_the_call_timeout() -> None:
     assert pattern == "l" and call.timed_out and call.transport_error is None
 
 
-@pytest.mark.parametrize(("kind", "events", "message"), [
-    ("chat", b'data: {"choices": [{"delta": {"content": "half"}}]}\n\n', "the stream ended before its last event"),
-    ("chat", b"data: {not json\n\n", "a stream event is not JSON: '{not json'"),
-    ("responses", b'data: {"type": "response.output_text.delta", "delta": "half"}\n\n',
-     "the stream ended before its last event"),
-])
+@pytest.mark.parametrize(
+    ("kind", "events", "message"),
+    [
+        ("chat", b'data: {"choices": [{"delta": {"content": "half"}}]}\n\n', "the stream ended before its last event"),
+        ("chat", b"data: {not json\n\n", "a stream event is not JSON: '{not json'"),
+        (
+            "responses",
+            b'data: {"type": "response.output_text.delta", "delta": "half"}\n\n',
+            "the stream ended before its last event",
+        ),
+    ],
+)
 async def test_a_stream_cut_short_or_garbled_is_an_error(kind: str, events: bytes, message: str) -> None:
     async with hostile_gateway(answering(sse_head() + events)) as url:
         pattern, (call,) = await calls(kind, url, stream=True)
@@ -156,12 +166,23 @@ async def test_responses_chain_previous_response_ids_and_read_output_text() -> N
 
     async def answer_with_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
         bodies.append(json.loads(await reader.readexactly(length)))
-        reply = {"id": f"resp_{len(bodies)}", "output": [{"type": "message", "content": [
-            {"type": "output_text", "text": "a"}, {"type": "refusal", "refusal": "x"},
-            {"type": "output_text", "text": "b"}]}]}
+        reply = {
+            "id": f"resp_{len(bodies)}",
+            "output": [
+                {
+                    "type": "message",
+                    "content": [
+                        {"type": "output_text", "text": "a"},
+                        {"type": "refusal", "refusal": "x"},
+                        {"type": "output_text", "text": "b"},
+                    ],
+                }
+            ],
+        }
         writer.write(http_200(json.dumps(reply).encode()))
         await writer.drain()
         writer.close()

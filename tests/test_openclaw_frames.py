@@ -24,17 +24,38 @@ CHALLENGE = json.dumps({"type": "event", "event": "connect.challenge", "payload"
 
 
 @asynccontextmanager
-async def hostile_gateway(after_ack: Callable[[ServerConnection, dict[str, Any]], Any],
-                          challenge: str | bytes = CHALLENGE) -> AsyncIterator[str]:
+async def hostile_gateway(
+    after_ack: Callable[[ServerConnection, dict[str, Any]], Any], challenge: str | bytes = CHALLENGE
+) -> AsyncIterator[str]:
     async def handler(ws: ServerConnection) -> None:
         await ws.send(challenge)
         hello = json.loads(await ws.recv())
-        await ws.send(json.dumps({"type": "res", "id": hello["id"], "ok": True, "payload": {
-            "type": "hello-ok", "protocol": 3, "auth": {"role": "operator", "scopes": ["operator.write"]}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "res",
+                    "id": hello["id"],
+                    "ok": True,
+                    "payload": {
+                        "type": "hello-ok",
+                        "protocol": 3,
+                        "auth": {"role": "operator", "scopes": ["operator.write"]},
+                    },
+                }
+            )
+        )
         async for raw in ws:
             request = json.loads(raw)
-            await ws.send(json.dumps({"type": "res", "id": request["id"], "ok": True,
-                                      "payload": {"runId": request["params"]["idempotencyKey"], "status": "started"}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "res",
+                        "id": request["id"],
+                        "ok": True,
+                        "payload": {"runId": request["params"]["idempotencyKey"], "status": "started"},
+                    }
+                )
+            )
             await after_ack(ws, request)
 
     async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
@@ -43,8 +64,10 @@ async def hostile_gateway(after_ack: Callable[[ServerConnection, dict[str, Any]]
 
 
 async def run_calls(url: str, calls: int = 2) -> str:
-    sender = SequentialSender(lambda: OpenClawTransport(url, token="t", handshake_timeout=5),
-                              settings=DriverSettings(calls=calls, timeout=5, settle=0))
+    sender = SequentialSender(
+        lambda: OpenClawTransport(url, token="t", handshake_timeout=5),
+        settings=DriverSettings(calls=calls, timeout=5, settle=0),
+    )
     result = await sender.arun()
     return result.pattern, result.calls  # type: ignore[return-value]
 
@@ -77,8 +100,10 @@ async def test_a_gateway_that_never_finals_is_lost_within_the_call_timeout() -> 
         return None
 
     async with hostile_gateway(silence) as url:
-        sender = SequentialSender(lambda: OpenClawTransport(url, token="t", handshake_timeout=5),
-                                  settings=DriverSettings(calls=2, timeout=0.5, settle=0))
+        sender = SequentialSender(
+            lambda: OpenClawTransport(url, token="t", handshake_timeout=5),
+            settings=DriverSettings(calls=2, timeout=0.5, settle=0),
+        )
         result = await asyncio.wait_for(sender.arun(), 20)
     assert result.pattern == "ll"
 
@@ -88,14 +113,20 @@ async def test_deltas_without_a_final_are_an_error_quoting_them() -> None:
     # A WebSocket slow-loris: the answer starts streaming and never ends. Like a half-sent HTTP body it is
     # an answer begun (e, with what arrived), not silence (l), and it ends within the call timeout.
     async def trickle(ws: ServerConnection, request: dict[str, Any]) -> None:
-        payload = {"runId": request["params"]["idempotencyKey"], "sessionKey": request["params"]["sessionKey"],
-                   "state": "delta", "deltaText": "half an answer "}
+        payload = {
+            "runId": request["params"]["idempotencyKey"],
+            "sessionKey": request["params"]["sessionKey"],
+            "state": "delta",
+            "deltaText": "half an answer ",
+        }
         for _ in range(3):
             await ws.send(json.dumps({"type": "event", "event": "chat", "payload": payload}))
 
     async with hostile_gateway(trickle) as url:
-        sender = SequentialSender(lambda: OpenClawTransport(url, token="t", handshake_timeout=5),
-                                  settings=DriverSettings(calls=2, timeout=0.5, settle=0))
+        sender = SequentialSender(
+            lambda: OpenClawTransport(url, token="t", handshake_timeout=5),
+            settings=DriverSettings(calls=2, timeout=0.5, settle=0),
+        )
         result = await asyncio.wait_for(sender.arun(), 20)
     assert result.pattern == "ee"
     error = result.calls[0].transport_error
@@ -106,8 +137,12 @@ async def test_deltas_without_a_final_are_an_error_quoting_them() -> None:
 @pytest.mark.asyncio
 async def test_a_run_streaming_past_the_frame_bound_is_capped() -> None:
     async def flood(ws: ServerConnection, request: dict[str, Any]) -> None:
-        payload = {"runId": request["params"]["idempotencyKey"], "sessionKey": request["params"]["sessionKey"],
-                   "state": "delta", "deltaText": "y" * 4096}
+        payload = {
+            "runId": request["params"]["idempotencyKey"],
+            "sessionKey": request["params"]["sessionKey"],
+            "state": "delta",
+            "deltaText": "y" * 4096,
+        }
         for _ in range(64):
             await ws.send(json.dumps({"type": "event", "event": "chat", "payload": payload}))
         await ws.send(json.dumps({"type": "event", "event": "chat", "payload": {**payload, "state": "final"}}))
@@ -115,7 +150,8 @@ async def test_a_run_streaming_past_the_frame_bound_is_capped() -> None:
     async with hostile_gateway(flood) as url:
         sender = SequentialSender(
             lambda: OpenClawTransport(url, token="t", handshake_timeout=5, max_frame_bytes=64 * 1024),
-            settings=DriverSettings(calls=1, timeout=5, settle=0))
+            settings=DriverSettings(calls=1, timeout=5, settle=0),
+        )
         result = await asyncio.wait_for(sender.arun(), 20)
     # 64 deltas of 4 KiB sum to 256 KiB; what is kept stops at the 64 KiB bound.
     assert len(result.calls[0].reply) == 64 * 1024
@@ -125,9 +161,20 @@ async def test_a_run_streaming_past_the_frame_bound_is_capped() -> None:
 async def test_a_drop_between_calls_reconnects() -> None:
     async def final_then_drop(ws: ServerConnection, request: dict[str, Any]) -> None:
         run_id = request["params"]["idempotencyKey"]
-        await ws.send(json.dumps({"type": "event", "event": "chat", "payload": {
-            "runId": run_id, "sessionKey": request["params"]["sessionKey"], "state": "final",
-            "message": {"role": "assistant", "content": [{"type": "text", "text": "bye"}]}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "event",
+                    "event": "chat",
+                    "payload": {
+                        "runId": run_id,
+                        "sessionKey": request["params"]["sessionKey"],
+                        "state": "final",
+                        "message": {"role": "assistant", "content": [{"type": "text", "text": "bye"}]},
+                    },
+                }
+            )
+        )
         await ws.close()
 
     async with hostile_gateway(final_then_drop) as url:
@@ -140,9 +187,11 @@ async def test_a_drop_between_calls_reconnects() -> None:
 # leaving the call to time out as `l` (the gateway did answer), or, in the handshake, to abort the run.
 DEEP = "[" * 100_000 + "]" * 100_000
 LONG_NUMBER = '{"type": "event", "event": "chat", "payload": {"seq": ' + "9" * 5000 + "}}"
-FRAMES = pytest.mark.parametrize(("frame", "raised"), [(DEEP, "RecursionError"), (LONG_NUMBER, "ValueError"),
-                                                       (b'{"type": "\xff"}', "UnicodeDecodeError")],
-                                 ids=["nested-200KB", "5000-digits", "not-utf8"])
+FRAMES = pytest.mark.parametrize(
+    ("frame", "raised"),
+    [(DEEP, "RecursionError"), (LONG_NUMBER, "ValueError"), (b'{"type": "\xff"}', "UnicodeDecodeError")],
+    ids=["nested-200KB", "5000-digits", "not-utf8"],
+)
 
 
 @pytest.mark.asyncio

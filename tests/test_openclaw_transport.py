@@ -33,11 +33,13 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_websocket_transport_catches_the_alternating_race(ws_pytester: pytest.Pytester) -> None:
     result = run(ws_pytester, toy_cmd("alternating"))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "replyrace * transport=openclaw *",
-        "*replyrace fast-fail at rtt=50ms, gap=0ms: alternating: every 2nd call — pattern pfpfpf*",
-        "*no request*(none)*",  # a bare final: no message at all
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "replyrace * transport=openclaw *",
+            "*replyrace fast-fail at rtt=50ms, gap=0ms: alternating: every 2nd call — pattern pfpfpf*",
+            "*no request*(none)*",  # a bare final: no message at all
+        ]
+    )
 
 
 def test_agent_wait_between_sends_hides_the_race(ws_pytester: pytest.Pytester) -> None:
@@ -63,13 +65,18 @@ def test_late_answers_under_other_run_ids_are_shown_on_their_call(ws_pytester: p
 def test_a_wrong_token_is_an_error_per_call_not_a_hang(ws_pytester: pytest.Pytester) -> None:
     result = run(ws_pytester, toy_cmd("fixed"), "--replyrace-token=wrong-token", "-p", "no:randomly")
     result.assert_outcomes(failed=1)  # no real reply at all: a broken setup, not a green run
-    result.stdout.fnmatch_lines(["*replyrace: no call got a real reply — a race cannot be told from a broken setup: "
-                                 "pattern eeeeee (6e)*",
-                                 "*50ms     0ms  eeeeee *unreliable: every call (failed)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern eeeeee (6e)*",
+            "*50ms     0ms  eeeeee *unreliable: every call (failed)*",
+        ]
+    )
     ws_pytester.makepyfile(test_ws=RACE_TEST.replace("assert_no_fast_fail", "assert_clean"))
     result = run(ws_pytester, toy_cmd("fixed"), "--replyrace-token=wrong-token")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(['*connect refused: {"code": "UNAUTHORIZED", "message": "gateway token missing or wrong"}*'])
+    result.stdout.fnmatch_lines(
+        ['*connect refused: {"code": "UNAUTHORIZED", "message": "gateway token missing or wrong"}*']
+    )
 
 
 def test_fixed_is_clean_over_websocket(ws_pytester: pytest.Pytester) -> None:

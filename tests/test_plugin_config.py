@@ -18,25 +18,61 @@ def test_run(sequential_sender):
 @pytest.mark.parametrize(
     ("args", "env", "ini", "message"),
     [
-        (["--replyrace-ready=tpc"], {}, "", "*--replyrace-ready: 'tpc' is not a readiness check*tcp*http:/path*log:REGEX*"),
+        (
+            ["--replyrace-ready=tpc"],
+            {},
+            "",
+            "*--replyrace-ready: 'tpc' is not a readiness check*tcp*http:/path*log:REGEX*",
+        ),
         (["--replyrace-gap=-1"], {}, "", "*--replyrace-gap: '-1' must be >= 0; expected*"),
         ([], {"REPLYRACE_GAP": "-1"}, "", "*env REPLYRACE_GAP: '-1' must be >= 0*"),
         ([], {}, "replyrace_gap = soon", "*ini replyrace_gap: 'soon' is not a duration*"),
-        (["--replyrace-calls=0"], {}, "", "*--replyrace-calls: '0' is out of range; expected an integer from 1 to 10000*"),
-        (["--replyrace-seed=abc"], {}, "", "*--replyrace-seed: 'abc' is not a seed; expected an integer >= 0 or 'last'*"),
-        (["--replyrace-transport=smtp"], {}, "", "*--replyrace-transport: 'smtp' is not accepted; expected one of http*"),
+        (
+            ["--replyrace-calls=0"],
+            {},
+            "",
+            "*--replyrace-calls: '0' is out of range; expected an integer from 1 to 10000*",
+        ),
+        (
+            ["--replyrace-seed=abc"],
+            {},
+            "",
+            "*--replyrace-seed: 'abc' is not a seed; expected an integer >= 0 or 'last'*",
+        ),
+        (
+            ["--replyrace-transport=smtp"],
+            {},
+            "",
+            "*--replyrace-transport: 'smtp' is not accepted; expected one of http*",
+        ),
         (["--replyrace-ready-timeout=0"], {}, "", "*--replyrace-ready-timeout: '0' must be > 0*"),
-        (["--replyrace-gateway-url=http://192.0.2.1:8080"], {}, "",
-         "*--replyrace-gateway-url: 'http://192.0.2.1:8080' is not a loopback address*--replyrace-allow-remote*"),
-        (["--replyrace-stop-grace=999999999"], {}, "",
-         "*--replyrace-stop-grace: '999999999' is above the upper bound of 10 min (600s)*"),
-        ([], {"REPLYRACE_GATEWAY_CMD": "gw --port {port:>20}"}, "",
-         "*env REPLYRACE_GATEWAY_CMD: *placeholder '{port:>20}' is not a plain name*expected plain placeholders*"),
+        (
+            ["--replyrace-gateway-url=http://192.0.2.1:8080"],
+            {},
+            "",
+            "*--replyrace-gateway-url: 'http://192.0.2.1:8080' is not a loopback address*--replyrace-allow-remote*",
+        ),
+        (
+            ["--replyrace-stop-grace=999999999"],
+            {},
+            "",
+            "*--replyrace-stop-grace: '999999999' is above the upper bound of 10 min (600s)*",
+        ),
+        (
+            [],
+            {"REPLYRACE_GATEWAY_CMD": "gw --port {port:>20}"},
+            "",
+            "*env REPLYRACE_GATEWAY_CMD: *placeholder '{port:>20}' is not a plain name*expected plain placeholders*",
+        ),
         (["--replyrace-log-pattern=("], {}, "", "*replyrace log pattern '(' is not a valid regex*"),
     ],
 )
 def test_bad_settings_are_usage_errors_naming_their_source(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str], ini: str,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    ini: str,
     message: str,
 ) -> None:
     for key, value in env.items():
@@ -93,22 +129,31 @@ def test_bad_rtt_range_is_a_collection_error_naming_the_test(pytester: pytest.Py
     result = run_inprocess(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*test_bad.py::test_race: @pytest.mark.rtt_range('fast', 2): lo: 'fast' is not a duration; expected a number of seconds*"]
+        [
+            "*test_bad.py::test_race: @pytest.mark.rtt_range('fast', 2): lo: 'fast' is not a duration; expected a number of seconds*"
+        ]
     )
 
 
 @pytest.mark.parametrize(
     ("decorator", "arguments", "message"),
     [
-        ("@pytest.mark.replyrace(gap=-0.5)", "sequential_sender",
-         "*test_bad.py::test_race: @pytest.mark.replyrace(gap=-0.5): gap: -0.5 must be >= 0*"),
-        ('@pytest.mark.rtt_range("50ms", "1s")', "",
-         "*needs the test to use one of the fixtures sequential_sender, fake_provider or replyrace_rtt*"),
+        (
+            "@pytest.mark.replyrace(gap=-0.5)",
+            "sequential_sender",
+            "*test_bad.py::test_race: @pytest.mark.replyrace(gap=-0.5): gap: -0.5 must be >= 0*",
+        ),
+        (
+            '@pytest.mark.rtt_range("50ms", "1s")',
+            "",
+            "*needs the test to use one of the fixtures sequential_sender, fake_provider or replyrace_rtt*",
+        ),
     ],
     ids=["bad-replyrace-marker", "rtt-range-without-fixture"],
 )
-def test_marker_misuse_is_a_collection_error(pytester: pytest.Pytester, decorator: str, arguments: str,
-                                             message: str) -> None:
+def test_marker_misuse_is_a_collection_error(
+    pytester: pytest.Pytester, decorator: str, arguments: str, message: str
+) -> None:
     pytester.makepyfile(test_bad=f"import pytest\n\n{decorator}\ndef test_race({arguments}):\n    pass\n")
     result = run_inprocess(pytester)
     result.assert_outcomes(errors=1)
@@ -132,7 +177,12 @@ def test_ids_and_rtt_reach_the_provider(pytester: pytest.Pytester) -> None:
     result = run(pytester, "-v")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
-        ["*test_rtt?rtt=50ms? PASSED*", "*test_rtt?rtt=780ms? PASSED*", "*test_rtt?rtt=1.5s? PASSED*", "*test_pinned?rtt=200ms? PASSED*"]
+        [
+            "*test_rtt?rtt=50ms? PASSED*",
+            "*test_rtt?rtt=780ms? PASSED*",
+            "*test_rtt?rtt=1.5s? PASSED*",
+            "*test_pinned?rtt=200ms? PASSED*",
+        ]
     )
 
 
@@ -150,15 +200,20 @@ def test_ids_stay_unique_below_a_microsecond(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
     ids = [line for line in result.stdout.lines if line.startswith("test_ids.py::")]
-    assert ids == [f"test_ids.py::test_tiny[rtt={rtt}-gap={gap}]"
-                   for rtt in ("1e-12s", "1.4e-12s", "2e-12s") for gap in ("0.0s", "1e-09s")]
+    assert ids == [
+        f"test_ids.py::test_tiny[rtt={rtt}-gap={gap}]"
+        for rtt in ("1e-12s", "1.4e-12s", "2e-12s")
+        for gap in ("0.0s", "1e-09s")
+    ]
 
 
 def test_no_gateway_configured_skips_with_a_reason(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x=ONE_TEST)
     result = run(pytester, "-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*replyrace: no gateway configured; set replyrace_gateway_cmd*--replyrace-gateway-url*"])
+    result.stdout.fnmatch_lines(
+        ["*replyrace: no gateway configured; set replyrace_gateway_cmd*--replyrace-gateway-url*"]
+    )
 
 
 def test_gateway_that_exits_at_once_errors_with_code_and_log(
@@ -188,7 +243,9 @@ def test_gateway_that_never_becomes_ready_errors_and_is_stopped(
 
 def test_report_header_shows_gateway_settings_and_seed(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_x(): pass")
-    result = run(pytester, "--replyrace-gateway-url=http://127.0.0.1:9", "--replyrace-seed=1234", "--replyrace-gap=50ms")
+    result = run(
+        pytester, "--replyrace-gateway-url=http://127.0.0.1:9", "--replyrace-seed=1234", "--replyrace-gap=50ms"
+    )
     result.stdout.fnmatch_lines(
         [
             "replyrace 0.1.0: gateway=attach http://127.0.0.1:9 transport=http ready=http:/readyz ready-timeout=60s",
@@ -230,7 +287,9 @@ def test_report_json_schema(race_pytester: pytest.Pytester) -> None:
         """
     )
     report = race_pytester.path / "out" / "history.json"
-    run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}", f"--replyrace-report={report}").assert_outcomes(passed=1)
+    run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}", f"--replyrace-report={report}").assert_outcomes(
+        passed=1
+    )
     doc = json.loads(report.read_text())
     assert doc["version"] == 1 and isinstance(doc["seed"], int)
     (test,) = doc["tests"]

@@ -89,8 +89,13 @@ error = { event = "error", pointer = "/message" }
 """
 
 
-def setup(pytester: pytest.Pytester, api: str, calls: int = 6, extra: str = "", check: str = "assert_clean",
-          ) -> Path:
+def setup(
+    pytester: pytest.Pytester,
+    api: str,
+    calls: int = 6,
+    extra: str = "",
+    check: str = "assert_clean",
+) -> Path:
     pytester.path.joinpath("gw.toml").write_text(api)
     pytester.makepyfile(test_declared=CALLS.format(calls=calls, extra=extra, check=check))
     return pytester.path / "history.json"
@@ -98,8 +103,14 @@ def setup(pytester: pytest.Pytester, api: str, calls: int = 6, extra: str = "", 
 
 def declared(pytester: pytest.Pytester, *args: str, gateway: str = "") -> tuple[pytest.RunResult, list[Any]]:
     report = pytester.path / "history.json"
-    result = run(pytester, f"--replyrace-gateway-cmd={declared_gateway_cmd(gateway)}", "--replyrace-api=gw.toml",
-                 f"--replyrace-report={report}", "-s", *args)
+    result = run(
+        pytester,
+        f"--replyrace-gateway-cmd={declared_gateway_cmd(gateway)}",
+        "--replyrace-api=gw.toml",
+        f"--replyrace-report={report}",
+        "-s",
+        *args,
+    )
     tests = json.loads(report.read_text())["tests"] if report.exists() else []
     return result, tests
 
@@ -111,7 +122,7 @@ def histories(test: dict[str, Any]) -> list[list[str]]:
 def test_a_json_api_with_a_session_call_is_clean_and_the_gateway_keeps_the_history(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
-    setup(race_pytester, "[vars]\nmodel = \"bot\"\n" + JSON_API, extra=", history='exact'")
+    setup(race_pytester, '[vars]\nmodel = "bot"\n' + JSON_API, extra=", history='exact'")
     # The file's header, its placeholder filled in, reaches the gateway (which refuses a send without it).
     result, (test,) = declared(race_pytester, gateway="--require-header 'X-Model: bot'")
     result.assert_outcomes(passed=1)
@@ -132,8 +143,12 @@ def test_a_failed_session_call_is_that_runs_e_and_names_it(race_pytester: pytest
     result, (test,) = declared(race_pytester)
     result.assert_outcomes(failed=1)
     assert test["pattern"] == "eeeeee"
-    result.stdout.fnmatch_lines(["*transport: the session call POST http://127.0.0.1:*/sessions?fail=1 answered "
-                                 "HTTP 500: *cannot create a session right now*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*transport: the session call POST http://127.0.0.1:*/sessions?fail=1 answered "
+            "HTTP 500: *cannot create a session right now*"
+        ]
+    )
 
 
 @pytest.mark.slow  # long: CI runs it in the slow step
@@ -197,9 +212,11 @@ def test_an_ndjson_api_at_first_with_a_client_chosen_session_and_end_complete(
 def test_a_form_body_with_typed_and_repeated_values(race_pytester: pytest.Pytester, stream: str, fmt: str) -> None:
     api = FORM_API.replace("STREAM", stream).replace("FORMAT", fmt)
     if fmt == "json":  # one body: its pointers point into it, and no event names
-        api = api.replace('[{ event = "delta", pointer = "/d" }]', '{ pointer = "/reply" }') \
-            .replace('complete = { event = "done" }\n', "").replace('{ event = "error", pointer = "/message" }',
-                                                                   '{ pointer = "/error/message" }')
+        api = (
+            api.replace('[{ event = "delta", pointer = "/d" }]', '{ pointer = "/reply" }')
+            .replace('complete = { event = "done" }\n', "")
+            .replace('{ event = "error", pointer = "/message" }', '{ pointer = "/error/message" }')
+        )
     setup(race_pytester, api)
     result, (test,) = declared(race_pytester)
     # The gateway answers 400 unless stream is true/false, n an integer and tags repeated a then b.
@@ -209,21 +226,34 @@ def test_a_form_body_with_typed_and_repeated_values(race_pytester: pytest.Pytest
 
 def test_a_form_table_value_is_a_usage_error_naming_the_file_and_key(race_pytester: pytest.Pytester) -> None:
     setup(race_pytester, FORM_API.replace("STREAM", "{ on = true }").replace("FORMAT", "sse"))
-    result = run_inprocess(race_pytester, f"--replyrace-gateway-cmd={declared_gateway_cmd()}", "--replyrace-api=gw.toml")
+    result = run_inprocess(
+        race_pytester, f"--replyrace-gateway-cmd={declared_gateway_cmd()}", "--replyrace-api=gw.toml"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert ("--replyrace-api: gw.toml: [send] form.stream: a table or nested array cannot be a form value; expected a "
-            "string, number or boolean, or an array of them") in result.stderr.str()
+    assert (
+        "--replyrace-api: gw.toml: [send] form.stream: a table or nested array cannot be a form value; expected a "
+        "string, number or boolean, or an array of them"
+    ) in result.stderr.str()
 
 
-@pytest.mark.parametrize(("ini", "line"), [
-    ("replyrace_api = missing.toml", "*ini replyrace_api: the API file 'missing.toml' cannot be read (*"),
-    ("replyrace_api = mastr", "*ini replyrace_api: 'mastr' is neither a built-in API nor a .toml file; expected one "
-     "of langgraph, mastra*"),
-    ("replyrace_transport = declared", "*ini replyrace_transport: transport declared needs an API file; expected "
-     "--replyrace-api FILE*"),
-])
-def test_api_file_problems_are_usage_errors_before_any_test_runs(race_pytester: pytest.Pytester, ini: str,
-                                                                  line: str) -> None:
+@pytest.mark.parametrize(
+    ("ini", "line"),
+    [
+        ("replyrace_api = missing.toml", "*ini replyrace_api: the API file 'missing.toml' cannot be read (*"),
+        (
+            "replyrace_api = mastr",
+            "*ini replyrace_api: 'mastr' is neither a built-in API nor a .toml file; expected one "
+            "of langgraph, mastra*",
+        ),
+        (
+            "replyrace_transport = declared",
+            "*ini replyrace_transport: transport declared needs an API file; expected --replyrace-api FILE*",
+        ),
+    ],
+)
+def test_api_file_problems_are_usage_errors_before_any_test_runs(
+    race_pytester: pytest.Pytester, ini: str, line: str
+) -> None:
     config = race_pytester.path / "tox.ini"
     config.write_text(config.read_text().rstrip("\n") + "\n" + ini + "\n")
     race_pytester.makepyfile(test_declared=CALLS.format(calls=2, extra="", check="assert_clean"))
@@ -235,9 +265,11 @@ def test_api_file_problems_are_usage_errors_before_any_test_runs(race_pytester: 
 def test_an_error_inside_a_200_stream_is_the_calls_error_with_its_instant(race_pytester: pytest.Pytester) -> None:
     setup(race_pytester, SSE_API, extra="", check="assert_no_fast_fail")
     test_file = race_pytester.path / "test_declared.py"
-    test_file.write_text(test_file.read_text().replace("@pytest.mark.rtt_range",
-                                                       "@pytest.mark.provider_faults('500', calls=[2])\n"
-                                                       "@pytest.mark.rtt_range"))
+    test_file.write_text(
+        test_file.read_text().replace(
+            "@pytest.mark.rtt_range", "@pytest.mark.provider_faults('500', calls=[2])\n@pytest.mark.rtt_range"
+        )
+    )
     result, (test,) = declared(race_pytester)
     result.assert_outcomes(passed=1)
     # The provider failed call 2 and the gateway said so in an error event of its 200 stream: an honest e.
@@ -252,11 +284,14 @@ def test_an_error_inside_a_200_stream_is_the_calls_error_with_its_instant(race_p
 BUSY = "?busy=reject&busy_status=422&busy_text=Thread+is+already+running"
 
 
-@pytest.mark.parametrize(("busy", "policy", "outcome"), [
-    ('busy = { status = [409, 422], text = "already running" }\n', "reject", "passed"),
-    ('busy = { status = [409, 422], text = "already running" }\n', "queue", "failed"),
-    ("", "reject", "failed"),
-])
+@pytest.mark.parametrize(
+    ("busy", "policy", "outcome"),
+    [
+        ('busy = { status = [409, 422], text = "already running" }\n', "reject", "passed"),
+        ('busy = { status = [409, 422], text = "already running" }\n', "queue", "failed"),
+        ("", "reject", "failed"),
+    ],
+)
 def test_the_busy_selector(race_pytester: pytest.Pytester, busy: str, policy: str, outcome: str) -> None:
     api = SSE_API.replace("?tail_ms=300", BUSY) + busy
     setup(race_pytester, api, extra=f", send_at='first', busy_policy='{policy}'")
@@ -273,19 +308,31 @@ def test_the_busy_selector(race_pytester: pytest.Pytester, busy: str, policy: st
     else:
         # Without [reply] busy, 422 refuses the request itself: a broken setup, e, never a turn that raced.
         assert "e" in test["pattern"]
-        assert all("answered HTTP 422: " in c["transport_error"] and "the gateway refused the request itself, not a "
-                   "turn: check [send] in gw.toml" in c["transport_error"] for c in calls if c["letter"] == "e")
+        assert all(
+            "answered HTTP 422: " in c["transport_error"]
+            and "the gateway refused the request itself, not a turn: check [send] in gw.toml" in c["transport_error"]
+            for c in calls
+            if c["letter"] == "e"
+        )
 
 
-@pytest.mark.parametrize("api", [
-    SSE_API.replace("?tail_ms=300", "?busy=hold&hold_ms=400"),
-    # A 200 whose error holds the busy text: a refusal by text alone (no status in [reply] busy).
-    JSON_API.replace('path = "/json/{session}"', 'path = "/json/{session}?busy=hold&hold_ms=400&busy_status=200"')
-    .replace('error = { pointer = "/error/message" }', 'error = [{ pointer = "/error/message" }, { pointer = "/error" }]')
-    + 'busy = { text = "already running" }\n',
-], ids=["sse-409", "json-200-text"])
-def test_a_busy_refusal_of_a_message_sent_after_the_end_is_a_fast_fail(race_pytester: pytest.Pytester,
-                                                                        api: str) -> None:
+@pytest.mark.parametrize(
+    "api",
+    [
+        SSE_API.replace("?tail_ms=300", "?busy=hold&hold_ms=400"),
+        # A 200 whose error holds the busy text: a refusal by text alone (no status in [reply] busy).
+        JSON_API.replace(
+            'path = "/json/{session}"', 'path = "/json/{session}?busy=hold&hold_ms=400&busy_status=200"'
+        ).replace(
+            'error = { pointer = "/error/message" }', 'error = [{ pointer = "/error/message" }, { pointer = "/error" }]'
+        )
+        + 'busy = { text = "already running" }\n',
+    ],
+    ids=["sse-409", "json-200-text"],
+)
+def test_a_busy_refusal_of_a_message_sent_after_the_end_is_a_fast_fail(
+    race_pytester: pytest.Pytester, api: str
+) -> None:
     # The gateway holds the session 400 ms after each reply: a message sent at the end is refused though the
     # client was done.
     setup(race_pytester, api, check="assert_no_fast_fail")
@@ -295,12 +342,15 @@ def test_a_busy_refusal_of_a_message_sent_after_the_end_is_a_fast_fail(race_pyte
     assert all(call["busy_refusal"] and "already running" in call["error"] for call in test["calls"][1:])
 
 
-@pytest.mark.parametrize("reply", [
-    'text = { event = "delta", pointer = "/so_far", mode = "replace" }\n',
-    'complete = { event = "done", text = "/whole" }\n',
-], ids=["replace", "complete-text"])
-def test_the_text_as_a_snapshot_or_whole_in_the_text_complete_event(race_pytester: pytest.Pytester,
-                                                                     reply: str) -> None:
+@pytest.mark.parametrize(
+    "reply",
+    [
+        'text = { event = "delta", pointer = "/so_far", mode = "replace" }\n',
+        'complete = { event = "done", text = "/whole" }\n',
+    ],
+    ids=["replace", "complete-text"],
+)
+def test_the_text_as_a_snapshot_or_whole_in_the_text_complete_event(race_pytester: pytest.Pytester, reply: str) -> None:
     api = SSE_API.replace('text = { event = "delta", pointer = "/d" }\n', reply)
     if reply.startswith("complete"):
         api = api.replace('complete = { event = "done", pointer = "/finish" }\n', "")
@@ -310,17 +360,29 @@ def test_the_text_as_a_snapshot_or_whole_in_the_text_complete_event(race_pyteste
     assert [call["reply"] for call in test["calls"]] == [f"ECHO {call['token']}" for call in test["calls"]]
 
 
-@pytest.mark.parametrize(("fault", "timeout", "evidence"), [
-    ("garbage", "10", ["the answer holds no SSE event ([reply] format in gw.toml): '<html>oops ECHO"]),
-    ("cut", "10", ["/sse/", "broke off after ", " bytes (ClientPayloadError: ", "what arrived: ", "event: delta"]),
-    ("huge", "10", ["answer larger than 1048576 bytes: 'event: meta"]),
-    pytest.param("silent", "2", ["the reply started but did not finish within 2s: HTTP 200 and ", " bytes of its body: "
-                                 "'event: meta"], marks=pytest.mark.slow),
-    pytest.param("headers", "2", ["the reply started but did not finish within 2s: HTTP 200 and 0 bytes of its body"],
-                 marks=pytest.mark.slow),
-])
-def test_a_broken_answer_is_e_with_an_excerpt_and_the_run_goes_on(race_pytester: pytest.Pytester, fault: str,
-                                                                   timeout: str, evidence: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("fault", "timeout", "evidence"),
+    [
+        ("garbage", "10", ["the answer holds no SSE event ([reply] format in gw.toml): '<html>oops ECHO"]),
+        ("cut", "10", ["/sse/", "broke off after ", " bytes (ClientPayloadError: ", "what arrived: ", "event: delta"]),
+        ("huge", "10", ["answer larger than 1048576 bytes: 'event: meta"]),
+        pytest.param(
+            "silent",
+            "2",
+            ["the reply started but did not finish within 2s: HTTP 200 and ", " bytes of its body: 'event: meta"],
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            "headers",
+            "2",
+            ["the reply started but did not finish within 2s: HTTP 200 and 0 bytes of its body"],
+            marks=pytest.mark.slow,
+        ),
+    ],
+)
+def test_a_broken_answer_is_e_with_an_excerpt_and_the_run_goes_on(
+    race_pytester: pytest.Pytester, fault: str, timeout: str, evidence: list[str]
+) -> None:
     setup(race_pytester, SSE_API.replace("?tail_ms=300", f"?fault={fault}&fault_turn=2"), calls=4)
     result, (test,) = declared(race_pytester, f"--replyrace-call-timeout={timeout}")
     result.assert_outcomes(failed=1)
@@ -361,8 +423,9 @@ def test_the_docs_multitask_strategy_line_is_the_built_in_one_plus_the_field() -
     parse_api(builtin_text("langgraph").replace(original, changed), "copy")
 
 
-def test_the_docs_example_is_clean_at_send_at_text(race_pytester: pytest.Pytester,
-                                                   assert_no_leak: Callable[[], None]) -> None:
+def test_the_docs_example_is_clean_at_send_at_text(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
     setup(race_pytester, page_toml("declared-example"), extra=", send_at='text', history='exact'")
     result, (test,) = declared(race_pytester)
     result.assert_outcomes(passed=1)

@@ -51,7 +51,8 @@ def inner_tests() -> str:
 def test_fault_letters_match_the_readme(toy_pytester: pytest.Pytester, behaviour: str, column: int) -> None:
     toy_pytester.makepyfile(test_faults=inner_tests())
     result = toy_pytester.runpytest_subprocess(
-        "-p", "pytest_replyrace", toy_gateway_option("fixed", "--on-provider-error", behaviour), "-s", timeout=240)
+        "-p", "pytest_replyrace", toy_gateway_option("fixed", "--on-provider-error", behaviour), "-s", timeout=240
+    )
     rows = fault_table()
     result.assert_outcomes(passed=len(rows))
     seen = dict(re.findall(r"FAULT (\S+) (\S+) ", result.stdout.str()))

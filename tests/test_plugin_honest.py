@@ -29,14 +29,16 @@ def test_a_clean_row_never_reads_plainly_failed_and_markers_show_their_own_setti
     )
     result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "replyrace: calls=10 gap=0ms *",
-        "replyrace: markers may override per test *",
-        "test_rows.py::test_marker_settings",
-        "*50ms   100ms  pppppp *clean (passed)",
-        "test_rows.py::test_fails_on_something_else",
-        "*50ms     0ms  ppp *clean (failed: not a race assertion)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "replyrace: calls=10 gap=0ms *",
+            "replyrace: markers may override per test *",
+            "test_rows.py::test_marker_settings",
+            "*50ms   100ms  pppppp *clean (passed)",
+            "test_rows.py::test_fails_on_something_else",
+            "*50ms     0ms  ppp *clean (failed: not a race assertion)",
+        ]
+    )
     assert "clean (failed)" not in result.stdout.str()
     assert_no_leak()
 
@@ -61,8 +63,9 @@ def test_a_fault_on_call_2_stays_on_call_2_when_the_gateway_resends_the_failed_t
     report = race_pytester.path / "history.json"
     cmd = race_gateway_cmd("--keep-failed-turns")
     result = run(race_pytester, f"--replyrace-gateway-cmd={cmd}", f"--replyrace-report={report}", "-s")
-    assert re.search(r"PATTERN pepp RESENT \[\['rr-(\w+)-2', 'rr-\1-3'\]\] FAULTED \[\['rr-\1-2'\]\]",
-                     result.stdout.str()), result.stdout.str()
+    assert re.search(
+        r"PATTERN pepp RESENT \[\['rr-(\w+)-2', 'rr-\1-3'\]\] FAULTED \[\['rr-\1-2'\]\]", result.stdout.str()
+    ), result.stdout.str()
     result.assert_outcomes(passed=1)
     calls = json.loads(report.read_text())["tests"][0]["calls"]
     assert [c["letter"] for c in calls] == list("pepp")

@@ -55,8 +55,9 @@ def test_processes_that_leave_the_gateways_group_are_ended_and_named(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], how: str
 ) -> None:
     race_pytester.makepyfile(test_escape=ONE_RUN)
-    result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd('--escape', how)}",
-                 "--replyrace-stop-grace=2")
+    result = run(
+        race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd('--escape', how)}", "--replyrace-stop-grace=2"
+    )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["replyrace: ended 1 process that left the gateway's group: sleep (pid *)"])
     assert_no_leak()
@@ -78,16 +79,17 @@ def test_a_failure_inside_the_fake_provider_fails_the_test_as_ours(
 ) -> None:
     race_pytester.makepyfile(test_provider_bug=PROVIDER_BUG)
     report = race_pytester.path / "report.json"
-    result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}", f"--replyrace-report={report}",
-                 "-s")
+    result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}", f"--replyrace-report={report}", "-s")
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
-    result.stdout.fnmatch_lines([
-        "*FakeProviderError: replyrace's fake provider failed while serving POST /v1/chat/completions: "
-        "RuntimeError: injected provider bug",
-        "*Traceback (most recent call last):*",
-        "*RuntimeError: injected provider bug",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*FakeProviderError: replyrace's fake provider failed while serving POST /v1/chat/completions: "
+            "RuntimeError: injected provider bug",
+            "*Traceback (most recent call last):*",
+            "*RuntimeError: injected provider bug",
+        ]
+    )
     assert "PATTERN" not in text  # no letters were handed out for our own failure
     assert json.loads(report.read_text())["tests"] == []
     assert_no_leak()
@@ -100,15 +102,22 @@ def test_it(sequential_sender):
 """
 
 
-@pytest.mark.parametrize(("settle", "expected"), [
-    ("0.5", "LATE during,late"),  # call 1's drain line during the run, call 2's in the settle time
-    ("0", "LATE during"),
-])
+@pytest.mark.parametrize(
+    ("settle", "expected"),
+    [
+        ("0.5", "LATE during,late"),  # call 1's drain line during the run, call 2's in the settle time
+        ("0", "LATE during"),
+    ],
+)
 def test_log_lines_just_after_the_last_call_belong_to_the_run(
     race_pytester: pytest.Pytester, settle: str, expected: str
 ) -> None:
     race_pytester.makepyfile(test_late=LATE_LOG)
-    result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd('--late-log-ms', '200')}",
-                 f"--replyrace-settle={settle}", "-s")
+    result = run(
+        race_pytester,
+        f"--replyrace-gateway-cmd={race_gateway_cmd('--late-log-ms', '200')}",
+        f"--replyrace-settle={settle}",
+        "-s",
+    )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"*{expected}"])

@@ -32,29 +32,49 @@ def pytest_unconfigure(config):
 
 # point -> (gateway options, inner test module, the event that marks the point)
 POINTS: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "gateway-start": (("--ready-after-ms", "60000"), """
+    "gateway-start": (
+        ("--ready-after-ms", "60000"),
+        """
 def test_it(sequential_sender):
     sequential_sender.run(calls=2)
-""", "started"),
-    "mid-probe": (("--hang-on", "2"), """
+""",
+        "started",
+    ),
+    "mid-probe": (
+        ("--hang-on", "2"),
+        """
 def test_it(sequential_sender):
     sequential_sender.run(calls=3)
-""", "call 2"),
-    "provider-call": ((), """
+""",
+        "call 2",
+    ),
+    "provider-call": (
+        (),
+        """
 import pytest
 
 @pytest.mark.rtt_range("20s", "20s", steps=1)
 def test_it(sequential_sender):
     sequential_sender.run(calls=2)
-""", "call 1"),
-    "window-search": (("--background-ms", "500"), """
+""",
+        "call 1",
+    ),
+    "window-search": (
+        ("--background-ms", "500"),
+        """
 def test_it(sequential_sender):
     sequential_sender.search(rtt=(0.05, 1.0), gap=(0.0, 0.0), budget_s=60, max_calls=4)
-""", "call 10"),
-    "gateway-stop": (("--ignore-sigterm",), """
+""",
+        "call 10",
+    ),
+    "gateway-stop": (
+        ("--ignore-sigterm",),
+        """
 def test_it(sequential_sender):
     sequential_sender.run(calls=1)
-""", "sigterm"),
+""",
+        "sigterm",
+    ),
 }
 # Not in the signal matrix: the gateway also starts processes that leave its group (setsid, a double fork).
 ESCAPED = (("--escape", "setsid", "--escape", "double-fork", "--hang-on", "2"), POINTS["mid-probe"][1], "call 2")
@@ -88,8 +108,9 @@ def _describe(pids: list[int]) -> list[str]:
 
 
 @pytest.fixture
-def interrupted(race_pytester: pytest.Pytester, leak_marker: str,
-                monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str]]:
+def interrupted(
+    race_pytester: pytest.Pytester, leak_marker: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[int, str]]:
     """Run a case, signal it at its point, and assert nothing survived; returns (exit code, output)."""
     tmpdir = race_pytester.path / "private-tmp"
     tmpdir.mkdir()
@@ -105,10 +126,23 @@ def interrupted(race_pytester: pytest.Pytester, leak_marker: str,
         output = race_pytester.path / "output.txt"
         with open(output, "wb") as sink:
             process = subprocess.Popen(
-                [sys.executable, "-m", "pytest", "-p", "pytest_replyrace", "-p", "no:cacheprovider",
-                 f"--replyrace-gateway-cmd={command}", "--replyrace-stop-grace=20", "--replyrace-shrink=0",
-                 "--replyrace-call-timeout=60", *extra_args],
-                cwd=race_pytester.path, stdout=sink, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-p",
+                    "pytest_replyrace",
+                    "-p",
+                    "no:cacheprovider",
+                    f"--replyrace-gateway-cmd={command}",
+                    "--replyrace-stop-grace=20",
+                    "--replyrace-shrink=0",
+                    "--replyrace-call-timeout=60",
+                    *extra_args,
+                ],
+                cwd=race_pytester.path,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
             )
             try:
                 if sig is not None:
@@ -116,7 +150,8 @@ def interrupted(race_pytester: pytest.Pytester, leak_marker: str,
                     while event not in _events(events) and process.poll() is None and time.monotonic() < deadline:
                         time.sleep(0.02)
                     assert event in _events(events), (
-                        f"the run never reached {event!r}; events {_events(events)}\n{output.read_text()}")
+                        f"the run never reached {event!r}; events {_events(events)}\n{output.read_text()}"
+                    )
                     time.sleep(0.2)  # well inside the point: the gateway acts on what it just logged
                     process.send_signal(sig)
                 code = process.wait(timeout=90)
@@ -143,16 +178,25 @@ def _cases() -> list[object]:
     quick_sigterm = {"gateway-start", "mid-probe"}
     # SIGINT: three points by default, the longer two with the slow sweeps.
     quick_sigint = {"gateway-start", "provider-call", "gateway-stop"}
-    cases: list[object] = [pytest.param(signal.SIGINT, point, id=f"SIGINT-{point}",
-                                        marks=() if point in quick_sigint else pytest.mark.slow) for point in POINTS]
-    cases += [pytest.param(signal.SIGTERM, point, id=f"SIGTERM-{point}",
-                           marks=() if point in quick_sigterm else pytest.mark.slow) for point in POINTS]
+    cases: list[object] = [
+        pytest.param(
+            signal.SIGINT, point, id=f"SIGINT-{point}", marks=() if point in quick_sigint else pytest.mark.slow
+        )
+        for point in POINTS
+    ]
+    cases += [
+        pytest.param(
+            signal.SIGTERM, point, id=f"SIGTERM-{point}", marks=() if point in quick_sigterm else pytest.mark.slow
+        )
+        for point in POINTS
+    ]
     return cases
 
 
 @pytest.mark.parametrize(("sig", "point"), _cases())
-def test_a_signal_leaves_nothing_behind(interrupted: Callable[..., tuple[int, str]], point: str,
-                                        sig: signal.Signals) -> None:
+def test_a_signal_leaves_nothing_behind(
+    interrupted: Callable[..., tuple[int, str]], point: str, sig: signal.Signals
+) -> None:
     code, text = interrupted(point, sig)
     if sig is signal.SIGINT:
         assert code == pytest.ExitCode.INTERRUPTED, text
@@ -162,7 +206,8 @@ def test_a_signal_leaves_nothing_behind(interrupted: Callable[..., tuple[int, st
 
 
 def test_a_killed_pytest_leaves_no_process_that_left_the_gateways_group(
-        interrupted: Callable[..., tuple[int, str]]) -> None:
+    interrupted: Callable[..., tuple[int, str]],
+) -> None:
     # SIGTERM skips every cleanup in pytest: the reaper ends the group, then what carries the run marker.
     code, text = interrupted("escaped", signal.SIGTERM)
     assert code == -signal.SIGTERM, text

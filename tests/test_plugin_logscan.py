@@ -24,17 +24,20 @@ def test_a_flood_of_tracebacks_gives_a_short_message_and_report(
 ) -> None:
     race_pytester.makepyfile(test_flood=CLEAN_RUN)
     report = race_pytester.path / "report.json"
-    cmd = race_gateway_cmd("--error-on", "2", "--log-each-call", shlex.quote(TRACEBACK),
-                           "--log-each-call-times", str(PER_CALL))
+    cmd = race_gateway_cmd(
+        "--error-on", "2", "--log-each-call", shlex.quote(TRACEBACK), "--log-each-call-times", str(PER_CALL)
+    )
     result = run(race_pytester, f"--replyrace-gateway-cmd={cmd}", f"--replyrace-report={report}")
     result.assert_outcomes(failed=1)
     total = 2 * PER_CALL
-    result.stdout.fnmatch_lines([
-        f"*gateway log lines that matched during this test ({total:,}):",
-        "*L*: Traceback (most recent call last): → ValueError: boom",
-        f"*… and {total - 20:,} more (see the JSON report)",
-        f"*pe  *({total:,} log lines, failed)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*gateway log lines that matched during this test ({total:,}):",
+            "*L*: Traceback (most recent call last): → ValueError: boom",
+            f"*… and {total - 20:,} more (see the JSON report)",
+            f"*pe  *({total:,} log lines, failed)",
+        ]
+    )
     assert len(result.stdout.str()) < 60_000
     assert report.stat().st_size < 100_000
     (test,) = json.loads(report.read_text())["tests"]
@@ -65,11 +68,13 @@ def test_a_start_failure_with_a_20_mb_log_line_gives_a_short_message(
     cmd = race_gateway_cmd("--start-line-bytes", str(20_000_000), "--exit-at-start", "3")
     result = run(race_pytester, f"--replyrace-gateway-cmd={cmd}")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*gateway exited with exit code 3 before it was ready*",
-        "*last 2 log lines:",
-        "*xxxxxxxx… (+19,999,* chars)",
-        "*race gateway: exiting at start with code 3",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*gateway exited with exit code 3 before it was ready*",
+            "*last 2 log lines:",
+            "*xxxxxxxx… (+19,999,* chars)",
+            "*race gateway: exiting at start with code 3",
+        ]
+    )
     assert len(result.stdout.str()) < 30_000
     assert_no_leak()

@@ -33,11 +33,13 @@ def test_a_command_without_port_warns_and_says_how_to_silence_it(
     race_pytester.makepyfile(test_one=ONE_RACE)
     result = run(race_pytester, f"--replyrace-gateway-cmd={no_port_cmd()}")
     result.assert_outcomes(errors=1)  # filterwarnings = error
-    result.stdout.fnmatch_lines([
-        "*GatewayPortWarning: the gateway command has no {port} (replyrace: *, --replyrace-gateway-cmd); the "
-        "gateway must then listen on the port in the environment variable REPLYRACE_GATEWAY_PORT*"
-        "filterwarnings = ignore:the gateway command has no",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*GatewayPortWarning: the gateway command has no {port} (replyrace: *, --replyrace-gateway-cmd); the "
+            "gateway must then listen on the port in the environment variable REPLYRACE_GATEWAY_PORT*"
+            "filterwarnings = ignore:the gateway command has no",
+        ]
+    )
     # This gateway does read REPLYRACE_GATEWAY_PORT: silenced as the message says, the race runs.
     run(race_pytester, f"--replyrace-gateway-cmd={no_port_cmd()}", *QUIET_PORT_WARNING).assert_outcomes(passed=1)
     # With {port} there is nothing to warn about.
@@ -51,14 +53,20 @@ def test_a_gateway_on_the_wrong_port_gets_a_progress_line_and_the_probed_url(
 ) -> None:
     race_pytester.makepyfile(test_one=ONE_RACE)
     wrong = free_port()
-    result = run(race_pytester, f"--replyrace-gateway-cmd={no_port_cmd('--port', str(wrong))}",
-                 "--replyrace-ready-timeout=7", *QUIET_PORT_WARNING)  # default capture: no -s
+    result = run(
+        race_pytester,
+        f"--replyrace-gateway-cmd={no_port_cmd('--port', str(wrong))}",
+        "--replyrace-ready-timeout=7",
+        *QUIET_PORT_WARNING,
+    )  # default capture: no -s
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "replyrace: waiting for the gateway at http://127.0.0.1:*/readyz (5s of 7s; last: connection refused)",
-        "*still not ready (http:/readyz) after 7s; it was stopped",
-        "*probed: http://127.0.0.1:*/readyz; last result: connection refused",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "replyrace: waiting for the gateway at http://127.0.0.1:*/readyz (5s of 7s; last: connection refused)",
+            "*still not ready (http:/readyz) after 7s; it was stopped",
+            "*probed: http://127.0.0.1:*/readyz; last result: connection refused",
+        ]
+    )
     assert f"127.0.0.1:{wrong}/readyz" not in result.stdout.str()  # it probed the port it gave, not the gateway's
     assert_no_leak()
 
@@ -67,13 +75,22 @@ def test_a_gateway_that_exits_before_ready_names_the_probed_url(race_pytester: p
     race_pytester.makepyfile(test_one=ONE_RACE)
     result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd('--exit-at-start', '3')}")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*exited with exit code 3 before it was ready (http:/readyz)",
-                                 "*probed: http://127.0.0.1:*/readyz; last result: *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*exited with exit code 3 before it was ready (http:/readyz)",
+            "*probed: http://127.0.0.1:*/readyz; last result: *",
+        ]
+    )
 
 
-@pytest.mark.parametrize("how", [("--replyrace-require-gateway",),
-                                 pytest.param(("--replyrace-require-gateway=on",), marks=pytest.mark.slow),
-                                 pytest.param(("env",), marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "how",
+    [
+        ("--replyrace-require-gateway",),
+        pytest.param(("--replyrace-require-gateway=on",), marks=pytest.mark.slow),
+        pytest.param(("env",), marks=pytest.mark.slow),
+    ],
+)
 def test_require_gateway_turns_the_no_gateway_skip_into_an_error(
     race_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: tuple[str, ...]
 ) -> None:
@@ -84,8 +101,9 @@ def test_require_gateway_turns_the_no_gateway_skip_into_an_error(
         how = ()
     result = run(race_pytester, *how)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*replyrace: no gateway configured, and a gateway is required (*); set "
-                                 "replyrace_gateway_cmd (ini)*"])
+    result.stdout.fnmatch_lines(
+        ["*replyrace: no gateway configured, and a gateway is required (*); set replyrace_gateway_cmd (ini)*"]
+    )
 
 
 def test_a_transport_that_is_not_one_is_named_before_anything_is_sent(race_pytester: pytest.Pytester) -> None:
@@ -111,11 +129,13 @@ def test_a_transport_that_is_not_one_is_named_before_anything_is_sent(race_pytes
     race_pytester.makepyfile(test_one=ONE_RACE)
     result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*TransportContractError: replyrace_transport_factory made ReadmeOnlyTransport *, which is not a replyrace "
-        "Transport: no `name` attribute *; `open` is not async *; `send` is not async *; `close` is not async *; "
-        "no plain `late_replies` method *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*TransportContractError: replyrace_transport_factory made ReadmeOnlyTransport *, which is not a replyrace "
+            "Transport: no `name` attribute *; `open` is not async *; `send` is not async *; `close` is not async *; "
+            "no plain `late_replies` method *",
+        ]
+    )
     assert "can't be used in 'await' expression" not in result.stdout.str()
 
 
@@ -123,10 +143,13 @@ def test_the_docs_transport_example_runs_against_a_real_gateway(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
     race_pytester.makeconftest(doc_block("03-transports.md", "transport-example"))
-    race_pytester.makepyfile(test_one=ONE_RACE.replace("assert_no_fast_fail()", "assert_clean()") + """
+    race_pytester.makepyfile(
+        test_one=ONE_RACE.replace("assert_no_fast_fail()", "assert_clean()")
+        + """
 def test_the_readme_transport_is_used(replyrace_transport_factory):
     assert type(replyrace_transport_factory()).__name__ == "MyTransport"
-""")
+"""
+    )
     result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*50ms     0ms  ppp *clean (passed)"])
@@ -152,14 +175,22 @@ def test_report_paths_are_printed_and_the_replay_line_carries_every_option(
     report, html = race_pytester.path / "out" / "run.json", race_pytester.path / "out" / "run.html"
     # 450 ms of background work per turn at a 50 ms RTT: every call after the first fast-fails.
     cmd = race_gateway_cmd("--background-ms", "450")
-    options = (f"--replyrace-gateway-cmd={cmd}", "--replyrace-gap=0", "--replyrace-shrink=0",
-               "--replyrace-force-calls=4", f"--replyrace-report={report}", f"--replyrace-html={html}")
+    options = (
+        f"--replyrace-gateway-cmd={cmd}",
+        "--replyrace-gap=0",
+        "--replyrace-shrink=0",
+        "--replyrace-force-calls=4",
+        f"--replyrace-report={report}",
+        f"--replyrace-html={html}",
+    )
     result = run(race_pytester, *options)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        f"replyrace: JSON report written to {report}",
-        f"replyrace: HTML report written to {html}",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"replyrace: JSON report written to {report}",
+            f"replyrace: HTML report written to {html}",
+        ]
+    )
     line = next(text for text in result.outlines if "replay: pytest" in text)
     words = shlex.split(line.split("replay: ", 1)[1])
     assert words[:3] == ["pytest", "test_one.py::test_race", "--replyrace-seed"]

@@ -76,11 +76,15 @@ def test_fixed_gateway_is_clean_at_every_rtt_with_jitter(
     race_pytester.makepyfile(test_chat=SWEEP_TEST.format(steps=3, jitter=", jitter=0.3"))
     result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd()}")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*50ms   200ms  pppppp    6  0  0  0  0*clean (passed)", "*2s   200ms  pppppp*clean (passed)"])
+    result.stdout.fnmatch_lines(
+        ["*50ms   200ms  pppppp    6  0  0  0  0*clean (passed)", "*2s   200ms  pppppp*clean (passed)"]
+    )
     assert_no_leak()
 
 
-def test_every_letter_comes_from_a_real_gateway(race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]) -> None:
+def test_every_letter_comes_from_a_real_gateway(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
     # Call 2 gets call 1's reply (w), call 3 hangs (l), call 4 errors after the
     # provider answered (e), call 5's connection drops (e), call 6 starts 800 ms
     # of background work that still holds the guard when call 7 arrives (f).
@@ -99,10 +103,14 @@ def test_every_letter_comes_from_a_real_gateway(race_pytester: pytest.Pytester, 
         "--wrong-reply-on", "2", "--hang-on", "3", "--error-on", "4", "--drop-on", "5", "--background-on", "6:800"
     )
     result = run(race_pytester, f"--replyrace-gateway-cmd={cmd}", "-s")
-    result.stdout.fnmatch_lines(["*PATTERN pwleepf*", "*50ms     0ms  pwleepf   2  1  1  1  2*fast-fail: intermittent 2/7 (1 log line, passed)"])
+    result.stdout.fnmatch_lines(
+        ["*PATTERN pwleepf*", "*50ms     0ms  pwleepf   2  1  1  1  2*fast-fail: intermittent 2/7 (1 log line, passed)"]
+    )
     # -v puts the timeline under every row that is not clean.
     result = run(race_pytester, f"--replyrace-gateway-cmd={cmd}", "-v")
-    result.stdout.fnmatch_lines(["*pwleepf*passed)", "*#*sent at*latency*", "*3 * l  (no reply within the call timeout)"])
+    result.stdout.fnmatch_lines(
+        ["*pwleepf*passed)", "*#*sent at*latency*", "*3 * l  (no reply within the call timeout)"]
+    )
     result.assert_outcomes(passed=1)
     assert_no_leak()
 

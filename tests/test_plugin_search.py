@@ -35,33 +35,47 @@ def test_search_finds_the_configured_window_within_ten_percent(toy_pytester: pyt
         """
     )
     report = toy_pytester.path / "w.json"
-    result = toy_pytester.runpytest_subprocess("-p", "pytest_replyrace", TOY, "-s", f"--replyrace-report={report}",
-                                               "--replyrace-parallel=3", timeout=240)
+    result = toy_pytester.runpytest_subprocess(
+        "-p", "pytest_replyrace", TOY, "-s", f"--replyrace-report={report}", "--replyrace-parallel=3", timeout=240
+    )
     result.assert_outcomes(failed=1)
     (window,) = json.loads(report.read_text())["windows"]
     assert window["node_id"] == "test_window.py::test_window"
     assert window["statement"].startswith("fails when RTT ≤ 2") and window["statement"].endswith("with gap ≤ 400ms")
     result.stdout.fnmatch_lines(["test_window.py::test_window: window fails when RTT ≤ *ms with gap ≤ 400ms"])
-    result.stdout.fnmatch_lines([
-        "*EDGE gap=0.2 *", "EDGE gap=0.3 *", "EDGE gap=0.4 *",
-        "*replyrace window: fails when RTT ≤ *ms with gap ≤ 400ms (* probes, *s)",
-        "*gap  200ms: fast-fails at RTT ≤ 4*ms",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*EDGE gap=0.2 *",
+            "EDGE gap=0.3 *",
+            "EDGE gap=0.4 *",
+            "*replyrace window: fails when RTT ≤ *ms with gap ≤ 400ms (* probes, *s)",
+            "*gap  200ms: fast-fails at RTT ≤ 4*ms",
+        ]
+    )
 
 
 def test_search_option_appends_the_window_to_a_failing_assertion(toy_pytester: pytest.Pytester) -> None:
     toy_pytester.makepyfile(test_point=race_test(("50ms", "50ms", 1), calls=3, gap=0.2, name="test_point"))
     report = toy_pytester.path / "w.json"
     result = toy_pytester.runpytest_subprocess(
-        "-p", "pytest_replyrace", TOY, "--replyrace-search", "rtt=50ms:1s,gap=200ms,calls=3", "--replyrace-shrink=0",
-        f"--replyrace-report={report}", timeout=240)
+        "-p",
+        "pytest_replyrace",
+        TOY,
+        "--replyrace-search",
+        "rtt=50ms:1s,gap=200ms,calls=3",
+        "--replyrace-shrink=0",
+        f"--replyrace-report={report}",
+        timeout=240,
+    )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "replyrace: search=rtt=50ms:1s,gap=200ms,gaps=3,budget=120s,calls=3 (on every failing race assertion)",
-        "E *RaceFailure: replyrace fast-fail at rtt=50ms, gap=200ms: *",
-        "E *replyrace window: fails when RTT ≤ 4*ms with gap ≤ 200ms (* probes, *s)",
-        "E *gap  200ms: fast-fails at RTT ≤ 4*ms",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "replyrace: search=rtt=50ms:1s,gap=200ms,gaps=3,budget=120s,calls=3 (on every failing race assertion)",
+            "E *RaceFailure: replyrace fast-fail at rtt=50ms, gap=200ms: *",
+            "E *replyrace window: fails when RTT ≤ 4*ms with gap ≤ 200ms (* probes, *s)",
+            "E *gap  200ms: fast-fails at RTT ≤ 4*ms",
+        ]
+    )
     history = json.loads(report.read_text())
     assert len(history["tests"]) == 1  # the search's probes are not the test's runs
     (window,) = history["windows"]
@@ -81,8 +95,9 @@ def test_parallel_and_serial_grids_give_the_same_verdicts(toy_pytester: pytest.P
             assert any(serial.verdicts().values()) and not all(serial.verdicts().values())
         """
     )
-    result = toy_pytester.runpytest_subprocess("-p", "pytest_replyrace", TOY, "--replyrace-parallel=9", "-s",
-                                               timeout=240)
+    result = toy_pytester.runpytest_subprocess(
+        "-p", "pytest_replyrace", TOY, "--replyrace-parallel=9", "-s", timeout=240
+    )
     result.assert_outcomes(passed=1)
     # Every probe is a race run of its own: the summary has a row per (rtt, gap) and run.
     result.stdout.fnmatch_lines(["*= replyrace summary =*", "test_grid.py::test_grid", "*50ms     0ms  pf*"])

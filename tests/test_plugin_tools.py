@@ -29,22 +29,41 @@ def test_tools(sequential_sender, fake_provider):
 """
 
 
-@pytest.mark.parametrize(("options", "pattern", "problem"), [
-    ((), "ppp", None),
-    (("--provider-api", "anthropic-messages", "--stream", "|", "--replyrace-send-at=served"), "ppp", None),
-    (("--answer-twice-on", "2"), "php", "tool call call_rr-*-2_1 answered twice in request #4"),
-    (("--drop-result-on", "2", "--provider-api", "openai-responses"), "php",
-     "tool call call_rr-*-2_1 never answered (issued in request #3)"),
-    (("--wrong-id-on", "3", "--provider-api", "ollama"), "pph",
-     "a tool result for call_never_issued, never issued in this turn (request #6)"),
-], ids=["clean", "anthropic-stream-served", "answered-twice", "never-answered", "never-issued"])
+@pytest.mark.parametrize(
+    ("options", "pattern", "problem"),
+    [
+        ((), "ppp", None),
+        (("--provider-api", "anthropic-messages", "--stream", "|", "--replyrace-send-at=served"), "ppp", None),
+        (("--answer-twice-on", "2"), "php", "tool call call_rr-*-2_1 answered twice in request #4"),
+        (
+            ("--drop-result-on", "2", "--provider-api", "openai-responses"),
+            "php",
+            "tool call call_rr-*-2_1 never answered (issued in request #3)",
+        ),
+        (
+            ("--wrong-id-on", "3", "--provider-api", "ollama"),
+            "pph",
+            "a tool result for call_never_issued, never issued in this turn (request #6)",
+        ),
+    ],
+    ids=["clean", "anthropic-stream-served", "answered-twice", "never-answered", "never-issued"],
+)
 def test_a_tool_turn_is_two_model_calls_and_a_broken_loop_is_h(
-        race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], options: tuple[str, ...], pattern: str,
-        problem: str | None) -> None:
+    race_pytester: pytest.Pytester,
+    assert_no_leak: Callable[[], None],
+    options: tuple[str, ...],
+    pattern: str,
+    problem: str | None,
+) -> None:
     race_pytester.makepyfile(test_tools=INNER)
     gateway, _, pytest_args = " ".join(options).partition(" | ")  # the gateway's switches | pytest's own
-    result = run(race_pytester, f"--replyrace-gateway-cmd={tool_gateway_cmd(*gateway.split())}", "-s",
-                 *pytest_args.split(), timeout=180)
+    result = run(
+        race_pytester,
+        f"--replyrace-gateway-cmd={tool_gateway_cmd(*gateway.split())}",
+        "-s",
+        *pytest_args.split(),
+        timeout=180,
+    )
     steps = "[(1, 'tool'), (2, 'text'), (1, 'tool'), (2, 'text'), (1, 'tool'), (2, 'text')]"
     out = result.stdout.str()
     assert f"PATTERN {pattern} STEPS {steps}" in out, out

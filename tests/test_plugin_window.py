@@ -31,15 +31,24 @@ def test_rtt_and_gap_ranges_make_a_grid(toy_pytester: pytest.Pytester) -> None:
         """
     )
     out = toy_pytester.path
-    result = run(toy_pytester, toy("alternating"), "-v", f"--replyrace-report={out / 'g.json'}",
-                 f"--replyrace-html={out / 'g.html'}")
-    result.stdout.fnmatch_lines([
-        "*test_grid?rtt=50ms-gap=0ms? FAILED*",
-        "*test_grid?rtt=50ms-gap=100ms? *",
-        "*test_grid?rtt=50ms-gap=200ms? PASSED*",
-        "*test_grid?rtt=50ms-gap=300ms? PASSED*",
-    ])
-    result.stdout.fnmatch_lines(["test_grid.py::test_grid", "*50ms     0ms  pfpfpf*", "*50ms   300ms  pppppp*clean (passed)"])
+    result = run(
+        toy_pytester,
+        toy("alternating"),
+        "-v",
+        f"--replyrace-report={out / 'g.json'}",
+        f"--replyrace-html={out / 'g.html'}",
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*test_grid?rtt=50ms-gap=0ms? FAILED*",
+            "*test_grid?rtt=50ms-gap=100ms? *",
+            "*test_grid?rtt=50ms-gap=200ms? PASSED*",
+            "*test_grid?rtt=50ms-gap=300ms? PASSED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["test_grid.py::test_grid", "*50ms     0ms  pfpfpf*", "*50ms   300ms  pppppp*clean (passed)"]
+    )
     gaps = {t["gap"]: t["pattern"] for t in json.loads((out / "g.json").read_text())["tests"]}
     assert set(gaps) == {0.0, 0.1, 0.2, 0.3} and gaps[0.0] == "pfpfpf" and gaps[0.3] == "pppppp"
     heat = (out / "g.html").read_text()
@@ -49,10 +58,16 @@ def test_rtt_and_gap_ranges_make_a_grid(toy_pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("marks", "message"),
     [
-        ('@pytest.mark.gap_range(0, 1)\n@pytest.mark.replyrace(gap=0.5)', "*both @pytest.mark.gap_range and @pytest.mark.replyrace(gap=...)*"),
-        ('@pytest.mark.gap_range(-1, 1)', "*gap_range(-1, 1): lo: -1 must be >= 0*"),
+        (
+            "@pytest.mark.gap_range(0, 1)\n@pytest.mark.replyrace(gap=0.5)",
+            "*both @pytest.mark.gap_range and @pytest.mark.replyrace(gap=...)*",
+        ),
+        ("@pytest.mark.gap_range(-1, 1)", "*gap_range(-1, 1): lo: -1 must be >= 0*"),
         ('@pytest.mark.gap_range(0, 1, scale="log")', "*a log scale cannot start at 0*"),
-        ('@pytest.mark.replyrace(pause=(0.1,))', "*pause (0.1,) is not a pause; expected (after, length) or 'AFTER:LENGTH'*"),
+        (
+            "@pytest.mark.replyrace(pause=(0.1,))",
+            "*pause (0.1,) is not a pause; expected (after, length) or 'AFTER:LENGTH'*",
+        ),
     ],
     ids=["gap-twice", "negative-gap", "log-from-zero", "bad-pause"],
 )
@@ -67,7 +82,9 @@ def test_bad_pause_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_x(): pass")
     result = run_inprocess(pytester, "--replyrace-pause=soon")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--replyrace-pause: pause 'soon' is not a pause; expected (after, length) or 'AFTER:LENGTH'*"])
+    result.stderr.fnmatch_lines(
+        ["*--replyrace-pause: pause 'soon' is not a pause; expected (after, length) or 'AFTER:LENGTH'*"]
+    )
 
 
 PAUSE_TEST = """
@@ -129,11 +146,13 @@ def test_a_failure_prints_a_two_call_reproduction_that_fails_again(toy_pytester:
     )
     result = run(toy_pytester, toy("alternating"))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*pattern pfpfpf*",
-        "*minimal reproduction: 2 calls at rtt=50ms, gap=0ms, seed *: pattern pf (session agent:test:race-*)",
-        "*replay it: pytest *test_shrink.py::test_race* --replyrace-seed * --replyrace-force-calls 2",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*pattern pfpfpf*",
+            "*minimal reproduction: 2 calls at rtt=50ms, gap=0ms, seed *: pattern pf (session agent:test:race-*)",
+            "*replay it: pytest *test_shrink.py::test_race* --replyrace-seed * --replyrace-force-calls 2",
+        ]
+    )
     line = next(text for text in result.outlines if "replay it: " in text)
     words = shlex.split(line.split("replay it: ", 1)[1])
     again = run(toy_pytester, toy("alternating"), *words[1:])
@@ -161,12 +180,16 @@ def test_grid_and_shrink_probes_each_say_a_line_and_nothing_with_q(toy_pytester:
     )
     result = run(toy_pytester, toy("alternating"), "--replyrace-shrink=20")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "replyrace: grid probe rtt=50ms gap=0ms calls=3 -> p?p (*s) [[]test_probes.py::test_grid]",
-        "replyrace: grid probe rtt=50ms gap=300ms calls=3 -> ppp (*s) [[]test_probes.py::test_grid]",
-    ], consecutive=False)
-    result.stdout.fnmatch_lines(["replyrace: shrink probe rtt=50ms gap=0ms calls=2 -> pf (*s of 20s) "
-                                 "[[]test_probes.py::test_shrunk]"])
+    result.stdout.fnmatch_lines(
+        [
+            "replyrace: grid probe rtt=50ms gap=0ms calls=3 -> p?p (*s) [[]test_probes.py::test_grid]",
+            "replyrace: grid probe rtt=50ms gap=300ms calls=3 -> ppp (*s) [[]test_probes.py::test_grid]",
+        ],
+        consecutive=False,
+    )
+    result.stdout.fnmatch_lines(
+        ["replyrace: shrink probe rtt=50ms gap=0ms calls=2 -> pf (*s of 20s) [[]test_probes.py::test_shrunk]"]
+    )
     quiet = run(toy_pytester, toy("alternating"), "--replyrace-shrink=20", "-q")
     quiet.assert_outcomes(passed=1, failed=1)
     assert not [line for line in quiet.outlines + quiet.errlines if " probe rtt=" in line]

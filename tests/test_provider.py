@@ -44,7 +44,7 @@ def sse_text(body: bytes) -> str:
     lines = [line for line in body.decode().splitlines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
     for line in lines[:-1]:
-        delta = json.loads(line[len("data: "):])["choices"][0]["delta"]
+        delta = json.loads(line[len("data: ") :])["choices"][0]["delta"]
         text += delta.get("content", "")
     return text
 
@@ -58,17 +58,32 @@ def test_non_streaming_reply_echoes_the_latest_user_turn(provider: FakeProvider)
     assert entry.tokens == ["rr-abcd-2"] and entry.status == 200 and not entry.stream and entry.served
 
 
-@pytest.mark.parametrize(("turns", "latest", "history", "tokens"), [
-    # OpenClaw's shape: the user text and a metadata user message make one turn; the history is before it.
-    ([("old rr-aaaa-1", "ECHO rr-aaaa-1"), ("rr-aaaa-2 again", "ECHO rr-aaaa-2")], ["[Sun] rr-aaaa-3", "Sender meta"],
-     ["rr-aaaa-1", "rr-aaaa-2"], ["rr-aaaa-3"]),
-    # A gateway that stores the turn and then appends it again: the latest turn carries it twice.
-    ([("rr-aaaa-1", "ECHO rr-aaaa-1")], ["rr-aaaa-2", "rr-aaaa-2"], ["rr-aaaa-1"], ["rr-aaaa-2", "rr-aaaa-2"]),
-    # A user turn stored twice in the history shows twice there.
-    ([("rr-aaaa-1", None), ("rr-aaaa-1", "ECHO rr-aaaa-1")], ["rr-aaaa-2"], ["rr-aaaa-1", "rr-aaaa-1"], ["rr-aaaa-2"]),
-])
+@pytest.mark.parametrize(
+    ("turns", "latest", "history", "tokens"),
+    [
+        # OpenClaw's shape: the user text and a metadata user message make one turn; the history is before it.
+        (
+            [("old rr-aaaa-1", "ECHO rr-aaaa-1"), ("rr-aaaa-2 again", "ECHO rr-aaaa-2")],
+            ["[Sun] rr-aaaa-3", "Sender meta"],
+            ["rr-aaaa-1", "rr-aaaa-2"],
+            ["rr-aaaa-3"],
+        ),
+        # A gateway that stores the turn and then appends it again: the latest turn carries it twice.
+        ([("rr-aaaa-1", "ECHO rr-aaaa-1")], ["rr-aaaa-2", "rr-aaaa-2"], ["rr-aaaa-1"], ["rr-aaaa-2", "rr-aaaa-2"]),
+        # A user turn stored twice in the history shows twice there.
+        (
+            [("rr-aaaa-1", None), ("rr-aaaa-1", "ECHO rr-aaaa-1")],
+            ["rr-aaaa-2"],
+            ["rr-aaaa-1", "rr-aaaa-1"],
+            ["rr-aaaa-2"],
+        ),
+    ],
+)
 def test_the_journal_keeps_the_history_and_the_latest_turn_message_by_message(
-    provider: FakeProvider, turns: list[tuple[str, str | None]], latest: list[str], history: list[str],
+    provider: FakeProvider,
+    turns: list[tuple[str, str | None]],
+    latest: list[str],
+    history: list[str],
     tokens: list[str],
 ) -> None:
     earlier: list[dict[str, Any]] = []
@@ -106,7 +121,12 @@ def test_rtt_is_applied_arrival_to_last_byte(provider: FakeProvider) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"[1, 2]", json.dumps({"messages": []}).encode(), json.dumps({"messages": [{}], "stream": "yes"}).encode()],
+    [
+        b"not json",
+        b"[1, 2]",
+        json.dumps({"messages": []}).encode(),
+        json.dumps({"messages": [{}], "stream": "yes"}).encode(),
+    ],
 )
 def test_malformed_requests_get_400_and_a_journal_entry(provider: FakeProvider, raw: bytes) -> None:
     status, body = post(provider, None, raw=raw)
@@ -260,8 +280,9 @@ def test_a_failure_in_our_handler_is_a_500_saying_so_journaled_and_raised_as_our
     status, body = post(provider, chat("hello rr-abcd-1"))
     assert status == 500
     error = json.loads(body)["error"]
-    assert error["message"] == ("replyrace's fake provider failed while serving POST /v1/chat/completions: "
-                                "KeyError: 'injected'")
+    assert error["message"] == (
+        "replyrace's fake provider failed while serving POST /v1/chat/completions: KeyError: 'injected'"
+    )
     assert "in broken" in error["traceback"]
     (entry,) = provider.journal
     assert entry.status == 500 and not entry.served and entry.traceback is not None and "KeyError" in entry.traceback

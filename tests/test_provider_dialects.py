@@ -12,10 +12,18 @@ import pytest
 from pytest_replyrace.provider.server import FakeProvider
 
 APIS = ["openai-chat", "anthropic-messages", "openai-responses", "ollama"]
-PATHS = {"openai-chat": "/v1/chat/completions", "anthropic-messages": "/v1/messages",
-         "openai-responses": "/v1/responses", "ollama": "/api/chat"}
-HISTORY = [("user", "first rr-dial-1"), ("assistant", "ECHO rr-dial-1"), ("user", "second rr-dial-2"),
-           ("assistant", "ECHO rr-dial-2")]
+PATHS = {
+    "openai-chat": "/v1/chat/completions",
+    "anthropic-messages": "/v1/messages",
+    "openai-responses": "/v1/responses",
+    "ollama": "/api/chat",
+}
+HISTORY = [
+    ("user", "first rr-dial-1"),
+    ("assistant", "ECHO rr-dial-1"),
+    ("user", "second rr-dial-2"),
+    ("assistant", "ECHO rr-dial-2"),
+]
 
 
 @pytest.fixture
@@ -44,8 +52,14 @@ class Answer:
         return [json.loads(line) for line in self.body.decode().splitlines() if line]
 
 
-def send(provider: FakeProvider, path: str, body: Any = None, raw: bytes | None = None, method: str = "POST",
-         headers: dict[str, str] | None = None) -> Answer:
+def send(
+    provider: FakeProvider,
+    path: str,
+    body: Any = None,
+    raw: bytes | None = None,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+) -> Answer:
     conn = http.client.HTTPConnection("127.0.0.1", provider.port, timeout=10)
     try:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
@@ -64,12 +78,20 @@ def request_body(api: str, text: str, stream: bool | None, history: list[tuple[s
         messages = [{"role": r, "content": [{"type": "text", "text": t}] if r == "user" else t} for r, t in turns]
         body: dict[str, Any] = {"model": "claude-fake", "max_tokens": 64, "system": system, "messages": messages}
     elif api == "openai-responses":
-        items = [{"type": "message", "role": r,
-                  "content": [{"type": "input_text" if r == "user" else "output_text", "text": t}]} for r, t in turns]
+        items = [
+            {
+                "type": "message",
+                "role": r,
+                "content": [{"type": "input_text" if r == "user" else "output_text", "text": t}],
+            }
+            for r, t in turns
+        ]
         body = {"model": "gpt-fake", "instructions": system, "input": items}
     else:
-        body = {"model": "fake-model", "messages": [{"role": "system", "content": system},
-                                                     *({"role": r, "content": t} for r, t in turns)]}
+        body = {
+            "model": "fake-model",
+            "messages": [{"role": "system", "content": system}, *({"role": r, "content": t} for r, t in turns)],
+        }
     if stream is not None:
         body["stream"] = stream
     return body
@@ -101,8 +123,9 @@ def reply_text(api: str, answer: Answer, stream: bool) -> str:
         if not stream:
             body = answer.json()
             assert body["object"] == "response" and body["status"] == "completed"
-            return "".join(part["text"] for item in body["output"] for part in item["content"]
-                           if part["type"] == "output_text")
+            return "".join(
+                part["text"] for item in body["output"] for part in item["content"] if part["type"] == "output_text"
+            )
         events = answer.events()
         names = [name for name, _ in events]
         assert names[0] == "response.created" and names[-1] == "response.completed"
@@ -122,8 +145,9 @@ def reply_text(api: str, answer: Answer, stream: bool) -> str:
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("api", APIS)
-def test_each_api_echoes_the_latest_turn_and_journals_the_history(provider: FakeProvider, api: str,
-                                                                  stream: bool) -> None:
+def test_each_api_echoes_the_latest_turn_and_journals_the_history(
+    provider: FakeProvider, api: str, stream: bool
+) -> None:
     answer = send(provider, PATHS[api], request_body(api, "[wrapped] rr-dial-3 please", stream))
     assert reply_text(api, answer, stream) == "ECHO rr-dial-3"
     (entry,) = provider.journal
@@ -139,15 +163,20 @@ def test_ollama_streams_unless_told_not_to(provider: FakeProvider) -> None:
 
 
 def test_responses_input_may_be_a_plain_string(provider: FakeProvider) -> None:
-    answer = send(provider, "/v1/responses", {"model": "gpt-fake", "input": "hello rr-resp-1",
-                                              "instructions": "rr-syst-9"})
+    answer = send(
+        provider, "/v1/responses", {"model": "gpt-fake", "input": "hello rr-resp-1", "instructions": "rr-syst-9"}
+    )
     assert reply_text("openai-responses", answer, False) == "ECHO rr-resp-1"
     assert provider.journal[0].history == []
 
 
 def test_anthropic_headers_are_accepted_unchecked(provider: FakeProvider) -> None:
-    answer = send(provider, "/v1/messages", request_body("anthropic-messages", "rr-anth-1", False),
-                  headers={"x-api-key": "anything", "anthropic-version": "2023-06-01"})
+    answer = send(
+        provider,
+        "/v1/messages",
+        request_body("anthropic-messages", "rr-anth-1", False),
+        headers={"x-api-key": "anything", "anthropic-version": "2023-06-01"},
+    )
     assert reply_text("anthropic-messages", answer, False) == "ECHO rr-anth-1"
 
 
@@ -173,23 +202,36 @@ def ollama_error(answer: Answer) -> str:
 
 
 ERROR_SHAPE: dict[str, Callable[[Answer], str]] = {
-    "openai-chat": openai_error, "anthropic-messages": anthropic_error, "openai-responses": openai_error,
+    "openai-chat": openai_error,
+    "anthropic-messages": anthropic_error,
+    "openai-responses": openai_error,
     "ollama": ollama_error,
 }
 MALFORMED = {
-    "anthropic-messages": [{"model": "m", "messages": [{"role": "user", "content": "x"}]},  # no max_tokens
-                           {"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},  # no model
-                           {"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
-                           {"model": "m", "max_tokens": 5, "messages": [], "stream": True}],
-    "openai-responses": [{"input": "x"}, {"model": "m"}, {"model": "m", "input": [3]},
-                         {"model": "m", "input": "x", "stream": "yes"}],
-    "ollama": [{"messages": [{"role": "user", "content": "x"}]}, {"model": "m", "messages": "x"},
-               {"model": "m", "messages": [{"content": "x"}]}],
+    "anthropic-messages": [
+        {"model": "m", "messages": [{"role": "user", "content": "x"}]},  # no max_tokens
+        {"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},  # no model
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+        {"model": "m", "max_tokens": 5, "messages": [], "stream": True},
+    ],
+    "openai-responses": [
+        {"input": "x"},
+        {"model": "m"},
+        {"model": "m", "input": [3]},
+        {"model": "m", "input": "x", "stream": "yes"},
+    ],
+    "ollama": [
+        {"messages": [{"role": "user", "content": "x"}]},
+        {"model": "m", "messages": "x"},
+        {"model": "m", "messages": [{"content": "x"}]},
+    ],
 }
 
 
-@pytest.mark.parametrize(("api", "body"), [(api, body) for api, bodies in MALFORMED.items() for body in bodies]
-                         + [(api, None) for api in APIS])
+@pytest.mark.parametrize(
+    ("api", "body"),
+    [(api, body) for api, bodies in MALFORMED.items() for body in bodies] + [(api, None) for api in APIS],
+)
 def test_malformed_requests_get_the_apis_own_400(provider: FakeProvider, api: str, body: Any) -> None:
     answer = send(provider, PATHS[api], body, raw=b"not json" if body is None else None)
     assert answer.status == 400, answer.body
@@ -223,10 +265,12 @@ def test_status_faults_in_each_apis_shape(provider: FakeProvider, api: str, kind
 
 
 IN_STREAM_ERROR: dict[str, Callable[[Answer], bool]] = {
-    "anthropic-messages": lambda a: a.events()[-1][0] == "error"
-    and a.events()[-1][1]["error"]["type"] == "overloaded_error",
-    "openai-responses": lambda a: a.events()[-1][0] == "response.failed"
-    and a.events()[-1][1]["response"]["status"] == "failed",
+    "anthropic-messages": lambda a: (
+        a.events()[-1][0] == "error" and a.events()[-1][1]["error"]["type"] == "overloaded_error"
+    ),
+    "openai-responses": lambda a: (
+        a.events()[-1][0] == "response.failed" and a.events()[-1][1]["response"]["status"] == "failed"
+    ),
     "ollama": lambda a: "error" in a.lines()[-1] and not any(line.get("done") for line in a.lines()),
 }
 

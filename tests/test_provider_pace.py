@@ -51,11 +51,15 @@ async def test_the_text_streams_in_its_pieces_from_ttft_to_the_rtt(provider: Fak
 
 def test_the_schedule_replays_from_the_seed_and_the_token() -> None:
     def schedule(seed: int, token: str) -> list[float]:
-        with FakeProvider(rtt=0.05, jitter=0.5, seed=seed, model_spec=ModelSpec(ttft=0.01, reply_pieces=8,
-                                                                                 reply_words=20)) as server:
+        with FakeProvider(
+            rtt=0.05, jitter=0.5, seed=seed, model_spec=ModelSpec(ttft=0.01, reply_pieces=8, reply_words=20)
+        ) as server:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-            conn.request("POST", "/v1/chat/completions", body=json.dumps(
-                {"model": "m", "stream": True, "messages": [{"role": "user", "content": token}]}))
+            conn.request(
+                "POST",
+                "/v1/chat/completions",
+                body=json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": token}]}),
+            )
             conn.getresponse().read()
             conn.close()
             (entry,) = server.journal
@@ -74,8 +78,9 @@ async def test_a_tool_steps_arguments_are_paced_too(provider: FakeProvider) -> N
     body = first_body("anthropic-messages", "rr-pace-4", True)
     async with aiohttp.ClientSession() as session:
         call = await ask(session, base(provider), "anthropic-messages", body)
-        done = await ask(session, base(provider), "anthropic-messages", follow_up("anthropic-messages", body, call,
-                                                                                   ["noon"]))
+        done = await ask(
+            session, base(provider), "anthropic-messages", follow_up("anthropic-messages", body, call, ["noon"])
+        )
     assert call.kind == "tool" and call.argument_pieces == 6 and call.arguments == '{"zone": "Europe/Amsterdam"}'
     assert done.text.startswith("ECHO rr-pace-4 lorem")
     tool, text = provider.journal

@@ -26,15 +26,23 @@ def base(provider: FakeProvider) -> str:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("api", APIS)
-async def test_a_tool_turn_is_a_tool_call_then_the_echo_of_the_user_token(provider: FakeProvider, api: str,
-                                                                         stream: bool) -> None:
+async def test_a_tool_turn_is_a_tool_call_then_the_echo_of_the_user_token(
+    provider: FakeProvider, api: str, stream: bool
+) -> None:
     body = first_body(api, "[wrapped] rr-tool-1 what time is it", stream, tools=("clock", "weather"))
     async with aiohttp.ClientSession() as session:
         call = await ask(session, base(provider), api, body)
         assert call.status == 200 and call.kind == "tool", call.raw
         assert call.name == "clock" and json.loads(call.arguments) == {} and call.text == ""
-        assert call.stop == {"openai-chat": "tool_calls", "anthropic-messages": "tool_use",
-                             "openai-responses": "function_call", "ollama": "stop"}[api]
+        assert (
+            call.stop
+            == {
+                "openai-chat": "tool_calls",
+                "anthropic-messages": "tool_use",
+                "openai-responses": "function_call",
+                "ollama": "stop",
+            }[api]
+        )
         done = await ask(session, base(provider), api, follow_up(api, body, call, ["12:00 rr-fake-9"]))
     assert done.status == 200 and done.kind == "text" and done.text == "ECHO rr-tool-1", done
     first, second = provider.journal
@@ -69,8 +77,9 @@ async def test_openai_chat_stream_names_the_call_first_then_the_arguments(provid
 @pytest.mark.asyncio
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("api", APIS)
-async def test_a_request_offering_no_tools_gets_text_and_the_journal_says_so(provider: FakeProvider, api: str,
-                                                                             stream: bool) -> None:
+async def test_a_request_offering_no_tools_gets_text_and_the_journal_says_so(
+    provider: FakeProvider, api: str, stream: bool
+) -> None:
     async with aiohttp.ClientSession() as session:
         answer = await ask(session, base(provider), api, first_body(api, "rr-tool-4", stream, tools=()))
     assert answer.kind == "text" and answer.text == "ECHO rr-tool-4"
@@ -96,16 +105,21 @@ async def test_two_tool_calls_make_three_model_calls(provider: FakeProvider, api
 
 
 @pytest.mark.asyncio
-async def test_a_chained_responses_follow_up_with_no_user_message_still_echoes_the_turn(
-        provider: FakeProvider) -> None:
+async def test_a_chained_responses_follow_up_with_no_user_message_still_echoes_the_turn(provider: FakeProvider) -> None:
     body = first_body("openai-responses", "rr-tool-6", True)
     async with aiohttp.ClientSession() as session:
         call = await ask(session, base(provider), "openai-responses", body)
-        done = await ask(session, base(provider), "openai-responses",
-                         follow_up("openai-responses", body, call, ["12:00"], chained=True))
+        done = await ask(
+            session,
+            base(provider),
+            "openai-responses",
+            follow_up("openai-responses", body, call, ["12:00"], chained=True),
+        )
     assert done.kind == "text" and done.text == "ECHO rr-tool-6"
-    assert [(e.step, e.kind, e.tokens) for e in provider.journal] == [(1, "tool", ["rr-tool-6"]),
-                                                                      (2, "text", ["rr-tool-6"])]
+    assert [(e.step, e.kind, e.tokens) for e in provider.journal] == [
+        (1, "tool", ["rr-tool-6"]),
+        (2, "text", ["rr-tool-6"]),
+    ]
 
 
 @pytest.mark.asyncio
@@ -118,11 +132,11 @@ async def test_a_result_answered_twice_is_journaled_twice(provider: FakeProvider
     assert provider.journal[1].answered == [call.call_id, call.call_id]
 
 
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize("api", ["openai-chat", "anthropic-messages", "openai-responses"])
-async def test_a_result_naming_the_call_by_its_letters_and_digits_answers_that_call(provider: FakeProvider,
-                                                                                  api: str) -> None:
+async def test_a_result_naming_the_call_by_its_letters_and_digits_answers_that_call(
+    provider: FakeProvider, api: str
+) -> None:
     # OpenClaw's strict tool-call-id mode replays call_rr-tool-10_1 as callrrtool101, in the assistant's call
     # and in its result alike.
     body = first_body(api, "rr-tool-10", False)
@@ -155,8 +169,10 @@ async def test_no_tool_calls_keeps_todays_echo_and_the_next_turn_starts_again(pr
         assert answer.kind == "text" and answer.text == "ECHO rr-tool-8"
         provider.model(tool_calls=1)
         body = first_body("openai-chat", "rr-tool-9", False)
-        body["messages"][1:1] = [{"role": "user", "content": "rr-tool-8"},
-                                 {"role": "assistant", "content": "ECHO rr-tool-8"}]
+        body["messages"][1:1] = [
+            {"role": "user", "content": "rr-tool-8"},
+            {"role": "assistant", "content": "ECHO rr-tool-8"},
+        ]
         call = await ask(session, base(provider), "openai-chat", body)
     assert call.kind == "tool"  # a finished turn before it: this is step 1 of a new turn
     assert [(e.step, e.kind) for e in provider.journal] == [(1, "text"), (1, "tool")]
@@ -172,23 +188,27 @@ def test_reset_restores_the_model_the_provider_was_made_with(provider: FakeProvi
     assert provider.model_spec.tool_calls == 0
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"tool_calls": -1}, "tool_calls=-1; expected an integer from 0 to 100"),
-    ({"tool_calls": True}, "tool_calls=True"),
-    ({"tool_calls": 101}, "tool_calls=101"),
-    ({"tool": ""}, "tool=''; expected a tool name"),
-    ({"tool": "two words"}, "tool='two words'"),
-    ({"tool": 3}, "tool=3"),
-    ({"arguments": "[1]"}, "arguments='[1]'; expected the text of a JSON object"),
-    ({"arguments": "{"}, "arguments='{'"),
-    ({"arguments": 5}, "arguments=5"),
-    ({"ttft": -1}, "ttft"),
-    ({"reply_pieces": 0}, "reply_pieces=0; expected an integer from 1 to 10000 or None"),
-    ({"reply_words": -2}, "reply_words=-2"),
-    ({"speed": 3}, "speed: not a model setting"),
-])
-def test_bad_model_settings_are_refused_naming_the_value(provider: FakeProvider, changes: dict[str, object],
-                                                         message: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"tool_calls": -1}, "tool_calls=-1; expected an integer from 0 to 100"),
+        ({"tool_calls": True}, "tool_calls=True"),
+        ({"tool_calls": 101}, "tool_calls=101"),
+        ({"tool": ""}, "tool=''; expected a tool name"),
+        ({"tool": "two words"}, "tool='two words'"),
+        ({"tool": 3}, "tool=3"),
+        ({"arguments": "[1]"}, "arguments='[1]'; expected the text of a JSON object"),
+        ({"arguments": "{"}, "arguments='{'"),
+        ({"arguments": 5}, "arguments=5"),
+        ({"ttft": -1}, "ttft"),
+        ({"reply_pieces": 0}, "reply_pieces=0; expected an integer from 1 to 10000 or None"),
+        ({"reply_words": -2}, "reply_words=-2"),
+        ({"speed": 3}, "speed: not a model setting"),
+    ],
+)
+def test_bad_model_settings_are_refused_naming_the_value(
+    provider: FakeProvider, changes: dict[str, object], message: str
+) -> None:
     with pytest.raises(ValueError, match="^" + message.replace("[", r"\[").replace("{", r"\{")):
         provider.model(**changes)
     assert provider.model_spec == ModelSpec(tool_calls=1)

@@ -21,15 +21,41 @@ def sample(pattern: str, rtt: float = 0.05, node: str = "t.py::test_x[rtt=50ms]"
     for i, letter in enumerate(pattern, start=1):
         token, sent = f"rr-abcd-{i}", 100.0 + i
         if letter == "p":
-            call = CallRecord(i, token, "agent:test:race-x", sent, sent + rtt + 0.01, "r", f"ECHO {token}",
-                              journal=[JournalEntry(i, "/v1/chat/completions", sent + 0.005, sent + 0.005 + rtt,
-                                                    [token], rtt, "fake-model", True, 200)])
+            call = CallRecord(
+                i,
+                token,
+                "agent:test:race-x",
+                sent,
+                sent + rtt + 0.01,
+                "r",
+                f"ECHO {token}",
+                journal=[
+                    JournalEntry(
+                        i,
+                        "/v1/chat/completions",
+                        sent + 0.005,
+                        sent + 0.005 + rtt,
+                        [token],
+                        rtt,
+                        "fake-model",
+                        True,
+                        200,
+                    )
+                ],
+            )
         else:
             call = CallRecord(i, token, "agent:test:race-x", sent, sent + 0.25, "r", "<canned & fast>")
         call.letter = classify(call)
         calls.append(call)
-    return RaceResult(calls, "agent:test:race-x", rtt=rtt, gap=0.2, seed=1, node_id=node,
-                      log_matches=[LogMatch("x", "followup queue drain failed for <key>", 3)]).to_dict()
+    return RaceResult(
+        calls,
+        "agent:test:race-x",
+        rtt=rtt,
+        gap=0.2,
+        seed=1,
+        node_id=node,
+        log_matches=[LogMatch("x", "followup queue drain failed for <key>", 3)],
+    ).to_dict()
 
 
 def test_page_carries_patterns_bars_logs_and_escapes_text() -> None:
@@ -60,9 +86,17 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 @pytest.mark.slow  # long: CI runs it in the slow step
@@ -72,9 +106,15 @@ def test_a_failing_run_gives_json_junit_and_html_merged_across_xdist_workers(rac
     # 350 ms of background work from each turn's start holds the guard: at 50 ms RTT the send 200 ms after a real
     # reply lands 100 ms inside it and the one after a fast-fail 100 ms past it (pfpf, with margins that hold on
     # a loaded machine); at 1 s nothing is left.
-    result = run(race_pytester, f"--replyrace-gateway-cmd={race_gateway_cmd('--background-ms', '350')}", "-n", "2",
-                 f"--replyrace-report={out / 'h.json'}", f"--replyrace-html={out / 'h.html'}",
-                 f"--junitxml={out / 'junit.xml'}")
+    result = run(
+        race_pytester,
+        f"--replyrace-gateway-cmd={race_gateway_cmd('--background-ms', '350')}",
+        "-n",
+        "2",
+        f"--replyrace-report={out / 'h.json'}",
+        f"--replyrace-html={out / 'h.html'}",
+        f"--junitxml={out / 'junit.xml'}",
+    )
     result.assert_outcomes(passed=1, failed=1)
     history = json.loads((out / "h.json").read_text())
     assert sorted(t["pattern"] for t in history["tests"]) == ["pfpf", "pppp"]  # both workers' results
@@ -91,14 +131,30 @@ def test_a_failing_run_gives_json_junit_and_html_merged_across_xdist_workers(rac
 def test_a_real_browser_renders_the_page(tmp_path: Path) -> None:
     assert CHROMIUM is not None
     page = tmp_path / "report.html"
-    page.write_text(render_html([sample("pfpf"), sample("pppp", 3.0, "t.py::test_x[rtt=3s]")], seed=7,
-                                settings={"gap": "200ms"}), encoding="utf-8")
+    page.write_text(
+        render_html([sample("pfpf"), sample("pppp", 3.0, "t.py::test_x[rtt=3s]")], seed=7, settings={"gap": "200ms"}),
+        encoding="utf-8",
+    )
     profile = tmp_path / "profile"
-    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=60)
+    dom = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "pfpf" in dom.stdout and "<svg" in dom.stdout and "<rect" in dom.stdout
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1100,900",
-                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--window-size=1100,900",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=60,
+    )
     assert _png_size(shot) == (1100, 900)
     assert shot.stat().st_size > 20_000  # a blank page compresses to a few kB; this one has bars and text

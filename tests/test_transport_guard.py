@@ -53,7 +53,10 @@ def run_flaky(transport: Flaky, calls: int = 3) -> list[str | None]:
 @pytest.mark.parametrize(
     ("failure", "quoted"),
     [
-        (ZeroDivisionError("division by zero"), "the flaky transport's send() raised ZeroDivisionError: 'division by zero'"),
+        (
+            ZeroDivisionError("division by zero"),
+            "the flaky transport's send() raised ZeroDivisionError: 'division by zero'",
+        ),
         (KeyError("runId"), "the flaky transport's send() raised KeyError: \"'runId'\""),
         # Raised by the transport, a TimeoutError is evidence: only the driver's own timeout makes `l`.
         (TimeoutError("socket read"), "the flaky transport's send() raised TimeoutError: 'socket read'"),
@@ -100,13 +103,15 @@ def test_a_transport_that_raises_still_gets_its_summary_row_and_report_entry(rac
     report = race_pytester.path / "history.json"
     result = run(race_pytester, "-s", f"--replyrace-gateway-cmd={race_gateway_cmd()}", f"--replyrace-report={report}")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([
-        "*PATTERN pep",
-        "ERROR the http transport's send() raised ZeroDivisionError: 'division by zero'",
-        "*= replyrace summary =*",
-        "test_guard.py::test_run",
-        "*50ms*pep *2  0  0  0  1 *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*PATTERN pep",
+            "ERROR the http transport's send() raised ZeroDivisionError: 'division by zero'",
+            "*= replyrace summary =*",
+            "test_guard.py::test_run",
+            "*50ms*pep *2  0  0  0  1 *",
+        ]
+    )
     (test,) = json.loads(report.read_text())["tests"]
     assert test["pattern"] == "pep"
     assert "ZeroDivisionError" in test["calls"][1]["transport_error"]

@@ -39,8 +39,10 @@ class Planted:
         # The guard outlives the reply by BACKGROUND_MS - RTT; a send `gap` later finds it held.
         edge = BACKGROUND_MS / 1000 - gap
         if abs(rtt - edge) < EDGE_MARGIN:
-            raise pytest.UsageError(f"rtt={rtt * 1000:g}ms is within {EDGE_MARGIN * 1000:g} ms of the planted "
-                                    f"window's edge ({edge * 1000:g} ms at gap={gap:g}s); probe further from it")
+            raise pytest.UsageError(
+                f"rtt={rtt * 1000:g}ms is within {EDGE_MARGIN * 1000:g} ms of the planted "
+                f"window's edge ({edge * 1000:g} ms at gap={gap:g}s); probe further from it"
+            )
         return rtt < edge
 
 
@@ -55,17 +57,18 @@ PLANTED: dict[str, Planted | None] = {
 BUSY_PLANTED: dict[str, Planted] = {
     "busy-after-final": Planted("a rejecting gateway", "the turn goes idle 200 ms after its final", "text"),
     "stale-history": Planted("an agent server", "the turn is stored 200 ms after its final", "text"),
-    "takeover": Planted("2026.7.1-2 (#113194)", "a message during a model call takes the session over",
-                        "request"),
-    "tool-handoff": Planted("an agent loop", "the session is given up while a tool runs, and the pending tool "
-                            "call is kept per session", "request"),
+    "takeover": Planted("2026.7.1-2 (#113194)", "a message during a model call takes the session over", "request"),
+    "tool-handoff": Planted(
+        "an agent loop",
+        "the session is given up while a tool runs, and the pending tool call is kept per session",
+        "request",
+    ),
 }
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "toy_modes(*modes): run the test once per toy gateway mode")
-    config.addinivalue_line("markers", "toy_args(*args): more arguments for the toy gateway, e.g. '--busy', "
-                                       "'reject'")
+    config.addinivalue_line("markers", "toy_args(*args): more arguments for the toy gateway, e.g. '--busy', 'reject'")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -83,18 +86,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         busy = BUSY_PLANTED.get(params.params["toy_mode"])
         if busy is not None:
             if params.params.get("send_at") == busy.send_at:
-                item.add_marker(pytest.mark.xfail(strict=True, raises=AssertionError,
-                                                  reason=f"planted bug of {busy.releases}: {busy.bug}"))
+                item.add_marker(
+                    pytest.mark.xfail(
+                        strict=True, raises=AssertionError, reason=f"planted bug of {busy.releases}: {busy.bug}"
+                    )
+                )
             continue
         planted = PLANTED.get(params.params["toy_mode"])
         mark = item.get_closest_marker("replyrace")
         gap = float(mark.kwargs.get("gap", 0.0)) if mark is not None else 0.0
         rtt = params.params.get("replyrace_rtt")
         if planted is not None and rtt is not None and planted.window_open_at(rtt, gap):
-            item.add_marker(pytest.mark.xfail(
-                strict=True, raises=AssertionError,
-                reason=f"planted bug of OpenClaw {planted.releases}: {planted.bug}",
-            ))
+            item.add_marker(
+                pytest.mark.xfail(
+                    strict=True,
+                    raises=AssertionError,
+                    reason=f"planted bug of OpenClaw {planted.releases}: {planted.bug}",
+                )
+            )
 
 
 @pytest.fixture

@@ -59,8 +59,10 @@ def test_a_message_during_a_tool_call_waits_for_the_turn(toy_mode, send_at, sequ
 
 
 @pytest.mark.toy_modes("fixed")
-@pytest.mark.parametrize(("toy_busy", "send_at", "letter"),
-                         [("reject", "first", "b"), ("steer", "request", "m"), ("interrupt", "request", "i")])
+@pytest.mark.parametrize(
+    ("toy_busy", "send_at", "letter"),
+    [("reject", "first", "b"), ("steer", "request", "m"), ("interrupt", "request", "i")],
+)
 @pytest.mark.rtt_range("200ms", "200ms", steps=1)
 @pytest.mark.replyrace(calls=3, gap=0.05)
 def test_each_busy_policy_keeps_its_promise(toy_mode, toy_busy, send_at, letter, sequential_sender):

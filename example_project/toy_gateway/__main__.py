@@ -31,27 +31,54 @@ def _ms(text: str) -> float:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="toy_gateway", description=__doc__)
-    parser.add_argument("--port", type=int, default=os.environ.get("REPLYRACE_GATEWAY_PORT"),
-                        help="port on 127.0.0.1 (env REPLYRACE_GATEWAY_PORT)")
-    parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL"),
-                        help="OpenAI base URL ending in /v1 (env REPLYRACE_PROVIDER_URL)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=os.environ.get("REPLYRACE_GATEWAY_PORT"),
+        help="port on 127.0.0.1 (env REPLYRACE_GATEWAY_PORT)",
+    )
+    parser.add_argument(
+        "--provider-url",
+        default=os.environ.get("REPLYRACE_PROVIDER_URL"),
+        help="OpenAI base URL ending in /v1 (env REPLYRACE_PROVIDER_URL)",
+    )
     parser.add_argument("--mode", default="alternating", choices=list(MODES), help="which release family to mimic")
     for knob in ("cleanup", "debounce", "background", "overhead", "queue-ack"):
         parser.add_argument(f"--{knob}-ms", type=_ms, default=None, help=f"override the mode's {knob} (ms)")
-    parser.add_argument("--tool-ms", type=_ms, default=0.0,
-                        help="how long the clock tool takes (ms; the tool is offered in the OpenAI chat API)")
-    parser.add_argument("--admission-wait", choices=["on", "off"], default=None,
-                        help="override the mode's wait-for-idle admission (off in `fixed` re-opens the race)")
-    parser.add_argument("--on-provider-error", choices=["report", "canned"], default="report",
-                        help="report a failed model run as an error (honest), or answer canned text (papers over it)")
+    parser.add_argument(
+        "--tool-ms",
+        type=_ms,
+        default=0.0,
+        help="how long the clock tool takes (ms; the tool is offered in the OpenAI chat API)",
+    )
+    parser.add_argument(
+        "--admission-wait",
+        choices=["on", "off"],
+        default=None,
+        help="override the mode's wait-for-idle admission (off in `fixed` re-opens the race)",
+    )
+    parser.add_argument(
+        "--on-provider-error",
+        choices=["report", "canned"],
+        default="report",
+        help="report a failed model run as an error (honest), or answer canned text (papers over it)",
+    )
     parser.add_argument("--token", default="replyrace-token", help="WebSocket auth token")
     parser.add_argument("--model", default="fake-model")
-    parser.add_argument("--provider-api", choices=PROVIDER_APIS, default="openai-completions",
-                        help="the provider API to call the model in (default openai-completions)")
-    parser.add_argument("--busy", choices=BUSY_POLICIES, default=None,
-                        help="run each message as a turn with this policy for a message that arrives while a turn "
-                             "runs: queue (wait), reject (refuse as busy), steer (fold it into the running turn) or "
-                             "interrupt (abort the running turn); default: the mode's own machinery")
+    parser.add_argument(
+        "--provider-api",
+        choices=PROVIDER_APIS,
+        default="openai-completions",
+        help="the provider API to call the model in (default openai-completions)",
+    )
+    parser.add_argument(
+        "--busy",
+        choices=BUSY_POLICIES,
+        default=None,
+        help="run each message as a turn with this policy for a message that arrives while a turn "
+        "runs: queue (wait), reject (refuse as busy), steer (fold it into the running turn) or "
+        "interrupt (abort the running turn); default: the mode's own machinery",
+    )
     args = parser.parse_args(argv)
     if args.port is None or args.provider_url is None:
         parser.error("--port and --provider-url are required (or REPLYRACE_GATEWAY_PORT / REPLYRACE_PROVIDER_URL)")
@@ -60,16 +87,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace) -> None:
     mode = mode_named(args.mode).with_knobs(
-        cleanup=args.cleanup_ms, debounce=args.debounce_ms, background=args.background_ms,
-        overhead=args.overhead_ms, queue_ack=args.queue_ack_ms,
+        cleanup=args.cleanup_ms,
+        debounce=args.debounce_ms,
+        background=args.background_ms,
+        overhead=args.overhead_ms,
+        queue_ack=args.queue_ack_ms,
     )
     if args.admission_wait is not None:
         mode = dataclasses.replace(mode, admission_waits=args.admission_wait == "on")
     if args.busy is not None:
         mode = dataclasses.replace(mode, busy=args.busy)
-    gateway = ToyGateway(mode, args.provider_url, model=args.model, log=lambda line: print(line, flush=True),
-                         on_provider_error=args.on_provider_error, provider_api=args.provider_api,
-                         tool_ms=args.tool_ms)
+    gateway = ToyGateway(
+        mode,
+        args.provider_url,
+        model=args.model,
+        log=lambda line: print(line, flush=True),
+        on_provider_error=args.on_provider_error,
+        provider_api=args.provider_api,
+        tool_ms=args.tool_ms,
+    )
     await gateway.start()
     ready = {"ready": False}
     app = web.Application()
@@ -84,8 +120,11 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     ready["ready"] = True
     engine = f", busy policy {mode.busy}" if mode.busy is not None else ""
-    print(f"[gateway] ready (toy, mode {mode.name}: cleanup {mode.cleanup:g} ms, debounce {mode.debounce:g} ms, "
-          f"background {mode.background:g} ms{engine}) on 127.0.0.1:{args.port}", flush=True)
+    print(
+        f"[gateway] ready (toy, mode {mode.name}: cleanup {mode.cleanup:g} ms, debounce {mode.debounce:g} ms, "
+        f"background {mode.background:g} ms{engine}) on 127.0.0.1:{args.port}",
+        flush=True,
+    )
     await stop.wait()
     print("[shutdown] stopping", flush=True)
     await gateway.stop()

@@ -67,5 +67,14 @@ class EventBus:
         self.emit("chat", payload)
 
     def lifecycle(self, run_id: str, key: str, phase: str) -> None:
-        self.emit("agent", {"runId": run_id, "seq": self._seq + 1, "stream": "lifecycle",
-                            "ts": int(time.time() * 1000), "data": {"phase": phase}, "sessionKey": key})
+        self.emit(
+            "agent",
+            {
+                "runId": run_id,
+                "seq": self._seq + 1,
+                "stream": "lifecycle",
+                "ts": int(time.time() * 1000),
+                "data": {"phase": phase},
+                "sessionKey": key,
+            },
+        )

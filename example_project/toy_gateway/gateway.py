@@ -65,9 +65,16 @@ async def _work(ms: float, step_ms: float = 10.0) -> None:
 
 
 class ToyGateway:
-    def __init__(self, mode: Mode, provider_url: str, model: str = "fake-model",
-                 log: Callable[[str], None] = print, on_provider_error: str = "report",
-                 provider_api: str = "openai-completions", tool_ms: float = 0.0) -> None:
+    def __init__(
+        self,
+        mode: Mode,
+        provider_url: str,
+        model: str = "fake-model",
+        log: Callable[[str], None] = print,
+        on_provider_error: str = "report",
+        provider_api: str = "openai-completions",
+        tool_ms: float = 0.0,
+    ) -> None:
         self.mode = mode
         self.tool_ms = tool_ms
         self.provider_api = provider_api
@@ -88,8 +95,9 @@ class ToyGateway:
         self.engine: TurnEngine | None = None
         if mode.busy is not None:
             flaws = TurnFlaws(mode.idle_after_final, mode.store_after_final, mode.takeover, mode.tool_handoff)
-            self.engine = TurnEngine(self.events, self._ask_turn, mode.busy, flaws, mode.overhead, log, self._spawn,
-                                     self.clock)
+            self.engine = TurnEngine(
+                self.events, self._ask_turn, mode.busy, flaws, mode.overhead, log, self._spawn, self.clock
+            )
 
     async def start(self) -> None:
         self.http = aiohttp.ClientSession(trust_env=False, timeout=aiohttp.ClientTimeout(total=600))
@@ -226,20 +234,35 @@ class ToyGateway:
     async def _run_clock(self, call: ToolCall) -> tuple[ToolCall, str]:
         return call, await self.clock(call)
 
-    async def _ask_turn(self, key: str, run_id: str, message: str, history: list[tuple[str, str]],
-                        run_tool: RunTool) -> str:
+    async def _ask_turn(
+        self, key: str, run_id: str, message: str, history: list[tuple[str, str]], run_tool: RunTool
+    ) -> str:
         """The turn engine's model call: the stored turns, then this message, streamed as deltas."""
         assert self.http is not None
-        return await ask(self.http, self.provider_api, self.provider_url, self.model,
-                         "You are a toy gateway's agent.", _wrap(message),
-                         lambda text: self.events.chat(run_id, key, "delta", text=text),
-                         [(_wrap(user), answer) for user, answer in history], run_tool)
+        return await ask(
+            self.http,
+            self.provider_api,
+            self.provider_url,
+            self.model,
+            "You are a toy gateway's agent.",
+            _wrap(message),
+            lambda text: self.events.chat(run_id, key, "delta", text=text),
+            [(_wrap(user), answer) for user, answer in history],
+            run_tool,
+        )
 
     async def _ask_provider(self, key: str, message: str, run_id: str) -> str:
         assert self.http is not None
-        return await ask(self.http, self.provider_api, self.provider_url, self.model,
-                         "You are a toy gateway's agent.", _wrap(message),
-                         lambda text: self.events.chat(run_id, key, "delta", text=text), run_tool=self._run_clock)
+        return await ask(
+            self.http,
+            self.provider_api,
+            self.provider_url,
+            self.model,
+            "You are a toy gateway's agent.",
+            _wrap(message),
+            lambda text: self.events.chat(run_id, key, "delta", text=text),
+            run_tool=self._run_clock,
+        )
 
     # -- the follow-up drain -------------------------------------------------
 
@@ -287,6 +310,7 @@ class ToyGateway:
         return {"runId": run_id, "status": "ok", "endedAt": int(self.dispatch_ended_at.get(run_id, time.time()) * 1000)}
 
     def chat_history(self, key: str, limit: int = 200) -> dict[str, Any]:
-        messages = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]}
-                    for m in self.history.get(key, [])][-limit:]
+        messages = [
+            {"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in self.history.get(key, [])
+        ][-limit:]
         return {"sessionKey": key, "sessionId": key, "messages": messages}

@@ -34,8 +34,14 @@ def _root(provider_url: str) -> str:
 Turn = tuple[str, str]
 """One stored turn of a conversation: (user text, assistant text)."""
 
-CLOCK_TOOL = {"type": "function", "function": {"name": "clock", "description": "The current time.",
-                                               "parameters": {"type": "object", "properties": {}}}}
+CLOCK_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "clock",
+        "description": "The current time.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
 MAX_TOOL_STEPS = 5
 
 
@@ -50,18 +56,32 @@ RunTool = Callable[[ToolCall], Awaitable[tuple[ToolCall, str]]]
 """Runs the model's tool call: (the call the result answers, the result)."""
 
 
-def _request(api: str, root: str, model: str, system: str, user: str,
-             history: Sequence[Turn] = ()) -> tuple[str, dict[str, Any]]:
+def _request(
+    api: str, root: str, model: str, system: str, user: str, history: Sequence[Turn] = ()
+) -> tuple[str, dict[str, Any]]:
     said = [(role, text) for turn in history for role, text in zip(("user", "assistant"), turn)] + [("user", user)]
     if api == "anthropic-messages":
-        return f"{root}/v1/messages", {"model": model, "max_tokens": 1024, "stream": True, "system": system,
-                                       "messages": [{"role": role, "content": [{"type": "text", "text": text}]}
-                                                    for role, text in said]}
+        return f"{root}/v1/messages", {
+            "model": model,
+            "max_tokens": 1024,
+            "stream": True,
+            "system": system,
+            "messages": [{"role": role, "content": [{"type": "text", "text": text}]} for role, text in said],
+        }
     if api == "openai-responses":
-        return f"{root}/v1/responses", {"model": model, "stream": True, "instructions": system, "input": [
-            {"type": "message", "role": role,
-             "content": [{"type": "input_text" if role == "user" else "output_text", "text": text}]}
-            for role, text in said]}
+        return f"{root}/v1/responses", {
+            "model": model,
+            "stream": True,
+            "instructions": system,
+            "input": [
+                {
+                    "type": "message",
+                    "role": role,
+                    "content": [{"type": "input_text" if role == "user" else "output_text", "text": text}],
+                }
+                for role, text in said
+            ],
+        }
     messages = [{"role": "system", "content": system}] + [{"role": role, "content": text} for role, text in said]
     if api == "ollama":
         return f"{root}/api/chat", {"model": model, "messages": messages}  # Ollama streams by default
@@ -77,7 +97,7 @@ def _step(api: str, line: str) -> tuple[str | None, bool]:
         return data.get("message", {}).get("content") or None, bool(data.get("done"))
     if not line.startswith("data:"):
         return None, False
-    payload = line[len("data:"):].strip()
+    payload = line[len("data:") :].strip()
     if api == "openai-completions":
         if payload == "[DONE]":
             return None, True
@@ -94,8 +114,17 @@ def _step(api: str, line: str) -> tuple[str | None, bool]:
     return (data.get("delta") if kind == "response.output_text.delta" else None), kind == "response.completed"
 
 
-async def ask(http: aiohttp.ClientSession, api: str, provider_url: str, model: str, system: str, user: str,
-              on_delta: Callable[[str], None], history: Sequence[Turn] = (), run_tool: RunTool | None = None) -> str:
+async def ask(
+    http: aiohttp.ClientSession,
+    api: str,
+    provider_url: str,
+    model: str,
+    system: str,
+    user: str,
+    on_delta: Callable[[str], None],
+    history: Sequence[Turn] = (),
+    run_tool: RunTool | None = None,
+) -> str:
     url, body = _request(api, _root(provider_url), model, system, user, history)
     tools = run_tool is not None and api == "openai-completions"
     if tools:
@@ -107,14 +136,21 @@ async def ask(http: aiohttp.ClientSession, api: str, provider_url: str, model: s
         assert run_tool is not None
         answered, result = await run_tool(call)
         body["messages"] += [
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]},
-            {"role": "tool", "tool_call_id": answered.id, "content": result}]
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": answered.id, "content": result},
+        ]
     raise ProviderFailed(f"the model still called tools after {MAX_TOOL_STEPS} steps")
 
 
-async def _stream(http: aiohttp.ClientSession, api: str, url: str, body: dict[str, Any],
-                  on_delta: Callable[[str], None], tools: bool) -> tuple[str, ToolCall | None]:
+async def _stream(
+    http: aiohttp.ClientSession, api: str, url: str, body: dict[str, Any], on_delta: Callable[[str], None], tools: bool
+) -> tuple[str, ToolCall | None]:
     """One model call: (its text, or the tool call it answered with)."""
     text = ""
     parts: dict[int, dict[str, str]] = {}  # a streamed tool call, by index: id, name, arguments so far
@@ -126,7 +162,7 @@ async def _stream(http: aiohttp.ClientSession, api: str, url: str, body: dict[st
             if not line:
                 continue
             if tools and line.startswith("data:") and line != "data: [DONE]":
-                for piece in json.loads(line[len("data:"):])["choices"][0].get("delta", {}).get("tool_calls") or ():
+                for piece in json.loads(line[len("data:") :])["choices"][0].get("delta", {}).get("tool_calls") or ():
                     part = parts.setdefault(int(piece.get("index", 0)), {"id": "", "name": "", "arguments": ""})
                     function = piece.get("function") or {}
                     part["id"] = piece.get("id") or part["id"]

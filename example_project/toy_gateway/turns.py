@@ -66,8 +66,17 @@ class _Turn:
 
 
 class TurnEngine:
-    def __init__(self, events: EventBus, ask: Ask, policy: str, flaws: TurnFlaws, overhead_ms: float,
-                 log: Callable[[str], None], spawn: Callable[..., asyncio.Task[None]], tool: Tool) -> None:
+    def __init__(
+        self,
+        events: EventBus,
+        ask: Ask,
+        policy: str,
+        flaws: TurnFlaws,
+        overhead_ms: float,
+        log: Callable[[str], None],
+        spawn: Callable[..., asyncio.Task[None]],
+        tool: Tool,
+    ) -> None:
         if policy not in BUSY_POLICIES:
             raise ValueError(f"busy policy {policy!r}: expected one of {', '.join(BUSY_POLICIES)}")
         self.events, self.ask, self.policy, self.flaws = events, ask, policy, flaws
@@ -163,6 +172,7 @@ class TurnEngine:
                 return self.pending[key], result
             finally:
                 turn.in_model = True
+
         try:
             await asyncio.sleep(self.overhead)
             history = list(self.stored.get(key, []))

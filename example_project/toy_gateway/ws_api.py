@@ -58,8 +58,15 @@ def add_ws_route(app: web.Application, gateway: ToyGateway, token: str) -> None:
         if not ws.can_prepare(request).ok:
             return web.json_response({"gateway": "toy", "hint": "WebSocket on this path; HTTP: POST /chat.send"})
         await ws.prepare(request)
-        await ws.send_str(json.dumps({"type": "event", "event": "connect.challenge",
-                                      "payload": {"nonce": str(uuid.uuid4()), "ts": int(time.time() * 1000)}}))
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "event",
+                    "event": "connect.challenge",
+                    "payload": {"nonce": str(uuid.uuid4()), "ts": int(time.time() * 1000)},
+                }
+            )
+        )
         try:
             first = await ws.receive(timeout=CONNECT_TIMEOUT)
         except asyncio.TimeoutError:
@@ -79,14 +86,24 @@ def add_ws_route(app: web.Application, gateway: ToyGateway, token: str) -> None:
             await ws.close()
             return ws
         conn_id = str(uuid.uuid4())
-        await ws.send_str(_res(request_id, {
-            "type": "hello-ok", "protocol": PROTOCOL,
-            "server": {"version": f"toy-{__version__}", "connId": conn_id},
-            "features": {"methods": METHODS, "events": ["chat", "agent", "connect.challenge"]},
-            "snapshot": {"authMode": "token"},
-            "auth": {"role": "operator", "scopes": SCOPES},
-            "policy": {"maxPayload": MAX_FRAME_BYTES, "maxBufferedBytes": 8 * MAX_FRAME_BYTES, "tickIntervalMs": 30000},
-        }))
+        await ws.send_str(
+            _res(
+                request_id,
+                {
+                    "type": "hello-ok",
+                    "protocol": PROTOCOL,
+                    "server": {"version": f"toy-{__version__}", "connId": conn_id},
+                    "features": {"methods": METHODS, "events": ["chat", "agent", "connect.challenge"]},
+                    "snapshot": {"authMode": "token"},
+                    "auth": {"role": "operator", "scopes": SCOPES},
+                    "policy": {
+                        "maxPayload": MAX_FRAME_BYTES,
+                        "maxBufferedBytes": 8 * MAX_FRAME_BYTES,
+                        "tickIntervalMs": 30000,
+                    },
+                },
+            )
+        )
         events = gateway.events.subscribe()
         pending: set[asyncio.Task[Any]] = set()
 
@@ -118,8 +135,9 @@ def add_ws_route(app: web.Application, gateway: ToyGateway, token: str) -> None:
                 elif method == "chat.send":
                     fields = [params.get(k) for k in ("sessionKey", "message", "idempotencyKey")]
                     if not all(isinstance(v, str) and v for v in fields):
-                        await ws.send_str(_res(rid, error=("INVALID_REQUEST",
-                                                           "chat.send needs sessionKey, message, idempotencyKey")))
+                        await ws.send_str(
+                            _res(rid, error=("INVALID_REQUEST", "chat.send needs sessionKey, message, idempotencyKey"))
+                        )
                     else:
                         await ws.send_str(_res(rid, gateway.chat_send(*fields)))  # type: ignore[arg-type]
                 elif method == "agent.wait":
@@ -130,8 +148,14 @@ def add_ws_route(app: web.Application, gateway: ToyGateway, token: str) -> None:
                     task.add_done_callback(pending.discard)
                 elif method == "chat.history":
                     limit = params.get("limit", 200)
-                    await ws.send_str(_res(rid, gateway.chat_history(str(params.get("sessionKey")),
-                                                                      limit if isinstance(limit, int) else 200)))
+                    await ws.send_str(
+                        _res(
+                            rid,
+                            gateway.chat_history(
+                                str(params.get("sessionKey")), limit if isinstance(limit, int) else 200
+                            ),
+                        )
+                    )
                 else:
                     await ws.send_str(_res(rid, error=("INVALID_REQUEST", f"unknown method {method!r}")))
         finally:

@@ -51,8 +51,10 @@ class AttachedGateway:
         limit = self.ready_timeout if timeout is None else timeout
         last = wait_until_ready(self.ready, self.host, self.port, self._log.contains, limit, progress=self.progress)
         if last is not None:
-            raise GatewayStartError(f"gateway at {self.url} was not ready ({self.ready.text}) after {limit:g}s; "
-                                    f"probed {self.ready.target(self.host, self.port)}, last result: {last}")
+            raise GatewayStartError(
+                f"gateway at {self.url} was not ready ({self.ready.text}) after {limit:g}s; "
+                f"probed {self.ready.target(self.host, self.port)}, last result: {last}"
+            )
 
     def stop(self) -> int | None:
         return None
@@ -60,8 +62,7 @@ class AttachedGateway:
     def log_offset(self) -> int:
         return self._log.offset()
 
-    def log_matches(self, since: int = 0, *, late_from: int | None = None,
-                    containing: str | None = None) -> LogScan:
+    def log_matches(self, since: int = 0, *, late_from: int | None = None, containing: str | None = None) -> LogScan:
         return self._log.matches(since, late_from=late_from, containing=containing)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:

@@ -17,8 +17,10 @@ def format_command(command: str | Sequence[str], values: Mapping[str, str]) -> l
     try:
         argv = shlex.split(command) if isinstance(command, str) else list(command)
     except ValueError as exc:
-        raise ValueError(f"gateway command {command!r} cannot be split like a shell would ({exc}); "
-                         "expected a command such as 'my-gateway --port {port}'") from None
+        raise ValueError(
+            f"gateway command {command!r} cannot be split like a shell would ({exc}); "
+            "expected a command such as 'my-gateway --port {port}'"
+        ) from None
     if not argv:
         raise ValueError("gateway command is empty; expected a command such as 'my-gateway --port {port}'")
     out = []
@@ -27,8 +29,10 @@ def format_command(command: str | Sequence[str], values: Mapping[str, str]) -> l
             out.append(_fill(arg, values))
         except ValueError as exc:
             names = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            raise ValueError(f"gateway command {command!r}: {exc}; expected plain placeholders "
-                             f"{names} (write {{{{ and }}}} for literal braces)") from None
+            raise ValueError(
+                f"gateway command {command!r}: {exc}; expected plain placeholders "
+                f"{names} (write {{{{ and }}}} for literal braces)"
+            ) from None
     return out
 
 
@@ -48,8 +52,10 @@ def _fill(arg: str, values: Mapping[str, str]) -> str:
             shown = _cut("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
             where = "" if shown == _cut(arg) else f" in {_cut(arg)}"
             if re.split(r"[.\[]", name, maxsplit=1)[0] in values:
-                raise ValueError(f"placeholder {shown}{where} is not a plain name (it has a format spec, conversion, "
-                                 "attribute or index)")
+                raise ValueError(
+                    f"placeholder {shown}{where} is not a plain name (it has a format spec, conversion, "
+                    "attribute or index)"
+                )
             raise ValueError(f"unknown placeholder {shown}{where}")
         parts.append(values[name])
     return "".join(parts)

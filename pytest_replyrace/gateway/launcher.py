@@ -50,16 +50,19 @@ class Gateway(Protocol):
 
     def log_offset(self) -> int: ...
 
-    def log_matches(self, since: int = 0, *, late_from: int | None = None,
-                    containing: str | None = None) -> LogScan: ...
+    def log_matches(
+        self, since: int = 0, *, late_from: int | None = None, containing: str | None = None
+    ) -> LogScan: ...
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]: ...
 
 
 def check_waits(ready_timeout: float, stop_grace: float) -> tuple[float, float]:
     """The readiness timeout (> 0, at most a day) and the stop grace (at most 10 min: teardown waits that long)."""
-    return (parse_duration(ready_timeout, what="ready_timeout", allow_zero=False),
-            parse_duration(stop_grace, what="stop_grace", limit=MAX_GRACE))
+    return (
+        parse_duration(ready_timeout, what="ready_timeout", allow_zero=False),
+        parse_duration(stop_grace, what="stop_grace", limit=MAX_GRACE),
+    )
 
 
 def fill_template(text: str, values: Mapping[str, str]) -> str:
@@ -108,8 +111,12 @@ class LaunchedGateway:
         self.log_path = self.state_dir / "gateway.log"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        values = {"port": str(self.port), "provider_url": provider_url, "state_dir": str(self.state_dir),
-                  "python": sys.executable}
+        values = {
+            "port": str(self.port),
+            "provider_url": provider_url,
+            "state_dir": str(self.state_dir),
+            "python": sys.executable,
+        }
         self.placeholders = values
         self.files = list(files)
         try:
@@ -147,12 +154,14 @@ class LaunchedGateway:
                 env.pop(key, None)
             else:
                 env[key] = value
-        env.update({
-            "REPLYRACE_GATEWAY_PORT": str(self.port),
-            "REPLYRACE_PROVIDER_URL": self.provider_url,
-            "REPLYRACE_STATE_DIR": str(self.state_dir),
-            "PYTHONUNBUFFERED": "1",  # Python gateways' log lines reach the file at once
-        })
+        env.update(
+            {
+                "REPLYRACE_GATEWAY_PORT": str(self.port),
+                "REPLYRACE_PROVIDER_URL": self.provider_url,
+                "REPLYRACE_STATE_DIR": str(self.state_dir),
+                "PYTHONUNBUFFERED": "1",  # Python gateways' log lines reach the file at once
+            }
+        )
         return env
 
     def write_files(self) -> None:
@@ -164,8 +173,9 @@ class LaunchedGateway:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                raise GatewayStartError(f"gateway file {dest} from the template {template} could not be "
-                                        f"written: {exc}") from exc
+                raise GatewayStartError(
+                    f"gateway file {dest} from the template {template} could not be written: {exc}"
+                ) from exc
 
     def start(self) -> LaunchedGateway:
         if self._group is not None:
@@ -174,8 +184,14 @@ class LaunchedGateway:
         self.write_files()
         self._log_handle = open(self.log_path, "ab")  # noqa: SIM115 - held open for the gateway's life, closed in stop()
         try:
-            self._group = ProcessGroup(self.command, env=self.env(), cwd=self.cwd, log=self._log_handle,
-                                       grace=self.stop_grace, label=self.command_text)
+            self._group = ProcessGroup(
+                self.command,
+                env=self.env(),
+                cwd=self.cwd,
+                log=self._log_handle,
+                grace=self.stop_grace,
+                label=self.command_text,
+            )
         except OSError as exc:
             self._close_log()
             self._remove_state_dir()
@@ -209,8 +225,10 @@ class LaunchedGateway:
         if self.ready.kind == "http":
             problem = probe(self.ready, "127.0.0.1", self.port, self._log.contains, timeout=timeout)
             if problem is not None:
-                return (f"it stopped answering its readiness check ({self.ready.target('127.0.0.1', self.port)}) "
-                        f"within {timeout:g}s: {problem}")
+                return (
+                    f"it stopped answering its readiness check ({self.ready.target('127.0.0.1', self.port)}) "
+                    f"within {timeout:g}s: {problem}"
+                )
         return None
 
     def restart(self) -> LaunchedGateway:
@@ -241,8 +259,9 @@ class LaunchedGateway:
         code = group.poll()
         if code is not None:
             self.returncode = code
-            raise self._failure(f"exited with {describe_exit(code)} before it was ready ({self.ready.text})\n"
-                                f"{self._probed(last)}")
+            raise self._failure(
+                f"exited with {describe_exit(code)} before it was ready ({self.ready.text})\n{self._probed(last)}"
+            )
 
     def wait_ready(self, timeout: float | None = None) -> None:
         limit = self.ready_timeout if timeout is None else timeout
@@ -256,11 +275,19 @@ class LaunchedGateway:
                 next_port_check = time.monotonic() + 1.0
                 self._check_port(last)
 
-        last = wait_until_ready(self.ready, "127.0.0.1", self.port, self._log.contains, limit,
-                                still_alive=still_alive, progress=self.progress)
+        last = wait_until_ready(
+            self.ready,
+            "127.0.0.1",
+            self.port,
+            self._log.contains,
+            limit,
+            still_alive=still_alive,
+            progress=self.progress,
+        )
         if last is not None:
-            raise self._failure(f"still not ready ({self.ready.text}) after {limit:g}s; it was stopped\n"
-                                f"{self._probed(last)}")
+            raise self._failure(
+                f"still not ready ({self.ready.text}) after {limit:g}s; it was stopped\n{self._probed(last)}"
+            )
         self._check_port("ready")
 
     def _check_port_free(self) -> None:
@@ -272,7 +299,8 @@ class LaunchedGateway:
                 f"gateway {self.command_text!r} was not started: its port {self.port} is taken, something already "
                 f"listens on 127.0.0.1:{self.port}; a gateway that finds its port taken may move to another one "
                 "(LangGraph's `langgraph dev` does, with only a log line), and the readiness check would talk to "
-                "the other process")
+                "the other process"
+            )
 
     def _check_port(self, last: str) -> None:
         """The gateway must answer on its own port: a gateway that moved to another one (LangGraph's ``langgraph
@@ -291,7 +319,8 @@ class LaunchedGateway:
             f"answers on {self.port} (readiness: {last}). The port may have been taken when it started, and the "
             "gateway moved to another one (LangGraph's `langgraph dev` does, with only a log line); give it the "
             "port with {port} in the command or a gateway file; "
-            f"it was stopped\n{self._probed(last)}")
+            f"it was stopped\n{self._probed(last)}"
+        )
 
     def stop(self) -> int | None:
         """SIGTERM the process group, SIGKILL it after the grace, end what left it; idempotent."""
@@ -334,8 +363,7 @@ class LaunchedGateway:
             self._extra_marks[offset] = [reader.offset() for reader in self._extra]
         return offset
 
-    def log_matches(self, since: int = 0, *, late_from: int | None = None,
-                    containing: str | None = None) -> LogScan:
+    def log_matches(self, since: int = 0, *, late_from: int | None = None, containing: str | None = None) -> LogScan:
         """Matches from console byte ``since`` (and the extra logs from where they stood then), bounded
         together: the first MATCH_LIMIT kept, the rest counted."""
         found = self._log.matches(since, late_from=late_from, containing=containing)

@@ -77,7 +77,7 @@ def quote_line(text: str, limit: int = LINE_LIMIT, dropped: int = 0) -> str:
     total = len(shown) + dropped
     if total <= limit:
         return shown
-    kept = shown[:max(0, limit - len(f"… (+{total:,} chars)"))]
+    kept = shown[: max(0, limit - len(f"… (+{total:,} chars)"))]
     return f"{kept}… (+{total - len(kept):,} chars)"
 
 
@@ -173,7 +173,7 @@ def _batches(handle: IO[bytes], start: int) -> Iterator[_Batch]:
         buffer = carry + block if carry else block
         cut = buffer.rfind(b"\n")
         if cut >= 0:
-            carry = buffer[cut + 1:]
+            carry = buffer[cut + 1 :]
             yield _Batch(offset, offset + cut + 1, _decode(buffer[:cut]))
             offset += cut + 1
         elif not block:
@@ -201,8 +201,9 @@ def _long_line(handle: IO[bytes], offset: int, buffer: bytes) -> _Batch:
             end = offset + SCAN_BYTES + dropped + 1
             return _Batch(offset, end, _decode(buffer[:SCAN_BYTES]), dropped=dropped)
         if not block:
-            return _Batch(offset, offset + SCAN_BYTES + dropped, _decode(buffer[:SCAN_BYTES]), dropped=dropped,
-                          complete=False)
+            return _Batch(
+                offset, offset + SCAN_BYTES + dropped, _decode(buffer[:SCAN_BYTES]), dropped=dropped, complete=False
+            )
         dropped += len(block)
 
 
@@ -213,8 +214,14 @@ class LogReader:
     message, say); ``label`` prefixes the quoted lines (the file's name, for a log beside the console's).
     """
 
-    def __init__(self, path: Path | None, patterns: Sequence[str], *,
-                 transform: Callable[[str], str] | None = None, label: str = "") -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        patterns: Sequence[str],
+        *,
+        transform: Callable[[str], str] | None = None,
+        label: str = "",
+    ) -> None:
         self.path = path
         self.patterns = [(p, re.compile(p)) for p in patterns]
         # A block with no match of these over its whole text has no matching line: the loop per line is
@@ -222,7 +229,8 @@ class LogReader:
         # atomic or possessive parts) and lines shown as they are.
         self._block_filter: list[re.Pattern[str]] | None = (
             [re.compile(p, re.MULTILINE) for p in patterns]
-            if transform is None and not any(_SEES_PAST_ITS_LINE.search(p) for p in patterns) else None
+            if transform is None and not any(_SEES_PAST_ITS_LINE.search(p) for p in patterns)
+            else None
         )
         self.transform = transform
         self.label = label
@@ -291,8 +299,9 @@ class LogReader:
     def _texts(self, batch: _Batch) -> Iterable[str]:
         return map(self.transform, batch.lines) if self.transform is not None else batch.lines
 
-    def matches(self, since: int = 0, *, late_from: int | None = None, containing: str | None = None,
-                limit: int = MATCH_LIMIT) -> LogScan:
+    def matches(
+        self, since: int = 0, *, late_from: int | None = None, containing: str | None = None, limit: int = MATCH_LIMIT
+    ) -> LogScan:
         """Matches in the lines from byte ``since``: the first ``limit`` kept (quoted), the rest counted.
 
         Lines from byte ``late_from`` on are marked late; ``containing``: only lines with this text count.
@@ -325,8 +334,12 @@ class LogReader:
                     if len(scan.matches) >= limit:
                         scan.more += 1  # counted only: no need to quote it
                         continue
-                    match = LogMatch(pattern=pattern, line=self._quote(text, batch.dropped), lineno=lineno,
-                                     late=late_lineno is not None and lineno >= late_lineno)
+                    match = LogMatch(
+                        pattern=pattern,
+                        line=self._quote(text, batch.dropped),
+                        lineno=lineno,
+                        late=late_lineno is not None and lineno >= late_lineno,
+                    )
                     scan.matches.append(match)
                     if _TRACEBACK.search(text):
                         pending.append(_TracebackEnd(match))
@@ -393,4 +406,4 @@ def _last_lines(handle: IO[bytes], lines: int) -> list[tuple[int, int]]:
     starts = [e + 1 for e in ends[1:]]
     if len(starts) < lines:
         starts.append(0)
-    return list(zip(reversed(starts), reversed(ends[:len(starts)])))
+    return list(zip(reversed(starts), reversed(ends[: len(starts)])))

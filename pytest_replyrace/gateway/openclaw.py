@@ -30,8 +30,13 @@ __all__ = ["OPENCLAW_APIS", "OpenClawProfile", "find_openclaw_entry", "json_log_
 
 MODEL_ID = "fake-model"
 PROVIDER_ID = "fake"
-_INHERITED_TO_DROP = ("OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_PASSWORD", "OPENCLAW_CONFIG_PATH",
-                      "OPENCLAW_STATE_DIR", "OPENCLAW_HOME")
+_INHERITED_TO_DROP = (
+    "OPENCLAW_GATEWAY_TOKEN",
+    "OPENCLAW_GATEWAY_PASSWORD",
+    "OPENCLAW_CONFIG_PATH",
+    "OPENCLAW_STATE_DIR",
+    "OPENCLAW_HOME",
+)
 
 
 def find_openclaw_entry(path: str | Path) -> Path:
@@ -89,11 +94,14 @@ class OpenClawProfile:
 
     def __post_init__(self) -> None:
         if self.api not in OPENCLAW_APIS:
-            raise ValueError(f"api {self.api!r}: not an OpenClaw provider api; expected one of "
-                             f"{', '.join(OPENCLAW_APIS)}")
+            raise ValueError(
+                f"api {self.api!r}: not an OpenClaw provider api; expected one of {', '.join(OPENCLAW_APIS)}"
+            )
         if self.tools is not None and self.tools not in OPENCLAW_TOOL_PROFILES:
-            raise ValueError(f"tools {self.tools!r}: not an OpenClaw tools profile; expected one of "
-                             f"{', '.join(OPENCLAW_TOOL_PROFILES)}")
+            raise ValueError(
+                f"tools {self.tools!r}: not an OpenClaw tools profile; expected one of "
+                f"{', '.join(OPENCLAW_TOOL_PROFILES)}"
+            )
         self.openclaw = find_openclaw_entry(self.openclaw)
         resolved = shutil.which(self.node) if os.sep not in self.node else self.node
         if resolved is None or not Path(resolved).exists():
@@ -111,19 +119,39 @@ class OpenClawProfile:
     def config(self, state_dir: Path, port: int | str, provider_url: str) -> dict[str, Any]:
         paths = self.paths(state_dir)
         config: dict[str, Any] = {
-            "gateway": {"mode": "local", "bind": "loopback", "port": int(port),
-                        "auth": {"mode": "token", "token": self.token}},
-            "models": {"mode": "merge", "providers": {PROVIDER_ID: {
-                "baseUrl": provider_base_url(self.api, provider_url), "apiKey": "sk-fake", "api": self.api,
-                # Loopback is trusted by default on recent releases; say so explicitly for the others.
-                "request": {"allowPrivateNetwork": True},
-                "models": [{"id": MODEL_ID, "name": "Fake Model", "reasoning": False, "input": ["text"],
-                            "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
-                            "contextWindow": 128000, "maxTokens": 4096}],
-            }}},
-            "agents": {"defaults": {"model": {"primary": f"{PROVIDER_ID}/{MODEL_ID}"}},
-                       "list": [{"id": agent, **({"default": True} if i == 0 else {})}
-                                for i, agent in enumerate(self.agents)]},
+            "gateway": {
+                "mode": "local",
+                "bind": "loopback",
+                "port": int(port),
+                "auth": {"mode": "token", "token": self.token},
+            },
+            "models": {
+                "mode": "merge",
+                "providers": {
+                    PROVIDER_ID: {
+                        "baseUrl": provider_base_url(self.api, provider_url),
+                        "apiKey": "sk-fake",
+                        "api": self.api,
+                        # Loopback is trusted by default on recent releases; say so explicitly for the others.
+                        "request": {"allowPrivateNetwork": True},
+                        "models": [
+                            {
+                                "id": MODEL_ID,
+                                "name": "Fake Model",
+                                "reasoning": False,
+                                "input": ["text"],
+                                "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+                                "contextWindow": 128000,
+                                "maxTokens": 4096,
+                            }
+                        ],
+                    }
+                },
+            },
+            "agents": {
+                "defaults": {"model": {"primary": f"{PROVIDER_ID}/{MODEL_ID}"}},
+                "list": [{"id": agent, **({"default": True} if i == 0 else {})} for i, agent in enumerate(self.agents)],
+            },
             "logging": {"file": str(paths["log"])},
             "browser": {"enabled": False},
             "update": {"checkOnStart": False},
@@ -131,8 +159,9 @@ class OpenClawProfile:
         if self.tools is not None:
             config["tools"] = {"profile": self.tools}
         if self.http:
-            config["gateway"]["http"] = {"endpoints": {"chatCompletions": {"enabled": True},
-                                                       "responses": {"enabled": True}}}
+            config["gateway"]["http"] = {
+                "endpoints": {"chatCompletions": {"enabled": True}, "responses": {"enabled": True}}
+            }
         _merge(config, self.extra_config)
         return config
 
@@ -148,15 +177,17 @@ class OpenClawProfile:
         """The private environment; None removes an inherited variable."""
         paths = self.paths(state_dir)
         env: dict[str, str | None] = {key: None for key in _INHERITED_TO_DROP}
-        env.update({
-            "HOME": str(paths["home"]),
-            "OPENCLAW_HOME": str(paths["home"]),
-            "OPENCLAW_STATE_DIR": str(paths["state"]),
-            "OPENCLAW_CONFIG_PATH": str(paths["config"]),
-            "OPENCLAW_DISABLE_BONJOUR": "1",
-            "NO_COLOR": "1",
-            "PATH": f"{Path(self.node).parent}{os.pathsep}{(base or os.environ).get('PATH', '')}",
-        })
+        env.update(
+            {
+                "HOME": str(paths["home"]),
+                "OPENCLAW_HOME": str(paths["home"]),
+                "OPENCLAW_STATE_DIR": str(paths["state"]),
+                "OPENCLAW_CONFIG_PATH": str(paths["config"]),
+                "OPENCLAW_DISABLE_BONJOUR": "1",
+                "NO_COLOR": "1",
+                "PATH": f"{Path(self.node).parent}{os.pathsep}{(base or os.environ).get('PATH', '')}",
+            }
+        )
         return env
 
     def command(self) -> list[str]:

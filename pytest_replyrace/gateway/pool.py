@@ -60,8 +60,14 @@ class GatewayPool:
     ) -> Gateway:
         """The running gateway for ``command``, started on first use; ``files`` are (dest, template) config
         files written into its state dir before every start."""
-        key = ("launch", command if isinstance(command, str) else tuple(command), str(ready),
-               tuple(sorted((env or {}).items())), str(cwd), tuple((d, str(t)) for d, t in files))
+        key = (
+            "launch",
+            command if isinstance(command, str) else tuple(command),
+            str(ready),
+            tuple(sorted((env or {}).items())),
+            str(cwd),
+            tuple((d, str(t)) for d, t in files),
+        )
         existing = self._by_key.get(key)
         if existing is not None:
             return existing
@@ -86,8 +92,15 @@ class GatewayPool:
 
     def launch_openclaw(self, profile: OpenClawProfile, *, warm_up_timeout: float = 120.0) -> Gateway:
         """A real OpenClaw gateway wired to the fake provider, warmed up with one turn."""
-        key = ("openclaw", str(profile.openclaw), profile.node, profile.token, profile.api, profile.http,
-               repr(sorted(profile.extra_config.items())))
+        key = (
+            "openclaw",
+            str(profile.openclaw),
+            profile.node,
+            profile.token,
+            profile.api,
+            profile.http,
+            repr(sorted(profile.extra_config.items())),
+        )
         existing = self._by_key.get(key)
         if existing is not None:
             return existing
@@ -112,7 +125,8 @@ class GatewayPool:
                 asyncio.run(warm_up(started.url, profile.token, warm_up_timeout))
             except Exception as exc:
                 raise GatewayStartError(
-                    f"OpenClaw gateway {started.url} failed its warm-up turn: {exc}\n{started.describe_log()}") from exc
+                    f"OpenClaw gateway {started.url} failed its warm-up turn: {exc}\n{started.describe_log()}"
+                ) from exc
 
         gateway.on_ready = warm
         gateway.start()

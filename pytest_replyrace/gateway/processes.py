@@ -90,8 +90,16 @@ def stop_all() -> None:
 class ProcessGroup:
     """One command in its own session, marked, registered with the watchdog until it is stopped."""
 
-    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None, log: IO[bytes],
-                 grace: float, label: str | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path | None,
+        log: IO[bytes],
+        grace: float,
+        label: str | None = None,
+    ) -> None:
         self.marker = uuid.uuid4().hex
         self.grace = grace
         self.label = label or " ".join(argv)
@@ -143,4 +151,3 @@ class ProcessGroup:
         with _ENDED_LOCK:
             _ENDED.extend(self.ended)
         return code
-

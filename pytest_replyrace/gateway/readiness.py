@@ -35,12 +35,12 @@ class ReadyCheck:
         if raw == "tcp":
             return cls("tcp")
         if raw.startswith("http:"):
-            path = raw[len("http:"):]
+            path = raw[len("http:") :]
             if not path.startswith("/"):
                 raise ValueError(f"{source}: {text!r} needs a path starting with '/'; {READY_HELP}")
             return cls("http", path)
         if raw.startswith("log:"):
-            pattern = raw[len("log:"):]
+            pattern = raw[len("log:") :]
             if not pattern:
                 raise ValueError(f"{source}: {text!r} has an empty regex; {READY_HELP}")
             try:
@@ -96,8 +96,9 @@ def _tcp(host: str, port: int, timeout: float) -> str | None:
         return _socket_error(exc)
 
 
-def probe(check: ReadyCheck, host: str, port: int, log_has: Callable[[re.Pattern[str]], bool],
-          timeout: float = 1.0) -> str | None:
+def probe(
+    check: ReadyCheck, host: str, port: int, log_has: Callable[[re.Pattern[str]], bool], timeout: float = 1.0
+) -> str | None:
     """One readiness probe: None when ready, else what it saw."""
     if check.kind == "tcp":
         return _tcp(host, port, timeout)
@@ -110,9 +111,16 @@ PROGRESS_AFTER = 5.0
 PROGRESS_EVERY = 10.0
 
 
-def wait_until_ready(check: ReadyCheck, host: str, port: int, log_has: Callable[[re.Pattern[str]], bool],
-                     limit: float, *, still_alive: Callable[[str | None], None] = lambda last: None,
-                     progress: Callable[[str], None] | None = None) -> str | None:
+def wait_until_ready(
+    check: ReadyCheck,
+    host: str,
+    port: int,
+    log_has: Callable[[re.Pattern[str]], bool],
+    limit: float,
+    *,
+    still_alive: Callable[[str | None], None] = lambda last: None,
+    progress: Callable[[str], None] | None = None,
+) -> str | None:
     """Probe until ready (None) or ``limit`` seconds pass (the last probe's result).
 
     ``still_alive`` is called before each probe with the previous probe's result and raises if the process it
@@ -131,7 +139,9 @@ def wait_until_ready(check: ReadyCheck, host: str, port: int, log_has: Callable[
         if now >= deadline:
             return last
         if progress is not None and now >= next_note:
-            progress(f"replyrace: waiting for the gateway at {check.target(host, port)} ({now - start:.0f}s of "
-                     f"{limit:g}s; last: {last})")
+            progress(
+                f"replyrace: waiting for the gateway at {check.target(host, port)} ({now - start:.0f}s of "
+                f"{limit:g}s; last: {last})"
+            )
             next_note += PROGRESS_EVERY
         time.sleep(POLL_SECONDS)

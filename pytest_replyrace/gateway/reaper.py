@@ -56,6 +56,7 @@ _MAX_GRACE = 30.0
 
 # --- the primitives -------------------------------------------------------------------------------
 
+
 def signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -146,6 +147,7 @@ def end_marked(marker: str, grace: float, var: str = RUN_MARKER_VAR) -> dict[int
 
 # --- the watchdog process -------------------------------------------------------------------------
 
+
 def serve(stream: IO[str]) -> tuple[dict[int, float], dict[str, float], set[str]]:
     """Read registrations until EOF; return the groups, markers and dirs still registered."""
     groups: dict[int, float] = {}
@@ -203,8 +205,11 @@ def _send(line: str) -> None:
             try:
                 _PROCESS = subprocess.Popen(
                     [sys.executable, "-I", "-S", str(Path(__file__).resolve())],
-                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    start_new_session=True, text=True,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                    text=True,
                 )
                 _OWNER_PID = os.getpid()
             except OSError:

@@ -15,8 +15,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["DIALECTS", "TOOL_ROLE", "BadRequest", "ChatRequest", "Dialect", "ToolCall", "chat_pairs", "content_text",
-           "tool_split", "turn_split"]
+__all__ = [
+    "DIALECTS",
+    "TOOL_ROLE",
+    "BadRequest",
+    "ChatRequest",
+    "Dialect",
+    "ToolCall",
+    "chat_pairs",
+    "content_text",
+    "tool_split",
+    "turn_split",
+]
 
 SSE_CONTENT_TYPE = "text/event-stream"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
@@ -96,12 +106,16 @@ def tool_split(messages: Iterable[tuple[str, str, Iterable[str]]]) -> tuple[list
     triples = list(messages)
     last_assistant = max((i for i, (role, _, _) in enumerate(triples) if role == "assistant"), default=-1)
     users = [(i, text) for i, (role, text, _) in enumerate(triples) if role == "user"]
-    return ([text for i, text in users if i > last_assistant], [text for i, text in users if i < last_assistant],
-            list(range(last_assistant + 1, len(triples))))
+    return (
+        [text for i, text in users if i > last_assistant],
+        [text for i, text in users if i < last_assistant],
+        list(range(last_assistant + 1, len(triples))),
+    )
 
 
-def _tool_request(turn_of: list[tuple[str, str, tuple[str, ...]]], stream: bool, model: str | None,
-                  tools: tuple[str, ...]) -> ChatRequest:
+def _tool_request(
+    turn_of: list[tuple[str, str, tuple[str, ...]]], stream: bool, model: str | None, tools: tuple[str, ...]
+) -> ChatRequest:
     turn, history, positions = tool_split(turn_of)
     latest = [turn_of[i] for i in positions]
     results = tuple(i for role, _, ids in latest if role != TOOL_ROLE for i in ids)  # a user message may carry some
@@ -225,6 +239,7 @@ class Dialect:
 
 # -- OpenAI chat completions ---------------------------------------------------
 
+
 def _openai_error(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "code": status}}
 
@@ -242,13 +257,20 @@ def _chat_parse(raw: Any) -> ChatRequest:
         raise BadRequest("'messages' must be a non-empty list")
     stream = _flag(body, False)
     model = body.get("model")
-    return _tool_request(_chat_triples(messages), stream, model if isinstance(model, str) else None,
-                         _function_names(body.get("tools"), nested=True))
+    return _tool_request(
+        _chat_triples(messages),
+        stream,
+        model if isinstance(model, str) else None,
+        _function_names(body.get("tools"), nested=True),
+    )
 
 
 def chat_completion(text: str, model: str) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-replyrace", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "id": "chatcmpl-replyrace",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
@@ -257,7 +279,10 @@ def chat_completion(text: str, model: str) -> dict[str, Any]:
 def chat_chunk(content: str | None, model: str, finish: str | None = None) -> bytes:
     delta: dict[str, Any] = {} if content is None else {"role": "assistant", "content": content}
     chunk = {
-        "id": "chatcmpl-replyrace", "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+        "id": "chatcmpl-replyrace",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
     return b"data: " + json.dumps(chunk).encode() + b"\n\n"
@@ -266,15 +291,23 @@ def chat_chunk(content: str | None, model: str, finish: str | None = None) -> by
 def _chat_tool_reply(call: ToolCall, model: str) -> dict[str, Any]:
     body = chat_completion("", model)
     function = {"name": call.name, "arguments": call.arguments}
-    body["choices"][0].update(message={"role": "assistant", "content": None,
-                                       "tool_calls": [{"id": call.id, "type": "function", "function": function}]},
-                              finish_reason="tool_calls")
+    body["choices"][0].update(
+        message={
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": call.id, "type": "function", "function": function}],
+        },
+        finish_reason="tool_calls",
+    )
     return body
 
 
 def _chat_delta(delta: dict[str, Any], model: str, finish: str | None = None) -> bytes:
     chunk = {
-        "id": "chatcmpl-replyrace", "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+        "id": "chatcmpl-replyrace",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
     return b"data: " + json.dumps(chunk).encode() + b"\n\n"
@@ -283,21 +316,34 @@ def _chat_delta(delta: dict[str, Any], model: str, finish: str | None = None) ->
 def _chat_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[list[bytes], bytes]:
     """The first chunk names the call (id, function name, no arguments yet); each next chunk carries a piece of
     the arguments; the last has ``finish_reason: "tool_calls"``."""
-    head = {"role": "assistant", "content": None,
-            "tool_calls": [{"index": 0, "id": call.id, "type": "function",
-                            "function": {"name": call.name, "arguments": ""}}]}
+    head = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"index": 0, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        ],
+    }
     writes = [_chat_delta(head, model)] + [
-        _chat_delta({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, model) for piece in pieces]
+        _chat_delta({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, model) for piece in pieces
+    ]
     return writes, _chat_delta({}, model, finish="tool_calls") + b"data: [DONE]\n\n"
 
 
 OPENAI_CHAT = Dialect(
-    api="openai-chat", path="/v1/chat/completions", stream_type=SSE_CONTENT_TYPE, parse=_chat_parse,
-    error=_openai_error, reply=chat_completion, stream_open=lambda model: b"", stream_piece=chat_chunk,
+    api="openai-chat",
+    path="/v1/chat/completions",
+    stream_type=SSE_CONTENT_TYPE,
+    parse=_chat_parse,
+    error=_openai_error,
+    reply=chat_completion,
+    stream_open=lambda model: b"",
+    stream_piece=chat_chunk,
     stream_close=lambda text, model: chat_chunk(None, model, finish="stop") + b"data: [DONE]\n\n",
-    stream_error=None, malformed=(b'{"choices": [', b"data: {not json\n\ndata: [DONE]\n\n"),
+    stream_error=None,
+    malformed=(b'{"choices": [', b"data: {not json\n\ndata: [DONE]\n\n"),
     fault_types={429: "server_error", 500: "server_error", 503: "server_error"},  # as before the dialects
-    tool_reply=_chat_tool_reply, tool_stream=_chat_tool_stream,
+    tool_reply=_chat_tool_reply,
+    tool_stream=_chat_tool_stream,
 )
 
 
@@ -334,8 +380,13 @@ def _anthropic_parse(raw: Any) -> ChatRequest:
 
 def _anthropic_message(text: str, model: str, *, stop: str | None = "end_turn") -> dict[str, Any]:
     return {
-        "id": "msg_replyrace", "type": "message", "role": "assistant", "model": model,
-        "content": [{"type": "text", "text": text}] if text else [], "stop_reason": stop, "stop_sequence": None,
+        "id": "msg_replyrace",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}] if text else [],
+        "stop_reason": stop,
+        "stop_sequence": None,
         "usage": dict(_ANTHROPIC_USAGE),
     }
 
@@ -348,54 +399,93 @@ def _anthropic_tool_reply(call: ToolCall, model: str) -> dict[str, Any]:
 
 def _anthropic_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[list[bytes], bytes]:
     """A ``tool_use`` block whose input comes in ``input_json_delta`` pieces, ending ``stop_reason: "tool_use"``."""
-    head = (_sse("message_start", {"type": "message_start", "message": _anthropic_message("", model, stop=None)})
-            + _sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                           "content_block": {"type": "tool_use", "id": call.id, "name": call.name,
-                                                             "input": {}}})
-            + _sse("ping", {"type": "ping"}))
-    deltas = [_sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                           "delta": {"type": "input_json_delta", "partial_json": piece}})
-              for piece in pieces]
-    close = (_sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-             + _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use",
-                                                                         "stop_sequence": None},
-                                      "usage": {"output_tokens": 1}})
-             + _sse("message_stop", {"type": "message_stop"}))
+    head = (
+        _sse("message_start", {"type": "message_start", "message": _anthropic_message("", model, stop=None)})
+        + _sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
+            },
+        )
+        + _sse("ping", {"type": "ping"})
+    )
+    deltas = [
+        _sse(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}},
+        )
+        for piece in pieces
+    ]
+    close = (
+        _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+        + _sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 1},
+            },
+        )
+        + _sse("message_stop", {"type": "message_stop"})
+    )
     return [head + deltas[0], *deltas[1:]], close
 
 
 def _anthropic_open(model: str) -> bytes:
-    return (_sse("message_start", {"type": "message_start", "message": _anthropic_message("", model, stop=None)})
-            + _sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                           "content_block": {"type": "text", "text": ""}})
-            + _sse("ping", {"type": "ping"}))
+    return (
+        _sse("message_start", {"type": "message_start", "message": _anthropic_message("", model, stop=None)})
+        + _sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
+        + _sse("ping", {"type": "ping"})
+    )
 
 
 def _anthropic_piece(piece: str, model: str) -> bytes:
-    return _sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                        "delta": {"type": "text_delta", "text": piece}})
+    return _sse(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+    )
 
 
 def _anthropic_close(text: str, model: str) -> bytes:
-    return (_sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-            + _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                                                        "stop_sequence": None},
-                                     "usage": {"output_tokens": 1}})
-            + _sse("message_stop", {"type": "message_stop"}))
+    return (
+        _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+        + _sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 1},
+            },
+        )
+        + _sse("message_stop", {"type": "message_stop"})
+    )
 
 
 ANTHROPIC_MESSAGES = Dialect(
-    api="anthropic-messages", path="/v1/messages", stream_type=SSE_CONTENT_TYPE, parse=_anthropic_parse,
-    error=_anthropic_error, reply=_anthropic_message, stream_open=_anthropic_open, stream_piece=_anthropic_piece,
+    api="anthropic-messages",
+    path="/v1/messages",
+    stream_type=SSE_CONTENT_TYPE,
+    parse=_anthropic_parse,
+    error=_anthropic_error,
+    reply=_anthropic_message,
+    stream_open=_anthropic_open,
+    stream_piece=_anthropic_piece,
     stream_close=_anthropic_close,
     stream_error=lambda message: _sse("error", _anthropic_error(529, "overloaded_error", message)),
     malformed=(b'{"type": "message", "content": [', b"event: message_start\ndata: {not json\n\n"),
     fault_types={429: "rate_limit_error", 500: "api_error", 503: "api_error", 529: "overloaded_error"},
-    tool_reply=_anthropic_tool_reply, tool_stream=_anthropic_tool_stream,
+    tool_reply=_anthropic_tool_reply,
+    tool_stream=_anthropic_tool_stream,
 )
 
 
 # -- OpenAI Responses ------------------------------------------------------------
+
 
 def _responses_error(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
@@ -430,11 +520,29 @@ def _responses_parse(raw: Any) -> ChatRequest:
 
 
 def _response_object(text: str, model: str, status: str = "completed") -> dict[str, Any]:
-    output = [{"type": "message", "id": "msg_replyrace", "status": "completed", "role": "assistant",
-               "content": [{"type": "output_text", "text": text, "annotations": []}]}] if text else []
-    return {"id": "resp_replyrace", "object": "response", "created_at": int(time.time()), "status": status,
-            "model": model, "output": output, "error": None,
-            "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}
+    output = (
+        [
+            {
+                "type": "message",
+                "id": "msg_replyrace",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ]
+        if text
+        else []
+    )
+    return {
+        "id": "resp_replyrace",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "model": model,
+        "output": output,
+        "error": None,
+        "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
+    }
 
 
 def _responses_event(kind: str, **fields: Any) -> bytes:
@@ -443,30 +551,52 @@ def _responses_event(kind: str, **fields: Any) -> bytes:
 
 def _responses_open(model: str) -> bytes:
     item = {"type": "message", "id": "msg_replyrace", "status": "in_progress", "role": "assistant", "content": []}
-    return (_responses_event("response.created", response=_response_object("", model, "in_progress"))
-            + _responses_event("response.output_item.added", output_index=0, item=item)
-            + _responses_event("response.content_part.added", item_id="msg_replyrace", output_index=0,
-                               content_index=0, part={"type": "output_text", "text": "", "annotations": []}))
+    return (
+        _responses_event("response.created", response=_response_object("", model, "in_progress"))
+        + _responses_event("response.output_item.added", output_index=0, item=item)
+        + _responses_event(
+            "response.content_part.added",
+            item_id="msg_replyrace",
+            output_index=0,
+            content_index=0,
+            part={"type": "output_text", "text": "", "annotations": []},
+        )
+    )
 
 
 def _responses_piece(piece: str, model: str) -> bytes:
-    return _responses_event("response.output_text.delta", item_id="msg_replyrace", output_index=0, content_index=0,
-                            delta=piece)
+    return _responses_event(
+        "response.output_text.delta", item_id="msg_replyrace", output_index=0, content_index=0, delta=piece
+    )
 
 
 def _responses_close(text: str, model: str) -> bytes:
     done = _response_object(text, model)
-    return (_responses_event("response.output_text.done", item_id="msg_replyrace", output_index=0, content_index=0,
-                             text=text)
-            + _responses_event("response.content_part.done", item_id="msg_replyrace", output_index=0,
-                               content_index=0, part=done["output"][0]["content"][0])
-            + _responses_event("response.output_item.done", output_index=0, item=done["output"][0])
-            + _responses_event("response.completed", response=done))
+    return (
+        _responses_event(
+            "response.output_text.done", item_id="msg_replyrace", output_index=0, content_index=0, text=text
+        )
+        + _responses_event(
+            "response.content_part.done",
+            item_id="msg_replyrace",
+            output_index=0,
+            content_index=0,
+            part=done["output"][0]["content"][0],
+        )
+        + _responses_event("response.output_item.done", output_index=0, item=done["output"][0])
+        + _responses_event("response.completed", response=done)
+    )
 
 
 def _function_call_item(call: ToolCall, status: str, arguments: str) -> dict[str, Any]:
-    return {"type": "function_call", "id": f"fc_{call.id}", "call_id": call.id, "name": call.name,
-            "arguments": arguments, "status": status}
+    return {
+        "type": "function_call",
+        "id": f"fc_{call.id}",
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": arguments,
+        "status": status,
+    }
 
 
 def _responses_tool_reply(call: ToolCall, model: str) -> dict[str, Any]:
@@ -478,16 +608,21 @@ def _responses_tool_reply(call: ToolCall, model: str) -> dict[str, Any]:
 def _responses_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[list[bytes], bytes]:
     """A ``function_call`` output item whose arguments come in ``response.function_call_arguments.delta`` events."""
     item_id = f"fc_{call.id}"
-    head = (_responses_event("response.created", response=_response_object("", model, "in_progress"))
-            + _responses_event("response.output_item.added", output_index=0,
-                               item=_function_call_item(call, "in_progress", "")))
-    deltas = [_responses_event("response.function_call_arguments.delta", item_id=item_id, output_index=0,
-                               delta=piece) for piece in pieces]
+    head = _responses_event("response.created", response=_response_object("", model, "in_progress")) + _responses_event(
+        "response.output_item.added", output_index=0, item=_function_call_item(call, "in_progress", "")
+    )
+    deltas = [
+        _responses_event("response.function_call_arguments.delta", item_id=item_id, output_index=0, delta=piece)
+        for piece in pieces
+    ]
     done = _responses_tool_reply(call, model)
-    close = (_responses_event("response.function_call_arguments.done", item_id=item_id, output_index=0,
-                              arguments=call.arguments)
-             + _responses_event("response.output_item.done", output_index=0, item=done["output"][0])
-             + _responses_event("response.completed", response=done))
+    close = (
+        _responses_event(
+            "response.function_call_arguments.done", item_id=item_id, output_index=0, arguments=call.arguments
+        )
+        + _responses_event("response.output_item.done", output_index=0, item=done["output"][0])
+        + _responses_event("response.completed", response=done)
+    )
     return [head + deltas[0], *deltas[1:]], close
 
 
@@ -498,16 +633,25 @@ def _responses_failed(message: str) -> bytes:
 
 
 OPENAI_RESPONSES = Dialect(
-    api="openai-responses", path="/v1/responses", stream_type=SSE_CONTENT_TYPE, parse=_responses_parse,
-    error=_responses_error, reply=_response_object, stream_open=_responses_open, stream_piece=_responses_piece,
-    stream_close=_responses_close, stream_error=_responses_failed,
+    api="openai-responses",
+    path="/v1/responses",
+    stream_type=SSE_CONTENT_TYPE,
+    parse=_responses_parse,
+    error=_responses_error,
+    reply=_response_object,
+    stream_open=_responses_open,
+    stream_piece=_responses_piece,
+    stream_close=_responses_close,
+    stream_error=_responses_failed,
     malformed=(b'{"object": "response", "output": [', b"event: response.created\ndata: {not json\n\n"),
     fault_types={429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"},
-    tool_reply=_responses_tool_reply, tool_stream=_responses_tool_stream,
+    tool_reply=_responses_tool_reply,
+    tool_stream=_responses_tool_stream,
 )
 
 
 # -- Ollama ----------------------------------------------------------------------
+
 
 def _ollama_error(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"error": message}
@@ -517,8 +661,12 @@ def _ollama_parse(raw: Any) -> ChatRequest:
     body = _json_object(raw)
     model = _model(body, required=True)
     _message_pairs(body.get("messages"), frozenset({"user", "assistant", "system", "tool"}), "messages")
-    return _tool_request(_chat_triples(body["messages"]), _flag(body, True), model,  # streams unless told not to
-                         _function_names(body.get("tools"), nested=True))
+    return _tool_request(
+        _chat_triples(body["messages"]),
+        _flag(body, True),
+        model,  # streams unless told not to
+        _function_names(body.get("tools"), nested=True),
+    )
 
 
 def _ollama_line(data: dict[str, Any]) -> bytes:
@@ -526,8 +674,12 @@ def _ollama_line(data: dict[str, Any]) -> bytes:
 
 
 def _ollama_message(text: str, model: str, done: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            "message": {"role": "assistant", "content": text}, "done": done}
+    body: dict[str, Any] = {
+        "model": model,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "message": {"role": "assistant", "content": text},
+        "done": done,
+    }
     if done:
         body.update(done_reason="stop", total_duration=1, prompt_eval_count=1, eval_count=1)
     return body
@@ -535,8 +687,9 @@ def _ollama_message(text: str, model: str, done: bool = True) -> dict[str, Any]:
 
 def _ollama_tool_reply(call: ToolCall, model: str, done: bool = True) -> dict[str, Any]:
     body = _ollama_message("", model, done)
-    body["message"]["tool_calls"] = [{"id": call.id, "function": {"index": 0, "name": call.name,
-                                                                  "arguments": call.input}}]
+    body["message"]["tool_calls"] = [
+        {"id": call.id, "function": {"index": 0, "name": call.name, "arguments": call.input}}
+    ]
     return body
 
 
@@ -546,14 +699,20 @@ def _ollama_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[
 
 
 OLLAMA = Dialect(
-    api="ollama", path="/api/chat", stream_type=NDJSON_CONTENT_TYPE, parse=_ollama_parse, error=_ollama_error,
-    reply=_ollama_message, stream_open=lambda model: b"",
+    api="ollama",
+    path="/api/chat",
+    stream_type=NDJSON_CONTENT_TYPE,
+    parse=_ollama_parse,
+    error=_ollama_error,
+    reply=_ollama_message,
+    stream_open=lambda model: b"",
     stream_piece=lambda piece, model: _ollama_line(_ollama_message(piece, model, done=False)),
     stream_close=lambda text, model: _ollama_line(_ollama_message("", model)),
     stream_error=lambda message: _ollama_line({"error": message}),
     malformed=(b'{"message": {"content": ', b'{"message": {not json\n'),
     fault_types={429: "", 500: "", 503: ""},
-    tool_reply=_ollama_tool_reply, tool_stream=_ollama_tool_stream,
+    tool_reply=_ollama_tool_reply,
+    tool_stream=_ollama_tool_stream,
 )
 
 DIALECTS: dict[str, Dialect] = {d.api: d for d in (OPENAI_CHAT, ANTHROPIC_MESSAGES, OPENAI_RESPONSES, OLLAMA)}

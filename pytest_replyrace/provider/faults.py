@@ -25,7 +25,7 @@ FAULT_KINDS: dict[str, str] = {
     "overloaded": "the API's overloaded answer, at once: HTTP 529 overloaded_error (Anthropic), else HTTP 503",
     "reset": "connection reset before any header",
     "cut": "stream fails after `after_chunks` chunks: the API's error event, or a reset where it has none"
-           " (non-streaming: reset after the RTT)",
+    " (non-streaming: reset after the RTT)",
     "malformed": "a body that is not valid JSON / SSE, after the RTT",
     "ttft": "a slow first token: nothing until `ttft` seconds, then the whole answer (a real, late reply)",
 }
@@ -62,8 +62,16 @@ class FaultRule:
                 raise ValueError(f"fault {name} {value!r}: expected seconds from 0 to 3600")
 
     @classmethod
-    def make(cls, kind: Any, *, rate: Any = 0.0, calls: Any = (), after_chunks: Any = 1, retry_after: Any = 1.0,
-             ttft: Any = 2.0) -> FaultRule:
+    def make(
+        cls,
+        kind: Any,
+        *,
+        rate: Any = 0.0,
+        calls: Any = (),
+        after_chunks: Any = 1,
+        retry_after: Any = 1.0,
+        ttft: Any = 2.0,
+    ) -> FaultRule:
         """A rule from loosely typed input (a marker's arguments); ValueError names the bad value."""
         if isinstance(kind, bool) or not isinstance(kind, (str, int)):  # 429 means "429"; None or [429] do not
             raise ValueError(f"fault kind {kind!r} is not known; expected one of {', '.join(FAULT_KINDS)}")
@@ -96,8 +104,13 @@ class FaultPlan:
     ) -> FaultPlan:
         if kind is None:
             return cls()
-        return cls([FaultRule.make(kind, rate=rate, calls=calls, after_chunks=after_chunks, retry_after=retry_after,
-                                   ttft=ttft)])
+        return cls(
+            [
+                FaultRule.make(
+                    kind, rate=rate, calls=calls, after_chunks=after_chunks, retry_after=retry_after, ttft=ttft
+                )
+            ]
+        )
 
     def __bool__(self) -> bool:
         return bool(self.rules)

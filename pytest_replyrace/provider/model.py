@@ -100,8 +100,9 @@ class ModelSpec:
             elif name == "reply_words":
                 checked[name] = _count(value, name, 0, MAX_WORDS)
             else:
-                raise ValueError(f"{name}: not a model setting; expected one of "
-                                 + ", ".join(f.name for f in fields(self)))
+                raise ValueError(
+                    f"{name}: not a model setting; expected one of " + ", ".join(f.name for f in fields(self))
+                )
         return replace(self, **checked)
 
     def text(self, tokens: list[str], empty: str) -> str:

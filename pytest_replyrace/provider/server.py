@@ -40,8 +40,15 @@ from .dialects import DIALECTS, BadRequest, ChatRequest, Dialect, ToolCall, chat
 from .faults import FaultPlan, FaultRule
 from .model import ModelSpec, piece_schedule
 
-__all__ = ["NO_TOKEN_REPLY", "NO_TOOLS_NOTE", "FakeProvider", "ModelSpec", "RttSpec", "tokens_by_message",
-           "user_turn_text"]
+__all__ = [
+    "NO_TOKEN_REPLY",
+    "NO_TOOLS_NOTE",
+    "FakeProvider",
+    "ModelSpec",
+    "RttSpec",
+    "tokens_by_message",
+    "user_turn_text",
+]
 
 NO_TOKEN_REPLY = "ECHO (no token)"
 STATUS_FAULTS = ("429", "500", "503", "overloaded")
@@ -314,6 +321,7 @@ class FakeProvider:
             with self._lock:
                 if callback in self._watchers:
                     self._watchers.remove(callback)
+
         return unwatch
 
     def _notify(self, kind: str, entry: JournalEntry) -> None:
@@ -326,10 +334,19 @@ class FakeProvider:
     def journal(self) -> list[JournalEntry]:
         """A snapshot of every request since the last reset, in arrival order."""
         with self._lock:
-            return [replace(e, tokens=list(e.tokens), history=list(e.history), issued=list(e.issued),
-                            answered=list(e.answered), tools=list(e.tools), schedule=list(e.schedule),
-                            written=list(e.written))
-                    for e in self._journal]
+            return [
+                replace(
+                    e,
+                    tokens=list(e.tokens),
+                    history=list(e.history),
+                    issued=list(e.issued),
+                    answered=list(e.answered),
+                    tools=list(e.tools),
+                    schedule=list(e.schedule),
+                    written=list(e.written),
+                )
+                for e in self._journal
+            ]
 
     def entries_for(self, token: str) -> list[JournalEntry]:
         return [e for e in self.journal if token in e.tokens]
@@ -398,16 +415,30 @@ class FakeProvider:
         return web.json_response({"object": "list", "data": [model]})
 
     async def _handle_tags(self, request: web.Request) -> web.Response:
-        model = {"name": self.model_name, "model": self.model_name, "modified_at": "2026-01-01T00:00:00Z", "size": 1,
-                 "digest": "replyrace", "details": {"format": "gguf", "family": "replyrace"}}
+        model = {
+            "name": self.model_name,
+            "model": self.model_name,
+            "modified_at": "2026-01-01T00:00:00Z",
+            "size": 1,
+            "digest": "replyrace",
+            "details": {"format": "gguf", "family": "replyrace"},
+        }
         return web.json_response({"models": [model]})
 
     def _new_entry(self, dialect: Dialect, path: str, arrived_at: float) -> JournalEntry:
         with self._lock:
             self._seq += 1
             entry = JournalEntry(
-                seq=self._seq, path=path, arrived_at=arrived_at, ended_at=None, tokens=[], rtt=0.0,
-                model=None, stream=False, status=0, api=dialect.api,
+                seq=self._seq,
+                path=path,
+                arrived_at=arrived_at,
+                ended_at=None,
+                tokens=[],
+                rtt=0.0,
+                model=None,
+                stream=False,
+                status=0,
+                api=dialect.api,
             )
             self._journal.append(entry)
             return entry
@@ -453,8 +484,10 @@ class FakeProvider:
             raise
         except Exception as exc:
             text = "".join(traceback.format_exception(exc))
-            message = f"replyrace's fake provider failed while serving {request.method} {request.path}: " \
-                      f"{type(exc).__name__}: {exc}"
+            message = (
+                f"replyrace's fake provider failed while serving {request.method} {request.path}: "
+                f"{type(exc).__name__}: {exc}"
+            )
             with self._lock:
                 self._handler_errors.append(f"{message}\n{text}")
             entry, prepared = self._serving.get(id(request), (None, [False]))
@@ -465,8 +498,9 @@ class FakeProvider:
             if prepared[0]:
                 _abort(request)  # headers are out: the only honest signal left is a broken stream
                 raise ConnectionResetError(message) from exc
-            return web.json_response({"error": {"message": message, "type": "replyrace_provider_error",
-                                                "traceback": text}}, status=500)
+            return web.json_response(
+                {"error": {"message": message, "type": "replyrace_provider_error", "traceback": text}}, status=500
+            )
         finally:
             self._serving.pop(id(request), None)
 
@@ -483,8 +517,9 @@ class FakeProvider:
         self._serving[id(request)] = (entry, [False])  # the guard forgets it when the request is done
         return await self._chat(dialect, request, entry, arrived_at)
 
-    async def _chat(self, dialect: Dialect, request: web.Request, entry: JournalEntry,
-                    arrived_at: float) -> web.StreamResponse:
+    async def _chat(
+        self, dialect: Dialect, request: web.Request, entry: JournalEntry, arrived_at: float
+    ) -> web.StreamResponse:
         try:
             body = await request.json(loads=json.loads)
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
@@ -501,8 +536,9 @@ class FakeProvider:
             entry.stream = parsed.stream
             entry.tools = list(parsed.tools)
             entry.answered = [self._issued_id(i) for i in parsed.results]
-            renamed = [f"{given} = {known_id}" for given, known_id in zip(parsed.results, entry.answered)
-                       if given != known_id]
+            renamed = [
+                f"{given} = {known_id}" for given, known_id in zip(parsed.results, entry.answered) if given != known_id
+            ]
             if renamed:
                 entry.note = RENAMED_NOTE + ", ".join(dict.fromkeys(renamed))
             known = [self._issued[i] for i in entry.answered if i in self._issued]
@@ -542,8 +578,9 @@ class FakeProvider:
                         entry.error = "client went away before the reply was complete"
             raise
 
-    def _tool_call(self, spec: ModelSpec, parsed: ChatRequest, entry: JournalEntry,
-                   fault: FaultRule | None) -> ToolCall | None:
+    def _tool_call(
+        self, spec: ModelSpec, parsed: ChatRequest, entry: JournalEntry, fault: FaultRule | None
+    ) -> ToolCall | None:
         """The tool call this request gets, or None for the text step; the id is issued unless a fault hides it."""
         with self._lock:
             if entry.step > spec.tool_calls:
@@ -598,8 +635,9 @@ class FakeProvider:
             return self.split_text(call.arguments, max(2, spec.reply_pieces or self.chunks))
         return self.split_text(text, spec.reply_pieces or self.chunks)
 
-    async def _serve_fault(self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float,
-                           reply: _Reply) -> web.StreamResponse:
+    async def _serve_fault(
+        self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float, reply: _Reply
+    ) -> web.StreamResponse:
         """What each fault kind looks like on the wire of this dialect (see
         :data:`~pytest_replyrace.provider.faults.FAULT_KINDS` and "Provider APIs" in docs/04-provider.md)."""
         kind, dialect = rule.kind, reply.dialect
@@ -608,8 +646,11 @@ class FakeProvider:
             headers = {"Retry-After": f"{rule.retry_after:g}"} if status == 429 else {}
             self._end(entry, status, f"injected HTTP {status}")
             what = status if kind != "overloaded" else "overloaded"
-            return web.json_response(dialect.error(status, dialect.fault_types[status], f"injected fault {what}"),
-                                     status=status, headers=headers)
+            return web.json_response(
+                dialect.error(status, dialect.fault_types[status], f"injected fault {what}"),
+                status=status,
+                headers=headers,
+            )
         if kind == "reset":
             self._end(entry, 0, "injected connection reset before headers")
             _abort(request)
@@ -627,8 +668,9 @@ class FakeProvider:
             return await self._serve_late(request, entry, max(deadline, entry.arrived_at + rule.ttft), reply)
         return await self._serve_cut(rule, request, entry, deadline, reply)
 
-    async def _serve_cut(self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float,
-                         reply: _Reply) -> web.StreamResponse:
+    async def _serve_cut(
+        self, rule: FaultRule, request: web.Request, entry: JournalEntry, deadline: float, reply: _Reply
+    ) -> web.StreamResponse:
         """A stream that fails after ``after_chunks`` pieces: the API's own error event where it has one, else
         a reset. Non-streaming: a reset after the RTT."""
         if not entry.stream:
@@ -668,8 +710,9 @@ class FakeProvider:
             entry.ended_at = time.monotonic()
         self._notify("end", entry)
 
-    async def _json(self, request: web.Request, entry: JournalEntry, deadline: float,
-                    reply: _Reply) -> web.StreamResponse:
+    async def _json(
+        self, request: web.Request, entry: JournalEntry, deadline: float, reply: _Reply
+    ) -> web.StreamResponse:
         payload = json.dumps(reply.body()).encode()
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.content_length = len(payload)
@@ -686,15 +729,23 @@ class FakeProvider:
         size = -(-len(text) // n)
         return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
-    async def _serve_late(self, request: web.Request, entry: JournalEntry, first_at: float,
-                          reply: _Reply) -> web.StreamResponse:
+    async def _serve_late(
+        self, request: web.Request, entry: JournalEntry, first_at: float, reply: _Reply
+    ) -> web.StreamResponse:
         """A slow first token: nothing until ``first_at``, then the whole answer at once."""
         if not entry.stream:
             return await self._json(request, entry, first_at, reply)
         return await self._stream(request, entry, first_at, reply, first_at=first_at)
 
-    async def _stream(self, request: web.Request, entry: JournalEntry, deadline: float, reply: _Reply, *,
-                      first_at: float | None = None) -> web.StreamResponse:
+    async def _stream(
+        self,
+        request: web.Request,
+        entry: JournalEntry,
+        deadline: float,
+        reply: _Reply,
+        *,
+        first_at: float | None = None,
+    ) -> web.StreamResponse:
         """Each write at its planned instant (the entry's ``schedule``; all at ``first_at`` when given), the last
         byte at the deadline: the request counts as served then."""
         response = reply.stream_response()
@@ -704,9 +755,14 @@ class FakeProvider:
         else:
             with self._lock:
                 schedule = list(entry.schedule)
-            times = [entry.arrived_at + t for t in schedule] if len(schedule) == len(writes) else \
-                [entry.arrived_at + t for t in piece_schedule(len(writes), deadline - entry.arrived_at, None, 0.0,
-                                                              random.Random(0))]
+            times = (
+                [entry.arrived_at + t for t in schedule]
+                if len(schedule) == len(writes)
+                else [
+                    entry.arrived_at + t
+                    for t in piece_schedule(len(writes), deadline - entry.arrived_at, None, 0.0, random.Random(0))
+                ]
+            )
         await _sleep_until(times[0], self.timer_spin)
         await self._prepare(request, response)
         last = len(writes) - 1
@@ -744,8 +800,9 @@ class _Reply:
     """What the stream carries in pieces: the text, or the tool call's arguments."""
 
     def stream_response(self) -> web.StreamResponse:
-        return web.StreamResponse(status=200, headers={"Content-Type": self.dialect.stream_type,
-                                                       "Cache-Control": "no-cache"})
+        return web.StreamResponse(
+            status=200, headers={"Content-Type": self.dialect.stream_type, "Cache-Control": "no-cache"}
+        )
 
     def body(self) -> dict[str, Any]:
         """The non-streaming body."""

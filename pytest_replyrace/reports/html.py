@@ -22,11 +22,25 @@ from .summary import group_name, summary_rows
 
 __all__ = ["render_html", "write_html_report"]
 
-COLOURS = {"p": "#2e9e4f", "f": "#d7263d", "w": "#9b2fae", "l": "#8a8a8a", "e": "#f08c00", "h": "#b8860b",
-           "b": "#5f9ea0", "m": "#6b8e23", "i": "#c71585"}
+COLOURS = {
+    "p": "#2e9e4f",
+    "f": "#d7263d",
+    "w": "#9b2fae",
+    "l": "#8a8a8a",
+    "e": "#f08c00",
+    "h": "#b8860b",
+    "b": "#5f9ea0",
+    "m": "#6b8e23",
+    "i": "#c71585",
+}
 PROVIDER = "#3b7dd8"
-VERDICT_BG = {"clean": "#d9f2e0", "fast-fail": "#fadadd", "busy-policy": "#fadadd", "unreliable": "#fff0d1",
-              "empty": "#eeeeee"}
+VERDICT_BG = {
+    "clean": "#d9f2e0",
+    "fast-fail": "#fadadd",
+    "busy-policy": "#fadadd",
+    "unreliable": "#fff0d1",
+    "empty": "#eeeeee",
+}
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px; color: #1d1d1f; }
@@ -49,8 +63,9 @@ def _e(text: object) -> str:
 
 def _legend() -> str:
     items = [f'<span><i style="background:{COLOURS[k]}"></i>{k} {v}</span>' for k, v in LETTERS.items()]
-    items.append(f'<span><i style="background:{PROVIDER}"></i>provider serving the call\'s token (one bar per '
-                 'request)</span>')
+    items.append(
+        f'<span><i style="background:{PROVIDER}"></i>provider serving the call\'s token (one bar per request)</span>'
+    )
     items.append('<span><i style="background:#000;width:2px"></i>send instant (and what it waited for)</span>')
     return f'<div class="legend">{"".join(items)}</div>'
 
@@ -74,14 +89,16 @@ def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
     def x(t: float) -> float:
         return float(label_w + (t - t0) / span * plot_w)
 
-    parts = [f'<svg viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" role="img" '
-             f'aria-label="timeline {_e(result.get("pattern", ""))}">']
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" role="img" '
+        f'aria-label="timeline {_e(result.get("pattern", ""))}">'
+    ]
     for i in range(5):  # time axis
         t = span * i / 4
-        parts.append(f'<line x1="{x(t0 + t):.1f}" y1="{top - 6}" x2="{x(t0 + t):.1f}" y2="{height - 6}" '
-                     'stroke="#e5e5e5"/>')
-        parts.append(f'<text x="{x(t0 + t):.1f}" y="{top - 9}" text-anchor="middle" fill="#777">'
-                     f'{_e(_tick(t))}</text>')
+        parts.append(
+            f'<line x1="{x(t0 + t):.1f}" y1="{top - 6}" x2="{x(t0 + t):.1f}" y2="{height - 6}" stroke="#e5e5e5"/>'
+        )
+        parts.append(f'<text x="{x(t0 + t):.1f}" y="{top - 9}" text-anchor="middle" fill="#777">{_e(_tick(t))}</text>')
     for row, call in enumerate(calls):
         y = top + row * row_h
         letter = call.get("letter", "?")
@@ -89,8 +106,11 @@ def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
         latency = call.get("latency")
         lat = "lost" if latency is None else f"{latency * 1000:.0f}ms"
         problem = call.get("history_problem")
-        parts.append(f'<text x="4" y="{y + 12}" fill="{colour}">#{call["index"]} {letter} {lat}'
-                     + (f'<title>history {_e(problem)}</title>' if problem else "") + '</text>')
+        parts.append(
+            f'<text x="4" y="{y + 12}" fill="{colour}">#{call["index"]} {letter} {lat}'
+            + (f"<title>history {_e(problem)}</title>" if problem else "")
+            + "</text>"
+        )
         sent = call["sent_at"]
         replied = call.get("replied_at")
         end = replied if replied is not None else sent + span * 0.02
@@ -98,31 +118,43 @@ def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
         tip = f"call {call['index']} ({letter}): {said}"
         if problem:
             tip += f" — history {problem}"
-        parts.append(f'<rect x="{x(sent):.1f}" y="{y}" width="{max(2.0, x(end) - x(sent)):.1f}" height="11" '
-                     f'fill="{colour}" rx="2"><title>{_e(tip[:300])}</title></rect>')
+        parts.append(
+            f'<rect x="{x(sent):.1f}" y="{y}" width="{max(2.0, x(end) - x(sent)):.1f}" height="11" '
+            f'fill="{colour}" rx="2"><title>{_e(tip[:300])}</title></rect>'
+        )
         # The send instant, and what it waited for: the previous call's end, text, first event, ...
         anchor = call.get("anchor_at")
-        waited = ("first call" if anchor is None else
-                  f"sent {(sent - anchor) * 1000:+.0f}ms after the previous call's {call.get('send_at', 'end')}"
-                  + (" (its end stood in)" if call.get("anchor_fallback") else "")
-                  + (", while an earlier turn ran" if call.get("sent_while_busy") else ""))
-        parts.append(f'<line x1="{x(sent):.1f}" y1="{y - 2}" x2="{x(sent):.1f}" y2="{y + 20}" stroke="#000" '
-                     f'stroke-width="1.5"><title>{_e(waited)}</title></line>')
+        waited = (
+            "first call"
+            if anchor is None
+            else f"sent {(sent - anchor) * 1000:+.0f}ms after the previous call's {call.get('send_at', 'end')}"
+            + (" (its end stood in)" if call.get("anchor_fallback") else "")
+            + (", while an earlier turn ran" if call.get("sent_while_busy") else "")
+        )
+        parts.append(
+            f'<line x1="{x(sent):.1f}" y1="{y - 2}" x2="{x(sent):.1f}" y2="{y + 20}" stroke="#000" '
+            f'stroke-width="1.5"><title>{_e(waited)}</title></line>'
+        )
         for mark, label in (("first_at", "first event"), ("text_at", "text complete")):
             if call.get(mark) is not None:
-                parts.append(f'<circle cx="{x(call[mark]):.1f}" cy="{y + 5}" r="2.5" fill="#fff" stroke="#000">'
-                             f'<title>{label}</title></circle>')
+                parts.append(
+                    f'<circle cx="{x(call[mark]):.1f}" cy="{y + 5}" r="2.5" fill="#fff" stroke="#000">'
+                    f"<title>{label}</title></circle>"
+                )
         for entry in call.get("journal", []):
             arrived, ended = entry["arrived_at"], entry.get("ended_at")
             stop = ended if ended is not None else arrived + span * 0.01
             tool = entry.get("kind") == "tool"
             faint = ' fill-opacity="0.45"' if tool else ""  # a tool step: lighter than the text step
-            step = f' step {entry.get("step", 1)} {entry.get("kind", "text")}' if tool or entry.get("step", 1) > 1 \
-                else ""
-            parts.append(f'<rect x="{x(arrived):.1f}" y="{y + 13}" width="{max(2.0, x(stop) - x(arrived)):.1f}" '
-                         f'height="6" fill="{PROVIDER}"{faint} rx="1">'
-                         f'<title>provider{step} {entry.get("status")} '
-                         f'rtt {entry.get("rtt", 0) * 1000:.0f}ms</title></rect>')
+            step = (
+                f" step {entry.get('step', 1)} {entry.get('kind', 'text')}" if tool or entry.get("step", 1) > 1 else ""
+            )
+            parts.append(
+                f'<rect x="{x(arrived):.1f}" y="{y + 13}" width="{max(2.0, x(stop) - x(arrived)):.1f}" '
+                f'height="6" fill="{PROVIDER}"{faint} rx="1">'
+                f"<title>provider{step} {entry.get('status')} "
+                f"rtt {entry.get('rtt', 0) * 1000:.0f}ms</title></rect>"
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -141,20 +173,27 @@ def _heatmap(members: Sequence[Mapping[str, Any]]) -> str:
                 out.append("<td></td>")
                 continue
             bg = VERDICT_BG.get(row["verdict"], "#fff")
-            out.append(f'<td style="background:{bg}" title="{_e(row["verdict"])} {_e(row["detail"])}">'
-                       f'<span class="pattern">{_e(row["pattern"])}</span></td>')
+            out.append(
+                f'<td style="background:{bg}" title="{_e(row["verdict"])} {_e(row["detail"])}">'
+                f'<span class="pattern">{_e(row["pattern"])}</span></td>'
+            )
         out.append("</tr>")
     out.append("</table>")
     return "".join(out)
 
 
-def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Mapping[str, Any],
-                windows: Sequence[Mapping[str, Any]] = ()) -> str:
+def render_html(
+    results: Sequence[Mapping[str, Any]],
+    *,
+    seed: int,
+    settings: Mapping[str, Any],
+    windows: Sequence[Mapping[str, Any]] = (),
+) -> str:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for result in results:
         groups.setdefault(group_name(result.get("node_id")), []).append(result)
     body = [
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>replyrace report (seed {seed})</title><style>{CSS}</style></head><body>",
         "<h1>pytest-replyrace report</h1>",
         f'<div class="meta">pytest-replyrace {_e(__version__)} · seed <code>{seed}</code> · '
@@ -168,16 +207,16 @@ def render_html(results: Sequence[Mapping[str, Any]], *, seed: int, settings: Ma
         body.append(f"<h2>{_e(group)}</h2>")
         for window in windows:
             if group_name(window.get("node_id")) == group:
-                body.append(f'<p><strong>window:</strong> {_e(window.get("statement", ""))}</p>')
+                body.append(f"<p><strong>window:</strong> {_e(window.get('statement', ''))}</p>")
         body.append(_heatmap(members))
         ordered = sorted(members, key=lambda m: (m.get("rtt") is None, m.get("rtt") or 0.0, m.get("gap") or 0.0))
         for result in ordered:
             rtt = "-" if result.get("rtt") is None else format_duration(result["rtt"])
             body.append(
-                f'<h3>rtt={_e(rtt)} gap={_e(format_duration(result.get("gap") or 0.0))} '
-                f'send_at={_e(result.get("send_at", "end"))} busy_policy={_e(result.get("busy_policy", "queue"))} · '
+                f"<h3>rtt={_e(rtt)} gap={_e(format_duration(result.get('gap') or 0.0))} "
+                f"send_at={_e(result.get('send_at', 'end'))} busy_policy={_e(result.get('busy_policy', 'queue'))} · "
                 f'<span class="pattern">{_e(result.get("pattern", ""))}</span> · {_e(result.get("verdict", ""))}'
-                f'{(" (" + _e(result.get("shape")) + ")") if result.get("verdict") != "clean" else ""}</h3>'
+                f"{(' (' + _e(result.get('shape')) + ')') if result.get('verdict') != 'clean' else ''}</h3>"
             )
             body.append(_timeline_svg(result))
             body.extend(_log_block(result))
@@ -193,16 +232,24 @@ def _log_block(result: Mapping[str, Any]) -> list[str]:
     more = int(result.get("log_matches_more") or 0) + max(0, len(result.get("log_matches", [])) - MATCH_LIMIT)
     if not logs:
         return []
-    lines = [f"L{m['lineno']}{' (after the last reply)' if m.get('late') else ''}: {quote_line(str(m['line']))}"
-             for m in logs]
+    lines = [
+        f"L{m['lineno']}{' (after the last reply)' if m.get('late') else ''}: {quote_line(str(m['line']))}"
+        for m in logs
+    ]
     if more:
         lines.append(f"… and {more:,} more")
     text = "\n".join(lines)
     return [f'<pre class="log">{_e(text)}</pre>']
 
 
-def write_html_report(path: str | Path, results: Sequence[Mapping[str, Any]], *, seed: int,
-                      settings: Mapping[str, Any], windows: Sequence[Mapping[str, Any]] = ()) -> Path:
+def write_html_report(
+    path: str | Path,
+    results: Sequence[Mapping[str, Any]],
+    *,
+    seed: int,
+    settings: Mapping[str, Any],
+    windows: Sequence[Mapping[str, Any]] = (),
+) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")

@@ -61,30 +61,38 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
         send_at = result.get("send_at") or "end"
         verdict = result.get("verdict") or verdict_of(pattern, policy)
         allowed = POLICY_ALLOWS.get(policy, frozenset())
-        bad = (FAST_FAIL_LETTERS if verdict == "fast-fail" else (BUSY_LETTERS - allowed) | {"l"}
-               if verdict == "busy-policy" else set(LETTERS) - {"p"} - allowed)
+        bad = (
+            FAST_FAIL_LETTERS
+            if verdict == "fast-fail"
+            else (BUSY_LETTERS - allowed) | {"l"}
+            if verdict == "busy-policy"
+            else set(LETTERS) - {"p"} - allowed
+        )
         node_id = result.get("node_id") or ""
         gap = result.get("gap") or 0.0
-        rows.append({
-            "group": group_name(node_id),
-            "node_id": node_id,
-            "rtt_s": result.get("rtt"),
-            "rtt": "-" if result.get("rtt") is None else format_duration(result["rtt"]),
-            "gap": format_duration(gap) if send_at == "end" else f"{send_at}{'' if gap < 0 else '+'}"
-                                                                    f"{format_duration(gap)}",
-            "gap_s": gap,
-            "send_at": send_at,
-            "busy_policy": policy,
-            "pattern": pattern,
-            "counts": {letter: pattern.count(letter) for letter in LETTERS},
-            "ff_p50": _p50_ms(fast),
-            "rtt_p50": _p50_ms(served),
-            "verdict": verdict,
-            "detail": "" if verdict == "clean" else describe_shape(pattern, bad),
-            "logs": len(result.get("log_matches", [])) + int(result.get("log_matches_more") or 0),
-            "outcome": _outcome_note(verdict, (outcomes or {}).get(node_id, "")),
-            "timeline": result.get("timeline", ""),
-        })
+        rows.append(
+            {
+                "group": group_name(node_id),
+                "node_id": node_id,
+                "rtt_s": result.get("rtt"),
+                "rtt": "-" if result.get("rtt") is None else format_duration(result["rtt"]),
+                "gap": format_duration(gap)
+                if send_at == "end"
+                else f"{send_at}{'' if gap < 0 else '+'}{format_duration(gap)}",
+                "gap_s": gap,
+                "send_at": send_at,
+                "busy_policy": policy,
+                "pattern": pattern,
+                "counts": {letter: pattern.count(letter) for letter in LETTERS},
+                "ff_p50": _p50_ms(fast),
+                "rtt_p50": _p50_ms(served),
+                "verdict": verdict,
+                "detail": "" if verdict == "clean" else describe_shape(pattern, bad),
+                "logs": len(result.get("log_matches", [])) + int(result.get("log_matches_more") or 0),
+                "outcome": _outcome_note(verdict, (outcomes or {}).get(node_id, "")),
+                "timeline": result.get("timeline", ""),
+            }
+        )
     return rows
 
 
@@ -109,9 +117,14 @@ def summary_lines(
         letters = "pfwlehbmi" if overlap else "pfwleh"
         gap_width = max([len(r["gap"]) for r in members] + [7])
         lines.append((group, {"bold": True}))
-        lines.append((
-            f"  {'rtt':>7} {'gap':>{gap_width}}  {'pattern':<{width}}  " + " ".join(f"{x:>2}" for x in letters)
-            + f"  {'ff p50':>7} {'rtt p50':>7}  verdict", {}))
+        lines.append(
+            (
+                f"  {'rtt':>7} {'gap':>{gap_width}}  {'pattern':<{width}}  "
+                + " ".join(f"{x:>2}" for x in letters)
+                + f"  {'ff p50':>7} {'rtt p50':>7}  verdict",
+                {},
+            )
+        )
         for row in members:
             c = row["counts"]
             verdict = row["verdict"] + (f": {row['detail']}" if row["detail"] else "")
@@ -139,8 +152,12 @@ def summary_lines(
 
 
 def report_document(
-    results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any],
-    windows: Sequence[Mapping[str, Any]] = (), restarts: Sequence[Mapping[str, Any]] = (),
+    results: Sequence[Mapping[str, Any]],
+    *,
+    seed: int,
+    settings: dict[str, Any],
+    windows: Sequence[Mapping[str, Any]] = (),
+    restarts: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     return {
         "version": REPORT_VERSION,
@@ -156,8 +173,13 @@ def report_document(
 
 
 def write_json_report(
-    path: str | Path, results: Sequence[Mapping[str, Any]], *, seed: int, settings: dict[str, Any],
-    windows: Sequence[Mapping[str, Any]] = (), restarts: Sequence[Mapping[str, Any]] = (),
+    path: str | Path,
+    results: Sequence[Mapping[str, Any]],
+    *,
+    seed: int,
+    settings: dict[str, Any],
+    windows: Sequence[Mapping[str, Any]] = (),
+    restarts: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -115,8 +115,9 @@ class Pointer:
         tokens = []
         for raw in text[1:].split("/"):
             if re.search(r"~(?![01])", raw):
-                raise ValueError(f"{text!r} is not a JSON pointer: '~' must be followed by 0 or 1 (~0 is '~', "
-                                 "~1 is '/')")
+                raise ValueError(
+                    f"{text!r} is not a JSON pointer: '~' must be followed by 0 or 1 (~0 is '~', ~1 is '/')"
+                )
             tokens.append(raw.replace("~1", "/").replace("~0", "~"))
         return cls(text, tuple(tokens))
 
@@ -233,8 +234,9 @@ class BusySpec:
 
     def refuses_in_error(self, error: str | None) -> bool:
         """Is a 2xx answer whose error is ``error`` a busy refusal (only by text, when no status is given)?"""
-        return (error is not None and self.text is not None and not self.status_given
-                and self.text.lower() in error.lower())
+        return (
+            error is not None and self.text is not None and not self.status_given and self.text.lower() in error.lower()
+        )
 
 
 @dataclass(frozen=True)
@@ -310,8 +312,12 @@ class _Reader:
         try:
             return Pointer.parse(value)
         except ValueError as exc:
-            raise self.fail(key, str(exc), "an RFC 6901 JSON pointer such as \"/choices/0/text\" or "
-                            "\"/messages/-1/content\" (-N counts from an array's end)") from None
+            raise self.fail(
+                key,
+                str(exc),
+                'an RFC 6901 JSON pointer such as "/choices/0/text" or '
+                '"/messages/-1/content" (-N counts from an array\'s end)',
+            ) from None
 
     def json_value(self, value: Any, key: str, placeholders: bool, allowed: tuple[str, ...] = ()) -> Any:
         """A TOML value that can be JSON (no dates, no inf or nan); its placeholders checked."""
@@ -327,8 +333,11 @@ class _Reader:
             raise self.fail(key, f"{value!r} has no JSON form", "a finite number")
         if isinstance(value, (bool, int, float)):
             return value
-        raise self.fail(key, f"{_shown(value)} (a TOML {type(value).__name__}) has no JSON form",
-                        "a string, number, boolean, array or table")
+        raise self.fail(
+            key,
+            f"{_shown(value)} (a TOML {type(value).__name__}) has no JSON form",
+            "a string, number, boolean, array or table",
+        )
 
     def placeholders(self, text: str, key: str, allowed: tuple[str, ...]) -> None:
         for match in _PLACEHOLDER.finditer(text):
@@ -337,11 +346,16 @@ class _Reader:
                 continue
             if name not in allowed:
                 if name in self.names:
-                    raise self.fail(key, f"{{{name}}} is not known before the session exists",
-                                    "one of " + _either(tuple(f"{{{n}}}" for n in allowed)))
-                raise self.fail(key, f"unknown placeholder {{{name}}}",
-                                "one of " + _either(tuple(f"{{{n}}}" for n in allowed))
-                                + " ({{ and }} stand for literal braces)")
+                    raise self.fail(
+                        key,
+                        f"{{{name}}} is not known before the session exists",
+                        "one of " + _either(tuple(f"{{{n}}}" for n in allowed)),
+                    )
+                raise self.fail(
+                    key,
+                    f"unknown placeholder {{{name}}}",
+                    "one of " + _either(tuple(f"{{{n}}}" for n in allowed)) + " ({{ and }} stand for literal braces)",
+                )
             self.uses.add(name)
 
     # -- tables ----------------------------------------------------------------------------------------------
@@ -355,10 +369,13 @@ class _Reader:
             if not _NAME.fullmatch(name):
                 raise self.fail(key, f"{name!r} is not a placeholder name", "a name of letters, digits and _")
             if name in PLACEHOLDERS and name != "model":
-                raise self.fail(key, f"{{{name}}} is set by the transport, not by [vars]",
-                                "another name ([vars] may set model, the default of {model})")
+                raise self.fail(
+                    key,
+                    f"{{{name}}} is set by the transport, not by [vars]",
+                    "another name ([vars] may set model, the default of {model})",
+                )
             if name == "model" and not isinstance(value, str):
-                raise self.fail(key, f"{_shown(value)} is not a string", "a model or agent name, such as \"agent\"")
+                raise self.fail(key, f"{_shown(value)} is not a string", 'a model or agent name, such as "agent"')
             out[name] = self.json_value(value, key, placeholders=False)
         self.names = (*PLACEHOLDERS, *(n for n in out if n not in PLACEHOLDERS))
         return out
@@ -374,13 +391,16 @@ class _Reader:
             raise self.fail(f"[{section}]", "no path", 'a path such as path = "/threads" (it starts with /)')
         path = self.string(table["path"], f"[{section}] path", "a path that starts with /")
         if not path.startswith("/"):
-            raise self.fail(f"[{section}] path", f"{path!r} does not start with /", "a path such as \"/threads\"")
+            raise self.fail(f"[{section}] path", f"{path!r} does not start with /", 'a path such as "/threads"')
         self.placeholders(path, f"[{section}] path", allowed)
         headers = []
         raw_headers = table.get("headers", {})
         if not isinstance(raw_headers, dict):
-            raise self.fail(f"[{section}] headers", f"{_shown(raw_headers)} is not a table",
-                            'a table of "Name" = "value", such as { "X-Tenant" = "test" }')
+            raise self.fail(
+                f"[{section}] headers",
+                f"{_shown(raw_headers)} is not a table",
+                'a table of "Name" = "value", such as { "X-Tenant" = "test" }',
+            )
         for name, value in raw_headers.items():
             key = f"[{section}] headers.{_key(name)}"
             if not _HEADER_NAME.fullmatch(name):
@@ -389,8 +409,7 @@ class _Reader:
             self.placeholders(value, key, allowed)
             headers.append((name, value))
         if "json" in table and "form" in table:
-            raise self.fail(f"[{section}]", "both json and form", "one body: json = { ... }, form = { ... } or "
-                            "neither")
+            raise self.fail(f"[{section}]", "both json and form", "one body: json = { ... }, form = { ... } or neither")
         body: Any = MISSING
         if "json" in table:
             body = self.json_value(table["json"], f"[{section}] json", True, allowed)
@@ -400,8 +419,11 @@ class _Reader:
         session = None
         if section == "session":
             if "session" not in table:
-                raise self.fail("[session]", "no session pointer", 'session = "/thread_id": where the session\'s '
-                                "value is in the answer")
+                raise self.fail(
+                    "[session]",
+                    "no session pointer",
+                    'session = "/thread_id": where the session\'s value is in the answer',
+                )
             session = self.pointer(table["session"], "[session] session")
         return RequestSpec(method, path, tuple(headers), body, form, session)
 
@@ -415,8 +437,11 @@ class _Reader:
             for i, item in enumerate(items, 1):
                 at = f"{where}[{i}]" if isinstance(value, list) else where
                 if isinstance(item, (dict, list)):
-                    raise self.fail(at, "a table or nested array cannot be a form value",
-                                    "a string, number or boolean, or an array of them (it repeats the field)")
+                    raise self.fail(
+                        at,
+                        "a table or nested array cannot be a form value",
+                        "a string, number or boolean, or an array of them (it repeats the field)",
+                    )
                 self.json_value(item, at, True, allowed)
             out[name] = value
         return out
@@ -424,55 +449,80 @@ class _Reader:
     def selectors(self, raw: Any, key: str, extra: tuple[str, ...], fmt: str) -> tuple[Selector, ...]:
         tables = raw if isinstance(raw, list) else [raw]
         if not tables:
-            raise self.fail(key, "an empty list", "a table, or a list of tables of which the first that matches "
-                            "wins")
-        return tuple(self.selector(t, f"{key}[{i}]" if isinstance(raw, list) else key, extra, fmt)
-                     for i, t in enumerate(tables, 1))
+            raise self.fail(key, "an empty list", "a table, or a list of tables of which the first that matches wins")
+        return tuple(
+            self.selector(t, f"{key}[{i}]" if isinstance(raw, list) else key, extra, fmt)
+            for i, t in enumerate(tables, 1)
+        )
 
     def selector(self, raw: Any, key: str, extra: tuple[str, ...], fmt: str) -> Selector:
         table = self.table(raw, key, (*_SELECTOR_KEYS, *extra))
         event = None
         if "event" in table:
             if fmt != "sse":
-                raise self.fail(f"{key}.event", f"an event name with format = {fmt!r}",
-                                "event only with format = \"sse\" (NDJSON lines and a JSON body have no names)")
-            event = self.string(table["event"], f"{key}.event", "an SSE event name such as \"messages\"")
+                raise self.fail(
+                    f"{key}.event",
+                    f"an event name with format = {fmt!r}",
+                    'event only with format = "sse" (NDJSON lines and a JSON body have no names)',
+                )
+            event = self.string(table["event"], f"{key}.event", 'an SSE event name such as "messages"')
         data = None
         if "data" in table:
-            data = self.string(table["data"], f"{key}.data", "the exact raw data of a line, such as \"[DONE]\"")
+            data = self.string(table["data"], f"{key}.data", 'the exact raw data of a line, such as "[DONE]"')
         pointer = self.pointer(table["pointer"], f"{key}.pointer") if "pointer" in table else None
         mode = "append"
         if "mode" in table:
             mode = self.string(table["mode"], f"{key}.mode", '"append" or "replace"')
             if mode not in ("append", "replace"):
-                raise self.fail(f"{key}.mode", f"{mode!r} is not accepted", '"append" (each value a delta) or '
-                                '"replace" (each value the whole text so far)')
+                raise self.fail(
+                    f"{key}.mode",
+                    f"{mode!r} is not accepted",
+                    '"append" (each value a delta) or "replace" (each value the whole text so far)',
+                )
         text = self.pointer(table["text"], f"{key}.text") if "text" in table else None
-        return Selector(key, event, self.equalities(table, "when", key), self.equalities(table, "unless", key),
-                        pointer, data, mode, text)
+        return Selector(
+            key,
+            event,
+            self.equalities(table, "when", key),
+            self.equalities(table, "unless", key),
+            pointer,
+            data,
+            mode,
+            text,
+        )
 
     def equalities(self, table: dict[str, Any], name: str, key: str) -> tuple[tuple[Pointer, Any], ...]:
         if name not in table:
             return ()
         raw = table[name]
         if not isinstance(raw, dict):
-            raise self.fail(f"{key}.{name}", f"{_shown(raw)} is not a table",
-                            'a table of "/pointer" = value, such as { "/type" = "text-delta" }')
-        return tuple((self.pointer(p, f"{key}.{name} key {p!r}"),
-                      self.json_value(v, f"{key}.{name}.{_key(p)}", placeholders=False)) for p, v in raw.items())
+            raise self.fail(
+                f"{key}.{name}",
+                f"{_shown(raw)} is not a table",
+                'a table of "/pointer" = value, such as { "/type" = "text-delta" }',
+            )
+        return tuple(
+            (
+                self.pointer(p, f"{key}.{name} key {p!r}"),
+                self.json_value(v, f"{key}.{name}.{_key(p)}", placeholders=False),
+            )
+            for p, v in raw.items()
+        )
 
     def busy(self, raw: Any) -> BusySpec:
         table = self.table(raw, "[reply] busy", _BUSY_KEYS)
         if not table:
-            raise self.fail("[reply] busy", "an empty table", "status = [409, ...] and/or text = \"...\"")
+            raise self.fail("[reply] busy", "an empty table", 'status = [409, ...] and/or text = "..."')
         statuses: tuple[int, ...] = DEFAULT_BUSY_STATUSES
         if "status" in table:
             value = table["status"]
             items = value if isinstance(value, list) else [value]
-            if not items or not all(isinstance(s, int) and not isinstance(s, bool) and 400 <= s <= 599
-                                    for s in items):
-                raise self.fail("[reply] busy.status", f"{_shown(value)} is not accepted",
-                                "an HTTP status from 400 to 599, or a list of them, such as [409, 422]")
+            if not items or not all(isinstance(s, int) and not isinstance(s, bool) and 400 <= s <= 599 for s in items):
+                raise self.fail(
+                    "[reply] busy.status",
+                    f"{_shown(value)} is not accepted",
+                    "an HTTP status from 400 to 599, or a list of them, such as [409, 422]",
+                )
             statuses = tuple(items)
         text = None
         if "text" in table:
@@ -489,31 +539,45 @@ class _Reader:
         if fmt == "json":
             for name in ("complete", "end"):
                 if name in table:
-                    raise self.fail(f"[reply] {name}", "has no meaning with format = \"json\" (one body, no events: "
-                                    "the text is complete when the body is read)",
-                                    "it only with format = \"sse\" or \"ndjson\"")
+                    raise self.fail(
+                        f"[reply] {name}",
+                        'has no meaning with format = "json" (one body, no events: '
+                        "the text is complete when the body is read)",
+                        'it only with format = "sse" or "ndjson"',
+                    )
         text = self.selectors(table["text"], "[reply] text", ("mode",), fmt) if "text" in table else ()
-        complete = self.selectors(table["complete"], "[reply] complete", ("text",), fmt) \
-            if "complete" in table else ()
+        complete = self.selectors(table["complete"], "[reply] complete", ("text",), fmt) if "complete" in table else ()
         if not text and not any(s.text is not None for s in complete):
-            raise self.fail("[reply]", "no text", 'text = { pointer = "/..." } (or complete = { text = "/..." }) '
-                            "saying where the reply text is")
+            raise self.fail(
+                "[reply]",
+                "no text",
+                'text = { pointer = "/..." } (or complete = { text = "/..." }) saying where the reply text is',
+            )
         end: tuple[Selector, ...] = ()
         end_at_complete = False
         if table.get("end") == "complete":
             if not complete:
-                raise self.fail("[reply] end", '"complete" without a complete selector', "complete = { ... } too, "
-                                "or an end selector")
+                raise self.fail(
+                    "[reply] end",
+                    '"complete" without a complete selector',
+                    "complete = { ... } too, or an end selector",
+                )
             end_at_complete = True
         elif "end" in table:
             if isinstance(table["end"], str):
-                raise self.fail("[reply] end", f"{table['end']!r} is not accepted",
-                                '"complete", a selector table, or a list of them')
+                raise self.fail(
+                    "[reply] end",
+                    f"{table['end']!r} is not accepted",
+                    '"complete", a selector table, or a list of them',
+                )
             end = self.selectors(table["end"], "[reply] end", (), fmt)
         return ReplySpec(
-            format=fmt, text=text, complete=complete,
+            format=fmt,
+            text=text,
+            complete=complete,
             error=self.selectors(table["error"], "[reply] error", (), fmt) if "error" in table else (),
-            end=end, end_at_complete=end_at_complete,
+            end=end,
+            end_at_complete=end_at_complete,
             run_id=self.selectors(table["run_id"], "[reply] run_id", (), fmt) if "run_id" in table else (),
             busy=self.busy(table["busy"]) if "busy" in table else BusySpec(),
         )
@@ -540,17 +604,24 @@ def parse_api(text: str, label: str) -> ApiSpec:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ApiFileError(f"{label}: does not parse as TOML ({exc}); expected the tables [vars], [session], "
-                           f"[send] and [reply] ({DOCS})") from None
+        raise ApiFileError(
+            f"{label}: does not parse as TOML ({exc}); expected the tables [vars], [session], "
+            f"[send] and [reply] ({DOCS})"
+        ) from None
     for name in document:
         if name not in _TABLES:
-            raise reader.fail(f"[{name}]" if isinstance(document[name], dict) else name,
-                              "unknown table" if isinstance(document[name], dict) else "a key outside any table",
-                              "the tables [vars], [session], [send] and [reply]")
+            raise reader.fail(
+                f"[{name}]" if isinstance(document[name], dict) else name,
+                "unknown table" if isinstance(document[name], dict) else "a key outside any table",
+                "the tables [vars], [session], [send] and [reply]",
+            )
     for name in ("send", "reply"):
         if name not in document:
-            raise reader.fail(f"[{name}]", "missing", "a [send] table (the call that sends one message) and a "
-                              "[reply] table (how its answer reads)")
+            raise reader.fail(
+                f"[{name}]",
+                "missing",
+                "a [send] table (the call that sends one message) and a [reply] table (how its answer reads)",
+            )
     variables = reader.vars(document["vars"]) if "vars" in document else {}
     session = reader.request(document["session"], "session") if "session" in document else None
     send = reader.request(document["send"], "send")
@@ -570,8 +641,9 @@ def value_text(value: Any) -> str:
     """A value as text: a string itself, a list of text parts joined, anything else as JSON."""
     if isinstance(value, str):
         return value
-    if isinstance(value, list) and all(isinstance(p, str) or (isinstance(p, dict) and isinstance(p.get("text"), str))
-                                       for p in value):
+    if isinstance(value, list) and all(
+        isinstance(p, str) or (isinstance(p, dict) and isinstance(p.get("text"), str)) for p in value
+    ):
         return "".join(p if isinstance(p, str) else p["text"] for p in value)
     return json.dumps(value, ensure_ascii=False)
 

@@ -162,8 +162,10 @@ def _contract_problems(transport: object) -> list[str]:
             problems.append(f"`{method}` is not async (expected `{signature}`)")
     late = getattr(transport, "late_replies", None)
     if not callable(late) or inspect.iscoroutinefunction(late):
-        problems.append("no plain `late_replies` method (expected `def late_replies(self) -> dict[str, list[str]]`, "
-                        "text that arrived after its call ended, by token; `return {}` when there is none)")
+        problems.append(
+            "no plain `late_replies` method (expected `def late_replies(self) -> dict[str, list[str]]`, "
+            "text that arrived after its call ended, by token; `return {}` when there is none)"
+        )
     return problems
 
 
@@ -174,7 +176,9 @@ def check_transport(transport: object, where: str = "the transport factory") -> 
     if problems:
         raise TransportContractError(
             f"{where} made {type(transport).__name__} {transport!r:.80}, which is not a replyrace Transport: "
-            + "; ".join(problems) + " (see docs/03-transports.md, 'Your own transport')")
+            + "; ".join(problems)
+            + " (see docs/03-transports.md, 'Your own transport')"
+        )
     return transport  # type: ignore[return-value]
 
 
@@ -272,11 +276,17 @@ class HttpClient:
 
     def json_object(self, raw: bytes) -> dict[str, Any]:
         """The body as a JSON object, or a TransportError quoting it."""
-        return parse_json_object(raw, f"POST {self.url}: reply is not JSON",
-                                 f"POST {self.url}: reply is not a JSON object")
+        return parse_json_object(
+            raw, f"POST {self.url}: reply is not JSON", f"POST {self.url}: reply is not a JSON object"
+        )
 
-    async def post(self, body: dict[str, Any], headers: dict[str, str], sse: SseReader | None = None,
-                   events: CallEvents | None = None) -> tuple[int, bytes, TransportReply | None]:
+    async def post(
+        self,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        sse: SseReader | None = None,
+        events: CallEvents | None = None,
+    ) -> tuple[int, bytes, TransportReply | None]:
         """POST ``body``: the status and the whole (bounded) body, or, for a 200 event stream when ``sse``
         is given, what ``sse`` made of it. A plain body's first byte is its first event and its end the
         text-complete instant; a stream's reader reports its own."""

@@ -93,8 +93,12 @@ class DeclaredTransport(HttpClient):
         return f"{safe}-{self._fresh}"
 
     def values(self, session_key: str, **more: Any) -> dict[str, Any]:
-        values: dict[str, Any] = {**self.spec.vars, "model": self.model, "token": self.token or "",
-                                  "session_key": self.session_key_value(session_key)}
+        values: dict[str, Any] = {
+            **self.spec.vars,
+            "model": self.model,
+            "token": self.token or "",
+            "session_key": self.session_key_value(session_key),
+        }
         values.update(more)
         return values
 
@@ -136,15 +140,15 @@ class DeclaredTransport(HttpClient):
         return self._session_value
 
     async def _create_session(self, spec: RequestSpec, session_key: str) -> Any:
-        method, url, headers, body = self.request_of(spec, self.values(session_key,
-                                                                       idempotency_key=secrets.token_hex(16)))
+        method, url, headers, body = self.request_of(
+            spec, self.values(session_key, idempotency_key=secrets.token_hex(16))
+        )
         what = f"the session call {method} {url}"
         await self.open()
         assert self._session is not None
         into = bytearray()
         try:
-            async with self._session.request(method, url, headers=headers, allow_redirects=False,
-                                             **body) as response:
+            async with self._session.request(method, url, headers=headers, allow_redirects=False, **body) as response:
                 status = response.status
                 raw = await read_capped(response, self.max_body_bytes + 1, into)
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
@@ -160,14 +164,17 @@ class DeclaredTransport(HttpClient):
         assert spec.session is not None
         value = spec.session.resolve(document)
         if value is MISSING or value is None or value == "":
-            raise TransportError(f"{what}: the answer has no session at {spec.session.text!r} ([session] session "
-                                 f"in {self.spec.label}): {excerpt(raw)}")
+            raise TransportError(
+                f"{what}: the answer has no session at {spec.session.text!r} ([session] session "
+                f"in {self.spec.label}): {excerpt(raw)}"
+            )
         return value
 
     # -- one message -----------------------------------------------------------------------------------------
 
-    async def send(self, session_key: str, message: str, idempotency_key: str,
-                   events: CallEvents | None = None) -> TransportReply:
+    async def send(
+        self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
+    ) -> TransportReply:
         events = CallEvents() if events is None else events
         session = await self.session_of(session_key)
         values = self.values(session_key, message=message, idempotency_key=idempotency_key, session=session)
@@ -176,8 +183,7 @@ class DeclaredTransport(HttpClient):
         assert self._session is not None
         into = bytearray()
         try:
-            async with self._session.request(method, url, headers=headers, allow_redirects=False,
-                                             **body) as response:
+            async with self._session.request(method, url, headers=headers, allow_redirects=False, **body) as response:
                 status = response.status
                 events.partial = self._partial = (status, into)
                 if not 200 <= status < 300:
@@ -200,8 +206,10 @@ class DeclaredTransport(HttpClient):
         """The exchange failed: refused, reset, or an answer that broke off (a cut stream), with what arrived."""
         if not into:
             return TransportError(f"{what}{method} {url} failed: {describe_exception(exc)}")
-        return TransportError(f"{what}{method} {url}: the answer broke off after {len(into)} bytes "
-                              f"({describe_exception(exc, 120)}); what arrived: {excerpt(into)}")
+        return TransportError(
+            f"{what}{method} {url}: the answer broke off after {len(into)} bytes "
+            f"({describe_exception(exc, 120)}); what arrived: {excerpt(into)}"
+        )
 
     def _too_large(self, method: str, url: str, raw: bytes) -> TransportError:
         return TransportError(f"{method} {url}: answer larger than {self.max_body_bytes} bytes: {excerpt(raw)}")
@@ -214,12 +222,15 @@ class DeclaredTransport(HttpClient):
         events.text_complete(at)
         body = raw.decode("utf-8", "replace")
         if self.spec.reply.busy.refuses(status, body):
-            return TransportReply(run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}", replied_at=at,
-                                  busy=True)
+            return TransportReply(
+                run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}", replied_at=at, busy=True
+            )
         if status in REFUSED:
-            raise TransportError(f"{method} {url} answered HTTP {status}: {excerpt(raw)}; the gateway refused the "
-                                 f"request itself, not a turn: check [send] in {self.spec.label} (path, body, "
-                                 "headers), --replyrace-token and --replyrace-model")
+            raise TransportError(
+                f"{method} {url} answered HTTP {status}: {excerpt(raw)}; the gateway refused the "
+                f"request itself, not a turn: check [send] in {self.spec.label} (path, body, "
+                "headers), --replyrace-token and --replyrace-model"
+            )
         return TransportReply(run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}", replied_at=at)
 
     def _from_body(self, method: str, url: str, raw: bytes, events: CallEvents) -> TransportReply:
@@ -227,22 +238,28 @@ class DeclaredTransport(HttpClient):
         try:
             document = json.loads(raw)
         except ValueError:
-            raise TransportError(f"{method} {url}: the answer is not JSON ([reply] format = \"json\" in "
-                                 f"{self.spec.label}): {excerpt(raw)}") from None
+            raise TransportError(
+                f'{method} {url}: the answer is not JSON ([reply] format = "json" in {self.spec.label}): {excerpt(raw)}'
+            ) from None
         event = Event(None, raw.decode("utf-8", "replace"), document)
         reply = self.spec.reply
         _, text = first_pick(reply.text, event)
         _, error = first_pick(reply.error, event)
         _, run_id = first_pick(reply.run_id, event)
         error_text = None if error is MISSING else _error_text(error)
-        return TransportReply(run_id=None if run_id is MISSING else value_text(run_id),
-                              reply="" if text is MISSING else value_text(text), error=error_text,
-                              replied_at=events.text_at, busy=reply.busy.refuses_in_error(error_text))
+        return TransportReply(
+            run_id=None if run_id is MISSING else value_text(run_id),
+            reply="" if text is MISSING else value_text(text),
+            error=error_text,
+            replied_at=events.text_at,
+            busy=reply.busy.refuses_in_error(error_text),
+        )
 
     # -- a stream --------------------------------------------------------------------------------------------
 
-    async def _lines(self, method: str, url: str, response: aiohttp.ClientResponse,
-                     into: bytearray) -> AsyncIterator[bytes]:
+    async def _lines(
+        self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray
+    ) -> AsyncIterator[bytes]:
         pending = b""
         async for chunk in response.content.iter_any():
             into += chunk[: self.max_body_bytes + 1 - len(into)]
@@ -254,8 +271,9 @@ class DeclaredTransport(HttpClient):
         if pending:
             yield pending.removesuffix(b"\r")
 
-    async def _events(self, method: str, url: str, response: aiohttp.ClientResponse,
-                      into: bytearray) -> AsyncIterator[Event]:
+    async def _events(
+        self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray
+    ) -> AsyncIterator[Event]:
         if self.spec.reply.format == "ndjson":
             async for line in self._lines(method, url, response, into):
                 if line.strip():
@@ -280,8 +298,9 @@ class DeclaredTransport(HttpClient):
         if data:  # a last event without its blank line
             yield _event(name or "message", b"\n".join(data))
 
-    async def _read_stream(self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray,
-                           events: CallEvents) -> _Answer:
+    async def _read_stream(
+        self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray, events: CallEvents
+    ) -> _Answer:
         reply = self.spec.reply
         answer = _Answer()
         async for event in self._events(method, url, response, into):
@@ -330,13 +349,16 @@ class DeclaredTransport(HttpClient):
             return True
         return False
 
-    def _finished(self, method: str, url: str, answer: _Answer, message: str, into: bytes,
-                  events: CallEvents) -> TransportReply:
+    def _finished(
+        self, method: str, url: str, answer: _Answer, message: str, into: bytes, events: CallEvents
+    ) -> TransportReply:
         """The stream ended (its end event, or it closed): the reply, fixed at its text-complete event or here."""
         reply = self.spec.reply
         if answer.events == 0:
-            raise TransportError(f"{method} {url}: the answer holds no {reply.format.upper()} event "
-                                 f"([reply] format in {self.spec.label}): {excerpt(into)}")
+            raise TransportError(
+                f"{method} {url}: the answer holds no {reply.format.upper()} event "
+                f"([reply] format in {self.spec.label}): {excerpt(into)}"
+            )
         if answer.reply is None:
             events.text_complete()  # no text-complete event: the end completes the text
             answer.reply = answer.text
@@ -344,8 +366,13 @@ class DeclaredTransport(HttpClient):
         if late:
             for token in find_tokens(late) or find_tokens(message)[:1] or ["(no token)"]:
                 self._late.setdefault(token, []).append(f"[after the text-complete event] {late}")
-        return TransportReply(run_id=answer.run_id, reply=answer.reply, error=answer.error, replied_at=events.text_at,
-                              busy=reply.busy.refuses_in_error(answer.error))
+        return TransportReply(
+            run_id=answer.run_id,
+            reply=answer.reply,
+            error=answer.error,
+            replied_at=events.text_at,
+            busy=reply.busy.refuses_in_error(answer.error),
+        )
 
 
 def _event(name: str | None, raw: bytes) -> Event:

@@ -27,8 +27,9 @@ class HttpTransport(HttpClient):
     error_field: str = "error"
     name: str = "http"
 
-    async def send(self, session_key: str, message: str, idempotency_key: str,
-                   events: CallEvents | None = None) -> TransportReply:
+    async def send(
+        self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
+    ) -> TransportReply:
         body = {
             self.session_key_field: session_key,
             self.message_field: message,

@@ -66,21 +66,26 @@ class _OpenAIBase(HttpClient):
             body[self.session_field] = session_key
         return body
 
-    async def exchange(self, session_key: str, extra: dict[str, Any],
-                       events: CallEvents | None = None) -> TransportReply:
+    async def exchange(
+        self, session_key: str, extra: dict[str, Any], events: CallEvents | None = None
+    ) -> TransportReply:
         """POST one turn; an error status is the call's error text, a 200 is read by the subclass."""
         sse = self.read_stream if self.stream else None
-        status, raw, streamed = await self.post(self.request_body(session_key, extra),
-                                                self.request_headers(session_key), sse, events)
+        status, raw, streamed = await self.post(
+            self.request_body(session_key, extra), self.request_headers(session_key), sse, events
+        )
         if streamed is not None:
             return streamed
         if status in REFUSED:
-            raise TransportError(f"POST {self.url} answered HTTP {status}: {excerpt(raw)}; the gateway refused the "
-                                 "request itself, not a turn: check --replyrace-token, --replyrace-header, "
-                                 "--replyrace-http-path, --replyrace-model and the session options")
+            raise TransportError(
+                f"POST {self.url} answered HTTP {status}: {excerpt(raw)}; the gateway refused the "
+                "request itself, not a turn: check --replyrace-token, --replyrace-header, "
+                "--replyrace-http-path, --replyrace-model and the session options"
+            )
         if status != 200:
-            return TransportReply(run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}",
-                                  busy=status in BUSY_STATUSES)
+            return TransportReply(
+                run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}", busy=status in BUSY_STATUSES
+            )
         data = self.json_object(raw)
         if data.get("error") is not None:
             return TransportReply(run_id=_str(data.get("id")), reply=None, error=_error_text(data["error"]))
@@ -89,12 +94,14 @@ class _OpenAIBase(HttpClient):
     def from_json(self, data: dict[str, Any], raw: bytes) -> TransportReply:
         raise NotImplementedError
 
-    async def read_stream(self, response: aiohttp.ClientResponse, into: bytearray,
-                          events: CallEvents) -> TransportReply:
+    async def read_stream(
+        self, response: aiohttp.ClientResponse, into: bytearray, events: CallEvents
+    ) -> TransportReply:
         raise NotImplementedError
 
-    async def stream_events(self, response: aiohttp.ClientResponse, into: bytearray,
-                            events: CallEvents) -> AsyncIterator[Any]:
+    async def stream_events(
+        self, response: aiohttp.ClientResponse, into: bytearray, events: CallEvents
+    ) -> AsyncIterator[Any]:
         """The ``data:`` payloads of an event stream, JSON-decoded (``[DONE]`` as the string), bounded; the
         first one is the answer's first event."""
         pending = b""
@@ -137,8 +144,9 @@ class OpenAIChatTransport(_OpenAIBase):
     path: str = "/v1/chat/completions"
     name: str = "openai-chat"
 
-    async def send(self, session_key: str, message: str, idempotency_key: str,
-                   events: CallEvents | None = None) -> TransportReply:
+    async def send(
+        self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
+    ) -> TransportReply:
         return await self.exchange(session_key, {"messages": [{"role": "user", "content": message}]}, events)
 
     def from_json(self, data: dict[str, Any], raw: bytes) -> TransportReply:
@@ -152,8 +160,9 @@ class OpenAIChatTransport(_OpenAIBase):
             raise self.not_a("a chat completion (message content is not text)", raw)
         return TransportReply(run_id=_str(data.get("id")), reply=text or "")
 
-    async def read_stream(self, response: aiohttp.ClientResponse, into: bytearray,
-                          events: CallEvents) -> TransportReply:
+    async def read_stream(
+        self, response: aiohttp.ClientResponse, into: bytearray, events: CallEvents
+    ) -> TransportReply:
         text: list[str] = []
         run_id: str | None = None
         finished = False
@@ -195,8 +204,9 @@ class OpenAIResponsesTransport(_OpenAIBase):
             raise ValueError(f"chain {self.chain!r}: expected previous, conversation or header")
         self._previous: str | None = None
 
-    async def send(self, session_key: str, message: str, idempotency_key: str,
-                   events: CallEvents | None = None) -> TransportReply:
+    async def send(
+        self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
+    ) -> TransportReply:
         extra: dict[str, Any] = {"input": message}
         if self.chain == "previous" and self._previous is not None:
             extra["previous_response_id"] = self._previous
@@ -212,15 +222,17 @@ class OpenAIResponsesTransport(_OpenAIBase):
 
     def from_json(self, data: dict[str, Any], raw: bytes) -> TransportReply:
         if data.get("status") == "failed":
-            return TransportReply(run_id=_str(data.get("id")), reply=None,
-                                  error=_error_text(data.get("error") or "status failed"))
+            return TransportReply(
+                run_id=_str(data.get("id")), reply=None, error=_error_text(data.get("error") or "status failed")
+            )
         output = data.get("output")
         if not isinstance(output, list):
             raise self.not_a("a response (no 'output' list)", raw)
         return TransportReply(run_id=_str(data.get("id")), reply=_output_text(output))
 
-    async def read_stream(self, response: aiohttp.ClientResponse, into: bytearray,
-                          events: CallEvents) -> TransportReply:
+    async def read_stream(
+        self, response: aiohttp.ClientResponse, into: bytearray, events: CallEvents
+    ) -> TransportReply:
         text: list[str] = []
         run_id: str | None = None
         async for event in self.stream_events(response, into, events):
@@ -255,7 +267,8 @@ def _output_text(output: list[Any]) -> str:
     """The ``output_text`` parts of a response's ``output[].content[]``, joined."""
     return "".join(
         part["text"]
-        for item in output if isinstance(item, dict) and isinstance(item.get("content"), list)
+        for item in output
+        if isinstance(item, dict) and isinstance(item.get("content"), list)
         for part in item["content"]
         if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str)
     )

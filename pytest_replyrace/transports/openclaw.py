@@ -112,8 +112,14 @@ class OpenClawTransport:
         self._fatal = None
         try:
             self._ws = await asyncio.wait_for(
-                connect(self._ws_url, max_size=self.max_frame_bytes, proxy=None, open_timeout=self.handshake_timeout,
-                        ping_interval=None, compression=None),
+                connect(
+                    self._ws_url,
+                    max_size=self.max_frame_bytes,
+                    proxy=None,
+                    open_timeout=self.handshake_timeout,
+                    ping_interval=None,
+                    compression=None,
+                ),
                 self.handshake_timeout,
             )
         except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
@@ -133,8 +139,11 @@ class OpenClawTransport:
             frame = await self._ws.recv()
         except websockets.exceptions.ConnectionClosed as exc:
             raise TransportError(f"WebSocket {self._ws_url} closed during the handshake: {exc}") from exc
-        return parse_json_object(frame, f"WebSocket {self._ws_url}: malformed frame during the handshake",
-                                 f"WebSocket {self._ws_url}: frame is not a JSON object")
+        return parse_json_object(
+            frame,
+            f"WebSocket {self._ws_url}: malformed frame during the handshake",
+            f"WebSocket {self._ws_url}: frame is not a JSON object",
+        )
 
     async def _handshake(self) -> None:
         assert self._ws is not None
@@ -147,16 +156,31 @@ class OpenClawTransport:
         auth: dict[str, str] = {"token": self.token} if self.token else {}
         for attempt in range(self.connect_retries):
             request_id = f"connect-{uuid.uuid4()}"
-            await self._ws.send(json.dumps({
-                "type": "req", "id": request_id, "method": "connect",
-                "params": {
-                    "minProtocol": self.min_protocol, "maxProtocol": self.max_protocol,
-                    "client": {"id": self.client_id, "version": CLIENT_VERSION, "platform": "linux",
-                               "mode": self.client_mode},
-                    "role": "operator", "scopes": ["operator.read", "operator.write", "operator.admin"],
-                    "caps": [], "auth": auth, "locale": "en-US", "userAgent": f"pytest-replyrace/{CLIENT_VERSION}",
-                },
-            }))
+            await self._ws.send(
+                json.dumps(
+                    {
+                        "type": "req",
+                        "id": request_id,
+                        "method": "connect",
+                        "params": {
+                            "minProtocol": self.min_protocol,
+                            "maxProtocol": self.max_protocol,
+                            "client": {
+                                "id": self.client_id,
+                                "version": CLIENT_VERSION,
+                                "platform": "linux",
+                                "mode": self.client_mode,
+                            },
+                            "role": "operator",
+                            "scopes": ["operator.read", "operator.write", "operator.admin"],
+                            "caps": [],
+                            "auth": auth,
+                            "locale": "en-US",
+                            "userAgent": f"pytest-replyrace/{CLIENT_VERSION}",
+                        },
+                    }
+                )
+            )
             for _ in range(64):
                 frame = await self._recv_json()
                 if frame.get("type") == "res" and frame.get("id") == request_id:
@@ -170,7 +194,8 @@ class OpenClawTransport:
                 scopes = (self.hello.get("auth") or {}).get("scopes")
                 if isinstance(scopes, list) and "operator.write" not in scopes:
                     raise TransportError(
-                        f"WebSocket {self._ws_url}: connected without operator.write (scopes {scopes})")
+                        f"WebSocket {self._ws_url}: connected without operator.write (scopes {scopes})"
+                    )
                 self._reader = asyncio.create_task(self._read_loop(), name="replyrace-openclaw-reader")
                 return
             error = frame.get("error") or {}
@@ -217,8 +242,11 @@ class OpenClawTransport:
                     if isinstance(data, dict):
                         self._dispatch(data)
                 except Exception as exc:
-                    self._fail_all(TransportError(f"WebSocket {self._ws_url}: malformed frame: {excerpt(frame)} "
-                                                  f"({describe_exception(exc)})"))
+                    self._fail_all(
+                        TransportError(
+                            f"WebSocket {self._ws_url}: malformed frame: {excerpt(frame)} ({describe_exception(exc)})"
+                        )
+                    )
                     return
                 if not isinstance(data, dict):
                     self._fail_all(TransportError(f"WebSocket {self._ws_url}: malformed frame: {excerpt(frame)}"))
@@ -306,8 +334,9 @@ class OpenClawTransport:
             return None
         return f"chat deltas but no final: {excerpt(run.text)}"
 
-    async def send(self, session_key: str, message: str, idempotency_key: str,
-                   events: CallEvents | None = None) -> TransportReply:
+    async def send(
+        self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
+    ) -> TransportReply:
         if self._ws is None or self._reader is None or self._reader.done():
             await self.open()  # reconnect after a drop between calls
         # Register before sending: the run id is the idempotency key, and its final may come fast.
@@ -315,7 +344,8 @@ class OpenClawTransport:
         run = self._current = self._runs.setdefault(idempotency_key, _Run())
         run.events = events
         response = await self._request(
-            "chat.send", {"sessionKey": session_key, "message": message, "idempotencyKey": idempotency_key},
+            "chat.send",
+            {"sessionKey": session_key, "message": message, "idempotencyKey": idempotency_key},
             self.request_timeout,
         )
         if not response.get("ok"):

@@ -19,11 +19,13 @@ def test_at_{send_at}(sequential_sender):
 
 def inner(calls: int, policy: str) -> str:
     """A test module with one race test per send_at anchor, as a project would write them."""
-    return "import pytest\n" + "".join(INNER_TEST.format(calls=calls, send_at=send_at, policy=policy)
-                                       for send_at in ("end", "text", "first"))
+    return "import pytest\n" + "".join(
+        INNER_TEST.format(calls=calls, send_at=send_at, policy=policy) for send_at in ("end", "text", "first")
+    )
 
 
 def patterns(report: Path) -> dict[str, dict[str, Any]]:
     """Each inner test's JSON record, by its send_at anchor."""
-    return {test["node_id"].split("::test_at_")[1].split("[")[0]: test
-            for test in json.loads(report.read_text())["tests"]}
+    return {
+        test["node_id"].split("::test_at_")[1].split("[")[0]: test for test in json.loads(report.read_text())["tests"]
+    }

@@ -60,8 +60,7 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _npm(args: list[str], cwd: Path, path_prefix: Path | None = None,
-         env_extra: dict[str, str] | None = None) -> float:
+def _npm(args: list[str], cwd: Path, path_prefix: Path | None = None, env_extra: dict[str, str] | None = None) -> float:
     npm = shutil.which("npm")
     if npm is None:
         raise InstallError("npm is not on PATH; install it (Debian: apt-get install npm)")
@@ -79,8 +78,15 @@ def _npm(args: list[str], cwd: Path, path_prefix: Path | None = None,
     return time.monotonic() - start
 
 
-def cached_install(folder: Path, what: str, source: str, install: Callable[[], None], note: Note | None = None,
-                   *, say_cached: bool = True) -> None:
+def cached_install(
+    folder: Path,
+    what: str,
+    source: str,
+    install: Callable[[], None],
+    note: Note | None = None,
+    *,
+    say_cached: bool = True,
+) -> None:
     """Runs ``install`` into ``folder`` once: ``what`` (``openclaw@2026.5.7``) from ``source`` (``npm``).
 
     ``note`` hears that the install starts (what, from where, into which folder) and how long it took, or
@@ -103,8 +109,9 @@ def cached_install(folder: Path, what: str, source: str, install: Callable[[], N
         say(f"replyrace: installed {what} in {time.monotonic() - start:.1f} s")
 
 
-def pip_venv_install(folder: Path, what: str, requirements: Sequence[str], binary: Path,
-                     note: Note | None = None) -> Path:
+def pip_venv_install(
+    folder: Path, what: str, requirements: Sequence[str], binary: Path, note: Note | None = None
+) -> Path:
     """``requirements`` from PyPI into a cached virtualenv at ``folder`` (once: see :func:`cached_install`);
     ``binary``, which the install must have made."""
 

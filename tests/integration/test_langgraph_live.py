@@ -36,9 +36,12 @@ pytestmark = pytest.mark.gateways
 TEMPLATES = Path(__file__).parent / "langgraph"
 QUIET = {"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false"}
 
+
 def command(langgraph: Path) -> str:
-    return (f"{langgraph} dev --host 127.0.0.1 --port {{port}} --no-browser --no-reload "
-            "--config {state_dir}/langgraph.json")
+    return (
+        f"{langgraph} dev --host 127.0.0.1 --port {{port}} --no-browser --no-reload "
+        "--config {state_dir}/langgraph.json"
+    )
 
 
 def langgraph_ini(langgraph: Path) -> str:
@@ -61,15 +64,17 @@ def reject_api() -> str:
     """The built-in file, copied and changed as docs/10-any-http-gateway.md shows: the thread rejects a message
     while it runs."""
     text = builtin_text("langgraph")
-    changed = text.replace('stream_mode = ["messages-tuple"] }', 'stream_mode = ["messages-tuple"], '
-                           'multitask_strategy = "reject" }')
+    changed = text.replace(
+        'stream_mode = ["messages-tuple"] }', 'stream_mode = ["messages-tuple"], multitask_strategy = "reject" }'
+    )
     assert changed != text
     return changed
 
 
 @pytest.fixture
-def langgraph_pytester(pytester: pytest.Pytester, langgraph: Path, monkeypatch: pytest.MonkeyPatch,
-                       leak_marker: str) -> pytest.Pytester:
+def langgraph_pytester(
+    pytester: pytest.Pytester, langgraph: Path, monkeypatch: pytest.MonkeyPatch, leak_marker: str
+) -> pytest.Pytester:
     for name, value in QUIET.items():
         monkeypatch.setenv(name, value)
     pytester.makeini(langgraph_ini(langgraph))
@@ -80,22 +85,29 @@ def run_sends(pytester: pytest.Pytester, api: str, policy: str, calls: int) -> t
     pytester.makepyfile(test_langgraph=inner(calls, policy))
     report = pytester.path / "history.json"
     start = time.monotonic()
-    result = pytester.runpytest_subprocess("-p", "pytest_replyrace", f"--replyrace-api={api}",
-                                           f"--replyrace-report={report}", "-s", timeout=900)
+    result = pytester.runpytest_subprocess(
+        "-p", "pytest_replyrace", f"--replyrace-api={api}", f"--replyrace-report={report}", "-s", timeout=900
+    )
     tests = patterns(report)
     for send_at, test in tests.items():
         latencies = [round(call["latency"] * 1000) for call in test["calls"]]
-        print(f"langgraph-cli {LANGGRAPH_CLI_VERSION} {policy} send_at={send_at}: {test['pattern']} "
-              f"latencies {latencies} ms")
+        print(
+            f"langgraph-cli {LANGGRAPH_CLI_VERSION} {policy} send_at={send_at}: {test['pattern']} "
+            f"latencies {latencies} ms"
+        )
     print(f"langgraph {policy}: {time.monotonic() - start:.1f} s for the run")
     return result, tests
 
 
-def test_enqueue_is_clean_at_end_text_and_first(langgraph_pytester: pytest.Pytester,
-                                                assert_no_leak: Callable[[], None]) -> None:
+def test_enqueue_is_clean_at_end_text_and_first(
+    langgraph_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
     result, tests = run_sends(langgraph_pytester, "langgraph", "queue", calls=6)
     assert {send_at: test["pattern"] for send_at, test in tests.items()} == {
-        "end": "pppppp", "text": "pppppp", "first": "pppppp"}
+        "end": "pppppp",
+        "text": "pppppp",
+        "first": "pppppp",
+    }
     result.assert_outcomes(passed=3)
     for test in tests.values():
         tokens = [call["token"] for call in test["calls"]]
@@ -105,8 +117,9 @@ def test_enqueue_is_clean_at_end_text_and_first(langgraph_pytester: pytest.Pytes
     assert_no_leak()
 
 
-def test_reject_is_clean_at_end_and_fast_fails_at_text(langgraph_pytester: pytest.Pytester,
-                                                       assert_no_leak: Callable[[], None]) -> None:
+def test_reject_is_clean_at_end_and_fast_fails_at_text(
+    langgraph_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
     (langgraph_pytester.path / "langgraph-reject.toml").write_text(reject_api())
     result, tests = run_sends(langgraph_pytester, "langgraph-reject.toml", "reject", calls=12)
     # Measured: end pppppppppppp; text pffpfpfffffp (8 of 12 refused in 3-7 ms); first pbbbbbbbbbbb.
@@ -130,10 +143,15 @@ def test_reject_is_clean_at_end_and_fast_fails_at_text(langgraph_pytester: pytes
 def test_a_taken_port_is_refused_and_a_moved_langgraph_fails_clearly(langgraph: Path, tmp_path: Path) -> None:
     # langgraph dev moves to another port when its own is taken; something must hold the port after the
     # launcher's check and before langgraph binds it (it takes about 2 s to start).
-    gateway = LaunchedGateway(command(langgraph), provider_url="http://127.0.0.1:9/v1", ready="http:/ok",
-                              ready_timeout=60, env=QUIET, cwd=tmp_path,
-                              files=[("langgraph.json", TEMPLATES / "langgraph.json"),
-                                     ("agent.py", TEMPLATES / "agent.py")])
+    gateway = LaunchedGateway(
+        command(langgraph),
+        provider_url="http://127.0.0.1:9/v1",
+        ready="http:/ok",
+        ready_timeout=60,
+        env=QUIET,
+        cwd=tmp_path,
+        files=[("langgraph.json", TEMPLATES / "langgraph.json"), ("agent.py", TEMPLATES / "agent.py")],
+    )
     failure: list[BaseException] = []
 
     def start() -> None:
@@ -156,8 +174,9 @@ def test_a_taken_port_is_refused_and_a_moved_langgraph_fails_clearly(langgraph: 
     assert isinstance(error, GatewayStartError), error
     message = str(error)
     print(message)
-    moved = re.search(rf"does not listen on its port {gateway.port}: its processes listen on 127\.0\.0\.1:(\d+)",
-                      message)
+    moved = re.search(
+        rf"does not listen on its port {gateway.port}: its processes listen on 127\.0\.0\.1:(\d+)", message
+    )
     assert moved is not None and moved.group(1) != str(gateway.port), message
     assert f"http://127.0.0.1:{moved.group(1)}" in message.split("last 30 log lines:")[1]  # its log says so too
 
@@ -187,4 +206,3 @@ def occupied(port: int) -> Iterator[None]:
             worker.join(timeout=5)
 
     return hold()  # type: ignore[return-value]
-

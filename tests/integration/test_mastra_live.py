@@ -41,8 +41,11 @@ def mastra_ini(entry: Path, node: Path) -> str:
 
 
 def test_mastra_queues_a_threads_runs_clean_at_end_text_and_first(
-    pytester: pytest.Pytester, mastra: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, leak_marker: str,
-    assert_no_leak: Callable[[], None]
+    pytester: pytest.Pytester,
+    mastra: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    leak_marker: str,
+    assert_no_leak: Callable[[], None],
 ) -> None:
     for name, value in QUIET.items():
         monkeypatch.setenv(name, value)
@@ -51,15 +54,17 @@ def test_mastra_queues_a_threads_runs_clean_at_end_text_and_first(
     pytester.makepyfile(test_mastra=inner(6, "queue"))
     report = pytester.path / "history.json"
     start = time.monotonic()
-    result = pytester.runpytest_subprocess("-p", "pytest_replyrace", f"--replyrace-report={report}", "-s",
-                                           timeout=900)
+    result = pytester.runpytest_subprocess("-p", "pytest_replyrace", f"--replyrace-report={report}", "-s", timeout=900)
     tests = patterns(report)
     for send_at, test in tests.items():
         latencies = [round(call["latency"] * 1000) for call in test["calls"]]
         print(f"mastra {MASTRA_VERSION} queue send_at={send_at}: {test['pattern']} latencies {latencies} ms")
     print(f"mastra: {time.monotonic() - start:.1f} s for the run")
     assert {send_at: test["pattern"] for send_at, test in tests.items()} == {
-        "end": "pppppp", "text": "pppppp", "first": "pppppp"}
+        "end": "pppppp",
+        "text": "pppppp",
+        "first": "pppppp",
+    }
     result.assert_outcomes(passed=3)
     for test in tests.values():
         tokens = [call["token"] for call in test["calls"]]

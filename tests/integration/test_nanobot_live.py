@@ -55,13 +55,16 @@ def test_nanobot_answers_every_sequential_send_with_an_intact_history(
     pytester.makeini(nanobot_ini(nanobot))
     pytester.makepyfile(test_nanobot=NANOBOT_TEST)
     report = pytester.path / "history.json"
-    result = pytester.runpytest_subprocess("-p", "pytest_replyrace", f"--replyrace-stream={stream}",
-                                           f"--replyrace-report={report}", timeout=400)
+    result = pytester.runpytest_subprocess(
+        "-p", "pytest_replyrace", f"--replyrace-stream={stream}", f"--replyrace-report={report}", timeout=400
+    )
     tests = json.loads(report.read_text())["tests"]
     for test in tests:
         latencies = [round(call["latency"] * 1000) for call in test["calls"]]
-        print(f"nanobot-ai {NANOBOT_VERSION} rtt={test['rtt']} stream={stream}: {test['pattern']} "
-              f"latencies {latencies} ms")
+        print(
+            f"nanobot-ai {NANOBOT_VERSION} rtt={test['rtt']} stream={stream}: {test['pattern']} "
+            f"latencies {latencies} ms"
+        )
     result.assert_outcomes(passed=2)
     assert [t["pattern"] for t in tests] == ["pppppp", "pppppp"]
     for test in tests:

@@ -28,9 +28,23 @@ pytestmark = pytest.mark.gateways
 
 TEMPLATE = Path(__file__).parent / "nanobot" / "tools-config.json"
 
-OFFERED = ["apply_patch", "create_goal", "edit_file", "find_files", "grep", "list_dir", "list_sessions", "message",
-           "read_file", "read_session", "search_sessions", "send_session_message", "spawn", "update_goal",
-           "write_file"]
+OFFERED = [
+    "apply_patch",
+    "create_goal",
+    "edit_file",
+    "find_files",
+    "grep",
+    "list_dir",
+    "list_sessions",
+    "message",
+    "read_file",
+    "read_session",
+    "search_sessions",
+    "send_session_message",
+    "spawn",
+    "update_goal",
+    "write_file",
+]
 """Measured: the 15 tools every request offered with this config, in the order sent (sorted by name)."""
 
 TOOL_TEST = """
@@ -51,8 +65,9 @@ def test_nanobot_tool_turns_are_clean_with_an_intact_history(
     pytester.makeini(nanobot_ini(nanobot, TEMPLATE))
     pytester.makepyfile(test_nanobot=TOOL_TEST)
     report = pytester.path / "history.json"
-    result = pytester.runpytest_subprocess("-p", "pytest_replyrace", f"--replyrace-stream={stream}",
-                                           f"--replyrace-report={report}", timeout=400)
+    result = pytester.runpytest_subprocess(
+        "-p", "pytest_replyrace", f"--replyrace-stream={stream}", f"--replyrace-report={report}", timeout=400
+    )
     (test,) = json.loads(report.read_text())["tests"]
     print(f"nanobot-ai {NANOBOT_VERSION} list_dir stream={stream}: {test['pattern']}")
     print(test["timeline"])

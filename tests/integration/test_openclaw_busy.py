@@ -39,8 +39,9 @@ SESSION_FILE_CHANGED = "session file changed while embedded prompt lock was rele
 Release = Callable[[str], tuple[Path, Path]]
 
 
-def busy_run(pytester: pytest.Pytester, release: Release, version: str, policy: str,
-             calls: int = 2) -> tuple[pytest.RunResult, dict[str, Any]]:
+def busy_run(
+    pytester: pytest.Pytester, release: Release, version: str, policy: str, calls: int = 2
+) -> tuple[pytest.RunResult, dict[str, Any]]:
     """The busy test once against ``version``, judged under ``policy``: the run and its one JSON test."""
     result, history = run_against(pytester, release, version, test=BUSY_TEST.format(calls=calls, policy=policy))
     tests: list[dict[str, Any]] = history["tests"]  # type: ignore[assignment]
@@ -52,15 +53,18 @@ def busy_run(pytester: pytest.Pytester, release: Release, version: str, policy: 
     return result, test
 
 
-def test_openclaw_2026_7_1_2_breaks_steer(pytester: pytest.Pytester, leak_marker: str, openclaw_release: Release,
-                                          assert_no_leak: Callable[[], None]) -> None:
+def test_openclaw_2026_7_1_2_breaks_steer(
+    pytester: pytest.Pytester, leak_marker: str, openclaw_release: Release, assert_no_leak: Callable[[], None]
+) -> None:
     result, test = busy_run(pytester, openclaw_release, "2026.7.1-2", "steer")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*replyrace busy policy steer broken at rtt=4s, gap=1s, send_at=request, busy_policy=steer: "
-        "call 2 sent while busy and lost — pattern el (1l, 1e)",
-        "*4s request+1s  el  *(busy policy steer, failed)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*replyrace busy policy steer broken at rtt=4s, gap=1s, send_at=request, busy_policy=steer: "
+            "call 2 sent while busy and lost — pattern el (1l, 1e)",
+            "*4s request+1s  el  *(busy policy steer, failed)",
+        ]
+    )
     assert test["pattern"] == "el"
     a, b = test["calls"]
     # A: the provider served it, and then the turn failed on the session file B's arrival had changed.
@@ -74,8 +78,9 @@ def test_openclaw_2026_7_1_2_breaks_steer(pytester: pytest.Pytester, leak_marker
     assert_no_leak()
 
 
-def test_openclaw_2026_8_1_steers(pytester: pytest.Pytester, leak_marker: str, openclaw_release: Release,
-                                  assert_no_leak: Callable[[], None]) -> None:
+def test_openclaw_2026_8_1_steers(
+    pytester: pytest.Pytester, leak_marker: str, openclaw_release: Release, assert_no_leak: Callable[[], None]
+) -> None:
     result, test = busy_run(pytester, openclaw_release, "2026.8.1", "steer")
     result.assert_outcomes(passed=1)
     assert test["pattern"] == "pm"
@@ -95,27 +100,32 @@ def test_openclaw_2026_8_1_steers(pytester: pytest.Pytester, leak_marker: str, o
     assert_no_leak()
 
 
-def test_openclaw_2026_8_1_steering_breaks_queue(pytester: pytest.Pytester, leak_marker: str,
-                                                 openclaw_release: Release,
-                                                 assert_no_leak: Callable[[], None]) -> None:
+def test_openclaw_2026_8_1_steering_breaks_queue(
+    pytester: pytest.Pytester, leak_marker: str, openclaw_release: Release, assert_no_leak: Callable[[], None]
+) -> None:
     result, test = busy_run(pytester, openclaw_release, "2026.8.1", "queue")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*replyrace busy policy queue broken at rtt=4s, gap=1s, send_at=request: "
-        "call 2 is m (merged into a running turn, not allowed) — pattern pm (1p, 1m)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*replyrace busy policy queue broken at rtt=4s, gap=1s, send_at=request: "
+            "call 2 is m (merged into a running turn, not allowed) — pattern pm (1p, 1m)",
+        ]
+    )
     assert test["pattern"] == "pm"
     assert_no_leak()
 
 
-def test_openclaw_2026_8_1_steers_two_messages(pytester: pytest.Pytester, leak_marker: str,
-                                               openclaw_release: Release,
-                                               assert_no_leak: Callable[[], None]) -> None:
+def test_openclaw_2026_8_1_steers_two_messages(
+    pytester: pytest.Pytester, leak_marker: str, openclaw_release: Release, assert_no_leak: Callable[[], None]
+) -> None:
     result, test = busy_run(pytester, openclaw_release, "2026.8.1", "steer", calls=3)
     a, b, c = test["calls"]
     # B and C both folded into A's run: one continuation request each, A's final answering all three.
-    assert [entry["tokens"] for entry in a["journal"] + b["journal"] + c["journal"]] == \
-        [[a["token"]], [b["token"]], [c["token"]]], test["timeline"]
+    assert [entry["tokens"] for entry in a["journal"] + b["journal"] + c["journal"]] == [
+        [a["token"]],
+        [b["token"]],
+        [c["token"]],
+    ], test["timeline"]
     assert c["letter"] == "m" and b["reply"] is None and c["reply"] is None, test["timeline"]
     assert a["reply"] == f"ECHO {a['token']}ECHO {b['token']}ECHO {c['token']}", a
     # Its final glues the answers together with no separator; every token is still found in it.

@@ -35,13 +35,26 @@ ENDPOINTS = {
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
 @pytest.mark.parametrize("version", ["2026.5.7", "2026.5.28"])
 def test_openclaw_http_api_is_clean_with_an_intact_history(
-    pytester: pytest.Pytester, openclaw_release: Callable[[str], tuple[Path, Path]], leak_marker: str,
-    assert_no_leak: Callable[[], None], version: str, endpoint: str, rtt: str, stream: str,
+    pytester: pytest.Pytester,
+    openclaw_release: Callable[[str], tuple[Path, Path]],
+    leak_marker: str,
+    assert_no_leak: Callable[[], None],
+    version: str,
+    endpoint: str,
+    rtt: str,
+    stream: str,
 ) -> None:
-    result, history = run_against(pytester, openclaw_release, version, "--replyrace-openclaw-http=on",
-                                  *ENDPOINTS[endpoint], "--replyrace-session-header=x-openclaw-session-key",
-                                  "--replyrace-model=openclaw/test", f"--replyrace-stream={stream}",
-                                  test=HTTP_TEST.replace("{rtt}", rtt))
+    result, history = run_against(
+        pytester,
+        openclaw_release,
+        version,
+        "--replyrace-openclaw-http=on",
+        *ENDPOINTS[endpoint],
+        "--replyrace-session-header=x-openclaw-session-key",
+        "--replyrace-model=openclaw/test",
+        f"--replyrace-stream={stream}",
+        test=HTTP_TEST.replace("{rtt}", rtt),
+    )
     (test,) = history["tests"]  # type: ignore[misc]
     latencies = [round(call["latency"] * 1000) for call in test["calls"]]
     print(f"openclaw {version} {endpoint} rtt={rtt} stream={stream}: {test['pattern']} latencies {latencies} ms")

@@ -54,15 +54,19 @@ SESSION_STATUS = ("session_status", "{}")
 TOOL_SEARCH_CALL = ("tool_call", json.dumps({"id": "session_status", "args": {}}))
 """2026.9's Tool Search wrapper running session_status."""
 
-OFFERED = {"2026.5.7": ["session_status"], "2026.5.28": ["session_status"],
-           "2026.9.6": ["tool_call", "tool_describe", "tool_search"]}
+OFFERED = {
+    "2026.5.7": ["session_status"],
+    "2026.5.28": ["session_status"],
+    "2026.9.6": ["tool_call", "tool_describe", "tool_search"],
+}
 CALLS = {"2026.5.7": SESSION_STATUS, "2026.5.28": SESSION_STATUS, "2026.9.6": TOOL_SEARCH_CALL}
 
 Release = Callable[[str], tuple[Path, Path]]
 
 
-def tool_run(pytester: pytest.Pytester, release: Release, version: str, history: str,
-             check: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+def tool_run(
+    pytester: pytest.Pytester, release: Release, version: str, history: str, check: str
+) -> tuple[pytest.RunResult, dict[str, Any]]:
     tool, arguments = CALLS[version]
     test = TOOL_TEST.format(tool=tool, arguments=arguments, history=history, check=check)
     result, report = run_against(pytester, release, version, "--replyrace-openclaw-tools=minimal", test=test)
@@ -101,7 +105,10 @@ def assert_each_tool_call_answered_once(test: dict[str, Any], version: str, *, l
 
 @pytest.mark.parametrize("version", ["2026.5.28", "2026.9.6"])
 def test_openclaw_tool_turns_are_clean_with_an_intact_history(
-    pytester: pytest.Pytester, openclaw_release: Release, leak_marker: str, assert_no_leak: Callable[[], None],
+    pytester: pytest.Pytester,
+    openclaw_release: Release,
+    leak_marker: str,
+    assert_no_leak: Callable[[], None],
     version: str,
 ) -> None:
     result, test = tool_run(pytester, openclaw_release, version, "exact", "assert_clean")
@@ -122,7 +129,10 @@ def test_openclaw_tool_turns_are_clean_with_an_intact_history(
 
 
 def test_openclaw_2026_5_7_is_still_caught_with_tool_turns(
-    pytester: pytest.Pytester, openclaw_release: Release, leak_marker: str, assert_no_leak: Callable[[], None],
+    pytester: pytest.Pytester,
+    openclaw_release: Release,
+    leak_marker: str,
+    assert_no_leak: Callable[[], None],
 ) -> None:
     result, test = tool_run(pytester, openclaw_release, "2026.5.7", "no-duplicates", "assert_no_fast_fail")
     result.assert_outcomes(failed=1)

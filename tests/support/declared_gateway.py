@@ -225,8 +225,9 @@ class Gateway(ProviderSession):
             if kind == "sse":
                 await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             else:
-                await response.write((json.dumps({"type": name, **(data if isinstance(data, dict) else {})})
-                                      + "\n").encode())
+                await response.write(
+                    (json.dumps({"type": name, **(data if isinstance(data, dict) else {})}) + "\n").encode()
+                )
 
         return write
 
@@ -239,8 +240,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
     parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
     parser.add_argument("--require-token", default=None, help="every request must carry 'Authorization: Bearer T'")
-    parser.add_argument("--require-header", action="append", default=[],
-                        help="'Name: value' every send must carry, else 401")
+    parser.add_argument(
+        "--require-header", action="append", default=[], help="'Name: value' every send must carry, else 401"
+    )
     args = parser.parse_args(argv)
     gateway = Gateway(args)
     app = web.Application()

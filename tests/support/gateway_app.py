@@ -20,11 +20,19 @@ class ProviderSession:
             await self.http.close()
 
 
-def serve(app: web.Application, gateway: ProviderSession, port: int, ready_line: str,
-          handle_signals: bool = True) -> None:
+def serve(
+    app: web.Application, gateway: ProviderSession, port: int, ready_line: str, handle_signals: bool = True
+) -> None:
     """Run ``app`` on 127.0.0.1:``port`` with ``gateway``'s session, printing ``ready_line`` first."""
     app.on_startup.append(gateway.on_startup)
     app.on_cleanup.append(gateway.on_cleanup)
     print(ready_line, flush=True)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=handle_signals,
-                shutdown_timeout=1.0)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        access_log=None,
+        handle_signals=handle_signals,
+        shutdown_timeout=1.0,
+    )

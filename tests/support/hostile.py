@@ -14,8 +14,14 @@ async def hostile_gateway(answer: Answer) -> AsyncIterator[str]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
             await reader.readexactly(length)
             await answer(writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -34,8 +40,7 @@ async def hostile_gateway(answer: Answer) -> AsyncIterator[str]:
 
 def http_200(body: bytes, length: int | None = None, headers: bytes = b"") -> bytes:
     size = len(body) if length is None else length
-    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n" % (headers, size)
-            + body)
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n" % (headers, size) + body
 
 
 def answering(body: bytes, headers: bytes = b"") -> Answer:

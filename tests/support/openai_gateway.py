@@ -34,15 +34,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
     parser.add_argument("--session-header", default=None, help="read the session key from this header")
     parser.add_argument("--session-field", default=None, help="read the session key from this body field")
-    parser.add_argument("--history", choices=HISTORY_MODES, default="correct",
-                        help="correct; none (send only the new turn); duplicate (store the turn, then append it "
-                             "again); drop (forget the first turn); reorder (newest turns first)")
-    parser.add_argument("--hold-guard-ms", type=float, default=0.0,
-                        help="keep the session's turn guard this long after each reply")
-    parser.add_argument("--busy", default="canned", help="answer to a send that finds the guard held: canned "
-                        "(a 200 with the busy text) or an HTTP status such as 409")
-    parser.add_argument("--require-header", action="append", default=[],
-                        help="'Name: value' every request must carry, else 401")
+    parser.add_argument(
+        "--history",
+        choices=HISTORY_MODES,
+        default="correct",
+        help="correct; none (send only the new turn); duplicate (store the turn, then append it "
+        "again); drop (forget the first turn); reorder (newest turns first)",
+    )
+    parser.add_argument(
+        "--hold-guard-ms", type=float, default=0.0, help="keep the session's turn guard this long after each reply"
+    )
+    parser.add_argument(
+        "--busy",
+        default="canned",
+        help="answer to a send that finds the guard held: canned "
+        "(a 200 with the busy text) or an HTTP status such as 409",
+    )
+    parser.add_argument(
+        "--require-header", action="append", default=[], help="'Name: value' every request must carry, else 401"
+    )
     parser.add_argument("--config", default=None, help="a JSON file with 'port' and 'provider_url' (overrides)")
     return parser.parse_args(argv)
 
@@ -83,7 +93,7 @@ class Sessions(ProviderSession):
         if mode == "duplicate":
             stored.append(turn)  # stored first, then appended again below
         if mode == "reorder":
-            pairs = [stored[i:i + 2] for i in range(0, len(stored), 2)]
+            pairs = [stored[i : i + 2] for i in range(0, len(stored), 2)]
             return [m for pair in reversed(pairs) for m in pair] + [turn]
         return [*stored, turn]
 
@@ -136,12 +146,19 @@ class Sessions(ProviderSession):
         if isinstance(answer, web.Response):
             return answer
         if body.get("stream"):
-            chunks = [{"id": "chatcmpl-gw", "choices": [{"index": 0, "delta": {"content": piece}}]}
-                      for piece in (answer[: len(answer) // 2], answer[len(answer) // 2:])]
+            chunks = [
+                {"id": "chatcmpl-gw", "choices": [{"index": 0, "delta": {"content": piece}}]}
+                for piece in (answer[: len(answer) // 2], answer[len(answer) // 2 :])
+            ]
             chunks.append({"id": "chatcmpl-gw", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             return await sse(request, chunks, done=True)
-        return web.json_response({"id": "chatcmpl-gw", "object": "chat.completion", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]})
+        return web.json_response(
+            {
+                "id": "chatcmpl-gw",
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            }
+        )
 
     async def responses(self, request: web.Request) -> web.StreamResponse:
         refused = self.refused(request)
@@ -149,20 +166,29 @@ class Sessions(ProviderSession):
             return refused
         body = await request.json()
         previous = body.get("previous_response_id")
-        key = (self.response_sessions.get(previous) if isinstance(previous, str) else None) or \
-            (body["conversation"] if isinstance(body.get("conversation"), str) else None) or \
-            self.session_of(request, body) or f"fresh-{self.count + 1}"
+        key = (
+            (self.response_sessions.get(previous) if isinstance(previous, str) else None)
+            or (body["conversation"] if isinstance(body.get("conversation"), str) else None)
+            or self.session_of(request, body)
+            or f"fresh-{self.count + 1}"
+        )
         answer = await self.turn(key, str(body["input"]))
         if isinstance(answer, web.Response):
             return answer
         response_id = f"resp_{self.count}"
         self.response_sessions[response_id] = key
-        whole = {"id": response_id, "object": "response", "status": "completed", "output": [
-            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": answer}]}]}
+        whole = {
+            "id": response_id,
+            "object": "response",
+            "status": "completed",
+            "output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": answer}]}],
+        }
         if body.get("stream"):
-            events = [{"type": "response.created", "response": {"id": response_id, "status": "in_progress"}},
-                      {"type": "response.output_text.delta", "delta": answer},
-                      {"type": "response.completed", "response": whole}]
+            events = [
+                {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}},
+                {"type": "response.output_text.delta", "delta": answer},
+                {"type": "response.completed", "response": whole},
+            ]
             return await sse(request, events, done=False)
         return web.json_response(whole)
 

@@ -63,29 +63,57 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--error-on", type=call_numbers, default=set())
     parser.add_argument("--drop-on", type=call_numbers, default=set())
     parser.add_argument("--crash-on", type=call_numbers, default=set(), help="die by SIGKILL when this call arrives")
-    parser.add_argument("--freeze-on", type=call_numbers, default=set(),
-                        help="block the whole process (readyz too) when this call arrives")
-    parser.add_argument("--keep-failed-turns", action="store_true",
-                        help="keep the user message of a turn the provider failed in the session's history and "
-                             "send it again before the next message (as gateways with a transcript do)")
+    parser.add_argument(
+        "--freeze-on",
+        type=call_numbers,
+        default=set(),
+        help="block the whole process (readyz too) when this call arrives",
+    )
+    parser.add_argument(
+        "--keep-failed-turns",
+        action="store_true",
+        help="keep the user message of a turn the provider failed in the session's history and "
+        "send it again before the next message (as gateways with a transcript do)",
+    )
     parser.add_argument("--exit-at-start", type=int, default=None)
-    parser.add_argument("--log-each-call", type=unescape, default=None,
-                        help="log this text (backslash escapes decoded: \\n, \\x1b) with every call")
+    parser.add_argument(
+        "--log-each-call",
+        type=unescape,
+        default=None,
+        help="log this text (backslash escapes decoded: \\n, \\x1b) with every call",
+    )
     parser.add_argument("--log-each-call-times", type=int, default=1, help="how many times, in one write")
-    parser.add_argument("--start-line-bytes", type=int, default=0,
-                        help="log one line of this many bytes at start (before --exit-at-start)")
+    parser.add_argument(
+        "--start-line-bytes",
+        type=int,
+        default=0,
+        help="log one line of this many bytes at start (before --exit-at-start)",
+    )
     parser.add_argument("--never-ready", action="store_true")
     parser.add_argument("--ready-after-ms", type=float, default=0.0)
     parser.add_argument("--ignore-sigterm", action="store_true")
-    parser.add_argument("--events", default=None,
-                        help="append 'started', 'call N' and 'sigterm' lines to this file as they happen")
-    parser.add_argument("--escape", action="append", default=[], choices=("setsid", "double-fork"),
-                        help="start a `sleep` that leaves the gateway's process group: by setsid, or daemonized by "
-                             "a double fork (repeatable)")
-    parser.add_argument("--late-log-ms", type=float, default=None,
-                        help="log a drain failure this long after each reply (a line that belongs to the run)")
-    parser.add_argument("--child", action="store_true",
-                        help="start a child process in the gateway's group that outlives a killed leader")
+    parser.add_argument(
+        "--events", default=None, help="append 'started', 'call N' and 'sigterm' lines to this file as they happen"
+    )
+    parser.add_argument(
+        "--escape",
+        action="append",
+        default=[],
+        choices=("setsid", "double-fork"),
+        help="start a `sleep` that leaves the gateway's process group: by setsid, or daemonized by "
+        "a double fork (repeatable)",
+    )
+    parser.add_argument(
+        "--late-log-ms",
+        type=float,
+        default=None,
+        help="log a drain failure this long after each reply (a line that belongs to the run)",
+    )
+    parser.add_argument(
+        "--child",
+        action="store_true",
+        help="start a child process in the gateway's group that outlives a killed leader",
+    )
     return parser.parse_args(argv)
 
 
@@ -192,7 +220,8 @@ class Gateway(ProviderSession):
         self.guards[key] = max(time.monotonic() + self.args.hold_guard_ms / 1000, turn_start + background)
         if self.args.late_log_ms is not None:
             asyncio.get_running_loop().call_later(
-                self.args.late_log_ms / 1000, self.log, f"followup queue drain failed for {key} (late, after #{n})")
+                self.args.late_log_ms / 1000, self.log, f"followup queue drain failed for {key} (late, after #{n})"
+            )
         return web.json_response({"runId": run_id, "reply": reply, "error": None})
 
 
@@ -215,8 +244,7 @@ def main(argv: list[str]) -> int:
     app = web.Application()
     app.router.add_get("/readyz", gateway.readyz)
     app.router.add_post("/chat.send", gateway.chat_send)
-    serve(app, gateway, args.port, f"[gateway] ready on 127.0.0.1:{args.port}",
-          handle_signals=not args.ignore_sigterm)
+    serve(app, gateway, args.port, f"[gateway] ready on 127.0.0.1:{args.port}", handle_signals=not args.ignore_sigterm)
     return 0
 
 

@@ -25,8 +25,14 @@ EXAMPLE = SUPPORT.parent.parent / "example_project"
 
 def toy_gateway_option(mode: str, *extra: str) -> str:
     """``--replyrace-gateway-cmd`` for the example project's toy gateway in ``mode``."""
-    return " ".join(["--replyrace-gateway-cmd={python} -m toy_gateway --port {port} --provider-url {provider_url}",
-                     "--mode", mode, *extra])
+    return " ".join(
+        [
+            "--replyrace-gateway-cmd={python} -m toy_gateway --port {port} --provider-url {provider_url}",
+            "--mode",
+            mode,
+            *extra,
+        ]
+    )
 
 
 def processes_with_marker(marker: str) -> list[int]:
@@ -62,14 +68,16 @@ TOOL_GATEWAY = SUPPORT / "tool_gateway.py"
 
 def tool_gateway_cmd(*options: str) -> str:
     """A launcher command template for the suite's tool-loop gateway."""
-    return " ".join(["{python}", shlex.quote(str(TOOL_GATEWAY)), "--port", "{port}", "--provider-url",
-                     "{provider_url}", *options])
+    return " ".join(
+        ["{python}", shlex.quote(str(TOOL_GATEWAY)), "--port", "{port}", "--provider-url", "{provider_url}", *options]
+    )
 
 
 def openai_gateway_cmd(*options: str) -> str:
     """A launcher command template for the suite's OpenAI-style test gateway."""
-    return " ".join(["{python}", shlex.quote(str(OPENAI_GATEWAY)), "--port", "{port}", "--provider-url",
-                     "{provider_url}", *options])
+    return " ".join(
+        ["{python}", shlex.quote(str(OPENAI_GATEWAY)), "--port", "{port}", "--provider-url", "{provider_url}", *options]
+    )
 
 
 def race_test(rtt: tuple[str, str, int], calls: int, gap: float, name: str = "test_sends") -> str:
@@ -90,5 +98,14 @@ DECLARED_GATEWAY = SUPPORT / "declared_gateway.py"
 
 def declared_gateway_cmd(*options: str) -> str:
     """A launcher command template for the suite's declared-transport test gateway."""
-    return " ".join(["{python}", shlex.quote(str(DECLARED_GATEWAY)), "--port", "{port}", "--provider-url",
-                     "{provider_url}", *options])
+    return " ".join(
+        [
+            "{python}",
+            shlex.quote(str(DECLARED_GATEWAY)),
+            "--port",
+            "{port}",
+            "--provider-url",
+            "{provider_url}",
+            *options,
+        ]
+    )

@@ -16,8 +16,12 @@ from typing import Any
 import aiohttp
 
 APIS = ("openai-chat", "anthropic-messages", "openai-responses", "ollama")
-PATHS = {"openai-chat": "/v1/chat/completions", "anthropic-messages": "/v1/messages",
-         "openai-responses": "/v1/responses", "ollama": "/api/chat"}
+PATHS = {
+    "openai-chat": "/v1/chat/completions",
+    "anthropic-messages": "/v1/messages",
+    "openai-responses": "/v1/responses",
+    "ollama": "/api/chat",
+}
 
 
 @dataclass
@@ -48,8 +52,10 @@ def tools_offered(api: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
         return [{"name": n, "description": f"the {n} tool", "input_schema": schema} for n in names]
     if api == "openai-responses":
         return [{"type": "function", "name": n, "description": f"the {n} tool", "parameters": schema} for n in names]
-    return [{"type": "function", "function": {"name": n, "description": f"the {n} tool", "parameters": schema}}
-            for n in names]
+    return [
+        {"type": "function", "function": {"name": n, "description": f"the {n} tool", "parameters": schema}}
+        for n in names
+    ]
 
 
 def first_body(api: str, text: str, stream: bool, tools: tuple[str, ...] = ("clock",)) -> dict[str, Any]:
@@ -57,22 +63,32 @@ def first_body(api: str, text: str, stream: bool, tools: tuple[str, ...] = ("clo
     system = "You are a test."
     body: dict[str, Any]
     if api == "anthropic-messages":
-        body = {"model": "claude-fake", "max_tokens": 64, "system": system,
-                "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]}
+        body = {
+            "model": "claude-fake",
+            "max_tokens": 64,
+            "system": system,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}],
+        }
     elif api == "openai-responses":
-        body = {"model": "gpt-fake", "instructions": system,
-                "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}]}
+        body = {
+            "model": "gpt-fake",
+            "instructions": system,
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}],
+        }
     else:
-        body = {"model": "fake-model", "messages": [{"role": "system", "content": system},
-                                                     {"role": "user", "content": text}]}
+        body = {
+            "model": "fake-model",
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": text}],
+        }
     if tools:
         body["tools"] = tools_offered(api, tools)
     body["stream"] = stream
     return body
 
 
-def follow_up(api: str, body: dict[str, Any], answer: Answer, results: list[str],
-              chained: bool = False) -> dict[str, Any]:
+def follow_up(
+    api: str, body: dict[str, Any], answer: Answer, results: list[str], chained: bool = False
+) -> dict[str, Any]:
     """The request after a tool call: the assistant's call and one tool result per item of ``results`` (two
     answer the call twice), as that API's clients send them. ``chained`` (Responses only): only the results,
     as a client chaining with ``previous_response_id`` sends them."""
@@ -80,31 +96,48 @@ def follow_up(api: str, body: dict[str, Any], answer: Answer, results: list[str]
     new = dict(body)
     call_id, name, arguments = answer.call_id, answer.name, answer.arguments
     if api == "anthropic-messages":
-        new["messages"] = [*body["messages"],
-                           {"role": "assistant", "content": [{"type": "tool_use", "id": call_id, "name": name,
-                                                              "input": json.loads(arguments)}]},
-                           {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id,
-                                                         "content": r} for r in results]}]
+        new["messages"] = [
+            *body["messages"],
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": call_id, "name": name, "input": json.loads(arguments)}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": call_id, "content": r} for r in results],
+            },
+        ]
     elif api == "openai-responses":
         outputs = [{"type": "function_call_output", "call_id": call_id, "output": r} for r in results]
         if chained:
             new["input"] = outputs
             new["previous_response_id"] = "resp_replyrace"
         else:
-            new["input"] = [*body["input"], {"type": "function_call", "call_id": call_id, "name": name,
-                                             "arguments": arguments}, *outputs]
+            new["input"] = [
+                *body["input"],
+                {"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments},
+                *outputs,
+            ]
     elif api == "ollama":  # Ollama's tool messages name the tool, not the call: the provider matches them by place
-        new["messages"] = [*body["messages"],
-                           {"role": "assistant", "content": "",
-                            "tool_calls": [{"id": call_id, "function": {"name": name,
-                                                                        "arguments": json.loads(arguments)}}]},
-                           *({"role": "tool", "tool_name": name, "content": r} for r in results)]
+        new["messages"] = [
+            *body["messages"],
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"id": call_id, "function": {"name": name, "arguments": json.loads(arguments)}}],
+            },
+            *({"role": "tool", "tool_name": name, "content": r} for r in results),
+        ]
     else:
-        new["messages"] = [*body["messages"],
-                           {"role": "assistant", "content": None,
-                            "tool_calls": [{"id": call_id, "type": "function",
-                                            "function": {"name": name, "arguments": arguments}}]},
-                           *({"role": "tool", "tool_call_id": call_id, "content": r} for r in results)]
+        new["messages"] = [
+            *body["messages"],
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}],
+            },
+            *({"role": "tool", "tool_call_id": call_id, "content": r} for r in results),
+        ]
     return new
 
 

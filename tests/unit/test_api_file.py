@@ -42,15 +42,33 @@ def event(document: Any = MISSING, name: str | None = "message", data: str | Non
 DOC = {"a": [{"b": 1}, {"b": 2}, {"b": None}], "x/y": {"~k": "tilde"}, "": "empty key", "n": 0}
 
 
-@pytest.mark.parametrize(("text", "found"), [
-    ("", DOC), ("/a/0/b", 1), ("/a/1/b", 2), ("/a/-1/b", None), ("/a/-3/b", 1), ("/x~1y/~0k", "tilde"),
-    ("/", "empty key"), ("/n", 0),
-    ("/a/3", MISSING), ("/a/-4", MISSING), ("/a/01", MISSING), ("/a/-", MISSING), ("/a/-0", MISSING),
-    ("/a/b", MISSING), ("/n/0", MISSING), ("/missing", MISSING),
-])
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("", DOC),
+        ("/a/0/b", 1),
+        ("/a/1/b", 2),
+        ("/a/-1/b", None),
+        ("/a/-3/b", 1),
+        ("/x~1y/~0k", "tilde"),
+        ("/", "empty key"),
+        ("/n", 0),
+        ("/a/3", MISSING),
+        ("/a/-4", MISSING),
+        ("/a/01", MISSING),
+        ("/a/-", MISSING),
+        ("/a/-0", MISSING),
+        ("/a/b", MISSING),
+        ("/n/0", MISSING),
+        ("/missing", MISSING),
+    ],
+)
 def test_pointers_follow_rfc_6901_and_minus_n_counts_from_an_arrays_end(text: str, found: Any) -> None:
-    assert Pointer.parse(text).resolve(DOC) == found if found is not MISSING else \
-        Pointer.parse(text).resolve(DOC) is MISSING
+    assert (
+        Pointer.parse(text).resolve(DOC) == found
+        if found is not MISSING
+        else Pointer.parse(text).resolve(DOC) is MISSING
+    )
 
 
 @pytest.mark.parametrize("text", ["a/b", "/~2", "/a~", "~0"])
@@ -61,14 +79,16 @@ def test_a_bad_pointer_says_what_is_wrong(text: str) -> None:
 
 # -- selectors --------------------------------------------------------------------------------------------------
 
+
 def selectors(key: str, body: str, fmt: str = "sse") -> Any:
     spec = api(SEND + f'[reply]\nformat = "{fmt}"\ntext = {{ pointer = "/t" }}\n{key} = {body}\n')
     return getattr(spec.reply, key)
 
 
 def test_a_selector_matches_by_event_when_and_unless_and_picks_its_pointer() -> None:
-    (chosen,) = selectors("error", '{ event = "e", when = { "/type" = "err", "/n" = 1 }, unless = { "/hide" = true }, '
-                          'pointer = "/msg" }')
+    (chosen,) = selectors(
+        "error", '{ event = "e", when = { "/type" = "err", "/n" = 1 }, unless = { "/hide" = true }, pointer = "/msg" }'
+    )
     doc = {"type": "err", "n": 1, "msg": "boom"}
     assert chosen.pick(event(doc, "e")) == "boom"
     assert chosen.pick(event(doc, "other")) is MISSING
@@ -108,8 +128,10 @@ def test_of_a_list_of_selectors_the_first_that_matches_wins() -> None:
 
 
 def test_text_modes_and_complete_text_and_end_complete() -> None:
-    spec = api(SEND + '[reply]\nformat = "ndjson"\ntext = [{ pointer = "/d" }, { pointer = "/all", mode = "replace" }]\n'
-                      'complete = { pointer = "/done", text = "/final" }\nend = "complete"\n')
+    spec = api(
+        SEND + '[reply]\nformat = "ndjson"\ntext = [{ pointer = "/d" }, { pointer = "/all", mode = "replace" }]\n'
+        'complete = { pointer = "/done", text = "/final" }\nend = "complete"\n'
+    )
     assert [s.mode for s in spec.reply.text] == ["append", "replace"]
     assert spec.reply.complete[0].text == Pointer.parse("/final") and spec.reply.end_at_complete
     assert spec.reply.end == () and spec.reply.has_end
@@ -121,11 +143,28 @@ VALUES = {"message": "hi {there} / ?", "session": 42, "flag": True, "temp": 0.5,
 
 
 def test_a_string_that_is_only_a_placeholder_is_the_value_and_a_longer_one_is_text() -> None:
-    template = {"m": "{message}", "s": "{session}", "f": "{flag}", "o": "{obj}", "t": "say {message}!",
-                "n": "id-{session}-{flag}-{temp}", "j": "obj={obj}", "lit": "{{message}} and {1} and { x }", "list": ["{session}"]}
+    template = {
+        "m": "{message}",
+        "s": "{session}",
+        "f": "{flag}",
+        "o": "{obj}",
+        "t": "say {message}!",
+        "n": "id-{session}-{flag}-{temp}",
+        "j": "obj={obj}",
+        "lit": "{{message}} and {1} and { x }",
+        "list": ["{session}"],
+    }
     assert fill(template, VALUES) == {
-        "m": "hi {there} / ?", "s": 42, "f": True, "o": {"k": [1]}, "t": "say hi {there} / ?!",
-        "n": "id-42-true-0.5", "j": 'obj={"k": [1]}', "lit": "{message} and {1} and { x }", "list": [42]}
+        "m": "hi {there} / ?",
+        "s": 42,
+        "f": True,
+        "o": {"k": [1]},
+        "t": "say hi {there} / ?!",
+        "n": "id-42-true-0.5",
+        "j": 'obj={"k": [1]}',
+        "lit": "{message} and {1} and { x }",
+        "list": [42],
+    }
 
 
 def test_in_a_path_a_placeholder_is_percent_encoded() -> None:
@@ -134,20 +173,42 @@ def test_in_a_path_a_placeholder_is_percent_encoded() -> None:
 
 
 def test_form_values_booleans_numbers_arrays() -> None:
-    form = {"b": True, "f": False, "i": 7, "x": 1.5, "big": 1e20, "small": 1e-7, "arr": ["a", 2, True],
-            "m": "{message}", "s": "{session}", "v": "{flag}"}
+    form = {
+        "b": True,
+        "f": False,
+        "i": 7,
+        "x": 1.5,
+        "big": 1e20,
+        "small": 1e-7,
+        "arr": ["a", 2, True],
+        "m": "{message}",
+        "s": "{session}",
+        "v": "{flag}",
+    }
     assert form_pairs(form, VALUES) == [
-        ("b", "true"), ("f", "false"), ("i", "7"), ("x", "1.5"), ("big", "100000000000000000000"),
-        ("small", "0.0000001"), ("arr", "a"), ("arr", "2"), ("arr", "true"), ("m", "hi {there} / ?"),
-        ("s", "42"), ("v", "true")]
+        ("b", "true"),
+        ("f", "false"),
+        ("i", "7"),
+        ("x", "1.5"),
+        ("big", "100000000000000000000"),
+        ("small", "0.0000001"),
+        ("arr", "a"),
+        ("arr", "2"),
+        ("arr", "true"),
+        ("m", "hi {there} / ?"),
+        ("s", "42"),
+        ("v", "true"),
+    ]
     with pytest.raises(ValueError, match="is not a form value"):
         form_pairs({"o": "{obj}"}, VALUES)
 
 
 def test_the_placeholders_a_file_uses_are_known() -> None:
-    spec = api('[vars]\nmodel = "m"\ntenant = "t"\n[session]\npath = "/s/{session_key}"\nheaders = { X = "{token}" }\n'
-               'json = { t = "{tenant}", k = "{idempotency_key}" }\nsession = "/id"\n'
-               '[send]\npath = "/x/{session}"\nform = { m = "{message}", model = "{model}" }\n' + REPLY)
+    spec = api(
+        '[vars]\nmodel = "m"\ntenant = "t"\n[session]\npath = "/s/{session_key}"\nheaders = { X = "{token}" }\n'
+        'json = { t = "{tenant}", k = "{idempotency_key}" }\nsession = "/id"\n'
+        '[send]\npath = "/x/{session}"\nform = { m = "{message}", model = "{model}" }\n' + REPLY
+    )
     assert spec.uses == {"session_key", "token", "tenant", "idempotency_key", "session", "message", "model"}
     assert spec.vars == {"model": "m", "tenant": "t"} and spec.send.form == {"m": "{message}", "model": "{model}"}
     assert spec.session.headers == (("X", "{token}"),) and spec.session.session == Pointer.parse("/id")
@@ -165,75 +226,132 @@ USAGE_ERRORS = [
     (S, "[reply]: missing", "a [reply] table"),
     ('[send]\nmethod = "POST"\n' + R, "[send]: no path", 'path = "/threads"'),
     ('[send]\npath = "send"\n' + R, "[send] path: 'send' does not start with /", "a path such as"),
-    ('[send]\npath = 5\n' + R, "[send] path: 5 is not a string", "a path that starts with /"),
+    ("[send]\npath = 5\n" + R, "[send] path: 5 is not a string", "a path that starts with /"),
     ('[send]\npath = "/s"\nmethod = "FETCH"\n' + R, "[send] method: 'FETCH' is not accepted", "GET, POST, PUT"),
     ('[send]\npath = "/s"\nbody = {}\n' + R, "[send]: unknown key 'body'", "method, path, headers, json or form"),
     ('[send]\npath = "/s"\njson = {}\nform = {}\n' + R, "[send]: both json and form", "one body"),
-    ('[send]\npath = "/s"\nheaders = { "X Y" = "1" }\n' + R, "[send] headers.'X Y': 'X Y' is not a header name",
-     "letters, digits"),
+    (
+        '[send]\npath = "/s"\nheaders = { "X Y" = "1" }\n' + R,
+        "[send] headers.'X Y': 'X Y' is not a header name",
+        "letters, digits",
+    ),
     ('[send]\npath = "/s"\nheaders = { X = 1 }\n' + R, "[send] headers.X: 1 is not a string", "a string value"),
     ('[send]\npath = "/s"\nheaders = "X: 1"\n' + R, "[send] headers: 'X: 1' is not a table", "a table of"),
     ('[send]\npath = "/s/{mesage}"\n' + R, "[send] path: unknown placeholder {mesage}", "{message}, {session}"),
     ('[send]\npath = "/s"\njson = { a = ["{x}"] }\n' + R, "[send] json.a[1]: unknown placeholder {x}", "{model}"),
-    ('[send]\npath = "/s"\njson = { a = 1979-05-27 }\n' + R, "[send] json.a: datetime.date(1979, 5, 27)",
-     "a string, number, boolean, array or table"),
+    (
+        '[send]\npath = "/s"\njson = { a = 1979-05-27 }\n' + R,
+        "[send] json.a: datetime.date(1979, 5, 27)",
+        "a string, number, boolean, array or table",
+    ),
     ('[send]\npath = "/s"\njson = { a = inf }\n' + R, "[send] json.a: inf has no JSON form", "a finite number"),
-    ('[send]\npath = "/s"\nform = { a = { b = 1 } }\n' + R, "[send] form.a: a table or nested array",
-     "an array of them (it repeats the field)"),
+    (
+        '[send]\npath = "/s"\nform = { a = { b = 1 } }\n' + R,
+        "[send] form.a: a table or nested array",
+        "an array of them (it repeats the field)",
+    ),
     ('[send]\npath = "/s"\nform = { a = [[1]] }\n' + R, "[send] form.a[1]: a table or nested array", "a string"),
     ('[send]\npath = "/s"\nform = "a=1"\n' + R, "[send] form: 'a=1' is not a table", "a table of field = value"),
     ('[session]\npath = "/s"\n' + S + R, "[session]: no session pointer", 'session = "/thread_id"'),
-    ('[session]\npath = "/s"\nsession = "id"\n' + S + R, "[session] session: 'id' is not a JSON pointer",
-     "an RFC 6901 JSON pointer"),
-    ('[session]\npath = "/s/{message}"\nsession = "/id"\n' + S + R,
-     "[session] path: {message} is not known before the session exists", "{session_key}"),
-    ('[session]\npath = "/s"\njson = { s = "{session}" }\nsession = "/id"\n' + S + R,
-     "[session] json.s: {session} is not known before the session exists", "{idempotency_key}"),
-    ('[session]\npath = "/s"\nsession = "/id"\nformat = "json"\n' + S + R, "[session]: unknown key 'format'",
-     "method, path, headers, json, form or session"),
+    (
+        '[session]\npath = "/s"\nsession = "id"\n' + S + R,
+        "[session] session: 'id' is not a JSON pointer",
+        "an RFC 6901 JSON pointer",
+    ),
+    (
+        '[session]\npath = "/s/{message}"\nsession = "/id"\n' + S + R,
+        "[session] path: {message} is not known before the session exists",
+        "{session_key}",
+    ),
+    (
+        '[session]\npath = "/s"\njson = { s = "{session}" }\nsession = "/id"\n' + S + R,
+        "[session] json.s: {session} is not known before the session exists",
+        "{idempotency_key}",
+    ),
+    (
+        '[session]\npath = "/s"\nsession = "/id"\nformat = "json"\n' + S + R,
+        "[session]: unknown key 'format'",
+        "method, path, headers, json, form or session",
+    ),
     ('[vars]\nmessage = "x"\n' + S + R, "[vars] message: {message} is set by the transport", "another name"),
-    ('[vars]\nmodel = 3\n' + S + R, "[vars] model: 3 is not a string", "a model or agent name"),
+    ("[vars]\nmodel = 3\n" + S + R, "[vars] model: 3 is not a string", "a model or agent name"),
     ('[vars]\n"my var" = 1\n' + S + R, "[vars] my var: 'my var' is not a placeholder name", "letters, digits and _"),
-    ('vars = 3\n' + S + R, "[vars]: 3 is not a table", "a table of name = value"),
-    ('send = 3\n' + R, "[send]: 3 is not a table", "a table with the keys method, path"),
-    (S + '[reply]\nformat = "xml"\ntext = { pointer = "/t" }\n', "[reply] format: 'xml' is not accepted",
-     '"json", "sse" or "ndjson"'),
-    (S + '[reply]\nformat = "sse"\ntext = { pointer = "/t" }\nbusy2 = {}\n', "[reply]: unknown key 'busy2'",
-     "format, text, complete, error, end, run_id or busy"),
+    ("vars = 3\n" + S + R, "[vars]: 3 is not a table", "a table of name = value"),
+    ("send = 3\n" + R, "[send]: 3 is not a table", "a table with the keys method, path"),
+    (
+        S + '[reply]\nformat = "xml"\ntext = { pointer = "/t" }\n',
+        "[reply] format: 'xml' is not accepted",
+        '"json", "sse" or "ndjson"',
+    ),
+    (
+        S + '[reply]\nformat = "sse"\ntext = { pointer = "/t" }\nbusy2 = {}\n',
+        "[reply]: unknown key 'busy2'",
+        "format, text, complete, error, end, run_id or busy",
+    ),
     (S + '[reply]\nformat = "sse"\n', "[reply]: no text", "text = { pointer"),
     (S + '[reply]\nformat = "sse"\ncomplete = { pointer = "/done" }\n', "[reply]: no text", "complete = { text"),
-    (S + '[reply]\nformat = "sse"\ntext = { pointr = "/t" }\n', "[reply] text: unknown key 'pointr'",
-     "event, when, unless, pointer, data or mode"),
-    (S + '[reply]\nformat = "sse"\ntext = [{ pointer = "/t" }, { text = "/t" }]\n', "[reply] text[2]: unknown key "
-     "'text'", "event, when, unless, pointer, data or mode"),
+    (
+        S + '[reply]\nformat = "sse"\ntext = { pointr = "/t" }\n',
+        "[reply] text: unknown key 'pointr'",
+        "event, when, unless, pointer, data or mode",
+    ),
+    (
+        S + '[reply]\nformat = "sse"\ntext = [{ pointer = "/t" }, { text = "/t" }]\n',
+        "[reply] text[2]: unknown key 'text'",
+        "event, when, unless, pointer, data or mode",
+    ),
     (S + '[reply]\nformat = "sse"\ntext = []\n', "[reply] text: an empty list", "a table, or a list of tables"),
     (S + '[reply]\nformat = "sse"\ntext = "/t"\n', "[reply] text: '/t' is not a table", "a table with the keys"),
-    (S + '[reply]\nformat = "sse"\ntext = { pointer = "t" }\n', "[reply] text.pointer: 't' is not a JSON pointer",
-     "/messages/-1/content"),
-    (S + '[reply]\nformat = "sse"\ntext = { pointer = "/t", when = { "type" = 1 } }\n',
-     "[reply] text.when key 'type': 'type' is not a JSON pointer", "an RFC 6901 JSON pointer"),
-    (S + '[reply]\nformat = "sse"\ntext = { pointer = "/t", unless = 1 }\n', "[reply] text.unless: 1 is not a table",
-     '{ "/type" = "text-delta" }'),
-    (S + '[reply]\nformat = "sse"\ntext = { pointer = "/t", mode = "prepend" }\n',
-     "[reply] text.mode: 'prepend' is not accepted", '"append" (each value a delta) or "replace"'),
-    (S + '[reply]\nformat = "ndjson"\ntext = { event = "m", pointer = "/t" }\n',
-     "[reply] text.event: an event name with format = 'ndjson'", 'event only with format = "sse"'),
-    (S + '[reply]\ntext = { pointer = "/t" }\nerror = { event = "error" }\n',
-     "[reply] error.event: an event name with format = 'json'", 'event only with format = "sse"'),
-    (S + '[reply]\ntext = { pointer = "/t" }\ncomplete = { pointer = "/d" }\n', "[reply] complete: has no meaning "
-     'with format = "json"', 'it only with format = "sse" or "ndjson"'),
-    (S + '[reply]\nformat = "json"\ntext = { pointer = "/t" }\nend = { data = "x" }\n', "[reply] end: has no meaning",
-     '"sse" or "ndjson"'),
+    (
+        S + '[reply]\nformat = "sse"\ntext = { pointer = "t" }\n',
+        "[reply] text.pointer: 't' is not a JSON pointer",
+        "/messages/-1/content",
+    ),
+    (
+        S + '[reply]\nformat = "sse"\ntext = { pointer = "/t", when = { "type" = 1 } }\n',
+        "[reply] text.when key 'type': 'type' is not a JSON pointer",
+        "an RFC 6901 JSON pointer",
+    ),
+    (
+        S + '[reply]\nformat = "sse"\ntext = { pointer = "/t", unless = 1 }\n',
+        "[reply] text.unless: 1 is not a table",
+        '{ "/type" = "text-delta" }',
+    ),
+    (
+        S + '[reply]\nformat = "sse"\ntext = { pointer = "/t", mode = "prepend" }\n',
+        "[reply] text.mode: 'prepend' is not accepted",
+        '"append" (each value a delta) or "replace"',
+    ),
+    (
+        S + '[reply]\nformat = "ndjson"\ntext = { event = "m", pointer = "/t" }\n',
+        "[reply] text.event: an event name with format = 'ndjson'",
+        'event only with format = "sse"',
+    ),
+    (
+        S + '[reply]\ntext = { pointer = "/t" }\nerror = { event = "error" }\n',
+        "[reply] error.event: an event name with format = 'json'",
+        'event only with format = "sse"',
+    ),
+    (
+        S + '[reply]\ntext = { pointer = "/t" }\ncomplete = { pointer = "/d" }\n',
+        '[reply] complete: has no meaning with format = "json"',
+        'it only with format = "sse" or "ndjson"',
+    ),
+    (
+        S + '[reply]\nformat = "json"\ntext = { pointer = "/t" }\nend = { data = "x" }\n',
+        "[reply] end: has no meaning",
+        '"sse" or "ndjson"',
+    ),
     (S + R + 'end = "done"\n', "[reply] end: 'done' is not accepted", '"complete", a selector table'),
     (S + R + 'end = "complete"\n', '[reply] end: "complete" without a complete selector', "complete = { ... } too"),
-    (S + R + 'complete = { text = 3 }\n', "[reply] complete.text: 3 is not a JSON pointer", "RFC 6901"),
-    (S + R + 'busy = {}\n', "[reply] busy: an empty table", "status = [409, ...] and/or text"),
-    (S + R + 'busy = { status = [200] }\n', "[reply] busy.status: [200] is not accepted", "from 400 to 599"),
+    (S + R + "complete = { text = 3 }\n", "[reply] complete.text: 3 is not a JSON pointer", "RFC 6901"),
+    (S + R + "busy = {}\n", "[reply] busy: an empty table", "status = [409, ...] and/or text"),
+    (S + R + "busy = { status = [200] }\n", "[reply] busy.status: [200] is not accepted", "from 400 to 599"),
     (S + R + 'busy = { status = "409" }\n', "[reply] busy.status: '409' is not accepted", "such as [409, 422]"),
     (S + R + 'busy = { text = " " }\n', "[reply] busy.text: an empty text", "a text the refusal contains"),
-    (S + R + 'busy = { code = 409 }\n', "[reply] busy: unknown key 'code'", "status or text"),
-    (S + R + 'run_id = { data = 1 }\n', "[reply] run_id.data: 1 is not a string", "the exact raw data of a line"),
-    (S + R + 'run_id = { event = 1 }\n', "[reply] run_id.event: 1 is not a string", "an SSE event name"),
+    (S + R + "busy = { code = 409 }\n", "[reply] busy: unknown key 'code'", "status or text"),
+    (S + R + "run_id = { data = 1 }\n", "[reply] run_id.data: 1 is not a string", "the exact raw data of a line"),
+    (S + R + "run_id = { event = 1 }\n", "[reply] run_id.event: 1 is not a string", "an SSE event name"),
 ]
 
 
@@ -256,6 +374,7 @@ def test_the_built_in_api_files_parse(name: str) -> None:
 
 # -- through the settings ---------------------------------------------------------------------------------------
 
+
 def settings_with(cli: dict[str, Any], env: dict[str, str] | None = None) -> Any:
     return resolve(ini=lambda key: "", cli=lambda dest: cli.get(dest), environ=env or {})
 
@@ -274,14 +393,21 @@ def test_an_api_file_is_read_relative_to_the_rootdir_and_chooses_the_declared_tr
     assert load_api(settings_with({}), tmp_path) is None
 
 
-@pytest.mark.parametrize(("cli", "files", "message"), [
-    ({"replyrace_api": "missing.toml"}, {}, "--replyrace-api: the API file 'missing.toml' cannot be read ("),
-    ({"replyrace_api": "gw.toml"}, {"gw.toml": "[send"}, "--replyrace-api: gw.toml: does not parse as TOML"),
-    ({"replyrace_api": "gw.toml"}, {"gw.toml": MINIMAL.replace("{message}", "{token}")},
-     "--replyrace-api: gw.toml: {token} is used, and no token is set; expected --replyrace-token TOKEN"),
-])
-def test_a_bad_api_file_is_a_settings_error_naming_its_source(tmp_path: Path, cli: dict[str, Any],
-                                                              files: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("cli", "files", "message"),
+    [
+        ({"replyrace_api": "missing.toml"}, {}, "--replyrace-api: the API file 'missing.toml' cannot be read ("),
+        ({"replyrace_api": "gw.toml"}, {"gw.toml": "[send"}, "--replyrace-api: gw.toml: does not parse as TOML"),
+        (
+            {"replyrace_api": "gw.toml"},
+            {"gw.toml": MINIMAL.replace("{message}", "{token}")},
+            "--replyrace-api: gw.toml: {token} is used, and no token is set; expected --replyrace-token TOKEN",
+        ),
+    ],
+)
+def test_a_bad_api_file_is_a_settings_error_naming_its_source(
+    tmp_path: Path, cli: dict[str, Any], files: dict[str, str], message: str
+) -> None:
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     settings = settings_with(cli)
@@ -295,12 +421,21 @@ def test_the_token_placeholder_is_fine_once_a_token_is_set(tmp_path: Path) -> No
     assert load_api(settings_with({"replyrace_api": "gw.toml", "replyrace_token": "s3"}), tmp_path) is not None
 
 
-@pytest.mark.parametrize(("cli", "message"), [
-    ({"replyrace_transport": "declared"}, "--replyrace-transport: transport declared needs an API file; expected "
-     "--replyrace-api FILE (env REPLYRACE_API, ini replyrace_api)"),
-    ({"replyrace_transport": "http", "replyrace_api": "mastra"}, "--replyrace-api: an API file is read only by the "
-     "declared transport, and the transport is http (--replyrace-transport); expected --replyrace-transport declared"),
-])
+@pytest.mark.parametrize(
+    ("cli", "message"),
+    [
+        (
+            {"replyrace_transport": "declared"},
+            "--replyrace-transport: transport declared needs an API file; expected "
+            "--replyrace-api FILE (env REPLYRACE_API, ini replyrace_api)",
+        ),
+        (
+            {"replyrace_transport": "http", "replyrace_api": "mastra"},
+            "--replyrace-api: an API file is read only by the "
+            "declared transport, and the transport is http (--replyrace-transport); expected --replyrace-transport declared",
+        ),
+    ],
+)
 def test_the_declared_transport_and_an_api_file_go_together(cli: dict[str, Any], message: str) -> None:
     with pytest.raises(SettingsError) as info:
         settings_with(cli)

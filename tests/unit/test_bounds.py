@@ -44,9 +44,22 @@ def launched(**kwargs: Any) -> LaunchedGateway:
         (lambda: AttachedGateway("http://127.0.0.1:9", ready_timeout=HUGE), f"ready_timeout: {HUGE} is {DAY}"),
         (lambda: GatewayPool(URL, stop_grace=601), f"stop_grace: 601 is {GRACE}"),
     ],
-    ids=["driver-gap", "driver-timeout", "driver-settle", "driver-pause-length", "driver-pause-after",
-         "provider-rtt", "rttspec-range", "provider-set-rtt-nan", "launched-grace", "launched-grace-huge",
-         "launched-ready-timeout", "launched-ready-timeout-0", "attached-ready-timeout", "pool-grace"],
+    ids=[
+        "driver-gap",
+        "driver-timeout",
+        "driver-settle",
+        "driver-pause-length",
+        "driver-pause-after",
+        "provider-rtt",
+        "rttspec-range",
+        "provider-set-rtt-nan",
+        "launched-grace",
+        "launched-grace-huge",
+        "launched-ready-timeout",
+        "launched-ready-timeout-0",
+        "attached-ready-timeout",
+        "pool-grace",
+    ],
 )
 def test_library_durations_are_bounded(make: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError) as info:

@@ -56,8 +56,10 @@ def test_scan_keeps_the_first_matches_and_counts_the_rest(tmp_path: Path) -> Non
 
 def test_a_traceback_match_quotes_its_exception_line(tmp_path: Path) -> None:
     log = tmp_path / "gateway.log"
-    log.write_text('ok\nTraceback (most recent call last):\n  File "gw.py", line 7, in turn\n    boom()\n'
-                   "ValueError: boom \x1b[2J\nlater\n")
+    log.write_text(
+        'ok\nTraceback (most recent call last):\n  File "gw.py", line 7, in turn\n    boom()\n'
+        "ValueError: boom \x1b[2J\nlater\n"
+    )
     (match,) = LogReader(log, DEFAULT_LOG_PATTERNS).matches(0).matches
     assert match.line == r"Traceback (most recent call last): → ValueError: boom \x1b[2J"
     assert match.lineno == 2
@@ -73,8 +75,10 @@ def test_scan_from_an_offset_numbers_lines_and_marks_late_ones(tmp_path: Path) -
         late_from = handle.tell()
         handle.write("Traceback three\n")
     scan = reader.matches(since, late_from=late_from)
-    assert [(m.line, m.lineno, m.late) for m in scan.matches] == [("Traceback two", 4, False),
-                                                                 ("Traceback three", 5, True)]
+    assert [(m.line, m.lineno, m.late) for m in scan.matches] == [
+        ("Traceback two", 4, False),
+        ("Traceback three", 5, True),
+    ]
     assert [m.line for m in reader.matches(0, containing="three").matches] == ["Traceback three"]
 
 
@@ -102,8 +106,9 @@ def test_contains_goes_on_from_where_it_stopped(tmp_path: Path) -> None:
 
 def test_race_result_bounds_what_it_reports() -> None:
     matches = [LogMatch("Traceback", f"Traceback {i} \x1b[2J" + "q" * 1000, i) for i in range(120)]
-    result = RaceResult(calls=[CallRecord(1, "t", "k", 0.0)], session_key="k", log_matches=matches,
-                        log_matches_more=1000)
+    result = RaceResult(
+        calls=[CallRecord(1, "t", "k", 0.0)], session_key="k", log_matches=matches, log_matches_more=1000
+    )
     data = result.to_dict()
     assert len(data["log_matches"]) == MATCH_LIMIT and data["log_matches_more"] == 1070
     assert all("\x1b" not in m["line"] and len(m["line"]) <= LINE_LIMIT for m in data["log_matches"])

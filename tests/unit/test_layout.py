@@ -65,7 +65,7 @@ def test_no_import_cycles() -> None:
         path.append(node)
         for nxt in sorted(GRAPH.get(node, ())):
             if state.get(nxt) == 1:
-                pytest.fail("import cycle: " + " -> ".join([*path[path.index(nxt):], nxt]))
+                pytest.fail("import cycle: " + " -> ".join([*path[path.index(nxt) :], nxt]))
             if nxt not in state:
                 visit(nxt)
         path.pop()

@@ -16,11 +16,18 @@ WHERE = "test_x.py::test_race"
 def test_log_grid_is_rounded_and_keeps_the_ends() -> None:
     assert markers.rtt_grid(0.05, 2.0, 5, "log") == (0.05, 0.13, 0.32, 0.8, 2.0)
     assert [markers.rtt_id(v) for v in markers.rtt_grid(0.05, 2.0, 5, "log")] == [
-        "rtt=50ms", "rtt=130ms", "rtt=320ms", "rtt=800ms", "rtt=2s"]
+        "rtt=50ms",
+        "rtt=130ms",
+        "rtt=320ms",
+        "rtt=800ms",
+        "rtt=2s",
+    ]
 
 
-@pytest.mark.parametrize(("args", "kwargs"), [((1e-12, 2e-12), {}), ((0, 1e-9), {"steps": 50, "scale": "linear"}),
-                                              ((0.0001, 0.0001005), {"steps": 2})])
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((1e-12, 2e-12), {}), ((0, 1e-9), {"steps": 50, "scale": "linear"}), ((0.0001, 0.0001005), {"steps": 2})],
+)
 def test_ids_are_unique_at_any_scale(args: tuple[float, float], kwargs: dict[str, Any]) -> None:
     values = markers.parse_rtt_range(args, kwargs, WHERE).values
     ids = markers.range_ids("rtt", values)
@@ -29,7 +36,10 @@ def test_ids_are_unique_at_any_scale(args: tuple[float, float], kwargs: dict[str
 
 def test_ids_below_a_microsecond_name_the_exact_seconds() -> None:
     assert markers.range_ids("rtt", markers.parse_rtt_range((1e-12, 2e-12), {"steps": 3}, WHERE).values) == [
-        "rtt=1e-12s", "rtt=1.4e-12s", "rtt=2e-12s"]
+        "rtt=1e-12s",
+        "rtt=1.4e-12s",
+        "rtt=2e-12s",
+    ]
 
 
 def test_readable_ids_stay_when_they_are_unique() -> None:
@@ -74,7 +84,10 @@ def test_rtt_range_rejects(args: tuple[Any, ...], kwargs: dict[str, Any], fragme
 def test_replyrace_marker_keeps_only_given_arguments() -> None:
     assert markers.parse_replyrace((), {}, WHERE) == {}
     assert markers.parse_replyrace((), {"calls": 4, "gap": "200ms", "timeout": 5}, WHERE) == {
-        "calls": 4, "gap": 0.2, "call_timeout": 5.0}
+        "calls": 4,
+        "gap": 0.2,
+        "call_timeout": 5.0,
+    }
     assert markers.parse_replyrace((), {"session_key": "agent:test:main"}, WHERE) == {"session_key": "agent:test:main"}
 
 
@@ -129,7 +142,9 @@ def test_search_spec_rejects(raw: str, fragment: str) -> None:
 
 
 def test_search_marker_rejects_a_missing_range() -> None:
-    with pytest.raises(markers.MarkerError, match=r"replyrace_search\(rtt=\(0.05, 1\)\): missing a required argument: 'gap'"):
+    with pytest.raises(
+        markers.MarkerError, match=r"replyrace_search\(rtt=\(0.05, 1\)\): missing a required argument: 'gap'"
+    ):
         markers.parse_search_marker((), {"rtt": (0.05, 1)}, WHERE)
 
 
@@ -231,8 +246,14 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("replyrace", "history", (), {"history": True}, "history=True", "off, no-duplicates, exact"),
     ("replyrace", "send_at", (), {"send_at": "reply"}, "send_at='reply'", "end, text, first, request, served"),
     ("replyrace", "send_at", (), {"send_at": 1}, "send_at=1", "end, text, first, request, served"),
-    ("replyrace", "busy_policy", (), {"busy_policy": "drop"}, "busy_policy='drop'",
-     "queue, reject, steer, interrupt, any"),
+    (
+        "replyrace",
+        "busy_policy",
+        (),
+        {"busy_policy": "drop"},
+        "busy_policy='drop'",
+        "queue, reject, steer, interrupt, any",
+    ),
     ("replyrace", "preamble", (), {"preamble": ("hello", "")}, "preamble=('hello', '')", "non-empty messages"),
     ("replyrace", "preamble", (), {"preamble": 5}, "preamble=5", "('hello', '/new')"),
     ("replyrace", SIGNATURE, (1, 2, 3, 4, 5, 6), {}, "too many positional arguments", "replyrace(calls=10"),
@@ -253,8 +274,14 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": 21}, "gaps=21", "an integer from 1 to 20"),
     ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": 2.5}, "gaps=2.5", "an integer from 1 to 20"),
     ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": "3"}, "gaps='3'", "an integer from 1 to 20"),
-    ("replyrace_search", "gaps", ((0.05, 2),), {"gap": 0, "gaps": HUGE}, "gaps=99999999999999999999",
-     "an integer from 1 to 20"),
+    (
+        "replyrace_search",
+        "gaps",
+        ((0.05, 2),),
+        {"gap": 0, "gaps": HUGE},
+        "gaps=99999999999999999999",
+        "an integer from 1 to 20",
+    ),
     ("replyrace_search", "budget", ((0.05, 2),), {"gap": 0, "budget": 0}, "budget: 0", "> 0"),
     ("replyrace_search", "budget", ((0.05, 2),), {"gap": 0, "budget": "soon"}, "budget: 'soon'", SECONDS),
     ("replyrace_search", "budget", ((0.05, 2),), {"gap": 0, "budget": HUGE}, "budget: 99999999999999999999", DAY),
@@ -262,11 +289,23 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": 101}, "calls=101", "an integer from 2 to 100"),
     ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": True}, "calls=True", "an integer from 2 to 100"),
     ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": "4"}, "calls='4'", "an integer from 2 to 100"),
-    ("replyrace_search", "calls", ((0.05, 2),), {"gap": 0, "calls": HUGE}, "calls=99999999999999999999",
-     "an integer from 2 to 100"),
+    (
+        "replyrace_search",
+        "calls",
+        ((0.05, 2),),
+        {"gap": 0, "calls": HUGE},
+        "calls=99999999999999999999",
+        "an integer from 2 to 100",
+    ),
     ("replyrace_search", SIGNATURE, ((0.05, 2),), {"gap": 0, "bogus": 1}, "'bogus'", "replyrace_search(rtt, gap"),
-    ("replyrace_search", SIGNATURE, ((0.05, 2), 0, 3, 120, 4, 9), {}, "too many positional arguments",
-     "replyrace_search(rtt, gap"),
+    (
+        "replyrace_search",
+        SIGNATURE,
+        ((0.05, 2), 0, 3, 120, 4, 9),
+        {},
+        "too many positional arguments",
+        "replyrace_search(rtt, gap",
+    ),
     ("replyrace_search", SIGNATURE, ((0.05, 2),), {}, "missing a required argument: 'gap'", "replyrace_search(rtt"),
     ("provider_faults", "kind", ("timeout",), {}, "'timeout'", KINDS),
     ("provider_faults", "kind", (None,), {}, "fault kind None is", KINDS),
@@ -283,18 +322,36 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("provider_faults", "calls", ("500",), {"calls": [2.0]}, "fault calls [2.0]", "call numbers >= 1"),
     ("provider_faults", "calls", ("500",), {"calls": [True]}, "fault calls [True]", "call numbers >= 1"),
     ("provider_faults", "calls", ("500",), {"calls": None}, "fault calls None", "call numbers >= 1"),
-    ("provider_faults", "calls", ("500",), {"calls": [2, HUGE]}, "fault calls [2, 99999999999999999999]",
-     "at most 10000"),
+    (
+        "provider_faults",
+        "calls",
+        ("500",),
+        {"calls": [2, HUGE]},
+        "fault calls [2, 99999999999999999999]",
+        "at most 10000",
+    ),
     ("provider_faults", "after_chunks", ("cut",), {"after_chunks": -1}, "after_chunks -1", "an integer >= 0"),
     ("provider_faults", "after_chunks", ("cut",), {"after_chunks": 1.5}, "after_chunks 1.5", "an integer >= 0"),
     ("provider_faults", "after_chunks", ("cut",), {"after_chunks": True}, "after_chunks True", "an integer >= 0"),
-    ("provider_faults", "after_chunks", ("cut",), {"after_chunks": HUGE}, "after_chunks 99999999999999999999",
-     "at most 10000"),
+    (
+        "provider_faults",
+        "after_chunks",
+        ("cut",),
+        {"after_chunks": HUGE},
+        "after_chunks 99999999999999999999",
+        "at most 10000",
+    ),
     ("provider_faults", "retry_after", ("429",), {"retry_after": -1}, "retry_after -1", "seconds from 0 to 3600"),
     ("provider_faults", "retry_after", ("429",), {"retry_after": 4000}, "retry_after 4000", "seconds from 0 to 3600"),
     ("provider_faults", "retry_after", ("429",), {"retry_after": "1s"}, "retry_after '1s'", "seconds from 0 to 3600"),
-    ("provider_faults", "retry_after", ("429",), {"retry_after": HUGE}, "retry_after 99999999999999999999",
-     "seconds from 0 to 3600"),
+    (
+        "provider_faults",
+        "retry_after",
+        ("429",),
+        {"retry_after": HUGE},
+        "retry_after 99999999999999999999",
+        "seconds from 0 to 3600",
+    ),
     ("provider_faults", "ttft", ("ttft",), {"ttft": -1}, "ttft -1", "seconds from 0 to 3600"),
     ("provider_faults", "ttft", ("ttft",), {"ttft": "2s"}, "ttft '2s'", "seconds from 0 to 3600"),
     ("provider_faults", "ttft", ("ttft",), {"ttft": float("nan")}, "ttft nan", "seconds from 0 to 3600"),
@@ -316,18 +373,42 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
     ("provider_model", "ttft", (), {"ttft": HUGE}, "ttft: 99999999999999999999", "at most 60 min (3600s)"),
     ("provider_model", "reply_pieces", (), {"reply_pieces": 0}, "reply_pieces=0", "an integer from 1 to 10000"),
     ("provider_model", "reply_pieces", (), {"reply_pieces": "5"}, "reply_pieces='5'", "an integer from 1 to 10000"),
-    ("provider_model", "reply_pieces", (), {"reply_pieces": HUGE}, "reply_pieces=99999999999999999999",
-     "an integer from 1 to 10000"),
+    (
+        "provider_model",
+        "reply_pieces",
+        (),
+        {"reply_pieces": HUGE},
+        "reply_pieces=99999999999999999999",
+        "an integer from 1 to 10000",
+    ),
     ("provider_model", "reply_words", (), {"reply_words": -1}, "reply_words=-1", "an integer from 0 to 100000"),
     ("provider_model", "reply_words", (), {"reply_words": None}, "reply_words=None", "an integer from 0 to 100000"),
-    ("provider_model", "reply_words", (), {"reply_words": HUGE}, "reply_words=99999999999999999999",
-     "an integer from 0 to 100000"),
+    (
+        "provider_model",
+        "reply_words",
+        (),
+        {"reply_words": HUGE},
+        "reply_words=99999999999999999999",
+        "an integer from 0 to 100000",
+    ),
     ("provider_model", SIGNATURE, (), {"tools": 1}, "'tools'", "provider_model(tool_calls=1, tool=None"),
-    ("provider_model", SIGNATURE, (1, None, "{}", None, None, 0, 9), {}, "too many positional arguments",
-     "provider_model(tool_calls=1"),
+    (
+        "provider_model",
+        SIGNATURE,
+        (1, None, "{}", None, None, 0, 9),
+        {},
+        "too many positional arguments",
+        "provider_model(tool_calls=1",
+    ),
     ("provider_faults", SIGNATURE, ("500",), {"rates": 0.1}, "'rates'", "provider_faults(kind, rate=0.0"),
-    ("provider_faults", SIGNATURE, ("500", 0.1, (), 1, 1.0, 2.0, 9), {}, "too many positional arguments",
-     "provider_faults(kind"),
+    (
+        "provider_faults",
+        SIGNATURE,
+        ("500", 0.1, (), 1, 1.0, 2.0, 9),
+        {},
+        "too many positional arguments",
+        "provider_faults(kind",
+    ),
     ("provider_faults", SIGNATURE, (), {"rate": 0.1}, "missing a required argument: 'kind'", "provider_faults(kind"),
 ]
 
@@ -343,8 +424,12 @@ def _parse(marker: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return markers.parse_provider_faults([_Mark(args, kwargs)], WHERE)
     if marker == "provider_model":
         return markers.parse_provider_model(_Mark(args, kwargs), WHERE)
-    parse = {"rtt_range": markers.parse_rtt_range, "gap_range": markers.parse_gap_range, "replyrace": markers.parse_replyrace,
-             "replyrace_search": markers.parse_search_marker}[marker]
+    parse = {
+        "rtt_range": markers.parse_rtt_range,
+        "gap_range": markers.parse_gap_range,
+        "replyrace": markers.parse_replyrace,
+        "replyrace_search": markers.parse_search_marker,
+    }[marker]
     return parse(args, kwargs, WHERE)
 
 
@@ -370,17 +455,38 @@ def _parameters(marker: str) -> tuple[str, ...]:
 def test_every_marker_argument_has_bad_input_rows() -> None:
     covered = {(marker, arg) for marker, arg, *_ in MARKER_BAD}
     expected = {(marker, arg) for marker in markers.MARKERS for arg in (*_parameters(marker), SIGNATURE)}
-    assert covered == expected, f"missing rows: {sorted(expected - covered)}; rows for nothing: {sorted(covered - expected)}"
+    assert covered == expected, (
+        f"missing rows: {sorted(expected - covered)}; rows for nothing: {sorted(covered - expected)}"
+    )
 
 
-NUMBERS = {("rtt_range", "lo"), ("rtt_range", "hi"), ("rtt_range", "steps"), ("rtt_range", "jitter"),
-           ("gap_range", "lo"), ("gap_range", "hi"), ("gap_range", "steps"),
-           ("replyrace", "calls"), ("replyrace", "gap"), ("replyrace", "timeout"), ("replyrace", "pause"),
-           ("replyrace_search", "rtt"), ("replyrace_search", "gap"), ("replyrace_search", "gaps"),
-           ("replyrace_search", "budget"), ("replyrace_search", "calls"),
-           ("provider_faults", "rate"), ("provider_faults", "calls"), ("provider_faults", "after_chunks"),
-           ("provider_faults", "retry_after"), ("provider_faults", "ttft"), ("provider_model", "tool_calls"),
-           ("provider_model", "ttft"), ("provider_model", "reply_pieces"), ("provider_model", "reply_words")}
+NUMBERS = {
+    ("rtt_range", "lo"),
+    ("rtt_range", "hi"),
+    ("rtt_range", "steps"),
+    ("rtt_range", "jitter"),
+    ("gap_range", "lo"),
+    ("gap_range", "hi"),
+    ("gap_range", "steps"),
+    ("replyrace", "calls"),
+    ("replyrace", "gap"),
+    ("replyrace", "timeout"),
+    ("replyrace", "pause"),
+    ("replyrace_search", "rtt"),
+    ("replyrace_search", "gap"),
+    ("replyrace_search", "gaps"),
+    ("replyrace_search", "budget"),
+    ("replyrace_search", "calls"),
+    ("provider_faults", "rate"),
+    ("provider_faults", "calls"),
+    ("provider_faults", "after_chunks"),
+    ("provider_faults", "retry_after"),
+    ("provider_faults", "ttft"),
+    ("provider_model", "tool_calls"),
+    ("provider_model", "ttft"),
+    ("provider_model", "reply_pieces"),
+    ("provider_model", "reply_words"),
+}
 """Every marker argument that is (or holds) a duration or a count."""
 
 
@@ -397,8 +503,10 @@ def test_every_number_in_a_marker_has_an_upper_bound_row() -> None:
 
 @pytest.mark.parametrize(
     ("marker", "args", "kwargs", "shown", "accepted"),
-    [pytest.param(marker, args, kwargs, shown, accepted, id=_marker_id(marker, arg, args, kwargs))
-     for marker, arg, args, kwargs, shown, accepted in MARKER_BAD],
+    [
+        pytest.param(marker, args, kwargs, shown, accepted, id=_marker_id(marker, arg, args, kwargs))
+        for marker, arg, args, kwargs, shown, accepted in MARKER_BAD
+    ],
 )
 def test_bad_marker_argument_names_marker_value_and_what_is_accepted(
     marker: str, args: tuple[Any, ...], kwargs: dict[str, Any], shown: str, accepted: str
@@ -409,7 +517,7 @@ def test_bad_marker_argument_names_marker_value_and_what_is_accepted(
     call = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
     label = f"{WHERE}: @pytest.mark.{marker}({call}): "
     assert message.startswith(label), message
-    explanation = message[len(label):]
+    explanation = message[len(label) :]
     assert shown in explanation and accepted in explanation, message
 
 
@@ -417,8 +525,9 @@ def test_provider_model_keeps_the_settings_for_arguments_not_given_and_calls_one
     from pytest_replyrace.provider.model import ModelSpec
 
     base = ModelSpec(tool="clock", reply_words=5)
-    assert markers.parse_provider_model(_Mark((), {}), WHERE, base) == ModelSpec(tool_calls=1, tool="clock",
-                                                                                reply_words=5)
+    assert markers.parse_provider_model(_Mark((), {}), WHERE, base) == ModelSpec(
+        tool_calls=1, tool="clock", reply_words=5
+    )
     spec = markers.parse_provider_model(_Mark((2,), {"ttft": "50ms", "reply_pieces": 10}), WHERE, base)
     assert spec == ModelSpec(tool_calls=2, tool="clock", ttft=0.05, reply_pieces=10, reply_words=5)
     assert markers.parse_provider_model(_Mark((0,), {"tool": None}), WHERE, base).tool is None

@@ -20,10 +20,15 @@ def entry(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize(("api", "base_url"), [
-    ("openai-completions", URL), ("openai-responses", URL),
-    ("anthropic-messages", "http://127.0.0.1:4242"), ("ollama", "http://127.0.0.1:4242"),
-])
+@pytest.mark.parametrize(
+    ("api", "base_url"),
+    [
+        ("openai-completions", URL),
+        ("openai-responses", URL),
+        ("anthropic-messages", "http://127.0.0.1:4242"),
+        ("ollama", "http://127.0.0.1:4242"),
+    ],
+)
 def test_the_provider_is_configured_in_the_chosen_api(entry: Path, tmp_path: Path, api: str, base_url: str) -> None:
     node = shutil.which("node") or shutil.which("python3") or "/bin/sh"  # any existing executable
     profile = OpenClawProfile(entry, node=node, api=api)
@@ -34,7 +39,6 @@ def test_the_provider_is_configured_in_the_chosen_api(entry: Path, tmp_path: Pat
 def test_an_unknown_api_names_the_choices(entry: Path) -> None:
     with pytest.raises(ValueError, match=r"api 'claude': .*openai-completions, anthropic-messages, openai-responses"):
         OpenClawProfile(entry, node="/bin/sh", api="claude")
-
 
 
 @pytest.mark.parametrize("http", [False, True])
@@ -58,6 +62,9 @@ def test_the_tools_profile_is_written_only_when_chosen(tmp_path: Path, tools: st
 
 def test_an_unknown_tools_profile_names_the_choices(tmp_path: Path) -> None:
     (tmp_path / "openclaw.mjs").write_text("// stands in for the package entry\n")
-    with pytest.raises(ValueError, match=r"tools 'tiny': not an OpenClaw tools profile; expected one of minimal, "
-                                         r"coding, messaging, full"):
+    with pytest.raises(
+        ValueError,
+        match=r"tools 'tiny': not an OpenClaw tools profile; expected one of minimal, "
+        r"coding, messaging, full",
+    ):
         OpenClawProfile(tmp_path, node=sys.executable, tools="tiny")

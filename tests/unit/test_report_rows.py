@@ -13,11 +13,14 @@ def _row(pattern: str, outcome: str) -> str:
     return lines[-1]
 
 
-@pytest.mark.parametrize(("pattern", "outcome", "tail"), [
-    ("ppp", "failed", "clean (failed: a race assertion on another run of this test)"),
-    ("ppp", "failed: not a race assertion", "clean (failed: not a race assertion)"),
-    ("ppp", "passed", "clean (passed)"),
-    ("pfp", "failed", "fast-fail: only call 2 (failed)"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "outcome", "tail"),
+    [
+        ("ppp", "failed", "clean (failed: a race assertion on another run of this test)"),
+        ("ppp", "failed: not a race assertion", "clean (failed: not a race assertion)"),
+        ("ppp", "passed", "clean (passed)"),
+        ("pfp", "failed", "fast-fail: only call 2 (failed)"),
+    ],
+)
 def test_outcome_notes(pattern: str, outcome: str, tail: str) -> None:
     assert _row(pattern, outcome).endswith(tail)

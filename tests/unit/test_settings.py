@@ -10,8 +10,9 @@ from pytest_replyrace.gateway.command import format_command
 from pytest_replyrace.settings import OPTIONS, OPTIONS_BY_NAME, Settings, SettingsError, resolve
 
 
-def resolve_from(ini: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                 cli: dict[str, Any] | None = None) -> Settings:
+def resolve_from(
+    ini: dict[str, str] | None = None, env: dict[str, str] | None = None, cli: dict[str, Any] | None = None
+) -> Settings:
     ini, env, cli = ini or {}, env or {}, cli or {}
     return resolve(ini=lambda k: ini.get(k, ""), cli=lambda d: cli.get(d), environ=env)
 
@@ -47,7 +48,9 @@ def test_empty_values_count_as_unset() -> None:
         ({}, {}, {"replyrace_seed": "-3"}, "--replyrace-seed: '-3' is not a seed"),
     ],
 )
-def test_errors_name_source_and_value(ini: dict[str, str], env: dict[str, str], cli: dict[str, Any], message: str) -> None:
+def test_errors_name_source_and_value(
+    ini: dict[str, str], env: dict[str, str], cli: dict[str, Any], message: str
+) -> None:
     with pytest.raises(SettingsError) as info:
         resolve_from(ini, env, cli)
     assert str(info.value).startswith(message)
@@ -88,15 +91,33 @@ GRACE = "at most 10 min (600s)"
 
 BAD: dict[str, tuple[tuple[str, str], ...]] = {
     # option: ((bad value, a fragment of what is accepted), ...)
-    "gateway_cmd": (("gw --port {prot}", "{port}, {provider_url}"), ("gw --name 'unclosed", "such as 'my-gateway"),
-                    ("gw {0}", "write {{ and }}"), ("gw {", "write {{ and }}"),
-                    # Plain names only: {port:>200000000} once built a 200 MB argument (1.2 GB, 36 s).
-                    ("gw --port {port:>20}", PLAIN), ("gw {port!r}", PLAIN), ("gw {port.real}", PLAIN),
-                    ("gw {port[0]}", PLAIN), ("gw {python:{port}}", PLAIN), ("gw {ports}", PLAIN)),
-    "gateway_url": (("localhost:80", URL), ("ftp://127.0.0.1:80", URL), ("http://", URL), ("http://:80", URL),
-                    ("http://127.0.0.1:abc", URL), ("http://127.0.0.1:99999", URL), ("http://127.0.0.1:0", URL),
-                    ("http://192.0.2.1:8080", REMOTE), ("https://gateway.test", REMOTE), ("ws://[2001:db8::1]:80", REMOTE),
-                    ("http://128.0.0.1:80", REMOTE), ("http://localhost.example:80", REMOTE)),
+    "gateway_cmd": (
+        ("gw --port {prot}", "{port}, {provider_url}"),
+        ("gw --name 'unclosed", "such as 'my-gateway"),
+        ("gw {0}", "write {{ and }}"),
+        ("gw {", "write {{ and }}"),
+        # Plain names only: {port:>200000000} once built a 200 MB argument (1.2 GB, 36 s).
+        ("gw --port {port:>20}", PLAIN),
+        ("gw {port!r}", PLAIN),
+        ("gw {port.real}", PLAIN),
+        ("gw {port[0]}", PLAIN),
+        ("gw {python:{port}}", PLAIN),
+        ("gw {ports}", PLAIN),
+    ),
+    "gateway_url": (
+        ("localhost:80", URL),
+        ("ftp://127.0.0.1:80", URL),
+        ("http://", URL),
+        ("http://:80", URL),
+        ("http://127.0.0.1:abc", URL),
+        ("http://127.0.0.1:99999", URL),
+        ("http://127.0.0.1:0", URL),
+        ("http://192.0.2.1:8080", REMOTE),
+        ("https://gateway.test", REMOTE),
+        ("ws://[2001:db8::1]:80", REMOTE),
+        ("http://128.0.0.1:80", REMOTE),
+        ("http://localhost.example:80", REMOTE),
+    ),
     "allow_remote": (("maybe", "on/off"), ("2", "on/off")),
     "ready": (("tpc", READY), ("http:readyz", READY), ("log:", READY), ("log:(", READY)),
     "ready_timeout": (("soon", SECONDS), ("0", "> 0"), ("-1", "> 0"), ("nan", SECONDS), (HUGE, DAY), ("1441m", DAY)),
@@ -104,8 +125,11 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "restart": (("always", "on-crash, never"), ("ON-CRASH", "on-crash, never")),
     "gateway": (("docker", "command, openclaw"),),
     "transport": (("smtp", "http, openclaw, openai-chat, openai-responses, declared"), ("ws", "http, openclaw")),
-    "api": (("langraph", "langgraph, mastra, or a path to a .toml file"), ("apis/gw.json", "a path to a .toml file"),
-            ("MASTRA", "langgraph, mastra")),
+    "api": (
+        ("langraph", "langgraph, mastra, or a path to a .toml file"),
+        ("apis/gw.json", "a path to a .toml file"),
+        ("MASTRA", "langgraph, mastra"),
+    ),
     "session_header": (("x session", "such as x-session-id"), ("x:y", "letters, digits and '-'")),
     "session_field": (("session id", "such as session_id"),),
     "stream": (("sse", "on/off"),),
@@ -114,13 +138,22 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "responses_chain": (("last", "previous, conversation, header"),),
     "history": (("strict", "off, no-duplicates, exact"), ("on", "off, no-duplicates, exact")),
     "send_at": (("reply", "end, text, first, request, served"), ("END", "end, text, first, request, served")),
-    "busy_policy": (("drop", "queue, reject, steer, interrupt, any"), ("Queue", "queue, reject, steer, interrupt, any")),
+    "busy_policy": (
+        ("drop", "queue, reject, steer, interrupt, any"),
+        ("Queue", "queue, reject, steer, interrupt, any"),
+    ),
     "openclaw_config": (("{messages", "a JSON object"), ("[1, 2]", "a JSON object such as")),
-    "gateway_files": (("config.json", "DEST = TEMPLATE"), ("= gw.json", "DEST = TEMPLATE"),
-                      ("config.json =", "DEST = TEMPLATE"), ("/etc/gw.json = gw.json", "a relative path"),
-                      ("../gw.json = gw.json", "a relative path")),
-    "openclaw_api": (("anthropic", "openai-completions, anthropic-messages, openai-responses, ollama"),
-                     ("OLLAMA", "openai-completions, anthropic-messages, openai-responses, ollama")),
+    "gateway_files": (
+        ("config.json", "DEST = TEMPLATE"),
+        ("= gw.json", "DEST = TEMPLATE"),
+        ("config.json =", "DEST = TEMPLATE"),
+        ("/etc/gw.json = gw.json", "a relative path"),
+        ("../gw.json = gw.json", "a relative path"),
+    ),
+    "openclaw_api": (
+        ("anthropic", "openai-completions, anthropic-messages, openai-responses, ollama"),
+        ("OLLAMA", "openai-completions, anthropic-messages, openai-responses, ollama"),
+    ),
     "openclaw_tools": (("tiny", "minimal, coding, messaging, full"), ("MINIMAL", "minimal, coding, messaging, full")),
     "agent_wait": (("maybe", "on/off"), ("2", "on/off")),
     "require_gateway": (("maybe", "on/off"), ("required", "on/off")),
@@ -129,34 +162,69 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "force_calls": (("abc", CALLS), ("0", CALLS), ("10001", CALLS), (HUGE, CALLS)),
     "shrink": (("soon", SECONDS), ("-1", ">= 0"), (HUGE, DAY)),
     "settle": (("later", SECONDS), ("-0.5", ">= 0"), (HUGE, DAY)),
-    "parallel": (("x", "an integer from 1 to 64"), ("0", "an integer from 1 to 64"), ("65", "an integer from 1 to 64"),
-                 (HUGE, "an integer from 1 to 64")),
-    "search": (("gap=0:1s", SEARCH), ("rtt=50ms:2s,gap=0,speed=3", SEARCH), ("rtt=50ms:2s", SEARCH),
-               ("rtt=2s:50ms,gap=0", "lo < hi"), ("rtt=50ms,gap=0", "(lo, hi) or 'LO:HI'"),
-               ("rtt=50ms:2s,gap=1:0", "lo <= hi"), ("rtt=0:2s,gap=0", "> 0"),
-               ("rtt=50ms:2s,gap=0,gaps=0", "an integer from 1 to 20"),
-               ("rtt=50ms:2s,gap=0,calls=101", "an integer from 2 to 100"),
-               ("rtt=50ms:2s,gap=0,budget=soon", SECONDS), (f"rtt=50ms:2s,gap=0,budget={HUGE}", DAY),
-               (f"rtt=50ms:{HUGE},gap=0", DAY), (f"rtt=50ms:2s,gap=0:{HUGE}", DAY),
-               ("rtt=50ms:2s,gap=0,calls=99999999999999999999", "an integer from 2 to 100")),
+    "parallel": (
+        ("x", "an integer from 1 to 64"),
+        ("0", "an integer from 1 to 64"),
+        ("65", "an integer from 1 to 64"),
+        (HUGE, "an integer from 1 to 64"),
+    ),
+    "search": (
+        ("gap=0:1s", SEARCH),
+        ("rtt=50ms:2s,gap=0,speed=3", SEARCH),
+        ("rtt=50ms:2s", SEARCH),
+        ("rtt=2s:50ms,gap=0", "lo < hi"),
+        ("rtt=50ms,gap=0", "(lo, hi) or 'LO:HI'"),
+        ("rtt=50ms:2s,gap=1:0", "lo <= hi"),
+        ("rtt=0:2s,gap=0", "> 0"),
+        ("rtt=50ms:2s,gap=0,gaps=0", "an integer from 1 to 20"),
+        ("rtt=50ms:2s,gap=0,calls=101", "an integer from 2 to 100"),
+        ("rtt=50ms:2s,gap=0,budget=soon", SECONDS),
+        (f"rtt=50ms:2s,gap=0,budget={HUGE}", DAY),
+        (f"rtt=50ms:{HUGE},gap=0", DAY),
+        (f"rtt=50ms:2s,gap=0:{HUGE}", DAY),
+        ("rtt=50ms:2s,gap=0,calls=99999999999999999999", "an integer from 2 to 100"),
+    ),
     "gap": (("soon", SECONDS), ("-1", ">= 0"), ("inf", SECONDS), (HUGE, DAY), ("86401", DAY)),
-    "pause": (("20ms", "'AFTER:LENGTH'"), ("1:2:3", "'AFTER:LENGTH'"), ("x:1s", SECONDS), ("20ms:0", "> 0"),
-              ("-1:1s", ">= 0"), (f"{HUGE}:1s", DAY), (f"20ms:{HUGE}", DAY)),
+    "pause": (
+        ("20ms", "'AFTER:LENGTH'"),
+        ("1:2:3", "'AFTER:LENGTH'"),
+        ("x:1s", SECONDS),
+        ("20ms:0", "> 0"),
+        ("-1:1s", ">= 0"),
+        (f"{HUGE}:1s", DAY),
+        (f"20ms:{HUGE}", DAY),
+    ),
     "call_timeout": (("soon", SECONDS), ("0", "> 0"), (HUGE, DAY)),
     "rtt": (("fast", SECONDS), ("-1", ">= 0"), (HUGE, DAY)),
     "jitter": (("abc", FRACTION), ("1", FRACTION), ("-0.1", FRACTION), ("nan", FRACTION), (HUGE, FRACTION)),
-    "tool_calls": (("one", "an integer from 0 to 100"), ("-1", "an integer from 0 to 100"),
-                   ("101", "an integer from 0 to 100"), (HUGE, "an integer from 0 to 100")),
+    "tool_calls": (
+        ("one", "an integer from 0 to 100"),
+        ("-1", "an integer from 0 to 100"),
+        ("101", "an integer from 0 to 100"),
+        (HUGE, "an integer from 0 to 100"),
+    ),
     "tool": (("two words", "a name without spaces"), ("clock\tnow", "a name without spaces")),
-    "tool_arguments": (("[1, 2]", "the text of one, such as '{}'"), ("{zone", "the text of one"),
-                       ('"text"', "the text of one")),
+    "tool_arguments": (
+        ("[1, 2]", "the text of one, such as '{}'"),
+        ("{zone", "the text of one"),
+        ('"text"', "the text of one"),
+    ),
     "ttft": (("soon", SECONDS), ("-1", ">= 0"), ("3601", "at most 60 min (3600s)"), (HUGE, "at most 60 min")),
-    "reply_pieces": (("many", "an integer from 1 to 10000"), ("0", "an integer from 1 to 10000"),
-                     (HUGE, "an integer from 1 to 10000")),
-    "reply_words": (("few", "an integer from 0 to 100000"), ("-3", "an integer from 0 to 100000"),
-                    (HUGE, "an integer from 0 to 100000")),
-    "seed": (("abc", "an integer >= 0 or 'last'"), ("1.5", "an integer >= 0 or 'last'"),
-             ("-3", "an integer >= 0 or 'last'")),
+    "reply_pieces": (
+        ("many", "an integer from 1 to 10000"),
+        ("0", "an integer from 1 to 10000"),
+        (HUGE, "an integer from 1 to 10000"),
+    ),
+    "reply_words": (
+        ("few", "an integer from 0 to 100000"),
+        ("-3", "an integer from 0 to 100000"),
+        (HUGE, "an integer from 0 to 100000"),
+    ),
+    "seed": (
+        ("abc", "an integer >= 0 or 'last'"),
+        ("1.5", "an integer >= 0 or 'last'"),
+        ("-3", "an integer >= 0 or 'last'"),
+    ),
 }
 FREE_TEXT = ("openclaw", "node", "token", "report", "html", "model", "preamble")  # preamble: blank lines are skipped
 """Options that take any non-empty string (a command, a file path, a token): checked where they are used."""
@@ -177,7 +245,8 @@ def test_every_option_has_bad_input_rows_or_is_free_text() -> None:
     assert not set(BAD) & set(FREE_TEXT)
     assert set(BAD) | set(FREE_TEXT) == set(names), (
         f"options without a bad-input row: {sorted(set(names) - set(BAD) - set(FREE_TEXT))}; "
-        f"rows for no option: {sorted((set(BAD) | set(FREE_TEXT)) - set(names))}")
+        f"rows for no option: {sorted((set(BAD) | set(FREE_TEXT)) - set(names))}"
+    )
     assert all(BAD[name] for name in BAD)
 
 
@@ -190,8 +259,12 @@ def test_every_number_has_an_upper_bound_row() -> None:
 
 @pytest.mark.parametrize(
     ("name", "kind", "bad", "accepted"),
-    [pytest.param(name, kind, bad, accepted, id=f"{name}-{kind}-{bad}")
-     for name, rows in BAD.items() for bad, accepted in rows for kind in ("ini", "env", "cli")],
+    [
+        pytest.param(name, kind, bad, accepted, id=f"{name}-{kind}-{bad}")
+        for name, rows in BAD.items()
+        for bad, accepted in rows
+        for kind in ("ini", "env", "cli")
+    ],
 )
 def test_bad_input_names_value_source_and_what_is_accepted(name: str, kind: str, bad: str, accepted: str) -> None:
     where, ini, env, cli = _set(name, kind, bad)
@@ -216,20 +289,33 @@ def test_free_text_options_take_any_string(name: str, kind: str) -> None:
 def test_gateway_cmd_placeholders_are_filled_and_double_braces_stay_literal() -> None:
     values = {"port": "8080", "provider_url": "http://127.0.0.1:1/v1", "state_dir": "/s", "python": "py"}
     assert format_command("{python} gw --port={port} --json '{{\"a\": 1}}' {state_dir}/x", values) == [
-        "py", "gw", "--port=8080", '--json', '{"a": 1}', "/s/x"]
+        "py",
+        "gw",
+        "--port=8080",
+        "--json",
+        '{"a": 1}',
+        "/s/x",
+    ]
 
 
-@pytest.mark.parametrize(("template", "named"), [("gw {port:>20}", "placeholder '{port:>20}' is not a plain name"),
-                                                 ("gw --p={port!r}", "placeholder '{port!r}' in '--p={port!r}' is not"),
-                                                 ("gw {prot}", "unknown placeholder '{prot}'")])
+@pytest.mark.parametrize(
+    ("template", "named"),
+    [
+        ("gw {port:>20}", "placeholder '{port:>20}' is not a plain name"),
+        ("gw --p={port!r}", "placeholder '{port!r}' in '--p={port!r}' is not"),
+        ("gw {prot}", "unknown placeholder '{prot}'"),
+    ],
+)
 def test_gateway_cmd_errors_name_the_placeholder(template: str, named: str) -> None:
     with pytest.raises(SettingsError) as info:
         resolve_from(cli={"replyrace_gateway_cmd": template})
     assert named in str(info.value) and PLAIN in str(info.value)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "ws://localhost:8080/", "http://LOCALHOST:1", "http://[::1]:80",
-                                 "http://127.255.0.9:80"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9", "ws://localhost:8080/", "http://LOCALHOST:1", "http://[::1]:80", "http://127.255.0.9:80"],
+)
 def test_gateway_url_takes_any_loopback_host_and_port(url: str) -> None:
     assert resolve_from(cli={"replyrace_gateway_url": url}).gateway_url == url.rstrip("/")
 
@@ -259,11 +345,16 @@ def test_openai_paths_default_per_transport_unless_set() -> None:
     assert resolve_from().http_path == "/chat.send"
 
 
-@pytest.mark.parametrize(("cli", "where"), [
-    ({"replyrace_transport": "openai-chat"}, "--replyrace-transport: transport openai-chat"),
-    ({"replyrace_transport": "openai-responses", "replyrace_responses_chain": "header"},
-     "--replyrace-transport: transport openai-responses with --replyrace-responses-chain header"),
-])
+@pytest.mark.parametrize(
+    ("cli", "where"),
+    [
+        ({"replyrace_transport": "openai-chat"}, "--replyrace-transport: transport openai-chat"),
+        (
+            {"replyrace_transport": "openai-responses", "replyrace_responses_chain": "header"},
+            "--replyrace-transport: transport openai-responses with --replyrace-responses-chain header",
+        ),
+    ],
+)
 def test_a_session_transport_without_header_or_field_is_a_usage_error(cli: dict[str, Any], where: str) -> None:
     with pytest.raises(SettingsError) as info:
         resolve_from(cli=cli)
@@ -287,9 +378,12 @@ def test_the_scripted_model_settings_make_the_model_spec() -> None:
     from pytest_replyrace.provider.model import ModelSpec
 
     assert resolve_from().model_spec == ModelSpec()
-    settings = resolve_from({"replyrace_tool_calls": "2", "replyrace_tool": "clock"},
-                            {"REPLYRACE_TOOL_ARGUMENTS": '{"zone": "UTC"}', "REPLYRACE_TTFT": "200ms"},
-                            {"replyrace_reply_pieces": "50", "replyrace_reply_words": "40"})
-    assert settings.model_spec == ModelSpec(tool_calls=2, tool="clock", arguments='{"zone": "UTC"}', ttft=0.2,
-                                            reply_pieces=50, reply_words=40)
+    settings = resolve_from(
+        {"replyrace_tool_calls": "2", "replyrace_tool": "clock"},
+        {"REPLYRACE_TOOL_ARGUMENTS": '{"zone": "UTC"}', "REPLYRACE_TTFT": "200ms"},
+        {"replyrace_reply_pieces": "50", "replyrace_reply_words": "40"},
+    )
+    assert settings.model_spec == ModelSpec(
+        tool_calls=2, tool="clock", arguments='{"zone": "UTC"}', ttft=0.2, reply_pieces=50, reply_words=40
+    )
     assert settings.source("tool_arguments") == "env REPLYRACE_TOOL_ARGUMENTS"

@@ -9,13 +9,29 @@ from pytest_replyrace.verdict import RaceFailure, RaceResult, check_history, cla
 
 
 def entry(token: str, arrived: float, ended: float | None, status: int = 200) -> JournalEntry:
-    return JournalEntry(seq=1, path="/v1/chat/completions", arrived_at=arrived, ended_at=ended, tokens=[token],
-                        rtt=0.05, model="fake-model", stream=True, status=status)
+    return JournalEntry(
+        seq=1,
+        path="/v1/chat/completions",
+        arrived_at=arrived,
+        ended_at=ended,
+        tokens=[token],
+        rtt=0.05,
+        model="fake-model",
+        stream=True,
+        status=status,
+    )
 
 
 def call(reply: str | None, replied: float | None, journal: list[JournalEntry], **kw: object) -> CallRecord:
-    record = CallRecord(index=2, token="rr-abcd-2", session_key="agent:test:race-x", sent_at=10.0, replied_at=replied,
-                        reply=reply, journal=journal)
+    record = CallRecord(
+        index=2,
+        token="rr-abcd-2",
+        session_key="agent:test:race-x",
+        sent_at=10.0,
+        replied_at=replied,
+        reply=reply,
+        journal=journal,
+    )
     for key, value in kw.items():
         setattr(record, key, value)
     return record
@@ -110,8 +126,10 @@ def test_describe_shape(pattern: str, shape: str) -> None:
     assert describe_shape(pattern) == shape
 
 
-@pytest.mark.parametrize(("pattern", "verdict"), [("ppp", "clean"), ("pfp", "fast-fail"), ("pwp", "fast-fail"),
-                                                  ("pelp", "unreliable"), ("", "empty")])
+@pytest.mark.parametrize(
+    ("pattern", "verdict"),
+    [("ppp", "clean"), ("pfp", "fast-fail"), ("pwp", "fast-fail"), ("pelp", "unreliable"), ("", "empty")],
+)
 def test_verdict_of(pattern: str, verdict: str) -> None:
     assert verdict_of(pattern) == verdict
 
@@ -122,18 +140,45 @@ def _result(letters: str) -> RaceResult:
         token = f"rr-abcd-{i}"
         sent = 10.0 + i
         if letter == "p":
-            record = CallRecord(i, token, "agent:test:race-x", sent, sent + 0.1, "r", f"ECHO {token}",
-                                journal=[entry(token, sent + 0.01, sent + 0.06)])
+            record = CallRecord(
+                i,
+                token,
+                "agent:test:race-x",
+                sent,
+                sent + 0.1,
+                "r",
+                f"ECHO {token}",
+                journal=[entry(token, sent + 0.01, sent + 0.06)],
+            )
         else:
-            record = CallRecord(i, token, "agent:test:race-x", sent, sent + 0.003, "r",
-                                "⚠️ Previous run is still shutting down. Please try again in a moment.")
+            record = CallRecord(
+                i,
+                token,
+                "agent:test:race-x",
+                sent,
+                sent + 0.003,
+                "r",
+                "⚠️ Previous run is still shutting down. Please try again in a moment.",
+            )
         record.letter = classify(record)
         calls.append(record)
-    return RaceResult(calls=calls, session_key="agent:test:race-x", rtt=0.05, gap=0.2, seed=7,
-                      log_matches=[LogMatch("ReplyRunAlreadyActiveError", "followup queue drain failed for "
-                                            "agent:test:race-x: ReplyRunAlreadyActiveError: Reply run already "
-                                            "active for agent:test:race-x", 41)],
-                      replay="pytest 'test_x.py::test_race[rtt=50ms]' --replyrace-seed 7")
+    return RaceResult(
+        calls=calls,
+        session_key="agent:test:race-x",
+        rtt=0.05,
+        gap=0.2,
+        seed=7,
+        log_matches=[
+            LogMatch(
+                "ReplyRunAlreadyActiveError",
+                "followup queue drain failed for "
+                "agent:test:race-x: ReplyRunAlreadyActiveError: Reply run already "
+                "active for agent:test:race-x",
+                41,
+            )
+        ],
+        replay="pytest 'test_x.py::test_race[rtt=50ms]' --replyrace-seed 7",
+    )
 
 
 def test_assert_no_fast_fail_prints_a_timeline() -> None:
@@ -174,8 +219,9 @@ def test_assert_no_fast_fail_fails_when_no_call_got_a_real_reply(letters: str) -
     with pytest.raises(RaceFailure) as info:
         result.assert_no_fast_fail()
     headline = str(info.value).splitlines()[0]
-    assert headline.startswith("replyrace: no call got a real reply — a race cannot be told from a broken setup: "
-                               f"pattern {letters} (")
+    assert headline.startswith(
+        f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern {letters} ("
+    )
 
 
 @pytest.mark.parametrize("letters", ["epe", "hhh", "ehl"])
@@ -208,25 +254,39 @@ def run_of(*histories: list[str], tag: str = "rr-abcd") -> list[CallRecord]:
     calls = []
     for i, history in enumerate(histories, start=1):
         token = f"{tag}-{i}"
-        record = CallRecord(index=i, token=token, session_key="k", sent_at=10.0 * i, replied_at=10.0 * i + 0.5,
-                            reply=f"ECHO {token}", journal=[served(token, history, seq=i, arrived=10.0 * i + 0.1)])
+        record = CallRecord(
+            index=i,
+            token=token,
+            session_key="k",
+            sent_at=10.0 * i,
+            replied_at=10.0 * i + 0.5,
+            reply=f"ECHO {token}",
+            journal=[served(token, history, seq=i, arrived=10.0 * i + 0.1)],
+        )
         record.letter = classify(record)
         calls.append(record)
     return calls
 
 
-@pytest.mark.parametrize(("histories", "mode", "pattern", "reason"), [
-    (([], ["rr-abcd-1"], ["rr-abcd-1", "rr-abcd-2"]), "exact", "ppp", None),
-    (([], [], []), "no-duplicates", "ppp", None),  # a gateway that sends no history: never h by default
-    (([], [], []), "exact", "phh", "missing earlier real turns: rr-abcd-1, rr-abcd-2 (request #3)"),
-    ((["rr-abcd-1"], ["rr-abcd-1", "rr-abcd-2"]), "no-duplicates", "hh", "sent twice: rr-abcd-2 (request #2)"),
-    (([], ["rr-abcd-1", "rr-abcd-1"]), "no-duplicates", "ph", "sent twice: rr-abcd-1 (request #2)"),
-    (([], ["rr-abcd-1"], ["rr-abcd-2", "rr-abcd-1"]), "no-duplicates", "pph",
-     "out of call order: the request's turns were 2, 1, 3 (request #3)"),
-    (([], ["rr-abcd-3"]), "no-duplicates", "ph", "out of call order: the request's turns were 3, 2 (request #2)"),
-    (([], ["rr-abcd-1", "rr-abcd-1"]), "off", "pp", None),
-    (([], ["rr-zzzz-1", "rr-zzzz-1", "rr-abcd-1"]), "exact", "pp", None),  # another run's tokens are not ours
-])
+@pytest.mark.parametrize(
+    ("histories", "mode", "pattern", "reason"),
+    [
+        (([], ["rr-abcd-1"], ["rr-abcd-1", "rr-abcd-2"]), "exact", "ppp", None),
+        (([], [], []), "no-duplicates", "ppp", None),  # a gateway that sends no history: never h by default
+        (([], [], []), "exact", "phh", "missing earlier real turns: rr-abcd-1, rr-abcd-2 (request #3)"),
+        ((["rr-abcd-1"], ["rr-abcd-1", "rr-abcd-2"]), "no-duplicates", "hh", "sent twice: rr-abcd-2 (request #2)"),
+        (([], ["rr-abcd-1", "rr-abcd-1"]), "no-duplicates", "ph", "sent twice: rr-abcd-1 (request #2)"),
+        (
+            ([], ["rr-abcd-1"], ["rr-abcd-2", "rr-abcd-1"]),
+            "no-duplicates",
+            "pph",
+            "out of call order: the request's turns were 2, 1, 3 (request #3)",
+        ),
+        (([], ["rr-abcd-3"]), "no-duplicates", "ph", "out of call order: the request's turns were 3, 2 (request #2)"),
+        (([], ["rr-abcd-1", "rr-abcd-1"]), "off", "pp", None),
+        (([], ["rr-zzzz-1", "rr-zzzz-1", "rr-abcd-1"]), "exact", "pp", None),  # another run's tokens are not ours
+    ],
+)
 def test_check_history_turns_real_replies_with_a_corrupted_conversation_into_h(
     histories: tuple[list[str], ...], mode: str, pattern: str, reason: str | None
 ) -> None:

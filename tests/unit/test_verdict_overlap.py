@@ -12,23 +12,52 @@ TAG = "rr-abcd"
 
 
 def entry(tokens: list[str], arrived: float, ended: float | None, seq: int = 1) -> JournalEntry:
-    return JournalEntry(seq=seq, path="/v1/chat/completions", arrived_at=arrived, ended_at=ended, tokens=tokens,
-                        rtt=0.2, model="m", stream=True, status=200)
+    return JournalEntry(
+        seq=seq,
+        path="/v1/chat/completions",
+        arrived_at=arrived,
+        ended_at=ended,
+        tokens=tokens,
+        rtt=0.2,
+        model="m",
+        stream=True,
+        status=200,
+    )
 
 
-def call(index: int, sent: float, text_done: float | None, reply: str | None = None, *, error: str | None = None,
-         journal: list[JournalEntry] | None = None, busy: bool = False, run_id: str | None = None) -> CallRecord:
-    record = CallRecord(index=index, token=f"{TAG}-{index}", session_key="agent:test:race-x", sent_at=sent,
-                        replied_at=text_done, reply=reply, error=error, journal=journal or [], busy_refusal=busy,
-                        run_id=run_id or f"run-{index}", send_at="first")
+def call(
+    index: int,
+    sent: float,
+    text_done: float | None,
+    reply: str | None = None,
+    *,
+    error: str | None = None,
+    journal: list[JournalEntry] | None = None,
+    busy: bool = False,
+    run_id: str | None = None,
+) -> CallRecord:
+    record = CallRecord(
+        index=index,
+        token=f"{TAG}-{index}",
+        session_key="agent:test:race-x",
+        sent_at=sent,
+        replied_at=text_done,
+        reply=reply,
+        error=error,
+        journal=journal or [],
+        busy_refusal=busy,
+        run_id=run_id or f"run-{index}",
+        send_at="first",
+    )
     record.text_at = record.ended_at = text_done
     return record
 
 
 def judge(calls: list[CallRecord]) -> str:
     for record in calls:
-        record.sent_while_busy = any(e.text_done_at is None or e.text_done_at > record.sent_at
-                                     for e in calls[: record.index - 1])
+        record.sent_while_busy = any(
+            e.text_done_at is None or e.text_done_at > record.sent_at for e in calls[: record.index - 1]
+        )
         record.letter = classify(record)
     judge_overlap(calls)
     return "".join(c.letter for c in calls)
@@ -110,11 +139,22 @@ def test_a_message_answered_in_two_replies_under_two_run_ids_is_answered_twice()
         result.assert_clean()
 
 
-@pytest.mark.parametrize(("policy", "pattern", "passes"), [
-    ("queue", "pbb", False), ("reject", "pbb", True), ("steer", "pbb", False), ("any", "pbb", True),
-    ("steer", "pmm", True), ("interrupt", "pmm", False), ("interrupt", "iip", True), ("queue", "iip", False),
-    ("any", "pmi", True), ("any", "pbf", False), ("reject", "ppp", True),
-])
+@pytest.mark.parametrize(
+    ("policy", "pattern", "passes"),
+    [
+        ("queue", "pbb", False),
+        ("reject", "pbb", True),
+        ("steer", "pbb", False),
+        ("any", "pbb", True),
+        ("steer", "pmm", True),
+        ("interrupt", "pmm", False),
+        ("interrupt", "iip", True),
+        ("queue", "iip", False),
+        ("any", "pmi", True),
+        ("any", "pbf", False),
+        ("reject", "ppp", True),
+    ],
+)
 def test_each_policy_allows_its_letters_and_nothing_else(policy: str, pattern: str, passes: bool) -> None:
     calls = [call(i + 1, i * 0.1, i * 0.1 + 0.05) for i in range(len(pattern))]
     for record, letter in zip(calls, pattern):

@@ -101,8 +101,14 @@ def test_no_window_and_budget() -> None:
 def test_grid_and_bad_arguments() -> None:
     sender = WindowedSender()
     window = asyncio.run(probe_grid(sender, [0.05, 0.5, 1.0], [0.0, 0.4], calls=2, parallel=3))  # type: ignore[arg-type]
-    assert window.verdicts() == {(0.05, 0.0): True, (0.5, 0.0): True, (1.0, 0.0): False,
-                                 (0.05, 0.4): True, (0.5, 0.4): False, (1.0, 0.4): False}
+    assert window.verdicts() == {
+        (0.05, 0.0): True,
+        (0.5, 0.0): True,
+        (1.0, 0.0): False,
+        (0.05, 0.4): True,
+        (0.5, 0.4): False,
+        (1.0, 0.4): False,
+    }
     assert "(grid)" in window.statement()
     with pytest.raises(ValueError, match=r"rtt \(1.0, 0.05\): expected \(lo, hi\) seconds with 0 < lo < hi"):
         asyncio.run(search(sender, (1.0, 0.05), (0, 0)))  # type: ignore[arg-type]
