@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .clock import SEND_SPIN, sleep_until
+from .errors import InvalidArgument, NotStarted
 from .gateway.log import LogScan
 from .gateway.nemesis import ProcessPause
 from .provider.server import FakeProvider
@@ -120,7 +121,7 @@ def signed_gap(gap: Any, send_at: str, what: str = "gap") -> float:
         return parse_duration(gap, what=what)
     except ValueError as exc:
         if "must be >= 0" in str(exc):
-            raise ValueError(
+            raise InvalidArgument(
                 f"{exc} (a negative gap needs send_at='served': that long before the provider "
                 "finishes serving the previous call)"
             ) from None
@@ -202,18 +203,18 @@ class DriverSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.calls, bool) or not isinstance(self.calls, int) or not 1 <= self.calls <= 10_000:
-            raise ValueError(f"calls: {self.calls!r}; expected an integer from 1 to 10000")
+            raise InvalidArgument(f"calls: {self.calls!r}; expected an integer from 1 to 10000")
         if self.send_at not in SEND_ANCHORS:
-            raise ValueError(f"send_at: {self.send_at!r}; expected one of {', '.join(SEND_ANCHORS)}")
+            raise InvalidArgument(f"send_at: {self.send_at!r}; expected one of {', '.join(SEND_ANCHORS)}")
         if self.busy_policy not in BUSY_POLICIES:
-            raise ValueError(f"busy_policy: {self.busy_policy!r}; expected one of {', '.join(BUSY_POLICIES)}")
+            raise InvalidArgument(f"busy_policy: {self.busy_policy!r}; expected one of {', '.join(BUSY_POLICIES)}")
         self.gap = signed_gap(self.gap, self.send_at)
         # Every duration bounded (one day), for library users as for the plugin's options.
         for name in ("timeout", "settle"):
             setattr(self, name, parse_duration(getattr(self, name), what=name, allow_zero=name != "timeout"))
         preamble = (self.preamble,) if isinstance(self.preamble, str) else tuple(self.preamble)
         if len(preamble) > 100 or not all(isinstance(m, str) and m.strip() for m in preamble):
-            raise ValueError(f"preamble: {self.preamble!r}; expected up to 100 non-empty messages")
+            raise InvalidArgument(f"preamble: {self.preamble!r}; expected up to 100 non-empty messages")
         self.preamble = preamble
         if self.pause is not None:
             after, length = self.pause
@@ -222,7 +223,7 @@ class DriverSettings:
                 parse_duration(length, what="pause length", allow_zero=False),
             )
         if self.history not in HISTORY_MODES:
-            raise ValueError(f"history: {self.history!r}; expected one of {', '.join(HISTORY_MODES)}")
+            raise InvalidArgument(f"history: {self.history!r}; expected one of {', '.join(HISTORY_MODES)}")
 
 
 @dataclass
@@ -290,7 +291,7 @@ class SequentialSender:
             return asyncio.run(
                 self.arun(calls=calls, gap=gap, session_key=session_key, send_at=send_at, busy_policy=busy_policy)
             )
-        raise RuntimeError(
+        raise NotStarted(
             "sequential_sender.run() was called inside a running event loop; use `await sequential_sender.arun(...)`"
         )
 
@@ -317,14 +318,16 @@ class SequentialSender:
         pauser = None
         if settings.pause is not None:
             if self.pause_pgid is None:
-                raise ValueError("pause: the process-pause nemesis needs a launched gateway (no process group known)")
+                raise InvalidArgument(
+                    "pause: the process-pause nemesis needs a launched gateway (no process group known)"
+                )
             pauser = ProcessPause(self.pause_pgid, *settings.pause)
         fixed = session_key if session_key is not None else self.session_key
         key = validate_session_key(fixed) if fixed is not None else self.new_session_key()
         run_tag = self._tag(6)
         if rtt is not None:
             if self.provider is None:
-                raise ValueError("rtt: a per-run RTT needs the fake provider")
+                raise InvalidArgument("rtt: a per-run RTT needs the fake provider")
             self.provider.set_token_rtt(f"rr-{run_tag}-", rtt, self.provider.rtt.jitter)
         transport = check_transport(self.transport_factory(), "replyrace_transport_factory")
         if settings.send_at in ("text", "first") and not reports_events(transport):
@@ -335,7 +338,7 @@ class SequentialSender:
                 "clients send')"
             )
         if settings.send_at in ("request", "served") and self.provider is None:
-            raise ValueError(f"send_at={settings.send_at!r} waits for the fake provider, and this sender has none")
+            raise InvalidArgument(f"send_at={settings.send_at!r} waits for the fake provider, and this sender has none")
         self._active += 1
         log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
         watch = (
@@ -704,7 +707,7 @@ class SequentialSender:
         spec = self.search_spec
         if spec is None:
             if rtt is None or gap is None:
-                raise ValueError(
+                raise InvalidArgument(
                     "search: give rtt=(lo, hi) and gap=(lo, hi), or set them with "
                     "@pytest.mark.replyrace_search(rtt, gap) or --replyrace-search"
                 )

@@ -1,14 +1,68 @@
-"""One base for every exception pytest-replyrace raises, so ``except ReplyraceError`` catches ours
-and never the gateway's behaviour."""
+"""Every exception pytest-replyrace raises, in one place and under one base, so ``except ReplyraceError``
+catches ours and never the gateway's behaviour. Each keeps the builtin it used to be (``ValueError`` for a
+bad value, ``RuntimeError`` for a wrong state) so code written against the builtin still catches it."""
 
 from __future__ import annotations
 
-__all__ = ["FakeProviderError", "ReplyraceError"]
+__all__ = [
+    "ApiFileError",
+    "BadRequest",
+    "FakeProviderError",
+    "GatewayStartError",
+    "InvalidArgument",
+    "MarkerError",
+    "NotStarted",
+    "RaceFailure",
+    "ReplyraceError",
+    "SettingsError",
+    "TransportContractError",
+    "TransportError",
+]
 
 
 class ReplyraceError(Exception):
     """Base of every exception raised by pytest-replyrace."""
 
 
+class InvalidArgument(ReplyraceError, ValueError):
+    """A bad value given to one of our functions or classes; the message names it and what is accepted."""
+
+
+class SettingsError(InvalidArgument):
+    """A setting has a bad value; the message names the source."""
+
+
+class MarkerError(InvalidArgument):
+    """A marker has a bad argument."""
+
+
+class ApiFileError(InvalidArgument):
+    """The API file cannot be used: the message names the file, the key and what is accepted."""
+
+
+class NotStarted(ReplyraceError, RuntimeError):
+    """A part was used in a state that does not allow it: not started yet, or failed to start."""
+
+
+class GatewayStartError(ReplyraceError, RuntimeError):
+    """The gateway exited or did not become ready; the message quotes the command and log tail."""
+
+
 class FakeProviderError(ReplyraceError):
     """replyrace's own fake provider failed while serving a request: a bug of ours, not the gateway's race."""
+
+
+class BadRequest(ReplyraceError):
+    """A request the fake provider's API would refuse (always HTTP 400); answered, never raised to a test."""
+
+
+class TransportError(ReplyraceError):
+    """The exchange failed: refused, reset, bad status, not JSON, too large."""
+
+
+class TransportContractError(ReplyraceError, TypeError):
+    """A transport factory made something that does not follow the transport protocol."""
+
+
+class RaceFailure(ReplyraceError, AssertionError):
+    """A race assertion failed; the message carries the timeline."""

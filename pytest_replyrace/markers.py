@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ReplyraceError
+from .errors import InvalidArgument, MarkerError
 from .provider.faults import FAULT_KINDS, FaultRule
 from .provider.model import ModelSpec
 from .records import SEND_ANCHORS
@@ -120,10 +120,6 @@ MARKERS: dict[str, str] = {
 
 SCALES = ("log", "linear")
 MAX_STEPS = 50
-
-
-class MarkerError(ReplyraceError, ValueError):
-    """A marker has a bad argument."""
 
 
 @dataclass(frozen=True)
@@ -280,11 +276,13 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str, 
     try:
         if bound.get("send_at") is not None:
             if bound["send_at"] not in SEND_ANCHORS:
-                raise ValueError(f"{label}: send_at={bound['send_at']!r}; expected one of {', '.join(SEND_ANCHORS)}")
+                raise InvalidArgument(
+                    f"{label}: send_at={bound['send_at']!r}; expected one of {', '.join(SEND_ANCHORS)}"
+                )
             overrides["send_at"] = bound["send_at"]
         if bound.get("busy_policy") is not None:
             if bound["busy_policy"] not in BUSY_POLICIES:
-                raise ValueError(
+                raise InvalidArgument(
                     f"{label}: busy_policy={bound['busy_policy']!r}; expected one of {', '.join(BUSY_POLICIES)}"
                 )
             overrides["busy_policy"] = bound["busy_policy"]
@@ -301,7 +299,9 @@ def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str, 
             overrides["pause"] = parse_pause(bound["pause"], label)
         if bound.get("history") is not None:
             if bound["history"] not in HISTORY_MODES:
-                raise ValueError(f"{label}: history={bound['history']!r}; expected one of {', '.join(HISTORY_MODES)}")
+                raise InvalidArgument(
+                    f"{label}: history={bound['history']!r}; expected one of {', '.join(HISTORY_MODES)}"
+                )
             overrides["history"] = bound["history"]
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
@@ -316,7 +316,7 @@ def _preamble(value: Any, label: str) -> tuple[str, ...]:
         or len(messages) > 100
         or not all(isinstance(m, str) and m.strip() for m in messages)
     ):
-        raise ValueError(
+        raise InvalidArgument(
             f"{label}: preamble={value!r}; expected a message or a tuple of up to 100 non-empty "
             "messages, e.g. ('hello', '/new')"
         )

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from .driver import DriverSettings, SequentialSender, reports_events
+from .errors import InvalidArgument
 from .gateway.command import placeholders
 from .gateway.launcher import Gateway, LaunchedGateway
 from .gateway.log import DEFAULT_LOG_PATTERNS
@@ -620,7 +621,7 @@ def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Trans
     token = transport_token(s)
     if s.transport == "declared":
         if api is None:
-            raise ValueError("transport declared: no API file was read (--replyrace-api)")
+            raise InvalidArgument("transport declared: no API file was read (--replyrace-api)")
         return DeclaredTransport(url, api=api, token=token, model=api_model(s, api))
     common: dict[str, Any] = dict(
         path=s.http_path,
@@ -635,7 +636,7 @@ def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Trans
         return OpenAIChatTransport(url, **common)
     if s.transport == "openai-responses":
         return OpenAIResponsesTransport(url, chain=s.responses_chain, **common)
-    raise ValueError(f"transport {s.transport!r} is not known; expected one of {', '.join(TRANSPORTS)}")
+    raise InvalidArgument(f"transport {s.transport!r} is not known; expected one of {', '.join(TRANSPORTS)}")
 
 
 @pytest.fixture

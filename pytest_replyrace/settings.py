@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ReplyraceError
+from .errors import InvalidArgument, SettingsError
 from .gateway.command import PLACEHOLDERS, format_command
 from .gateway.openclaw import OPENCLAW_APIS, OPENCLAW_TOOL_PROFILES
 from .gateway.readiness import ReadyCheck
@@ -52,10 +52,6 @@ RESPONSES_CHAINS = ("previous", "conversation", "header")
 GATEWAY_PROFILES = ("command", "openclaw")
 
 
-class SettingsError(ReplyraceError, ValueError):
-    """A setting has a bad value; the message names the source."""
-
-
 def _text(raw: str, where: str) -> str:
     return raw
 
@@ -65,7 +61,7 @@ def _command(raw: str, where: str) -> str:
     try:
         format_command(raw, {name: name for name in PLACEHOLDERS})
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise InvalidArgument(f"{where}: {exc}") from None
     return raw
 
 
@@ -81,9 +77,11 @@ def _int_range(lo: int, hi: int) -> Callable[[str, str], int]:
         try:
             value = int(str(raw).strip())
         except ValueError:
-            raise ValueError(f"{where}: {raw!r} is not an integer; expected an integer from {lo} to {hi}") from None
+            raise InvalidArgument(
+                f"{where}: {raw!r} is not an integer; expected an integer from {lo} to {hi}"
+            ) from None
         if not lo <= value <= hi:
-            raise ValueError(f"{where}: {raw!r} is out of range; expected an integer from {lo} to {hi}")
+            raise InvalidArgument(f"{where}: {raw!r} is out of range; expected an integer from {lo} to {hi}")
         return value
 
     return parse
@@ -93,9 +91,9 @@ def _fraction(raw: str, where: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{where}: {raw!r} is not a number; expected a fraction from 0 to below 1") from None
+        raise InvalidArgument(f"{where}: {raw!r} is not a number; expected a fraction from 0 to below 1") from None
     if not 0.0 <= value < 1.0:
-        raise ValueError(f"{where}: {raw!r} is out of range; expected a fraction from 0 to below 1")
+        raise InvalidArgument(f"{where}: {raw!r} is out of range; expected a fraction from 0 to below 1")
     return value
 
 
@@ -107,7 +105,7 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
     def parse(raw: str, where: str) -> str:
         value = raw.strip()
         if value not in choices:
-            raise ValueError(f"{where}: {raw!r} is not accepted; expected one of {', '.join(choices)}")
+            raise InvalidArgument(f"{where}: {raw!r} is not accepted; expected one of {', '.join(choices)}")
         return value
 
     return parse
@@ -119,7 +117,7 @@ def _flag(raw: str, where: str) -> bool:
         return True
     if value in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{where}: {raw!r} is not a switch; expected on/off, true/false, yes/no or 1/0")
+    raise InvalidArgument(f"{where}: {raw!r} is not a switch; expected on/off, true/false, yes/no or 1/0")
 
 
 def _signed_duration(raw: str, where: str) -> float:
@@ -128,7 +126,7 @@ def _signed_duration(raw: str, where: str) -> float:
 
 def _message(raw: str, where: str) -> str:
     if not raw.strip():
-        raise ValueError(f"{where}: an empty message; expected text such as /new or hello")
+        raise InvalidArgument(f"{where}: an empty message; expected text such as /new or hello")
     return raw.strip()
 
 
@@ -136,12 +134,12 @@ def _json_object(raw: str, where: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise ValueError(
+        raise InvalidArgument(
             f"{where}: {raw[:80]!r} is not JSON ({exc}); expected a JSON object such as "
             '\'{"agents": {"defaults": {"timeoutSeconds": 60}}}\''
         ) from None
     if not isinstance(value, dict):
-        raise ValueError(
+        raise InvalidArgument(
             f"{where}: {raw[:80]!r} is not a JSON object; expected a JSON object such as "
             '\'{"messages": {"queue": {"mode": "steer"}}}\''
         )
@@ -152,7 +150,7 @@ def _tool_name(raw: str, where: str) -> str | None:
     try:
         return parse_tool(raw)
     except ValueError:
-        raise ValueError(
+        raise InvalidArgument(
             f"{where}: {raw!r} is not a tool name; expected a name without spaces, such as session_status"
         ) from None
 
@@ -161,7 +159,7 @@ def _tool_arguments(raw: str, where: str) -> str:
     try:
         return parse_arguments(raw)
     except ValueError:
-        raise ValueError(
+        raise InvalidArgument(
             f"{where}: {raw[:80]!r} is not a JSON object; expected the text of one, such as '{{}}' "
             'or \'{"zone": "UTC"}\''
         ) from None
@@ -179,23 +177,23 @@ def _url(raw: str, where: str) -> str:
     value = raw.strip()
     expected = "expected http://HOST:PORT (a loopback gateway)"
     if not value.startswith(("http://", "https://", "ws://", "wss://")):
-        raise ValueError(f"{where}: {raw!r} is not a URL; {expected}")
+        raise InvalidArgument(f"{where}: {raw!r} is not a URL; {expected}")
     try:
         parts = urlsplit(value)
         port = parts.port  # ValueError unless a number from 0 to 65535
     except ValueError as exc:
-        raise ValueError(f"{where}: {raw!r} is not a URL ({exc}); {expected}") from None
+        raise InvalidArgument(f"{where}: {raw!r} is not a URL ({exc}); {expected}") from None
     if not parts.hostname:
-        raise ValueError(f"{where}: {raw!r} has no host; {expected}")
+        raise InvalidArgument(f"{where}: {raw!r} has no host; {expected}")
     if port == 0:
-        raise ValueError(f"{where}: {raw!r} has port 0; {expected}")
+        raise InvalidArgument(f"{where}: {raw!r} has port 0; {expected}")
     return value.rstrip("/")
 
 
 def _api(raw: str, where: str) -> str:
     value = raw.strip()
     if value not in BUILTIN_APIS and not value.lower().endswith(".toml"):
-        raise ValueError(
+        raise InvalidArgument(
             f"{where}: {raw!r} is neither a built-in API nor a .toml file; expected one of "
             f"{', '.join(BUILTIN_APIS)}, or a path to a .toml file (relative to the rootdir)"
         )
@@ -218,7 +216,7 @@ def _check_remote(values: Mapping[str, Any], sources: Mapping[str, str]) -> None
 def _path(raw: str, where: str) -> str:
     value = raw.strip()
     if not value.startswith("/"):
-        raise ValueError(f"{where}: {raw!r} is not a path; expected one that starts with '/', such as /chat.send")
+        raise InvalidArgument(f"{where}: {raw!r} is not a path; expected one that starts with '/', such as /chat.send")
     return value
 
 
@@ -228,7 +226,7 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 def _header_name(raw: str, where: str) -> str:
     value = raw.strip()
     if not _HEADER_NAME.fullmatch(value):
-        raise ValueError(
+        raise InvalidArgument(
             f"{where}: {raw!r} is not a header name; expected letters, digits and '-', such as x-session-id"
         )
     return value
@@ -237,7 +235,7 @@ def _header_name(raw: str, where: str) -> str:
 def _field_name(raw: str, where: str) -> str:
     value = raw.strip()
     if not value or any(c.isspace() for c in value):
-        raise ValueError(
+        raise InvalidArgument(
             f"{where}: {raw!r} is not a field name; expected a JSON key without spaces, such as session_id or user"
         )
     return value
@@ -246,7 +244,7 @@ def _field_name(raw: str, where: str) -> str:
 def _header_line(raw: str, where: str) -> tuple[str, str]:
     name, colon, value = raw.partition(":")
     if not colon or not _HEADER_NAME.fullmatch(name.strip()):
-        raise ValueError(f"{where}: {raw!r} is not a header; expected 'Name: value', such as 'X-Team: qa'")
+        raise InvalidArgument(f"{where}: {raw!r} is not a header; expected 'Name: value', such as 'X-Team: qa'")
     return name.strip(), value.strip()
 
 
@@ -255,9 +253,9 @@ def _gateway_file(raw: str, where: str) -> tuple[str, str]:
     dest, template = dest.strip(), template.strip()
     expected = "expected DEST = TEMPLATE, DEST a relative path inside the state dir, such as config.json = gw.json"
     if not equals or not dest or not template:
-        raise ValueError(f"{where}: {raw!r} is not a gateway file; {expected}")
+        raise InvalidArgument(f"{where}: {raw!r} is not a gateway file; {expected}")
     if PurePosixPath(dest).is_absolute() or ".." in PurePosixPath(dest).parts:
-        raise ValueError(f"{where}: {raw!r} writes outside the state dir; {expected}")
+        raise InvalidArgument(f"{where}: {raw!r} writes outside the state dir; {expected}")
     return dest, template
 
 
@@ -268,9 +266,9 @@ def parse_seed(raw: str, where: str) -> int | str:
     try:
         seed = int(value)
     except ValueError:
-        raise ValueError(f"{where}: {raw!r} is not a seed; expected an integer >= 0 or 'last'") from None
+        raise InvalidArgument(f"{where}: {raw!r} is not a seed; expected an integer >= 0 or 'last'") from None
     if seed < 0:
-        raise ValueError(f"{where}: {raw!r} is not a seed; expected an integer >= 0 or 'last'")
+        raise InvalidArgument(f"{where}: {raw!r} is not a seed; expected an integer >= 0 or 'last'")
     return seed
 
 

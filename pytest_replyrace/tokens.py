@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .errors import InvalidArgument
+
 __all__ = [
     "TOKEN_RE",
     "call_number",
@@ -28,7 +30,7 @@ def make_token(run_tag: str, index: int) -> str:
     """The token of call ``index`` (1-based) in the run tagged ``run_tag``."""
     token = f"rr-{run_tag}-{index}"
     if not TOKEN_RE.fullmatch(token):
-        raise ValueError(f"run tag {run_tag!r} gives an invalid token {token!r}")
+        raise InvalidArgument(f"run tag {run_tag!r} gives an invalid token {token!r}")
     return token
 
 
@@ -63,8 +65,10 @@ def newest_token(tokens: list[str]) -> str | None:
 
 def validate_session_key(key: object, where: str = "session_key") -> str:
     if not isinstance(key, str) or not key.strip():
-        raise ValueError(f"{where}: {key!r} is not a session key; expected a non-empty string")
+        raise InvalidArgument(f"{where}: {key!r} is not a session key; expected a non-empty string")
     if looks_like_token(key):
         # A gateway may copy the key into the prompt; the provider would echo it as a token.
-        raise ValueError(f"{where}: {key!r} looks like a call token (rr-<tag>-<n>); choose a key without that shape")
+        raise InvalidArgument(
+            f"{where}: {key!r} looks like a call token (rr-<tag>-<n>); choose a key without that shape"
+        )
     return key

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from .errors import InvalidArgument
+
 __all__ = [
     "DURATION_HELP",
     "MAX_DURATION",
@@ -47,7 +49,7 @@ def parse_duration(
     """
     seconds: float
     if isinstance(value, bool):
-        raise ValueError(f"{what}: {value!r} is not a duration; expected {DURATION_HELP}")
+        raise InvalidArgument(f"{what}: {value!r} is not a duration; expected {DURATION_HELP}")
     if isinstance(value, (int, float)):
         try:
             seconds = float(value)
@@ -56,19 +58,19 @@ def parse_duration(
     elif isinstance(value, str):
         match = _DURATION_RE.match(value)
         if not match:
-            raise ValueError(f"{what}: {_shown(value)} is not a duration; expected {DURATION_HELP}")
+            raise InvalidArgument(f"{what}: {_shown(value)} is not a duration; expected {DURATION_HELP}")
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
     else:
-        raise ValueError(
+        raise InvalidArgument(
             f"{what}: {_shown(value)} ({type(value).__name__}) is not a duration; expected {DURATION_HELP}"
         )
     if math.isnan(seconds) or (math.isinf(seconds) and isinstance(value, float)):
-        raise ValueError(f"{what}: {_shown(value)} is not a finite duration; expected {DURATION_HELP}")
+        raise InvalidArgument(f"{what}: {_shown(value)} is not a finite duration; expected {DURATION_HELP}")
     if seconds < 0 or (seconds == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{what}: {_shown(value)} must be {bound}; expected {DURATION_HELP}")
+        raise InvalidArgument(f"{what}: {_shown(value)} must be {bound}; expected {DURATION_HELP}")
     if seconds > limit:
-        raise ValueError(
+        raise InvalidArgument(
             f"{what}: {_shown(value)} is above the upper bound of {bound_text(limit)}; "
             f"expected {DURATION_HELP}, at most {bound_text(limit)}"
         )

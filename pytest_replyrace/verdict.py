@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ReplyraceError
+from .errors import InvalidArgument, RaceFailure
 from .gateway.log import MATCH_LIMIT, escape_controls, quote_line
 from .records import CallRecord, JournalEntry, LogMatch, PreambleRecord
 from .tokens import find_tokens
@@ -312,7 +312,7 @@ def check_history(calls: Sequence[CallRecord], mode: str = "no-duplicates") -> N
     (:func:`tool_problem`); ``exact``: also an earlier real turn of this run missing; ``off``: no check.
     """
     if mode not in HISTORY_MODES:
-        raise ValueError(f"history mode {mode!r}: expected one of {', '.join(HISTORY_MODES)}")
+        raise InvalidArgument(f"history mode {mode!r}: expected one of {', '.join(HISTORY_MODES)}")
     earlier_real: list[CallRecord] = []
     for call in calls:
         if call.letter == "p":
@@ -394,10 +394,6 @@ def verdict_of(pattern: str, policy: str = "queue") -> str:
     if set(pattern) <= {"p"} | allowed and "p" in pattern:
         return "clean"
     return "unreliable"
-
-
-class RaceFailure(ReplyraceError, AssertionError):
-    """A race assertion failed; the message carries the timeline."""
 
 
 def _ms(seconds: float | None) -> str:

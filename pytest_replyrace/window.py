@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .errors import InvalidArgument
 from .units import format_duration as _exact
 from .verdict import FAST_FAIL_LETTERS, RaceFailure
 
@@ -161,7 +162,7 @@ async def probe_grid(
 ) -> RaceWindow:
     """Every (rtt, gap) point, ``parallel`` at a time."""
     if parallel < 1:
-        raise ValueError(f"parallel {parallel!r}: expected an integer >= 1")
+        raise InvalidArgument(f"parallel {parallel!r}: expected an integer >= 1")
     start = time.monotonic()
     gate = asyncio.Semaphore(parallel)
     points = await asyncio.gather(*(_probe(sender, r, g, calls, gate) for g in gaps for r in rtts))
@@ -229,11 +230,11 @@ async def search(
     """
     lo, hi = rtt
     if not 0 < lo < hi:
-        raise ValueError(f"rtt {rtt!r}: expected (lo, hi) seconds with 0 < lo < hi")
+        raise InvalidArgument(f"rtt {rtt!r}: expected (lo, hi) seconds with 0 < lo < hi")
     if not 0 <= gap[0] <= gap[1]:
-        raise ValueError(f"gap {gap!r}: expected (lo, hi) seconds with 0 <= lo <= hi")
+        raise InvalidArgument(f"gap {gap!r}: expected (lo, hi) seconds with 0 <= lo <= hi")
     if calls < 2:
-        raise ValueError(f"max_calls {calls!r}: expected at least 2 (a race needs a second send)")
+        raise InvalidArgument(f"max_calls {calls!r}: expected at least 2 (a race needs a second send)")
     start = time.monotonic()
     deadline = start + budget_s
     window = RaceWindow(rtt_range=rtt)

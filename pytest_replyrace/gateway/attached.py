@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..errors import InvalidArgument
 from ..units import parse_duration
 from .launcher import GatewayStartError
 from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
@@ -34,7 +35,7 @@ class AttachedGateway:
         self.progress = progress
         parts = urlsplit(url)
         if parts.hostname is None or parts.port is None:
-            raise ValueError(f"gateway url {url!r}: expected http://HOST:PORT")
+            raise InvalidArgument(f"gateway url {url!r}: expected http://HOST:PORT")
         self.url = url.rstrip("/")
         self.host = parts.hostname
         self.port = parts.port

@@ -7,6 +7,8 @@ import shlex
 import string
 from collections.abc import Mapping, Sequence
 
+from ..errors import InvalidArgument
+
 __all__ = ["PLACEHOLDERS", "format_command", "placeholders"]
 
 PLACEHOLDERS = ("port", "provider_url", "state_dir", "python")
@@ -17,19 +19,19 @@ def format_command(command: str | Sequence[str], values: Mapping[str, str]) -> l
     try:
         argv = shlex.split(command) if isinstance(command, str) else list(command)
     except ValueError as exc:
-        raise ValueError(
+        raise InvalidArgument(
             f"gateway command {command!r} cannot be split like a shell would ({exc}); "
             "expected a command such as 'my-gateway --port {port}'"
         ) from None
     if not argv:
-        raise ValueError("gateway command is empty; expected a command such as 'my-gateway --port {port}'")
+        raise InvalidArgument("gateway command is empty; expected a command such as 'my-gateway --port {port}'")
     out = []
     for arg in argv:
         try:
             out.append(_fill(arg, values))
         except ValueError as exc:
             names = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            raise ValueError(
+            raise InvalidArgument(
                 f"gateway command {command!r}: {exc}; expected plain placeholders "
                 f"{names} (write {{{{ and }}}} for literal braces)"
             ) from None
@@ -43,7 +45,7 @@ def _fill(arg: str, values: Mapping[str, str]) -> str:
     try:
         pieces = list(string.Formatter().parse(arg))
     except ValueError as exc:
-        raise ValueError(f"bad placeholder in {_cut(arg)} ({exc})") from None
+        raise InvalidArgument(f"bad placeholder in {_cut(arg)} ({exc})") from None
     for literal, name, spec, conversion in pieces:
         parts.append(literal)
         if name is None:
@@ -52,11 +54,11 @@ def _fill(arg: str, values: Mapping[str, str]) -> str:
             shown = _cut("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
             where = "" if shown == _cut(arg) else f" in {_cut(arg)}"
             if re.split(r"[.\[]", name, maxsplit=1)[0] in values:
-                raise ValueError(
+                raise InvalidArgument(
                     f"placeholder {shown}{where} is not a plain name (it has a format spec, conversion, "
                     "attribute or index)"
                 )
-            raise ValueError(f"unknown placeholder {shown}{where}")
+            raise InvalidArgument(f"unknown placeholder {shown}{where}")
         parts.append(values[name])
     return "".join(parts)
 

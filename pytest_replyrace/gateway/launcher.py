@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
-from ..errors import ReplyraceError
+from ..errors import GatewayStartError
 from ..loopback import free_port
 from ..units import MAX_GRACE, parse_duration
 from . import reaper
@@ -30,10 +30,6 @@ from .processes import EndedProcess, ProcessGroup, describe_exit
 from .readiness import ReadyCheck, probe, wait_until_ready
 
 __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
-
-
-class GatewayStartError(ReplyraceError, RuntimeError):
-    """The gateway exited or did not become ready; the message quotes the command and log tail."""
 
 
 class Gateway(Protocol):

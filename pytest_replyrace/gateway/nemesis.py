@@ -16,6 +16,8 @@ import contextlib
 import os
 import signal
 
+from ..errors import InvalidArgument
+
 __all__ = ["ProcessPause"]
 
 _STOPPED: set[int] = set()
@@ -38,7 +40,7 @@ class ProcessPause:
 
     def __init__(self, pgid: int, after: float, length: float) -> None:
         if pgid <= 1:
-            raise ValueError(f"process group {pgid!r}: refusing to pause it")
+            raise InvalidArgument(f"process group {pgid!r}: refusing to pause it")
         self.pgid = pgid
         self.after = after
         self.length = length

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidArgument
+
 # The provider APIs an OpenClaw config can name for its model (models.providers.<id>.api).
 OPENCLAW_APIS = ("openai-completions", "anthropic-messages", "openai-responses", "ollama")
 OPENCLAW_TOOL_PROFILES = ("minimal", "coding", "messaging", "full")
@@ -45,7 +47,7 @@ def find_openclaw_entry(path: str | Path) -> Path:
     for entry in (candidate, candidate / "openclaw.mjs", candidate / "node_modules" / "openclaw" / "openclaw.mjs"):
         if entry.is_file() and entry.name == "openclaw.mjs":
             return entry.resolve()
-    raise ValueError(
+    raise InvalidArgument(
         f"openclaw path {str(path)!r}: no openclaw.mjs there; expected the installed package folder "
         "(node_modules/openclaw), the folder that holds node_modules, or openclaw.mjs itself"
     )
@@ -94,18 +96,20 @@ class OpenClawProfile:
 
     def __post_init__(self) -> None:
         if self.api not in OPENCLAW_APIS:
-            raise ValueError(
+            raise InvalidArgument(
                 f"api {self.api!r}: not an OpenClaw provider api; expected one of {', '.join(OPENCLAW_APIS)}"
             )
         if self.tools is not None and self.tools not in OPENCLAW_TOOL_PROFILES:
-            raise ValueError(
+            raise InvalidArgument(
                 f"tools {self.tools!r}: not an OpenClaw tools profile; expected one of "
                 f"{', '.join(OPENCLAW_TOOL_PROFILES)}"
             )
         self.openclaw = find_openclaw_entry(self.openclaw)
         resolved = shutil.which(self.node) if os.sep not in self.node else self.node
         if resolved is None or not Path(resolved).exists():
-            raise ValueError(f"node {self.node!r}: not found; expected a node executable (22.x for OpenClaw < 2026.9)")
+            raise InvalidArgument(
+                f"node {self.node!r}: not found; expected a node executable (22.x for OpenClaw < 2026.9)"
+            )
         self.node = str(resolved)
 
     def paths(self, state_dir: Path) -> dict[str, Path]:

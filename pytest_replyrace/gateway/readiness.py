@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import InvalidArgument
+
 __all__ = ["READY_HELP", "ReadyCheck", "probe", "wait_until_ready"]
 
 READY_HELP = "expected 'tcp', 'http:/path' or 'log:REGEX'"
@@ -37,18 +39,18 @@ class ReadyCheck:
         if raw.startswith("http:"):
             path = raw[len("http:") :]
             if not path.startswith("/"):
-                raise ValueError(f"{source}: {text!r} needs a path starting with '/'; {READY_HELP}")
+                raise InvalidArgument(f"{source}: {text!r} needs a path starting with '/'; {READY_HELP}")
             return cls("http", path)
         if raw.startswith("log:"):
             pattern = raw[len("log:") :]
             if not pattern:
-                raise ValueError(f"{source}: {text!r} has an empty regex; {READY_HELP}")
+                raise InvalidArgument(f"{source}: {text!r} has an empty regex; {READY_HELP}")
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"{source}: {text!r} is not a valid regex ({exc}); {READY_HELP}") from None
+                raise InvalidArgument(f"{source}: {text!r} is not a valid regex ({exc}); {READY_HELP}") from None
             return cls("log", pattern)
-        raise ValueError(f"{source}: {text!r} is not a readiness check; {READY_HELP}")
+        raise InvalidArgument(f"{source}: {text!r} is not a readiness check; {READY_HELP}")
 
     @property
     def text(self) -> str:

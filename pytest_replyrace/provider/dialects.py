@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..errors import BadRequest
+
 __all__ = [
     "DIALECTS",
     "TOOL_ROLE",
@@ -68,10 +70,6 @@ TOOL_ROLE = "assistant+tool"
 """The role of an assistant message that calls tools in ``(role, text)`` pairs: it does not end a turn."""
 RESULT_ROLE = "tool"
 """The role of a message that only carries tool results: not a user turn."""
-
-
-class BadRequest(Exception):
-    """A request the API would refuse (always HTTP 400 here)."""
 
 
 def content_text(content: Any) -> str:

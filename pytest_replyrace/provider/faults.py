@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import InvalidArgument
+
 __all__ = ["FAULT_KINDS", "FaultPlan", "FaultRule"]
 
 FAULT_KINDS: dict[str, str] = {
@@ -48,18 +50,20 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"fault kind {self.kind!r} is not known; expected one of {', '.join(FAULT_KINDS)}")
+            raise InvalidArgument(f"fault kind {self.kind!r} is not known; expected one of {', '.join(FAULT_KINDS)}")
         if not 0.0 <= self.rate <= 1.0:
-            raise ValueError(f"fault rate {self.rate!r}: expected a fraction in [0, 1]")
+            raise InvalidArgument(f"fault rate {self.rate!r}: expected a fraction in [0, 1]")
         if any(not isinstance(c, int) or not 1 <= c <= MAX_CALL for c in self.calls):
-            raise ValueError(f"fault calls {sorted(self.calls)!r}: expected call numbers >= 1 (at most {MAX_CALL})")
+            raise InvalidArgument(
+                f"fault calls {sorted(self.calls)!r}: expected call numbers >= 1 (at most {MAX_CALL})"
+            )
         chunks = self.after_chunks
         if isinstance(chunks, bool) or not isinstance(chunks, int) or not 0 <= chunks <= MAX_CHUNKS:
-            raise ValueError(f"fault after_chunks {chunks!r}: expected an integer >= 0 (at most {MAX_CHUNKS})")
+            raise InvalidArgument(f"fault after_chunks {chunks!r}: expected an integer >= 0 (at most {MAX_CHUNKS})")
         for name in ("retry_after", "ttft"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
-                raise ValueError(f"fault {name} {value!r}: expected seconds from 0 to 3600")
+                raise InvalidArgument(f"fault {name} {value!r}: expected seconds from 0 to 3600")
 
     @classmethod
     def make(
@@ -74,16 +78,16 @@ class FaultRule:
     ) -> FaultRule:
         """A rule from loosely typed input (a marker's arguments); ValueError names the bad value."""
         if isinstance(kind, bool) or not isinstance(kind, (str, int)):  # 429 means "429"; None or [429] do not
-            raise ValueError(f"fault kind {kind!r} is not known; expected one of {', '.join(FAULT_KINDS)}")
+            raise InvalidArgument(f"fault kind {kind!r} is not known; expected one of {', '.join(FAULT_KINDS)}")
         if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-            raise ValueError(f"fault rate {rate!r}: expected a fraction in [0, 1]")
+            raise InvalidArgument(f"fault rate {rate!r}: expected a fraction in [0, 1]")
         if isinstance(calls, int) and not isinstance(calls, bool):
             calls = (calls,)
         if not isinstance(calls, Iterable) or isinstance(calls, (str, bytes)):
-            raise ValueError(f"fault calls {calls!r}: expected call numbers >= 1, such as [2] or (2, 4)")
+            raise InvalidArgument(f"fault calls {calls!r}: expected call numbers >= 1, such as [2] or (2, 4)")
         numbers = tuple(calls)
         if any(isinstance(c, bool) or not isinstance(c, int) for c in numbers):
-            raise ValueError(f"fault calls {calls!r}: expected call numbers >= 1, such as [2] or (2, 4)")
+            raise InvalidArgument(f"fault calls {calls!r}: expected call numbers >= 1, such as [2] or (2, 4)")
         return cls(str(kind), float(rate), frozenset(numbers), after_chunks, retry_after, ttft)
 
 

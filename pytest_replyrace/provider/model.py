@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from ..errors import InvalidArgument
 from ..units import parse_duration
 
 __all__ = ["FILLER", "MAX_PIECES", "MAX_TOOL_CALLS", "MAX_WORDS", "ModelSpec", "piece_schedule"]
@@ -30,7 +31,7 @@ def _count(value: Any, name: str, lo: int, hi: int, none: bool = False) -> int |
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         accepted = f"an integer from {lo} to {hi}" + (" or None" if none else "")
-        raise ValueError(f"{name}={value!r}; expected {accepted}")
+        raise InvalidArgument(f"{name}={value!r}; expected {accepted}")
     return value
 
 
@@ -45,14 +46,14 @@ def parse_arguments(value: Any, name: str = "arguments") -> str:
             parsed = None
         if isinstance(parsed, dict):
             return value.strip()
-    raise ValueError(f"{name}={value!r}; expected the text of a JSON object such as '{{}}' or '{{\"q\": 1}}'")
+    raise InvalidArgument(f"{name}={value!r}; expected the text of a JSON object such as '{{}}' or '{{\"q\": 1}}'")
 
 
 def parse_tool(value: Any, name: str = "tool") -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
-        raise ValueError(f"{name}={value!r}; expected a tool name without spaces (such as session_status) or None")
+        raise InvalidArgument(f"{name}={value!r}; expected a tool name without spaces (such as session_status) or None")
     return value.strip()
 
 
@@ -80,7 +81,7 @@ class ModelSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{unknown[0]}: not a model setting; expected {', '.join(sorted(known))}")
+            raise InvalidArgument(f"{unknown[0]}: not a model setting; expected {', '.join(sorted(known))}")
         return cls().but(**values)
 
     def but(self, **values: Any) -> ModelSpec:
@@ -100,7 +101,7 @@ class ModelSpec:
             elif name == "reply_words":
                 checked[name] = _count(value, name, 0, MAX_WORDS)
             else:
-                raise ValueError(
+                raise InvalidArgument(
                     f"{name}: not a model setting; expected one of " + ", ".join(f.name for f in fields(self))
                 )
         return replace(self, **checked)

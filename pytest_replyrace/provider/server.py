@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from ..clock import sleep_until as _sleep_until
-from ..errors import FakeProviderError
+from ..errors import FakeProviderError, InvalidArgument, NotStarted
 from ..loopback import is_loopback_host
 from ..records import JournalEntry
 from ..tokens import call_number, find_tokens, newest_token
@@ -102,9 +102,9 @@ class RttSpec:
         else:
             lo = hi = parse_duration(rtt, what="rtt")
         if hi < lo:
-            raise ValueError(f"rtt {rtt!r}: expected seconds >= 0, or a (lo, hi) range with 0 <= lo <= hi")
+            raise InvalidArgument(f"rtt {rtt!r}: expected seconds >= 0, or a (lo, hi) range with 0 <= lo <= hi")
         if not 0.0 <= jitter < 1.0:
-            raise ValueError(f"jitter {jitter!r}: expected a fraction in [0, 1)")
+            raise InvalidArgument(f"jitter {jitter!r}: expected a fraction in [0, 1)")
         return cls(lo, hi, jitter)
 
     def draw(self, rng: random.Random) -> float:
@@ -125,7 +125,7 @@ def tokens_by_message(texts: list[str]) -> list[str]:
 def _check_loopback(host: str) -> None:
     if is_loopback_host(host):
         return
-    raise ValueError(f"host {host!r}: the fake provider binds loopback only (127.0.0.1, ::1 or localhost)")
+    raise InvalidArgument(f"host {host!r}: the fake provider binds loopback only (127.0.0.1, ::1 or localhost)")
 
 
 class FakeProvider:
@@ -149,7 +149,7 @@ class FakeProvider:
     ) -> None:
         _check_loopback(host)
         if chunks < 1:
-            raise ValueError(f"chunks {chunks!r}: expected an integer >= 1")
+            raise InvalidArgument(f"chunks {chunks!r}: expected an integer >= 1")
         self.host = host
         self._requested_port = port
         self.chunks = chunks
@@ -187,11 +187,11 @@ class FakeProvider:
         self._thread = threading.Thread(target=self._serve, args=(ready,), name="replyrace-fake-provider", daemon=True)
         self._thread.start()
         if not ready.wait(timeout):
-            raise RuntimeError(f"fake provider did not start within {timeout}s")
+            raise NotStarted(f"fake provider did not start within {timeout}s")
         if self._startup_error is not None:
             self._thread.join(timeout)
             self._thread = None
-            raise RuntimeError(f"fake provider failed to start: {self._startup_error}") from self._startup_error
+            raise NotStarted(f"fake provider failed to start: {self._startup_error}") from self._startup_error
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -223,7 +223,7 @@ class FakeProvider:
     @property
     def port(self) -> int:
         if self._port is None:
-            raise RuntimeError("fake provider is not running; call start() first")
+            raise NotStarted("fake provider is not running; call start() first")
         return self._port
 
     @property

@@ -21,7 +21,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import ReplyraceError
+from ..errors import ApiFileError, InvalidArgument
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -70,10 +70,6 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
-class ApiFileError(ReplyraceError, ValueError):
-    """The API file cannot be used: the message names the file, the key and what is accepted."""
-
-
 class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
@@ -107,15 +103,15 @@ class Pointer:
     def parse(cls, text: object) -> Pointer:
         """The pointer, or a ValueError saying what is wrong with it."""
         if not isinstance(text, str):
-            raise ValueError(f"{text!r} is not a JSON pointer")
+            raise InvalidArgument(f"{text!r} is not a JSON pointer")
         if text == "":
             return cls(text, ())
         if not text.startswith("/"):
-            raise ValueError(f"{text!r} is not a JSON pointer: it must be empty or start with '/'")
+            raise InvalidArgument(f"{text!r} is not a JSON pointer: it must be empty or start with '/'")
         tokens = []
         for raw in text[1:].split("/"):
             if re.search(r"~(?![01])", raw):
-                raise ValueError(
+                raise InvalidArgument(
                     f"{text!r} is not a JSON pointer: '~' must be followed by 0 or 1 (~0 is '~', ~1 is '/')"
                 )
             tokens.append(raw.replace("~1", "/").replace("~0", "~"))
@@ -695,6 +691,6 @@ def form_pairs(form: Mapping[str, Any], values: Mapping[str, Any]) -> list[tuple
         value = fill(raw, values)
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, (dict, list)):
-                raise ValueError(f"form field {name!r}: {_shown(item)} is not a form value")
+                raise InvalidArgument(f"form field {name!r}: {_shown(item)} is not a form value")
             pairs.append((name, _as_text(item)))
     return pairs

@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
-from ..errors import ReplyraceError
+from ..errors import InvalidArgument, TransportContractError, TransportError
 
 __all__ = [
     "BUSY_STATUSES",
@@ -105,11 +105,7 @@ class CallEvents:
             await self._text.wait()
             assert self.text_at is not None
             return self.text_at
-        raise ValueError(f"event {what!r}: expected first or text")
-
-
-class TransportError(ReplyraceError):
-    """The exchange failed: refused, reset, bad status, not JSON, too large."""
+        raise InvalidArgument(f"event {what!r}: expected first or text")
 
 
 @runtime_checkable
@@ -137,10 +133,6 @@ class Transport(Protocol):
     # Optional: ``reports_events = True``. Then the driver calls ``send(..., events=CallEvents())``, the
     # transport reports its first-event and text-complete instants on it, and one transport may be sending
     # several calls at once (the next message can go out while an answer is still arriving).
-
-
-class TransportContractError(ReplyraceError, TypeError):
-    """A transport factory made something that does not follow the :class:`Transport` protocol."""
 
 
 _ASYNC_METHODS = {
@@ -235,7 +227,7 @@ class HttpClient:
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
-            raise ValueError(f"http path {self.path!r}: expected a path starting with '/'")
+            raise InvalidArgument(f"http path {self.path!r}: expected a path starting with '/'")
         self._session: aiohttp.ClientSession | None = None
         self._partial: tuple[int, bytearray] | None = None
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from ..errors import InvalidArgument
 from ..tokens import find_tokens
 from .api_file import (
     MISSING,
@@ -73,7 +74,9 @@ class DeclaredTransport(HttpClient):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.api is None:
-            raise ValueError("DeclaredTransport needs api=ApiSpec (read with pytest_replyrace.transports.api_file)")
+            raise InvalidArgument(
+                "DeclaredTransport needs api=ApiSpec (read with pytest_replyrace.transports.api_file)"
+            )
         self.spec: ApiSpec = self.api
         self._late: dict[str, list[str]] = {}
         self._session_lock = asyncio.Lock()

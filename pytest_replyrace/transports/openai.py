@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from ..errors import InvalidArgument
 from .base import BUSY_STATUSES, CallEvents, HttpClient, TransportError, TransportReply, excerpt
 
 REFUSED = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
@@ -201,7 +202,7 @@ class OpenAIResponsesTransport(_OpenAIBase):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.chain not in ("previous", "conversation", "header"):
-            raise ValueError(f"chain {self.chain!r}: expected previous, conversation or header")
+            raise InvalidArgument(f"chain {self.chain!r}: expected previous, conversation or header")
         self._previous: str | None = None
 
     async def send(

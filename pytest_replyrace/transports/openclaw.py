@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from ..errors import InvalidArgument
 from ..tokens import find_tokens
 from .base import CallEvents, TransportError, TransportReply, describe_exception, excerpt, parse_json_object
 
@@ -41,7 +42,7 @@ def ws_url(url: str) -> str:
     parts = urlsplit(url)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     if scheme not in ("ws", "wss"):
-        raise ValueError(f"gateway url {url!r}: expected http://, https://, ws:// or wss://")
+        raise InvalidArgument(f"gateway url {url!r}: expected http://, https://, ws:// or wss://")
     return urlunsplit((scheme, parts.netloc, parts.path or "", parts.query, ""))
 
 
