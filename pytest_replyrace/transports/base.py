@@ -32,6 +32,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "CallEvents",
     "HttpClient",
+    "StopAnswer",
     "Transport",
     "TransportContractError",
     "TransportError",
@@ -61,6 +62,21 @@ class TransportReply:
     time: a WebSocket final that is followed by an ``agent.wait``, say."""
     busy: bool = False
     """The gateway refused the message as busy (HTTP 409/429/503, or its protocol's busy answer)."""
+
+
+@dataclass(frozen=True)
+class StopAnswer:
+    """What the client had back from a stop (``stop_by="cancel"``): the instant it had the gateway's answer,
+    and what the answer said. A transport's optional ``stop`` returns one; see the Transport protocol."""
+
+    answered_at: float
+    """Monotonic: when the client had the gateway's answer to the stop (or gave up on one)."""
+    aborted: bool | None = None
+    """The gateway said the run was stopped (True), that nothing was running (False), or said neither (None)."""
+    error: str | None = None
+    """The stop call itself failed (refused, reset, bad status, not JSON): what happened, quoted."""
+    detail: str = ""
+    """A short excerpt of the answer, for the timeline."""
 
 
 class CallEvents:
@@ -133,6 +149,16 @@ class Transport(Protocol):
     # Optional: ``reports_events = True``. Then the driver calls ``send(..., events=CallEvents())``, the
     # transport reports its first-event and text-complete instants on it, and one transport may be sending
     # several calls at once (the next message can go out while an answer is still arriving).
+    #
+    # Optional: ``async def stop(self, session_key: str, idempotency_key: str, *, wait_for_run: float) ->
+    # StopAnswer``, the transport's own stop call for the call it sent with that idempotency key (OpenClaw's
+    # ``chat.abort``, the HTTP contract's ``POST /chat.abort``, an API file's ``[stop]``). A transport whose
+    # stop needs a run id it has not seen yet waits for it up to ``wait_for_run`` seconds. Without ``stop``,
+    # ``stop_by="cancel"`` is a usage error naming the transport.
+    #
+    # Optional: ``async def disconnect(self, idempotency_key: str) -> float``, close the connection that
+    # carries that call's answer without a stop call, and return the cut's monotonic instant. Without it the
+    # driver cancels the call's send (which closes an HTTP answer's connection).
 
 
 _ASYNC_METHODS = {
