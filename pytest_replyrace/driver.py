@@ -27,8 +27,10 @@ from .clock import SEND_SPIN, sleep_until
 from .errors import InvalidArgument, NotStarted
 from .gateway.log import LogScan
 from .gateway.nemesis import ProcessPause
+from .judge import judge
 from .provider.server import FakeProvider
-from .records import SEND_ANCHORS, CallRecord, JournalEntry, PreambleRecord
+from .records import CallRecord, JournalEntry, PreambleRecord
+from .spec import RunSpec
 from .tokens import make_token, validate_session_key
 from .transports.base import (
     CallEvents,
@@ -40,11 +42,11 @@ from .transports.base import (
     describe_exception,
     excerpt,
 )
-from .units import format_duration, parse_duration, parse_signed_duration
-from .verdict import BUSY_POLICIES, HISTORY_MODES, RaceResult, check_history, classify, judge_overlap
+from .units import format_duration
+from .verdict import RaceResult
 from .window import RaceWindow, SearchSpec, probe_grid, search
 
-__all__ = ["DriverSettings", "LogSource", "SequentialSender", "probe_message", "reports_events", "signed_gap"]
+__all__ = ["DriverSettings", "LogSource", "SequentialSender", "probe_message", "reports_events"]
 
 _TAG_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
@@ -112,20 +114,11 @@ async def _send(
     return reply
 
 
-def signed_gap(gap: Any, send_at: str, what: str = "gap") -> float:
-    """``gap`` as seconds: at least 0, or, with ``send_at="served"``, also negative (that long before the
-    provider's planned end of the previous call; never before its request arrived)."""
-    if send_at == "served":
-        return parse_signed_duration(gap, what=what)
-    try:
-        return parse_duration(gap, what=what)
-    except ValueError as exc:
-        if "must be >= 0" in str(exc):
-            raise InvalidArgument(
-                f"{exc} (a negative gap needs send_at='served': that long before the provider "
-                "finishes serving the previous call)"
-            ) from None
-        raise
+def _report_settings(spec: RunSpec, extra: dict[str, Any]) -> dict[str, Any]:
+    """The ``settings`` of the JSON report: the spec's knobs as they always were, then what the plugin adds."""
+    data = spec.to_dict()
+    del data["settle"]  # never reported
+    return {**data, **extra}
 
 
 @dataclass
@@ -182,48 +175,8 @@ class _ProviderWatch:
         self._unwatch()
 
 
-@dataclass
-class DriverSettings:
-    calls: int = 10
-    gap: float = 0.0
-    timeout: float = 30.0
-    settle: float = 0.5
-    """Seconds to wait after the last call for late log lines and late replies, which still belong to this
-    run (OpenClaw 2026.5.x logs a failed follow-up drain ~500 ms after the reply it belongs to); 0: off."""
-    pause: tuple[float, float] | None = None
-    """Process-pause nemesis (after, length) in seconds; needs ``pause_pgid`` on the sender."""
-    history: str = "no-duplicates"
-    """The conversation check: off, no-duplicates or exact (see :func:`~pytest_replyrace.verdict.check_history`)."""
-    send_at: str = "end"
-    """When the next message goes out, ``gap`` after it: one of :data:`~pytest_replyrace.records.SEND_ANCHORS`."""
-    busy_policy: str = "queue"
-    """What the gateway promises for a message sent while a turn runs: queue, reject, steer, interrupt or any."""
-    preamble: tuple[str, ...] = ()
-    """Messages sent on the run's session before its first call, each after the previous answer ended."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.calls, bool) or not isinstance(self.calls, int) or not 1 <= self.calls <= 10_000:
-            raise InvalidArgument(f"calls: {self.calls!r}; expected an integer from 1 to 10000")
-        if self.send_at not in SEND_ANCHORS:
-            raise InvalidArgument(f"send_at: {self.send_at!r}; expected one of {', '.join(SEND_ANCHORS)}")
-        if self.busy_policy not in BUSY_POLICIES:
-            raise InvalidArgument(f"busy_policy: {self.busy_policy!r}; expected one of {', '.join(BUSY_POLICIES)}")
-        self.gap = signed_gap(self.gap, self.send_at)
-        # Every duration bounded (one day), for library users as for the plugin's options.
-        for name in ("timeout", "settle"):
-            setattr(self, name, parse_duration(getattr(self, name), what=name, allow_zero=name != "timeout"))
-        preamble = (self.preamble,) if isinstance(self.preamble, str) else tuple(self.preamble)
-        if len(preamble) > 100 or not all(isinstance(m, str) and m.strip() for m in preamble):
-            raise InvalidArgument(f"preamble: {self.preamble!r}; expected up to 100 non-empty messages")
-        self.preamble = preamble
-        if self.pause is not None:
-            after, length = self.pause
-            self.pause = (
-                parse_duration(after, what="pause after"),
-                parse_duration(length, what="pause length", allow_zero=False),
-            )
-        if self.history not in HISTORY_MODES:
-            raise InvalidArgument(f"history: {self.history!r}; expected one of {', '.join(HISTORY_MODES)}")
+DriverSettings = RunSpec
+"""The library's name for a run's parameters (see :class:`~pytest_replyrace.spec.RunSpec`)."""
 
 
 @dataclass
@@ -233,7 +186,7 @@ class SequentialSender:
     transport_factory: Callable[[], Transport]
     provider: FakeProvider | None = None
     gateway: LogSource | None = None
-    settings: DriverSettings = field(default_factory=DriverSettings)
+    settings: RunSpec = field(default_factory=RunSpec)
     seed: int | None = None
     rtt: float | None = None
     node_id: str | None = None
@@ -308,13 +261,8 @@ class SequentialSender:
         """One sequential run. ``rtt`` serves this run's tokens at their own RTT, so runs on
         other session keys can go on at other RTTs at the same time; ``send_at`` and ``busy_policy`` override
         the settings for this run."""
-        settings = dataclasses.replace(
-            self.settings,
-            calls=self.settings.calls if calls is None else calls,
-            gap=self.settings.gap if gap is None else gap,
-            send_at=self.settings.send_at if send_at is None else send_at,
-            busy_policy=self.settings.busy_policy if busy_policy is None else busy_policy,
-        )
+        given = {"calls": calls, "gap": gap, "send_at": send_at, "busy_policy": busy_policy}
+        settings = self.settings.override("arun", **{k: v for k, v in given.items() if v is not None})
         pauser = None
         if settings.pause is not None:
             if self.pause_pgid is None:
@@ -556,9 +504,17 @@ class SequentialSender:
                 earlier.text_done_at is None or earlier.text_done_at > record.sent_at
                 for earlier in records[: record.index - 1]
             )
-            record.letter = classify(record)
-        judge_overlap(records)
-        check_history(records, settings.history)
+        # The observations are complete: the judge reads them and says each call's letter, as new data.
+        records = [
+            dataclasses.replace(
+                record,
+                letter=judged.letter,
+                note=judged.note,
+                answered_twice=judged.answered_twice,
+                history_problem=judged.history_problem,
+            )
+            for record, judged in zip(records, judge(records, settings.history))
+        ]
         # Other sessions ran at the same time: keep the lines that name this one.
         scan = self._log_matches(*log_window, containing=key if concurrent else None)
         result = RaceResult(
@@ -571,19 +527,8 @@ class SequentialSender:
             log_matches_more=scan.more,
             node_id=self.node_id,
             replay=self.replay,
-            settings={
-                "calls": settings.calls,
-                "gap": settings.gap,
-                "timeout": settings.timeout,
-                "pause": list(settings.pause) if settings.pause else None,
-                "history": settings.history,
-                "send_at": settings.send_at,
-                "busy_policy": settings.busy_policy,
-                "preamble": list(settings.preamble),
-                **self.extra,
-            },
-            send_at=settings.send_at,
-            busy_policy=settings.busy_policy,
+            settings=_report_settings(settings, self.extra),
+            spec=settings,
             preamble=list(preamble),
         )
         if self._shrinking:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .driver import DriverSettings, SequentialSender, reports_events
+from .driver import SequentialSender, reports_events
 from .errors import InvalidArgument
 from .gateway.command import placeholders
 from .gateway.launcher import Gateway, LaunchedGateway
@@ -737,17 +737,10 @@ def sequential_sender(
             )
     if problem is not None:
         pytest.fail(problem, pytrace=False)  # a configuration error of this test, said without a traceback
-    settings = DriverSettings(
-        calls=s.force_calls or overrides.get("calls", s.calls),
-        gap=gap,
-        timeout=overrides.get("call_timeout", s.call_timeout),
-        settle=s.settle,
-        pause=overrides.get("pause", s.pause),
-        history=overrides.get("history", s.history),
-        send_at=send_at,
-        busy_policy=overrides.get("busy_policy", s.busy_policy),
-        preamble=overrides.get("preamble", s.preamble),
-    )
+    session_key = overrides.pop("session_key", None)
+    if s.force_calls:
+        overrides["calls"] = s.force_calls  # beats the marker: it replays a shrunk failure
+    settings = s.run_spec.override(request.node.nodeid, **{**overrides, "gap": gap})
     search_mark = request.node.get_closest_marker("replyrace_search")
     search_spec = (
         parse_search_marker(search_mark.args, search_mark.kwargs, request.node.nodeid)
@@ -795,7 +788,7 @@ def sequential_sender(
         },
         on_result=record,
         on_window=record_window,
-        session_key=overrides.get("session_key"),
+        session_key=session_key,
         pause_pgid=pause_pgid,
         shrink_budget=s.shrink,
         parallel=s.parallel,

@@ -26,10 +26,20 @@ from .gateway.readiness import ReadyCheck
 from .loopback import is_loopback_host
 from .markers import parse_pause, parse_search_spec
 from .provider.model import MAX_PIECES, MAX_TOOL_CALLS, MAX_WORDS, ModelSpec, parse_arguments, parse_tool
-from .records import SEND_ANCHORS
+from .spec import (
+    BUSY_POLICIES,
+    CALLS_MAX,
+    CALLS_MIN,
+    DEFAULTS,
+    HISTORY_MODES,
+    SEND_ANCHORS,
+    BusyPolicy,
+    HistoryMode,
+    RunSpec,
+    SendAt,
+)
 from .transports.api_file import BUILTIN_APIS, ApiFileError, ApiSpec, builtin_text, parse_api
 from .units import DURATION_HELP, MAX_DURATION, MAX_GRACE, format_duration, parse_duration, parse_signed_duration
-from .verdict import BUSY_POLICIES, HISTORY_MODES
 from .window import SearchSpec
 
 __all__ = [
@@ -45,6 +55,8 @@ __all__ = [
     "transport_token",
 ]
 
+RUN = DEFAULTS
+"""The run parameters' one set of defaults, which the options below take."""
 TRANSPORTS = ("http", "openclaw", "openai-chat", "openai-responses", "declared")
 DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses": "/v1/responses"}
 """The send path of each transport that has one, unless --replyrace-http-path says otherwise."""
@@ -460,8 +472,8 @@ OPTIONS: tuple[Option, ...] = (
         "conversation check on the history the provider was given: off, no-duplicates (a turn "
         "twice or out of order is h) or exact (also a missing earlier real turn); default no-duplicates",
         _choice(HISTORY_MODES),
-        "no-duplicates",
-        "off|no-duplicates|exact",
+        RUN.history,
+        "|".join(HISTORY_MODES),
     ),
     Option(
         "gateway_files",
@@ -494,7 +506,7 @@ OPTIONS: tuple[Option, ...] = (
         "text (its reply text was complete), first (its first event arrived), request (the fake provider "
         "received its request) or served (the provider finished serving it; gap may be negative)",
         _choice(SEND_ANCHORS),
-        "end",
+        RUN.send_at,
         "|".join(SEND_ANCHORS),
     ),
     Option(
@@ -502,7 +514,7 @@ OPTIONS: tuple[Option, ...] = (
         "what the gateway promises for a message sent while a turn runs: queue (default; "
         "allows none of b, m, i), reject (b), steer (m), interrupt (i) or any",
         _choice(BUSY_POLICIES),
-        "queue",
+        RUN.busy_policy,
         "|".join(BUSY_POLICIES),
     ),
     Option(
@@ -524,11 +536,13 @@ OPTIONS: tuple[Option, ...] = (
         "/chat.send",
         "PATH",
     ),
-    Option("calls", "sequential calls per run (default 10)", _int_range(1, 10_000), 10, "N"),
+    Option(
+        "calls", f"sequential calls per run (default {RUN.calls})", _int_range(CALLS_MIN, CALLS_MAX), RUN.calls, "N"
+    ),
     Option(
         "force_calls",
         "sequential calls per run that beat markers too (to replay a shrunk failure)",
-        _int_range(1, 10_000),
+        _int_range(CALLS_MIN, CALLS_MAX),
         None,
         "N",
     ),
@@ -561,7 +575,7 @@ OPTIONS: tuple[Option, ...] = (
         "pause after the send_at moment of the previous call before the next send (default 0: send at "
         "once; negative only with send_at served)",
         _signed_duration,
-        0.0,
+        RUN.gap,
         "SECONDS",
     ),
     Option(
@@ -569,7 +583,7 @@ OPTIONS: tuple[Option, ...] = (
         "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "
         "reply (e.g. 20ms:1.5s)",
         _pause,
-        None,
+        RUN.pause,
         "AFTER:LENGTH",
     ),
     Option(
@@ -577,14 +591,14 @@ OPTIONS: tuple[Option, ...] = (
         "seconds to wait after a run's last call for late log lines and late replies, which still "
         "belong to the run (default 0.5; 0 turns it off)",
         _duration(True),
-        0.5,
+        RUN.settle,
         "SECONDS",
     ),
     Option(
         "call_timeout",
         "seconds to wait for one reply before it counts as lost (default 30)",
         _duration(False),
-        30.0,
+        RUN.timeout,
         "SECONDS",
     ),
     Option(
@@ -687,23 +701,23 @@ class Settings:
     stream: bool = False
     headers: tuple[tuple[str, str], ...] = ()
     responses_chain: str = "previous"
-    history: str = "no-duplicates"
+    history: HistoryMode = RUN.history
     gateway_files: tuple[tuple[str, str], ...] = ()
     agent_wait: bool = False
     openclaw_config: Mapping[str, Any] | None = None
-    send_at: str = "end"
-    busy_policy: str = "queue"
-    preamble: tuple[str, ...] = ()
+    send_at: SendAt = RUN.send_at
+    busy_policy: BusyPolicy = RUN.busy_policy
+    preamble: tuple[str, ...] = RUN.preamble
     http_path: str = "/chat.send"
-    calls: int = 10
+    calls: int = RUN.calls
     force_calls: int | None = None
     shrink: float = 30.0
     parallel: int = 1
     search: SearchSpec | None = None
-    gap: float = 0.0
-    pause: tuple[float, float] | None = None
-    settle: float = 0.5
-    call_timeout: float = 30.0
+    gap: float = RUN.gap
+    pause: tuple[float, float] | None = RUN.pause
+    settle: float = RUN.settle
+    call_timeout: float = RUN.timeout
     rtt: float = 0.05
     jitter: float = 0.0
     tool_calls: int = 0
@@ -723,6 +737,23 @@ class Settings:
     def values(self) -> dict[str, Any]:
         """Every option's value by name."""
         return {option.name: getattr(self, option.name) for option in OPTIONS}
+
+    @property
+    def run_spec(self) -> RunSpec:
+        """The run parameters these settings give (a ``replyrace`` marker overrides them per test); each value
+        was checked where it was read, with its source."""
+        return RUN.override(
+            "settings",
+            calls=self.force_calls or self.calls,
+            gap=self.gap,
+            timeout=self.call_timeout,
+            settle=self.settle,
+            pause=self.pause,
+            history=self.history,
+            send_at=self.send_at,
+            busy_policy=self.busy_policy,
+            preamble=self.preamble,
+        )
 
     @property
     def model_spec(self) -> ModelSpec:

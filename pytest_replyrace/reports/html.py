@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..gateway.log import MATCH_LIMIT, quote_line
+from ..letters import LETTERS
 from ..units import format_duration
-from ..verdict import LETTERS
 from ..version import __version__
 from .summary import group_name, summary_rows
 
