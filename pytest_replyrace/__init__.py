@@ -19,6 +19,7 @@ from .provider.faults import FaultPlan, FaultRule
 from .provider.server import FakeProvider, RttSpec
 from .records import CallRecord, JournalEntry, LogMatch
 from .settings import Settings, SettingsError
+from .spec import RunSpec
 from .transports.base import Transport, TransportError, TransportReply
 from .transports.http import HttpTransport
 from .transports.openclaw import OpenClawTransport
@@ -53,6 +54,7 @@ __all__ = [
     "ReadyCheck",
     "ReplyraceError",
     "RttSpec",
+    "RunSpec",
     "SequentialSender",
     "Settings",
     "SettingsError",

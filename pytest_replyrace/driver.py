@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .clock import SEND_SPIN, sleep_until
-from .errors import InvalidArgument, NotStarted
+from .errors import InvalidArgument, NotStarted, RaceFailure
+from .explore import Explorer
 from .gateway.log import LogScan
 from .gateway.nemesis import ProcessPause
 from .judge import judge
@@ -42,9 +43,8 @@ from .transports.base import (
     describe_exception,
     excerpt,
 )
-from .units import format_duration
 from .verdict import RaceResult
-from .window import RaceWindow, SearchSpec, probe_grid, search
+from .window import RaceWindow, SearchSpec
 
 __all__ = ["DriverSettings", "LogSource", "SequentialSender", "probe_message", "reports_events"]
 
@@ -216,11 +216,9 @@ class SequentialSender:
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}:{self.node_id}")
         self.results: list[RaceResult] = []
-        self._shrinking = False
-        self._probing: tuple[str, float, float | None] | None = None
-        """While a grid, a search or a shrink runs: its name, start and budget (for the progress lines)."""
         self._active = 0
-        self._parallel = False  # set while a grid or search runs several sessions at once
+        self.explorer = Explorer(self)
+        """Shrink, grid and window search: many runs through this one's :meth:`arun`."""
 
     def _tag(self, length: int) -> str:
         return "".join(self._rng.choice(_TAG_ALPHABET) for _ in range(length))
@@ -355,31 +353,11 @@ class SequentialSender:
             (log_start, last_reply_mark),
             late,
             self.rtt if rtt is None else rtt,
-            concurrent=self._active > 0 or self._parallel,
+            concurrent=self._active > 0 or self.explorer.concurrent,
             preamble=preamble,
         )
-        self._report_probe(result)
+        self.explorer.report(result)
         return result
-
-    def _report_probe(self, result: RaceResult) -> None:
-        if self._probing is None or self.progress is None:
-            return
-        what, started, budget = self._probing
-        rtt = "-" if result.rtt is None else format_duration(result.rtt)
-        elapsed = time.monotonic() - started
-        of = f" of {budget:g}s" if budget else ""
-        self.progress(
-            f"replyrace: {what} probe rtt={rtt} gap={format_duration(result.gap)} calls={len(result.calls)}"
-            f" -> {result.pattern} ({elapsed:.1f}s{of}) [{self.node_id or 'library'}]"
-        )
-
-    @contextlib.contextmanager
-    def _probes(self, what: str, budget: float | None) -> Iterator[None]:
-        outer, self._probing = self._probing, (what, time.monotonic(), budget)
-        try:
-            yield
-        finally:
-            self._probing = outer
 
     async def _anchor(
         self, previous: _InFlight, settings: DriverSettings, watch: _ProviderWatch | None
@@ -531,10 +509,8 @@ class SequentialSender:
             spec=settings,
             preamble=list(preamble),
         )
-        if self._shrinking:
-            return result  # a shrink probe is not one of the test's runs
-        if (self.shrink_budget > 0 and settings.calls > 2) or self.search_spec is not None:
-            result.on_failure = self._explain_failure
+        if self.explorer.quiet:
+            return result  # a shrink or search probe after a failure is not one of the test's runs
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
@@ -547,65 +523,20 @@ class SequentialSender:
             return LogScan()
         return self.gateway.log_matches(start, late_from=last_reply, containing=containing)
 
-    def _explain_failure(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
-        """What a failing assertion adds: the fewest calls that still fail, and the window around the failure."""
-        try:
-            asyncio.get_running_loop()
-            return None  # inside an async test: no blocking probes; use await sender.ashrink(...)/asearch()
-        except RuntimeError:
-            pass
-        return asyncio.run(self._aexplain_failure(failed, bad))
+    # -- exploring: the explorer beside this driver does it ------------------
 
-    async def _aexplain_failure(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
-        parts = []
-        if self.shrink_budget > 0 and len(failed.calls) > 2:
-            parts.append(await self.ashrink(failed, bad))
-        if self.search_spec is not None:
-            self._shrinking = True  # the search's probes are not the test's runs either
-            try:
-                window = await self.asearch()
-            finally:
-                self._shrinking = False
-            parts.append(window.describe())
-        return "\n".join(p for p in parts if p) or None
+    def explain(self, failure: RaceFailure) -> str | None:
+        """After a failing race assertion: shrink it to the fewest calls that still fail and search the window
+        around it (as the settings ask), append what was found to the failure's message and return it. The
+        plugin calls it after every failed test that used this sender; blocking, for sync code."""
+        return self.explorer.explain(failure)
+
+    async def aexplain(self, failure: RaceFailure) -> str | None:
+        """:meth:`explain` for async code."""
+        return await self.explorer.aexplain(failure)
 
     async def ashrink(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
-        deadline = time.monotonic() + self.shrink_budget
-        self._shrinking = True
-        try:
-            with self._probes("shrink", self.shrink_budget):
-                for calls in range(2, len(failed.calls)):
-                    if time.monotonic() >= deadline:
-                        return f"minimal reproduction: none found within the {self.shrink_budget:g}s shrink budget"
-                    probe = await self.arun(
-                        calls=calls,
-                        gap=failed.gap,
-                        rtt=failed.rtt,
-                        send_at=failed.send_at,
-                        busy_policy=failed.busy_policy,
-                    )
-                    if any(letter in bad for letter in probe.pattern):
-                        command = self.replay_calls(calls) if self.replay_calls is not None else None
-                        rtt = "-" if failed.rtt is None else format_duration(failed.rtt)
-                        return (
-                            f"minimal reproduction: {calls} calls at rtt={rtt}, gap={format_duration(failed.gap)}, "
-                            f"seed {self.seed}: pattern {probe.pattern} (session {probe.session_key})"
-                            + (f"\n  replay it: {command}" if command else "")
-                        )
-        finally:
-            self._shrinking = False
-        return f"minimal reproduction: fewer than {len(failed.calls)} calls did not fail again"
-
-    # -- the window ------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _concurrently(self, on: bool) -> Iterator[None]:
-        """While several sessions run at once, each run keeps only the log lines that name its session."""
-        self._parallel = on
-        try:
-            yield
-        finally:
-            self._parallel = False
+        return await self.explorer.ashrink(failed, bad)
 
     def grid(
         self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None, parallel: int | None = None
@@ -616,12 +547,7 @@ class SequentialSender:
     async def agrid(
         self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None, parallel: int | None = None
     ) -> RaceWindow:
-        parallel = parallel or self.parallel
-        with self._concurrently(parallel > 1), self._probes("grid", None):
-            window = await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel)
-        if self.on_window is not None:
-            self.on_window(window)
-        return window
+        return await self.explorer.agrid(rtts, gaps, calls, parallel)
 
     def search(
         self,
@@ -649,25 +575,6 @@ class SequentialSender:
         max_calls: int | None = None,
         parallel: int | None = None,
     ) -> RaceWindow:
-        spec = self.search_spec
-        if spec is None:
-            if rtt is None or gap is None:
-                raise InvalidArgument(
-                    "search: give rtt=(lo, hi) and gap=(lo, hi), or set them with "
-                    "@pytest.mark.replyrace_search(rtt, gap) or --replyrace-search"
-                )
-            spec = SearchSpec(rtt, gap)
-        parallel = parallel or self.parallel
-        with self._concurrently(parallel > 1), self._probes("window search", budget_s or spec.budget):
-            window = await search(
-                self,
-                rtt or spec.rtt,
-                gap or spec.gap,
-                gaps=gaps or spec.gaps,
-                budget_s=budget_s or spec.budget,
-                calls=max_calls or spec.calls,
-                parallel=parallel,
-            )
-        if self.on_window is not None:
-            self.on_window(window)
-        return window
+        return await self.explorer.asearch(
+            rtt, gap, gaps=gaps, budget_s=budget_s, max_calls=max_calls, parallel=parallel
+        )

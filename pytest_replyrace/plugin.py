@@ -326,6 +326,19 @@ _RANGE_USERS = {
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Exploring after a failed race assertion is a step of its own, after the test (sync or async) returned:
+    the sender shrinks the failure and searches its window, and the failure's message gains what they found."""
+    try:
+        return (yield)
+    except RaceFailure as failure:
+        sender = getattr(item, "funcargs", {}).get("sequential_sender")
+        if isinstance(sender, SequentialSender):
+            sender.explain(failure)
+        raise
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(RaceFailure):

@@ -29,7 +29,7 @@ complete): what a gateway may do with it by its busy policy (:data:`POLICY_ALLOW
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -314,8 +314,6 @@ class RaceResult:
     replay: str | None = None
     """A command that replays this test with the same seed."""
     settings: dict[str, Any] = field(default_factory=dict)
-    on_failure: Callable[[RaceResult, frozenset[str]], str | None] | None = field(default=None, repr=False)
-    """Called when an assertion fails: returns more to print (the minimal reproduction, the window)."""
     send_at: str = DEFAULTS.send_at
     """What each send waited for (see :data:`~pytest_replyrace.records.SEND_ANCHORS`)."""
     busy_policy: str = DEFAULTS.busy_policy
@@ -426,12 +424,9 @@ class RaceResult:
         return lines
 
     def _failure(self, bad: frozenset[str], title: str, headline: str | None = None) -> RaceFailure:
-        text = self.describe(bad, title, headline)
-        if self.on_failure is not None:
-            more = self.on_failure(self, bad)
-            if more:
-                text += "\n" + more
-        return RaceFailure(text)
+        """The failure, carrying this result and its bad letters: exploring after it (a shrink, a window search)
+        is the plugin's step after the test, or the library's ``sender.explain(failure)``, never this one's."""
+        return RaceFailure(self.describe(bad, title, headline), result=self, bad=bad)
 
     def assert_no_fast_fail(self) -> None:
         """Fail when any call is a fast-fail (``f``) or a wrong reply (``w``), a ``b``, ``m`` or ``i`` the
