@@ -31,7 +31,7 @@ from .gateway.nemesis import ProcessPause
 from .judge import judge
 from .provider.server import FakeProvider
 from .records import CallRecord, JournalEntry, PreambleRecord
-from .spec import RunSpec
+from .spec import DriverSettings, RunSpec
 from .tokens import make_token, validate_session_key
 from .transports.base import (
     CallEvents,
@@ -173,10 +173,6 @@ class _ProviderWatch:
 
     def close(self) -> None:
         self._unwatch()
-
-
-DriverSettings = RunSpec
-"""The library's name for a run's parameters (see :class:`~pytest_replyrace.spec.RunSpec`)."""
 
 
 @dataclass

@@ -13,17 +13,13 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .driver import SequentialSender, reports_events
-from .errors import InvalidArgument
+from .errors import InvalidArgument, RaceFailure
 from .gateway.command import placeholders
-from .gateway.launcher import Gateway, LaunchedGateway
 from .gateway.log import DEFAULT_LOG_PATTERNS
-from .gateway.openclaw import OpenClawProfile
-from .gateway.pool import GatewayPool
 from .gateway.processes import ended_processes
 from .markers import (
     MARKERS,
@@ -36,21 +32,19 @@ from .markers import (
     parse_search_marker,
     range_ids,
 )
-from .provider.faults import FaultPlan
-from .provider.server import FakeProvider
-from .reports.html import write_html_report
-from .reports.summary import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
 from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, api_model, load_api, resolve, transport_token
-from .transports.api_file import ApiSpec
-from .transports.base import Transport
-from .transports.declared import DeclaredTransport
-from .transports.http import HttpTransport
-from .transports.openai import OpenAIChatTransport, OpenAIResponsesTransport
-from .transports.openclaw import OpenClawTransport
 from .units import format_duration
-from .verdict import RaceFailure, RaceResult
 from .version import __version__
-from .window import RaceWindow
+
+if TYPE_CHECKING:  # the heavy parts (aiohttp, websockets, the driver) load when a fixture first needs them
+    from .driver import SequentialSender
+    from .gateway.launcher import Gateway
+    from .gateway.pool import GatewayPool
+    from .provider.server import FakeProvider
+    from .transports.api_file import ApiSpec
+    from .transports.base import Transport
+    from .verdict import RaceResult
+    from .window import RaceWindow
 
 SEED_CACHE_KEY = "replyrace/seed"
 
@@ -333,8 +327,11 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         return (yield)
     except RaceFailure as failure:
         sender = getattr(item, "funcargs", {}).get("sequential_sender")
-        if isinstance(sender, SequentialSender):
-            sender.explain(failure)
+        if sender is not None:
+            from .driver import SequentialSender
+
+            if isinstance(sender, SequentialSender):
+                sender.explain(failure)
         raise
 
 
@@ -372,6 +369,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def _write_summary(terminalreporter: Any, config: pytest.Config, state: _RunState) -> None:
+    from .reports.summary import summary_lines
+
     terminalreporter.section("replyrace summary")
     verbose = config.get_verbosity() > 0
     for line, markup in summary_lines(state.results, _outcomes(terminalreporter), verbose=verbose):
@@ -397,6 +396,8 @@ def _write_summary(terminalreporter: Any, config: pytest.Config, state: _RunStat
 
 def _outcomes(terminalreporter: Any) -> dict[str, str]:
     """Each test's outcome word (passed, failed, xfailed, ...) from the reporter's stats."""
+    from .reports.summary import NOT_A_RACE_ASSERTION
+
     outcomes: dict[str, str] = {}
     for word in ("passed", "failed", "xfailed", "xpassed", "error"):
         for report in terminalreporter.stats.get(word, []):
@@ -418,7 +419,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     while state.owned:
         owned = state.owned.pop()
         with contextlib.suppress(Exception):
-            if isinstance(owned, GatewayPool):
+            if hasattr(owned, "stop_all"):  # a GatewayPool
                 owned.stop_all()
             else:
                 owned.stop()
@@ -426,6 +427,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # xdist workers hand their results to the controller, which writes the files
     settings = {k: state.settings.describe(k) for k in state.settings.values}
     if state.settings.report:
+        from .reports.summary import write_json_report
+
         write_json_report(
             state.settings.report,
             state.results,
@@ -435,6 +438,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             restarts=state.restarts,
         )
     if state.settings.html:
+        from .reports.html import write_html_report
+
         write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings, windows=state.windows)
 
 
@@ -476,6 +481,8 @@ def replyrace_seed(pytestconfig: pytest.Config) -> int:
 @pytest.fixture(scope="session")
 def replyrace_provider_server(pytestconfig: pytest.Config) -> Iterator[FakeProvider]:
     """The session's fake provider; prefer ``fake_provider``, which resets it per test."""
+    from .provider.server import FakeProvider
+
     state = _state(pytestconfig)
     provider = FakeProvider(rtt=state.settings.rtt, seed=state.seed, model_spec=state.settings.model_spec).start()
     state.owned.append(provider)
@@ -510,6 +517,8 @@ def fake_provider(
 ) -> Iterator[FakeProvider]:
     """The fake provider, reset for this test and serving at this test's RTT; a failure of its own
     handlers during the test errors the test (pytest-httpserver's ``check_handler_errors``)."""
+    from .provider.faults import FaultPlan
+
     state = _state(request.config)
     jitter = state.settings.jitter
     mark = request.node.get_closest_marker("rtt_range")
@@ -534,6 +543,8 @@ def replyrace_gateway_factory(
     pytestconfig: pytest.Config, replyrace_provider_server: FakeProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayPool]:
     """Launch (``.launch(cmd)``) or attach (``.attach(url)``) gateways; all stop at session end, LIFO."""
+    from .gateway.pool import GatewayPool
+
     state = _state(pytestconfig)
     s = state.settings
     pool = GatewayPool(
@@ -558,6 +569,8 @@ def gateway(
     replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings, pytestconfig: pytest.Config
 ) -> Gateway:
     """The gateway under test: launched from the configured command or attached by URL."""
+    from .gateway.openclaw import OpenClawProfile
+
     if replyrace_settings.gateway_url:
         return replyrace_gateway_factory.attach(replyrace_settings.gateway_url)
     if replyrace_settings.gateway == "openclaw":
@@ -626,6 +639,11 @@ def _warn_without_port(settings: Settings, files: Sequence[tuple[str, Path]]) ->
 
 def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Transport:
     """The transport ``s.transport`` names for the gateway at ``url`` (``api``: the declared transport's file)."""
+    from .transports.declared import DeclaredTransport
+    from .transports.http import HttpTransport
+    from .transports.openai import OpenAIChatTransport, OpenAIResponsesTransport
+    from .transports.openclaw import OpenClawTransport
+
     if s.transport == "http":
         return HttpTransport(url, path=s.http_path)
     if s.transport == "openclaw":
@@ -667,6 +685,8 @@ def replyrace_gateway_watch(
 ) -> Iterator[Gateway]:
     """The gateway, checked before the test (restarted if it died or hung, per ``--replyrace-restart``)
     and after it (a gateway that died during the test errors that test, with its exit and log tail)."""
+    from .gateway.launcher import LaunchedGateway
+
     launched = gateway if isinstance(gateway, LaunchedGateway) else None
     node = request.node
     if launched is not None:
@@ -720,6 +740,8 @@ def sequential_sender(
     replyrace_transport_factory: Callable[[], Transport],
 ) -> SequentialSender:
     """``.run(calls=None, gap=None, session_key=None) -> RaceResult``; ``await .arun(...)`` in async tests."""
+    from .driver import SequentialSender, reports_events
+
     gateway = replyrace_gateway_watch
     state = _state(request.config)
     s = state.settings

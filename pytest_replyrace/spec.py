@@ -35,6 +35,7 @@ __all__ = [
     "LIBRARY",
     "SEND_ANCHORS",
     "BusyPolicy",
+    "DriverSettings",
     "HistoryMode",
     "RunSpec",
     "SendAt",
@@ -207,5 +208,7 @@ class RunSpec:
         return data
 
 
+DriverSettings = RunSpec
+"""The library's name for a run's parameters."""
 DEFAULTS = RunSpec()
 """The one set of defaults (the options' defaults too)."""
