@@ -65,10 +65,13 @@ _WHERE: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
     module = _WHERE.get(name)
     if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+        from .errors import UnknownName
+
+        raise UnknownName(f"module {__name__!r} has no attribute {name!r}")
 
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value

@@ -17,6 +17,7 @@ __all__ = [
     "SettingsError",
     "TransportContractError",
     "TransportError",
+    "UnknownName",
 ]
 
 
@@ -62,6 +63,10 @@ class TransportError(ReplyraceError):
 
 class TransportContractError(ReplyraceError, TypeError):
     """A transport factory made something that does not follow the transport protocol."""
+
+
+class UnknownName(ReplyraceError, AttributeError):
+    """``pytest_replyrace.X`` for a name the package does not export."""
 
 
 class RaceFailure(ReplyraceError, AssertionError):
