@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
-import shlex
 import sys
 import warnings
 import zlib
@@ -17,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import InvalidArgument, RaceFailure
+from .errors import RaceFailure
 from .gateway.command import placeholders
 from .gateway.log import DEFAULT_LOG_PATTERNS
 from .gateway.processes import ended_processes
@@ -32,8 +30,10 @@ from .markers import (
     parse_search_marker,
     range_ids,
 )
-from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, api_model, load_api, resolve, transport_token
-from .units import format_duration
+from .per_test import run_spec_of, search_spec
+from .replay import SEED_CACHE_KEY, replay_command, resolve_seed
+from .settings import OPTIONS, Settings, SettingsError, api_model, load_api, resolve, transport_token
+from .transports.select import TransportChoice
 from .version import __version__
 
 if TYPE_CHECKING:  # the heavy parts (aiohttp, websockets, the driver) load when a fixture first needs them
@@ -45,8 +45,6 @@ if TYPE_CHECKING:  # the heavy parts (aiohttp, websockets, the driver) load when
     from .transports.base import Transport
     from .verdict import RaceResult
     from .window import RaceWindow
-
-SEED_CACHE_KEY = "replyrace/seed"
 
 
 @dataclass(eq=False)
@@ -132,21 +130,6 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini("replyrace_log_patterns", "extra regexes to scan the gateway log for, one per line", type="linelist")
 
 
-def _resolve_seed(config: pytest.Config, raw: int | str | None) -> tuple[int, str]:
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None and "replyrace_seed" in workerinput:
-        return int(workerinput["replyrace_seed"]), "from the xdist controller"
-    cache = getattr(config, "cache", None)
-    if raw == "last":
-        previous = cache.get(SEED_CACHE_KEY, None) if cache is not None else None
-        if isinstance(previous, int):
-            return previous, "the previous run's (--replyrace-seed last)"
-        return random.SystemRandom().randrange(2**32), "fresh: no previous seed was recorded"
-    if isinstance(raw, int):
-        return raw, "given"
-    return random.SystemRandom().randrange(2**32), "fresh"
-
-
 def _check_patterns(patterns: list[str]) -> tuple[str, ...]:
     for pattern in patterns:
         try:
@@ -185,7 +168,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     gateway_templates(settings, config.rootpath)  # a missing template is a usage error before any test runs
-    seed, note = _resolve_seed(config, settings.seed)
+    seed, note = resolve_seed(config, settings.seed)
     extra = list(config.getini("replyrace_log_patterns")) + list(config.getoption("replyrace_log_pattern") or [])
     patterns = _check_patterns(list(DEFAULT_LOG_PATTERNS) + extra)
     state = _RunState(settings=settings, seed=seed, seed_note=note, log_patterns=patterns, api=api)
@@ -637,37 +620,25 @@ def _warn_without_port(settings: Settings, files: Sequence[tuple[str, Path]]) ->
     )
 
 
-def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Transport:
-    """The transport ``s.transport`` names for the gateway at ``url`` (``api``: the declared transport's file)."""
-    from .transports.declared import DeclaredTransport
-    from .transports.http import HttpTransport
-    from .transports.openai import OpenAIChatTransport, OpenAIResponsesTransport
-    from .transports.openclaw import OpenClawTransport
-
-    if s.transport == "http":
-        return HttpTransport(url, path=s.http_path)
-    if s.transport == "openclaw":
-        return OpenClawTransport(url, token=s.token, agent_wait=s.agent_wait, agent_wait_timeout=s.call_timeout)
-    # The default token belongs to the openclaw profile: sent only when chosen, or when that profile runs.
-    token = transport_token(s)
-    if s.transport == "declared":
-        if api is None:
-            raise InvalidArgument("transport declared: no API file was read (--replyrace-api)")
-        return DeclaredTransport(url, api=api, token=token, model=api_model(s, api))
-    common: dict[str, Any] = dict(
+def transport_choice(s: Settings, api: ApiSpec | None = None) -> TransportChoice:
+    """The transport ``s.transport`` names, with what the settings give it (``api``: the declared transport's
+    file). The default token belongs to the openclaw profile: the HTTP transports send it only when chosen, or
+    when that profile runs."""
+    return TransportChoice(
+        s.transport,
         path=s.http_path,
+        token=s.token if s.transport == "openclaw" else transport_token(s),
+        agent_wait=s.agent_wait,
+        agent_wait_timeout=s.call_timeout,
         headers=dict(s.headers),
         model=s.model,
         stream=s.stream,
         session_header=s.session_header,
         session_field=s.session_field,
-        token=token,
+        responses_chain=s.responses_chain,
+        api=api,
+        api_model=api_model(s, api) if api is not None else None,
     )
-    if s.transport == "openai-chat":
-        return OpenAIChatTransport(url, **common)
-    if s.transport == "openai-responses":
-        return OpenAIResponsesTransport(url, chain=s.responses_chain, **common)
-    raise InvalidArgument(f"transport {s.transport!r} is not known; expected one of {', '.join(TRANSPORTS)}")
 
 
 @pytest.fixture
@@ -676,7 +647,8 @@ def replyrace_transport_factory(
 ) -> Callable[[], Transport]:
     """Makes one transport per run; override it to speak your gateway's own API."""
     api = _state(pytestconfig).api
-    return lambda: _build_transport(replyrace_settings, gateway.url, api)
+    choice = transport_choice(replyrace_settings, api)
+    return lambda: choice.make(gateway.url)
 
 
 @pytest.fixture
@@ -711,85 +683,8 @@ def replyrace_gateway_watch(
         )
 
 
-_NOT_REPLAYED = ("seed", "force_calls", "report", "html")
-"""Set by the replay line itself, or outputs a replay does not need."""
-
-
-def _replay_command(config: pytest.Config, node_id: str, seed: int, force_calls: int | None = None) -> str:
-    """A command that reruns ``node_id`` as this run did: the seed and every option given on the command line
-    (ini and environment stay where they are), and the forced call count if any."""
-    settings = _state(config).settings
-    args = ["pytest", node_id, "--replyrace-seed", str(seed)]
-    for option in OPTIONS:
-        if option.name not in _NOT_REPLAYED and settings.source(option.name) == option.flag:
-            args.append(f"{option.flag}={config.getoption(option.dest)}")
-    args += [f"--replyrace-log-pattern={p}" for p in config.getoption("replyrace_log_pattern") or []]
-    calls = force_calls if force_calls is not None else settings.force_calls
-    if calls is not None:
-        args += ["--replyrace-force-calls", str(calls)]
-    return shlex.join(args)
-
-
-@pytest.fixture
-def sequential_sender(
-    request: pytest.FixtureRequest,
-    replyrace_gateway_watch: Gateway,
-    fake_provider: FakeProvider,
-    replyrace_rtt: float,
-    replyrace_gap: float | None,
-    replyrace_transport_factory: Callable[[], Transport],
-) -> SequentialSender:
-    """``.run(calls=None, gap=None, session_key=None) -> RaceResult``; ``await .arun(...)`` in async tests."""
-    from .driver import SequentialSender, reports_events
-
-    gateway = replyrace_gateway_watch
-    state = _state(request.config)
-    s = state.settings
-    overrides: dict[str, Any] = {}
-    mark = request.node.get_closest_marker("replyrace")
-    if mark is not None:
-        overrides = parse_replyrace(mark.args, mark.kwargs, request.node.nodeid, s.send_at)
-    send_at = overrides.get("send_at", s.send_at)
-    gap = replyrace_gap if replyrace_gap is not None else overrides.get("gap", s.gap)
-    where = f"replyrace: {request.node.nodeid}: send_at={send_at!r}"
-    problem = None
-    if gap < 0 and send_at != "served":
-        problem = f"{where}: a negative gap ({format_duration(gap)}) needs send_at 'served'"
-    elif gap < 0 and -gap > replyrace_rtt:
-        rtt = format_duration(replyrace_rtt)
-        problem = (
-            f"{where}: gap {format_duration(gap)} is more than the provider RTT ({rtt}) before the previous "
-            f"call is served; expected a gap from -{rtt}"
-        )
-    elif send_at in ("text", "first"):
-        probe = replyrace_transport_factory()  # made, not opened: only its kind is looked at
-        if not reports_events(probe):
-            problem = (
-                f"{where} waits for an event of the previous answer, and the transport "
-                f"{getattr(probe, 'name', type(probe).__name__)!r} ({type(probe).__name__}) reports none; use "
-                "send_at end, request or served with it, or see docs/09-when-clients-send.md for a transport "
-                "that reports events"
-            )
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)  # a configuration error of this test, said without a traceback
-    session_key = overrides.pop("session_key", None)
-    if s.force_calls:
-        overrides["calls"] = s.force_calls  # beats the marker: it replays a shrunk failure
-    settings = s.run_spec.override(request.node.nodeid, **{**overrides, "gap": gap})
-    search_mark = request.node.get_closest_marker("replyrace_search")
-    search_spec = (
-        parse_search_marker(search_mark.args, search_mark.kwargs, request.node.nodeid)
-        if search_mark is not None
-        else s.search
-    )
-    pause_pgid = getattr(gateway, "pid", None)
-    if settings.pause is not None and pause_pgid is None:
-        pytest.fail(
-            "replyrace: the pause nemesis needs a launched gateway; an attached one has no process group "
-            "this run started",
-            pytrace=False,
-        )
-    node = request.node
+def _recorders(node: pytest.Item) -> tuple[Callable[[RaceResult], None], Callable[[RaceWindow], None]]:
+    """What the sender hands each run's result and each window to: the test's stash, read into its report."""
 
     def record(result: RaceResult) -> None:
         node.stash.setdefault(_PENDING, []).append(result.to_dict())
@@ -806,6 +701,35 @@ def sequential_sender(
         node.stash.setdefault(_PENDING_WINDOWS, []).append({"node_id": node.nodeid, **window.to_dict()})
         node.user_properties.append(("replyrace_window", window.statement()))
 
+    return record, record_window
+
+
+@pytest.fixture
+def sequential_sender(
+    request: pytest.FixtureRequest,
+    replyrace_gateway_watch: Gateway,
+    fake_provider: FakeProvider,
+    replyrace_rtt: float,
+    replyrace_gap: float | None,
+    replyrace_transport_factory: Callable[[], Transport],
+) -> SequentialSender:
+    """``.run(calls=None, gap=None, session_key=None) -> RaceResult``; ``await .arun(...)`` in async tests."""
+    from .driver import SequentialSender
+
+    gateway = replyrace_gateway_watch
+    state = _state(request.config)
+    s = state.settings
+    node = request.node
+    settings, session_key = run_spec_of(node, s, replyrace_gap, replyrace_rtt, replyrace_transport_factory)
+    pause_pgid = getattr(gateway, "pid", None)
+    if settings.pause is not None and pause_pgid is None:
+        pytest.fail(
+            "replyrace: the pause nemesis needs a launched gateway; an attached one has no process group "
+            "this run started",
+            pytrace=False,
+        )
+
+    record, record_window = _recorders(node)
     return SequentialSender(
         replyrace_transport_factory,
         provider=fake_provider,
@@ -814,7 +738,7 @@ def sequential_sender(
         seed=state.seed,
         rtt=replyrace_rtt,
         node_id=node.nodeid,
-        replay=_replay_command(request.config, node.nodeid, state.seed),
+        replay=replay_command(request.config, s, node.nodeid, state.seed),
         extra={
             "transport": s.transport,
             "stream": s.stream,
@@ -827,8 +751,8 @@ def sequential_sender(
         pause_pgid=pause_pgid,
         shrink_budget=s.shrink,
         parallel=s.parallel,
-        search_spec=search_spec,
+        search_spec=search_spec(node, s),
         # One line per probe of a grid, search or shrink on the terminal; -q keeps it quiet.
         progress=terminal_writer(request.config, quiet=True),
-        replay_calls=lambda calls: _replay_command(request.config, node.nodeid, state.seed, force_calls=calls),
+        replay_calls=lambda calls: replay_command(request.config, s, node.nodeid, state.seed, force_calls=calls),
     )

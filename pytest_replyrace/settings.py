@@ -39,6 +39,7 @@ from .spec import (
     SendAt,
 )
 from .transports.api_file import BUILTIN_APIS, ApiFileError, ApiSpec, builtin_text, parse_api
+from .transports.select import TRANSPORTS, TransportName
 from .units import DURATION_HELP, MAX_DURATION, MAX_GRACE, format_duration, parse_duration, parse_signed_duration
 from .window import SearchSpec
 
@@ -57,7 +58,6 @@ __all__ = [
 
 RUN = DEFAULTS
 """The run parameters' one set of defaults, which the options below take."""
-TRANSPORTS = ("http", "openclaw", "openai-chat", "openai-responses", "declared")
 DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses": "/v1/responses"}
 """The send path of each transport that has one, unless --replyrace-http-path says otherwise."""
 RESPONSES_CHAINS = ("previous", "conversation", "header")
@@ -692,7 +692,7 @@ class Settings:
     node: str = "node"
     openclaw_api: str = "openai-completions"
     openclaw_tools: str | None = None
-    transport: str = "http"
+    transport: TransportName = "http"
     api: str | None = None
     token: str = "replyrace-token"
     session_header: str | None = None
