@@ -17,8 +17,6 @@ import pytest
 
 from .errors import RaceFailure
 from .gateway.command import placeholders
-from .gateway.log import DEFAULT_LOG_PATTERNS
-from .gateway.processes import ended_processes
 from .markers import (
     MARKERS,
     MarkerError,
@@ -53,6 +51,7 @@ class _RunState:
     seed: int
     seed_note: str
     log_patterns: tuple[str, ...]
+    """The extra log patterns given (ini and command line), checked; the defaults are added where a gateway starts."""
     api: ApiSpec | None = None
     """The declared transport's API file, read and checked at configure time."""
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -170,7 +169,7 @@ def pytest_configure(config: pytest.Config) -> None:
     gateway_templates(settings, config.rootpath)  # a missing template is a usage error before any test runs
     seed, note = resolve_seed(config, settings.seed)
     extra = list(config.getini("replyrace_log_patterns")) + list(config.getoption("replyrace_log_pattern") or [])
-    patterns = _check_patterns(list(DEFAULT_LOG_PATTERNS) + extra)
+    patterns = _check_patterns(extra)  # the defaults (gateway.log) join them when a gateway starts
     state = _RunState(settings=settings, seed=seed, seed_note=note, log_patterns=patterns, api=api)
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "replyrace-state")
@@ -333,7 +332,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if pending_list:
             setattr(report, attribute, list(pending_list))
             pending_list.clear()
-    ended = ended_processes()  # a gateway stopped in this phase (session teardown, say) had to end these
+    # A gateway stopped in this phase (session teardown, say) had to end these; none if none was ever started.
+    processes = sys.modules.get("pytest_replyrace.gateway.processes")
+    ended = processes.ended_processes() if processes is not None else []
     if ended:
         report.replyrace_ended = [{"pid": p.pid, "name": p.name, "gateway": p.gateway} for p in ended]
     return report
@@ -526,6 +527,7 @@ def replyrace_gateway_factory(
     pytestconfig: pytest.Config, replyrace_provider_server: FakeProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayPool]:
     """Launch (``.launch(cmd)``) or attach (``.attach(url)``) gateways; all stop at session end, LIFO."""
+    from .gateway.log import DEFAULT_LOG_PATTERNS
     from .gateway.pool import GatewayPool
 
     state = _state(pytestconfig)
@@ -536,7 +538,7 @@ def replyrace_gateway_factory(
         ready_timeout=s.ready_timeout,
         stop_grace=s.stop_grace,
         cwd=pytestconfig.rootpath,
-        log_patterns=state.log_patterns,
+        log_patterns=(*DEFAULT_LOG_PATTERNS, *state.log_patterns),
         state_root=tmp_path_factory.mktemp("replyrace"),
         progress=terminal_writer(pytestconfig),
     )

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import InvalidArgument, SettingsError
@@ -24,7 +24,6 @@ from .gateway.command import PLACEHOLDERS, format_command
 from .gateway.openclaw import OPENCLAW_APIS, OPENCLAW_TOOL_PROFILES
 from .gateway.readiness import ReadyCheck
 from .loopback import is_loopback_host
-from .markers import parse_pause, parse_search_spec
 from .provider.model import MAX_PIECES, MAX_TOOL_CALLS, MAX_WORDS, ModelSpec, parse_arguments, parse_tool
 from .spec import (
     BUSY_POLICIES,
@@ -41,7 +40,9 @@ from .spec import (
 from .transports.api_file import BUILTIN_APIS, ApiFileError, ApiSpec, builtin_text, parse_api
 from .transports.select import TRANSPORTS, TransportName
 from .units import DURATION_HELP, MAX_DURATION, MAX_GRACE, format_duration, parse_duration, parse_signed_duration
-from .window import SearchSpec
+
+if TYPE_CHECKING:
+    from .window import SearchSpec
 
 __all__ = [
     "OPTIONS",
@@ -178,10 +179,14 @@ def _tool_arguments(raw: str, where: str) -> str:
 
 
 def _pause(raw: str, where: str) -> tuple[float, float] | None:
+    from .markers import parse_pause  # read only when the option is given
+
     return parse_pause(raw, where)
 
 
 def _search(raw: str, where: str) -> SearchSpec:
+    from .markers import parse_search_spec  # read only when the option is given
+
     return parse_search_spec(raw, where)
 
 
@@ -774,8 +779,10 @@ class Settings:
         value = getattr(self, name)
         if isinstance(value, float) and name not in ("jitter",):
             return format_duration(value)
-        if isinstance(value, (ReadyCheck, SearchSpec)):
-            return value.text if isinstance(value, ReadyCheck) else value.text()
+        if isinstance(value, ReadyCheck):
+            return value.text
+        if name == "search" and value is not None:  # a SearchSpec
+            return str(value.text())
         if name == "headers":  # values may be credentials: names only
             return ", ".join(f"{header}: …" for header, _ in value)
         if name == "openclaw_config":
