@@ -301,6 +301,8 @@ class Option:
     line), the flag singular and repeatable (``--replyrace-header``); ``parse`` reads one item."""
     singular: str | None = None
     """The flag's name for a list whose name is not a plural in -s (``preamble``)."""
+    knob: str | None = None
+    """The run parameter (a :class:`~pytest_replyrace.spec.RunSpec` field) this option sets, if any."""
 
     @property
     def ini(self) -> str:
@@ -479,6 +481,7 @@ OPTIONS: tuple[Option, ...] = (
         _choice(HISTORY_MODES),
         RUN.history,
         "|".join(HISTORY_MODES),
+        knob="history",
     ),
     Option(
         "gateway_files",
@@ -513,6 +516,7 @@ OPTIONS: tuple[Option, ...] = (
         _choice(SEND_ANCHORS),
         RUN.send_at,
         "|".join(SEND_ANCHORS),
+        knob="send_at",
     ),
     Option(
         "busy_policy",
@@ -521,6 +525,7 @@ OPTIONS: tuple[Option, ...] = (
         _choice(BUSY_POLICIES),
         RUN.busy_policy,
         "|".join(BUSY_POLICIES),
+        knob="busy_policy",
     ),
     Option(
         "preamble",
@@ -532,6 +537,7 @@ OPTIONS: tuple[Option, ...] = (
         "MSG",
         repeat=True,
         singular="preamble",
+        knob="preamble",
     ),
     Option(
         "http_path",
@@ -542,7 +548,12 @@ OPTIONS: tuple[Option, ...] = (
         "PATH",
     ),
     Option(
-        "calls", f"sequential calls per run (default {RUN.calls})", _int_range(CALLS_MIN, CALLS_MAX), RUN.calls, "N"
+        "calls",
+        f"sequential calls per run (default {RUN.calls})",
+        _int_range(CALLS_MIN, CALLS_MAX),
+        RUN.calls,
+        "N",
+        knob="calls",
     ),
     Option(
         "force_calls",
@@ -582,6 +593,7 @@ OPTIONS: tuple[Option, ...] = (
         _signed_duration,
         RUN.gap,
         "SECONDS",
+        knob="gap",
     ),
     Option(
         "pause",
@@ -590,6 +602,7 @@ OPTIONS: tuple[Option, ...] = (
         _pause,
         RUN.pause,
         "AFTER:LENGTH",
+        knob="pause",
     ),
     Option(
         "settle",
@@ -598,6 +611,7 @@ OPTIONS: tuple[Option, ...] = (
         _duration(True),
         RUN.settle,
         "SECONDS",
+        knob="settle",
     ),
     Option(
         "call_timeout",
@@ -605,6 +619,7 @@ OPTIONS: tuple[Option, ...] = (
         _duration(False),
         RUN.timeout,
         "SECONDS",
+        knob="timeout",
     ),
     Option(
         "rtt", "provider RTT for tests without an rtt_range marker (default 50ms)", _duration(True), 0.05, "SECONDS"
@@ -747,18 +762,10 @@ class Settings:
     def run_spec(self) -> RunSpec:
         """The run parameters these settings give (a ``replyrace`` marker overrides them per test); each value
         was checked where it was read, with its source."""
-        return RUN.override(
-            "settings",
-            calls=self.force_calls or self.calls,
-            gap=self.gap,
-            timeout=self.call_timeout,
-            settle=self.settle,
-            pause=self.pause,
-            history=self.history,
-            send_at=self.send_at,
-            busy_policy=self.busy_policy,
-            preamble=self.preamble,
-        )
+        values = {option.knob: getattr(self, option.name) for option in OPTIONS if option.knob is not None}
+        if self.force_calls:
+            values["calls"] = self.force_calls
+        return RUN.override("settings", **values)
 
     @property
     def model_spec(self) -> ModelSpec:

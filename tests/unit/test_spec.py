@@ -9,7 +9,7 @@ import pytest
 from pytest_replyrace import DriverSettings, RunSpec, Settings
 from pytest_replyrace.errors import InvalidArgument, MarkerError
 from pytest_replyrace.markers import parse_replyrace
-from pytest_replyrace.settings import OPTIONS_BY_NAME
+from pytest_replyrace.settings import OPTIONS, OPTIONS_BY_NAME
 from pytest_replyrace.spec import CHECKS, DEFAULTS, SEND_ANCHORS
 
 WHERE = "t.py::test_x"
@@ -23,8 +23,10 @@ def test_driver_settings_is_the_run_spec_and_frozen() -> None:
         spec.calls = 4  # type: ignore[misc]
 
 
-def test_every_knob_has_its_one_check() -> None:
-    assert {f.name for f in dataclasses.fields(RunSpec)} == set(CHECKS) | {"gap"}
+def test_every_knob_has_its_one_check_and_its_option() -> None:
+    knobs = {f.name for f in dataclasses.fields(RunSpec)}
+    assert knobs == set(CHECKS) | {"gap"}
+    assert knobs == {option.knob for option in OPTIONS if option.knob is not None}
 
 
 def test_the_settings_take_the_spec_defaults() -> None:
