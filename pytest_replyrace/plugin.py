@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .errors import RaceFailure
-from .gateway.command import placeholders
 from .markers import (
     MARKERS,
     MarkerError,
@@ -31,6 +30,7 @@ from .markers import (
 from .per_test import run_spec_of, search_spec
 from .replay import SEED_CACHE_KEY, replay_command, resolve_seed
 from .settings import OPTIONS, Settings, SettingsError, api_model, load_api, resolve, transport_token
+from .templates import gateway_templates, warn_without_port
 from .transports.select import TransportChoice
 from .version import __version__
 
@@ -178,24 +178,6 @@ def pytest_configure(config: pytest.Config) -> None:
         cache.set(SEED_CACHE_KEY, seed)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(seed), "replyrace-xdist")
-
-
-def gateway_templates(settings: Settings, rootpath: Path) -> list[tuple[str, Path]]:
-    """``replyrace_gateway_files`` as (dest, template path) pairs, each template readable (absolute, or relative
-    to the rootdir); a usage error names the one that is not and where the setting came from."""
-    files = []
-    for dest, template in settings.gateway_files:
-        path = Path(template) if Path(template).is_absolute() else rootpath / template
-        try:
-            path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise pytest.UsageError(
-                f"{settings.source('gateway_files')}: the template {template!r} of gateway file {dest!r} cannot be "
-                f"read ({path}: {type(exc).__name__}: {exc}); expected a readable text file, absolute or relative "
-                f"to the rootdir {rootpath}"
-            ) from None
-        files.append((dest, path))
-    return files
 
 
 def _state(config: pytest.Config) -> _RunState:
@@ -580,7 +562,7 @@ def gateway(
         return replyrace_gateway_factory.launch_openclaw(profile)
     if replyrace_settings.gateway_cmd:
         files = gateway_templates(replyrace_settings, pytestconfig.rootpath)
-        _warn_without_port(replyrace_settings, files)
+        warn_without_port(replyrace_settings, files)
         return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd, files=files)
     how = (
         "set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or --replyrace-gateway-cmd, or "
@@ -593,33 +575,6 @@ def gateway(
             pytrace=False,
         )
     pytest.skip(f"replyrace: no gateway configured; {how}")
-
-
-class GatewayPortWarning(pytest.PytestWarning):
-    """The gateway command has no ``{port}``: the gateway must read ``REPLYRACE_GATEWAY_PORT``."""
-
-
-PORT_WARNING_FILTER = "ignore:the gateway command has no"
-
-
-def _warn_without_port(settings: Settings, files: Sequence[tuple[str, Path]]) -> None:
-    command = settings.gateway_cmd
-    if command is None or "port" in placeholders(command):
-        return
-    if any("{port}" in template.read_text(encoding="utf-8") for _, template in files):
-        return  # the port reaches the gateway through its config file
-    # Silenced by its message, not its class: a filter naming our class would import this package before
-    # pytest can mark it for assertion rewriting (PytestAssertRewriteWarning, an error under -W error).
-    warnings.warn(
-        GatewayPortWarning(
-            f"the gateway command has no {{port}} (replyrace: {command!r}, {settings.source('gateway_cmd')}); the "
-            "gateway must then listen on the port in the environment variable REPLYRACE_GATEWAY_PORT, or readiness "
-            "waits on a port nothing listens on. Add --port {port} (or your gateway's flag, or {port} in a gateway "
-            "file template), or, if it does read "
-            f"REPLYRACE_GATEWAY_PORT, silence this with the ini line: filterwarnings = {PORT_WARNING_FILTER}"
-        ),
-        stacklevel=2,
-    )
 
 
 def transport_choice(s: Settings, api: ApiSpec | None = None) -> TransportChoice:
