@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
-from ..errors import GatewayStartError
+from ..errors import GatewayStartError, NotStarted
 from ..loopback import free_port
 from ..units import MAX_GRACE, parse_duration
 from . import reaper
@@ -35,8 +35,11 @@ __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
 class Gateway(Protocol):
     """What the plugin needs from a gateway, launched or attached."""
 
-    url: str
-    port: int
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
 
     def start(self) -> Gateway: ...
 
@@ -99,30 +102,15 @@ class LaunchedGateway:
         self.ready_timeout, self.stop_grace = check_waits(ready_timeout, stop_grace)
         self.provider_url = provider_url
         self.template = command
+        format_command(command, {"port": "1", "provider_url": provider_url, "state_dir": ".", "python": "python"})
         self._own_state_dir = state_dir is None
-        self.state_dir = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="replyrace-gw-"))
-        if self._own_state_dir:
-            reaper.register_dir(self.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.state_dir / "gateway.log"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        values = {
-            "port": str(self.port),
-            "provider_url": provider_url,
-            "state_dir": str(self.state_dir),
-            "python": sys.executable,
-        }
-        self.placeholders = values
+        self._state_dir = Path(state_dir) if state_dir is not None else None
+        self._port: int | None = None
+        self._command: list[str] | None = None
         self.files = list(files)
-        try:
-            self.command = format_command(command, values)
-        except ValueError:
-            self._remove_state_dir()
-            raise
         self.extra_env = dict(env or {})
         self.cwd = Path(cwd) if cwd is not None else None
-        self._log = LogReader(self.log_path, log_patterns)
+        self._log = LogReader(None, log_patterns)
         self._extra: list[LogReader] = []
         self._extra_marks: dict[int, list[int]] = {}
         self.extra_logs = extra_logs
@@ -136,7 +124,66 @@ class LaunchedGateway:
         self.on_ready: Callable[[LaunchedGateway], None] | None = None
         """Called after every start once the gateway is ready (a warm-up turn, say)."""
 
+    def prepare(self) -> LaunchedGateway:
+        """Make the state dir (registered with the watchdog when it is our own), take a free port and fill the
+        command; idempotent. :meth:`start` does it first; call it earlier to learn ``port``, ``url`` or
+        ``state_dir`` before the gateway starts (to write a config that names them, say)."""
+        if self._port is not None:
+            return self
+        if self._state_dir is None:
+            self._state_dir = Path(tempfile.mkdtemp(prefix="replyrace-gw-"))
+        if self._own_state_dir:
+            reaper.register_dir(self._state_dir)
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        self._log = LogReader(self._state_dir / "gateway.log", [p for p, _ in self._log.patterns])
+        self._port = free_port()
+        self._command = format_command(self.template, self.placeholders)
+        return self
+
+    def _prepared(self, what: str) -> None:
+        if self._port is None:
+            raise NotStarted(f"the gateway's {what} is known once it is prepared; call prepare() or start() first")
+
+    @property
+    def state_dir(self) -> Path:
+        if self._state_dir is None:
+            self._prepared("state dir")
+        assert self._state_dir is not None
+        return self._state_dir
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "gateway.log"
+
+    @property
+    def port(self) -> int:
+        self._prepared("port")
+        assert self._port is not None
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def command(self) -> list[str]:
+        self._prepared("command")
+        assert self._command is not None
+        return self._command
+
+    @property
+    def placeholders(self) -> dict[str, str]:
+        """The values the command template and the config templates are filled with."""
+        return {
+            "port": str(self.port),
+            "provider_url": self.provider_url,
+            "state_dir": str(self.state_dir),
+            "python": sys.executable,
+        }
+
     def __repr__(self) -> str:
+        if self._port is None:
+            return f"LaunchedGateway({self.template!r}, not prepared)"
         return f"LaunchedGateway({shlex.join(self.command)!r}, url={self.url!r}, pid={self.pid})"
 
     @property
@@ -176,6 +223,7 @@ class LaunchedGateway:
     def start(self) -> LaunchedGateway:
         if self._group is not None:
             return self
+        self.prepare()
         self._check_port_free()
         self.write_files()
         self._log_handle = open(self.log_path, "ab")  # noqa: SIM115 - held open for the gateway's life, closed in stop()
@@ -338,9 +386,9 @@ class LaunchedGateway:
             self._log_handle = None
 
     def _remove_state_dir(self) -> None:
-        if self._own_state_dir:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-            reaper.unregister_dir(self.state_dir)
+        if self._own_state_dir and self._state_dir is not None:
+            shutil.rmtree(self._state_dir, ignore_errors=True)
+            reaper.unregister_dir(self._state_dir)
 
     @property
     def extra_logs(self) -> list[tuple[Path, Callable[[str], str]]]:
