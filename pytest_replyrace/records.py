@@ -73,6 +73,9 @@ class JournalEntry(_Record):
     """When each streamed piece was planned, in seconds after arrival (empty for a JSON answer)."""
     written: list[float] = field(default_factory=list)
     """When each streamed piece went out, in seconds after arrival (next to ``schedule``)."""
+    quoted: list[str] = field(default_factory=list)
+    """Tokens inside the provider's own replies quoted in the latest user turn, in order (never in ``tokens``): for
+    a side step, the call whose reply it quotes."""
     closed_at: float | None = None
     """When the gateway closed the connection before the provider finished its answer (seen as it happened,
     during a held first token or a paced stream alike); None when it did not."""

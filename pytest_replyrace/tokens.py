@@ -19,6 +19,7 @@ __all__ = [
     "make_token",
     "newest_token",
     "own_tokens",
+    "quoted_tokens",
     "strip_quoted_replies",
     "validate_session_key",
 ]
@@ -44,6 +45,13 @@ def strip_quoted_replies(text: str | None) -> str:
 def own_tokens(text: str | None) -> list[str]:
     """The tokens of ``text`` outside quoted replies (see :func:`strip_quoted_replies`), in order."""
     return find_tokens(strip_quoted_replies(text))
+
+
+def quoted_tokens(text: str | None) -> list[str]:
+    """The tokens inside the provider's replies quoted in ``text``, in order: whose reply a step quotes."""
+    if not text:
+        return []
+    return find_tokens(" ".join(match.group(0) for match in QUOTED_REPLY_RE.finditer(text)))
 
 
 def make_token(run_tag: str, index: int) -> str:

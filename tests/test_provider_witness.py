@@ -68,6 +68,8 @@ def _closed_entry(provider: FakeProvider) -> JournalEntry:
 def test_a_gateway_that_closes_mid_stream_is_journaled_when_it_closes(provider: FakeProvider) -> None:
     provider.model(ttft=0.05, reply_pieces=4)
     provider.set_rtt(3.0)  # pieces at 0.05 s, then about 1 s apart: the close falls between two writes
+    seen: list[str] = []
+    provider.watch(lambda kind, entry: seen.append(kind))
     sock = _open_stream(provider, "rr-wit1-1")
     first = sock.recv(4096)  # the headers and the first piece
     assert b"200 OK" in first
@@ -79,6 +81,7 @@ def test_a_gateway_that_closes_mid_stream_is_journaled_when_it_closes(provider: 
     assert entry.closed_at < entry.arrived_at + entry.schedule[1]  # before the next write, not at it
     assert (entry.status, entry.error) == (499, "client went away before the reply was complete")
     assert len(entry.written) == 1
+    assert seen == ["request", "closed"]  # never "end": it was not served
 
 
 def test_a_gateway_that_closes_while_the_first_token_is_held_is_journaled_when_it_closes(
@@ -207,6 +210,7 @@ def test_a_step_that_quotes_the_reply_as_a_user_message_is_a_side_step(provider:
     assert text == NO_TOKEN_REPLY and "rr-" not in text
     (entry,) = provider.journal
     assert (entry.kind, entry.tokens, entry.history, entry.served) == ("side", [], ["rr-side-1"], True)
+    assert entry.quoted == ["rr-side-1"]  # whose reply it quotes
 
 
 def test_a_message_beside_a_quote_keeps_its_own_token(provider: FakeProvider) -> None:
@@ -214,7 +218,7 @@ def test_a_message_beside_a_quote_keeps_its_own_token(provider: FakeProvider) ->
     status, answer = post(provider, "/v1/chat/completions", body)
     assert status == 200 and answer["choices"][0]["message"]["content"] == "ECHO rr-side-2"
     (entry,) = provider.journal
-    assert (entry.kind, entry.tokens) == ("text", ["rr-side-2"])
+    assert (entry.kind, entry.tokens, entry.quoted) == ("text", ["rr-side-2"], ["rr-side-1"])
 
 
 def test_a_side_step_gets_text_even_when_the_model_calls_tools(provider: FakeProvider) -> None:

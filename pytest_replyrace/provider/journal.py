@@ -18,7 +18,8 @@ from ..records import JournalEntry
 __all__ = ["Journal", "Watcher"]
 
 Watcher = Callable[[str, JournalEntry], None]
-"""``callback(kind, entry)``: ``"request"`` once a request's plan is known, ``"end"`` when it ended."""
+"""``callback(kind, entry)``: ``"request"`` once a request's plan is known, ``"end"`` when it was served or ended
+by a fault, ``"closed"`` when the gateway closed it before the provider finished (``ended_at`` stays None)."""
 
 
 def _copy(entry: JournalEntry) -> JournalEntry:
@@ -31,6 +32,7 @@ def _copy(entry: JournalEntry) -> JournalEntry:
         tools=list(entry.tools),
         schedule=list(entry.schedule),
         written=list(entry.written),
+        quoted=list(entry.quoted),
     )
 
 
@@ -105,10 +107,12 @@ class Journal:
         with self._lock:
             if entry.closed_at is None and entry.ended_at is None:
                 entry.closed_at = time.monotonic()
-            if entry.error is None and entry.ended_at is None:
+            closed = entry.closed_at is not None and entry.error is None and entry.ended_at is None
+            if closed:
                 entry.status = 499
                 entry.error = why
-        self.notify("end", entry)
+        if closed:
+            self.notify("closed", entry)
 
     def stamp(self, entry: JournalEntry) -> None:
         """The instant a piece goes out, next to its plan."""

@@ -210,8 +210,8 @@ class FakeProvider:
     def watch(self, callback: Callable[[str, JournalEntry], None]) -> Callable[[], None]:
         """Call ``callback(kind, entry)`` on the provider's thread as requests come and go: ``"request"`` once a
         request's tokens and RTT are known (its planned end is ``arrived_at + rtt``), ``"end"`` when it was
-        served, ended by a fault or closed by the gateway. The callback must be quick and thread-safe
-        (``loop.call_soon_threadsafe``); returns the function that stops the watch."""
+        served or ended by a fault, ``"closed"`` when the gateway closed it first (``closed_at``). The callback
+        must be quick and thread-safe (``loop.call_soon_threadsafe``); returns the function that stops the watch."""
         return self._journal.watch(callback)
 
     @property

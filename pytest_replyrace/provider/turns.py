@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..records import JournalEntry
-from ..tokens import call_number, newest_token, own_tokens
+from ..tokens import call_number, newest_token, own_tokens, quoted_tokens
 from .dialects import ChatRequest, ToolCall, chat_pairs, turn_split
 from .faults import FaultPlan, FaultRule
 from .journal import Journal
@@ -153,6 +153,7 @@ class TurnPlanner:
             elif not tokens:
                 entry.kind = "side"  # only quotes of earlier replies, or no token at all: a step beside the turns
             entry.tokens = tokens
+            entry.quoted = [token for text in parsed.turn for token in quoted_tokens(text)]
         return tokens
 
     def _rtt_spec(self, newest: str | None) -> RttSpec:

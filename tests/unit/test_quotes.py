@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_replyrace.provider.dialects import RESULT_ROLE, TOOL_ROLE, Pairing, tool_pairing
-from pytest_replyrace.tokens import own_tokens, strip_quoted_replies
+from pytest_replyrace.tokens import own_tokens, quoted_tokens, strip_quoted_replies
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,14 @@ def test_own_tokens_skip_the_tokens_inside_a_quote() -> None:
     assert own_tokens("before ECHO rr-k3q8-1 after, probe rr-k3q8-2") == ["rr-k3q8-2"]
     assert own_tokens("probe rr-k3q8-1 and ECHO rr-k3q8-1") == ["rr-k3q8-1"]
     assert own_tokens(None) == []
+
+
+def test_quoted_tokens_are_the_ones_inside_quotes() -> None:
+    assert quoted_tokens("[responder] said: ECHO rr-k3q8-1 rr-k3q8-2, then probe rr-k3q8-3") == [
+        "rr-k3q8-1",
+        "rr-k3q8-2",
+    ]
+    assert quoted_tokens("probe rr-k3q8-3") == [] and quoted_tokens(None) == []
 
 
 def test_strip_quoted_replies_is_pure_and_idempotent() -> None:
