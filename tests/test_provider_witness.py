@@ -101,6 +101,19 @@ def test_a_gateway_that_closes_while_the_first_token_is_held_is_journaled_when_i
     assert entry.written == [] and entry.ended_at is None
 
 
+def test_a_request_the_provider_cut_short_by_stopping_was_not_closed_by_the_gateway(provider: FakeProvider) -> None:
+    provider.faults("ttft", calls=[1], ttft=30.0)
+    sock = _open_stream(provider, "rr-wit4-1")
+    deadline = time.monotonic() + 5.0
+    while not provider.journal or provider.journal[0].fault is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    provider.stop()
+    sock.close()
+    (entry,) = provider.journal
+    assert entry.closed_at is None
+
+
 def test_an_answer_the_provider_finished_has_no_close(provider: FakeProvider) -> None:
     status, _ = post(provider, "/v1/chat/completions", chat(("user", "hi rr-wit3-1")))
     assert status == 200

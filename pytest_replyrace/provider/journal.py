@@ -45,6 +45,8 @@ class Journal:
         self._seq = 0
         self._watchers: list[Watcher] = []
         self._handler_errors: list[str] = []
+        self.stopping = False
+        """Set while the server stops: a request it cuts short was not closed by the gateway."""
 
     @contextlib.contextmanager
     def editing(self) -> Iterator[None]:
@@ -105,7 +107,7 @@ class Journal:
     def closed(self, entry: JournalEntry, why: str) -> None:
         """The gateway closed the connection before the provider finished: ``closed_at`` is now."""
         with self._lock:
-            if entry.closed_at is None and entry.ended_at is None:
+            if entry.closed_at is None and entry.ended_at is None and not self.stopping:
                 entry.closed_at = time.monotonic()
             closed = entry.closed_at is not None and entry.error is None and entry.ended_at is None
             if closed:

@@ -115,10 +115,12 @@ class FakeProvider:
         return app
 
     def start(self, timeout: float = 10.0) -> FakeProvider:
+        self._journal.stopping = False
         self._site.start(timeout)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._journal.stopping = True  # requests cut short now were not closed by the gateway
         self._site.stop(timeout)
 
     def __enter__(self) -> FakeProvider:
