@@ -78,6 +78,9 @@ class ServerThread:
         try:
             loop.run_forever()
         finally:
+            # Connections the shutdown closed release their sockets on the loop's next turn: give it that turn,
+            # so a request still in flight at stop() leaves no open socket behind.
+            loop.run_until_complete(asyncio.sleep(0))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
