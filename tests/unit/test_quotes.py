@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_replyrace.provider.dialects import RESULT_ROLE, TOOL_ROLE, Pairing, tool_pairing
+from pytest_replyrace.provider.dialects import DIALECTS, RESULT_ROLE, TOOL_ROLE, Pairing, tool_pairing
 from pytest_replyrace.tokens import own_tokens, quoted_tokens, strip_quoted_replies
 
 
@@ -63,3 +63,40 @@ def test_a_result_without_its_call_is_unpaired_unless_chained() -> None:
     assert tool_pairing(triples) == Pairing((), ("z",), result_at=1)
     assert tool_pairing(triples, chained=True) is None
     assert tool_pairing([("user", "q", ()), (RESULT_ROLE, "", ("?",))]) is None  # a result that names no id
+
+
+def _responses(*items: dict[str, str], chained: bool = False) -> dict[str, object]:
+    body: dict[str, object] = {"model": "m", "input": [{"role": "user", "content": "q rr-pair-1"}, *items]}
+    if chained:
+        body["previous_response_id"] = "resp_1"
+    return body
+
+
+def test_responses_function_calls_in_a_row_are_one_step() -> None:
+    parse = DIALECTS["openai-responses"].parse
+    calls = [{"type": "function_call", "call_id": c, "name": "clock", "arguments": "{}"} for c in ("a", "b")]
+    outputs = [{"type": "function_call_output", "call_id": c, "output": "1"} for c in ("b", "a")]
+    assert parse(_responses(*calls, *outputs)).pairing is None
+    pairing = parse(_responses(*calls, outputs[0])).pairing
+    assert pairing is not None and pairing.calls == ("a",)
+    assert DIALECTS["openai-responses"].unpaired(pairing) == "No tool output found for function call a."
+    assert parse(_responses(outputs[0], chained=True)).pairing is None
+
+
+def test_anthropic_names_the_message_that_holds_the_unanswered_call() -> None:
+    body = {
+        "model": "m",
+        "max_tokens": 8,
+        "messages": [
+            {"role": "user", "content": "q rr-pair-2"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "clock", "input": {}}]},
+            {"role": "user", "content": "next rr-pair-3"},
+        ],
+    }
+    pairing = DIALECTS["anthropic-messages"].parse(body).pairing
+    assert pairing is not None
+    assert (
+        DIALECTS["anthropic-messages"]
+        .unpaired(pairing)
+        .startswith("messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_1.")
+    )
