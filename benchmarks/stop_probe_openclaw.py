@@ -42,6 +42,9 @@ from pytest_replyrace.transports.openclaw import OpenClawTransport
 from tests.integration.openclaw_install import ensure_node, ensure_openclaw, node_major_for
 
 HOLD = 4.0
+DELTAS = "--deltas" in sys.argv
+"""Stream a small text delta every DELTA_EVERY seconds while a call is held (a stop lands mid-stream)."""
+DELTA_EVERY = 0.25
 LOG_WORDS = re.compile(r"abort|lock|stop|cancel|error|fail|timeout", re.I)
 
 
@@ -68,6 +71,7 @@ class Provider:
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
+        self.held: set[str] = set()
         self.port = 0
         self.ready = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -78,15 +82,31 @@ class Provider:
         last = max((i for i, m in enumerate(messages) if m.get("role") != "user"), default=-1)
         # The latest user turn: every user message after the last other one (9.6 adds a context message).
         text = " ".join(_text(m.get("content")) for m in messages[last + 1 :])
-        entry = Seen(time.monotonic(), text[:200], "HOLD" in text, messages=body.get("messages", []))
+        # Only a message's first model call is held: a stopped message folded into the next turn is not.
+        words = set(re.findall(r"\b[A-Z]+-[0-9a-f]{6}\b", text))
+        held = "HOLD" in text and not words <= self.held
+        self.held |= words if held else set()
+        entry = Seen(time.monotonic(), text[:200], held, messages=body.get("messages", []))
         self.seen.append(entry)
+        until = entry.arrived + (HOLD if entry.held else 0.05)
+        if not body.get("stream"):
+            return await self.whole(request, entry, until, text)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        until = entry.arrived + (HOLD if entry.held else 0.05)
+        next_delta = entry.arrived + DELTA_EVERY
         while time.monotonic() < until:  # bounded by HOLD
             if request.transport is None or request.transport.is_closing():
                 entry.closed_at = time.monotonic()
                 return response
+            if DELTAS and time.monotonic() >= next_delta:  # a model stream in progress, not a silent one
+                next_delta += DELTA_EVERY
+                frame = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "fake-model"}
+                frame["choices"] = [{"index": 0, "delta": {"role": "assistant", "content": "… "}}]
+                try:
+                    await response.write(f"data: {json.dumps(frame)}\n\n".encode())
+                except ConnectionError:
+                    entry.closed_at = time.monotonic()
+                    return response
             await asyncio.sleep(0.01)
         words = re.findall(r"\b[A-Z]+-[0-9a-f]{6}\b", text)
         reply = "ECHO " + " ".join(words or ["ok"])
@@ -104,6 +124,26 @@ class Provider:
         await response.write(b"data: [DONE]\n\n")
         entry.finished_at = time.monotonic()
         return response
+
+    async def whole(self, request: web.Request, entry: Seen, until: float, text: str) -> web.StreamResponse:
+        """A non-streamed completion after the hold (its connection watched the same way)."""
+        while time.monotonic() < until:  # bounded by HOLD
+            if request.transport is None or request.transport.is_closing():
+                entry.closed_at = time.monotonic()
+                return web.Response(status=499)
+            await asyncio.sleep(0.01)
+        reply = "ECHO " + " ".join(re.findall(r"\b[A-Z]+-[0-9a-f]{6}\b", text) or ["ok"])
+        entry.finished_at = time.monotonic()
+        return web.json_response(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "fake-model",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+        )
 
     def run(self) -> None:
         async def main() -> None:
@@ -200,7 +240,7 @@ async def scenario(gw: LaunchedGateway, provider: Provider, token: str, how: str
         out["history"] = f"raised {exc}"
     await transport.close()
     out["provider"] = [
-        f"{rel(s.arrived, zero)} user={s.user[:80]!r} closed={rel(s.closed_at, zero)} "
+        f"{rel(s.arrived, zero)} held={s.held} user={s.user[:80]!r} closed={rel(s.closed_at, zero)} "
         f"finished={rel(s.finished_at, zero)} roles={[m.get('role') for m in s.messages]}"
         for s in provider.seen
         if a_word in json.dumps(s.messages) or b_word in json.dumps(s.messages)
@@ -234,6 +274,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("version")
     parser.add_argument("--hows", default="request,sent", help="comma list of request, sent, disconnect")
+    parser.add_argument("--deltas", action="store_true", help="stream deltas while a call is held")
     args = parser.parse_args()
     t = time.monotonic()
     entry = ensure_openclaw(args.version, note=print)
