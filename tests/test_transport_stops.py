@@ -168,3 +168,22 @@ async def test_openclaw_disconnect_closes_the_websocket_and_the_next_call_reconn
     # The gateway's turn went on without its client, and found its WebSocket closed when it ended.
     cut = gateway.runs[cut_id]
     assert cut.ended_at is not None and cut.gone_at is not None and cut.gone_at >= cut_at, cut
+
+
+async def test_a_send_the_driver_cancels_is_cancelled_not_cut() -> None:
+    async with stop_gateway(hold=3.0) as gateway:
+        transport = HttpTransport(gateway.url)
+        try:
+            run_id = secrets.token_hex(8)
+            call = asyncio.create_task(transport.send(KEY, f"hello {run_id}", run_id))
+            await until(gateway, run_id)
+            call.cancel()  # the driver's timeout: the call's connection closes, and the cancel passes through
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            for _ in range(200):  # the gateway sees the connection go (bounded: 2 s)
+                if gateway.runs[run_id].gone_at is not None:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await transport.close()
+    assert gateway.runs[run_id].gone_at is not None
