@@ -84,7 +84,7 @@ class Provider:
         text = " ".join(_text(m.get("content")) for m in messages[last + 1 :])
         # Only a message's first model call is held: a stopped message folded into the next turn is not.
         words = set(re.findall(r"\b[A-Z]+-[0-9a-f]{6}\b", text))
-        held = "HOLD" in text and not words <= self.held
+        held = "HOLD" in text and words.isdisjoint(self.held)
         self.held |= words if held else set()
         entry = Seen(time.monotonic(), text[:200], held, messages=body.get("messages", []))
         self.seen.append(entry)
