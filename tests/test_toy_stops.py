@@ -24,6 +24,7 @@ from support.selftest import EXAMPLE
 
 from pytest_replyrace import FakeProvider, LaunchedGateway
 from pytest_replyrace.provider.model import ModelSpec
+from pytest_replyrace.provider.server import UNPAIRED_NOTE
 from pytest_replyrace.records import JournalEntry
 from pytest_replyrace.transports.base import CallEvents
 from pytest_replyrace.transports.openclaw import OpenClawTransport
@@ -80,28 +81,32 @@ def served(provider: FakeProvider, token: str) -> list[JournalEntry]:
     return [e for e in provider.journal if token in e.tokens and e.ended_at is not None]
 
 
-async def stop_mid_answer(provider: FakeProvider, url: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Call 1 held by the provider, stopped 0.3 s after the provider got it: (its answer, the stop's)."""
+async def stop_mid_answer(provider: FakeProvider, url: str) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """Call 1 held by the provider, stopped 0.3 s after the provider got it: (its answer, the stop's, when the
+    stop's answer came)."""
     async with aiohttp.ClientSession() as http:
         call = asyncio.create_task(send(http, url, "first rr-stops-1", "run-1"))
         entry = await request_for(provider, "rr-stops-1")
         await asyncio.sleep(max(0.0, entry.arrived_at + 0.3 - time.monotonic()))
         stopped = await abort(http, url, "run-1")
-        return await asyncio.wait_for(call, 10), stopped
+        answered = time.monotonic()
+        return await asyncio.wait_for(call, 10), stopped, answered
 
 
 @pytest.mark.parametrize("mode", ["stop-ignored", "fixed"])
 async def test_a_stop_cancels_the_turn_and_closes_its_model_call(provider: FakeProvider, mode: str) -> None:
     async with toy(provider.base_url, mode) as url:
-        answer, stopped = await stop_mid_answer(provider, url)
+        answer, stopped, answered = await stop_mid_answer(provider, url)
         await asyncio.sleep(HOLD)  # past the model call's planned end
     assert stopped == {"aborted": True}
+    (entry,) = [e for e in provider.journal if "rr-stops-1" in e.tokens]
     if mode == "stop-ignored":  # acknowledged, and the turn ran on: its model call served, its reply delivered
         assert answer["error"] is None and "rr-stops-1" in answer["reply"], answer
-        assert served(provider, "rr-stops-1"), provider.journal
-    else:  # aborted: no reply, and the model call was closed before the provider served it
+        assert entry.ended_at is not None and entry.closed_at is None, entry
+    else:  # aborted: no reply, and the model call closed by the gateway, by the time the stop was answered
         assert answer["reply"] is None and answer["error"] == "run stopped by the client", answer
-        assert not served(provider, "rr-stops-1"), provider.journal
+        assert entry.ended_at is None and entry.closed_at is not None, entry
+        assert entry.closed_at < answered + 0.5, (entry.closed_at, answered)  # the provider's own thread saw it
 
 
 @pytest.mark.parametrize("mode", ["stop-wedge", "fixed"])
@@ -202,6 +207,10 @@ async def test_a_stop_during_the_tool_step_leaves_no_unpaired_tool_call(mode: st
     orphans = unpaired(next_requests[0])
     if mode == "stop-orphan-tool":  # the stopped turn's tool call, without its result, in the next conversation
         assert orphans == tool_step.issued and orphans, next_requests[0]
+        # ... which the provider refuses as the real ones do, and the next message fails.
+        refused = [e for e in provider.journal if "rr-stops-2" in e.tokens]
+        assert refused[0].status == 400 and refused[0].error == UNPAIRED_NOTE, refused
+        assert after["reply"] is None and after["error"], after
     else:
         assert orphans == [] and after["error"] is None, (next_requests[0], after)
 
@@ -220,8 +229,9 @@ async def test_a_client_that_goes_away_does_not_cancel_its_turn(provider: FakePr
             after = await asyncio.wait_for(send(http, url, "next rr-stops-2", "run-2"), 10)
     nxt = await request_for(provider, "rr-stops-2")
     assert after["error"] is None, after
-    if mode == "disconnect-drops":  # cancelled and dropped: never served, and not in the next conversation
+    if mode == "disconnect-drops":  # cancelled (its model call closed) and dropped from the next conversation
         assert not served(provider, "rr-stops-1") and "rr-stops-1" not in nxt.history, provider.journal
+        assert [e.closed_at is not None for e in provider.journal if "rr-stops-1" in e.tokens] == [True]
     else:  # ran to its end and was stored
         assert served(provider, "rr-stops-1") and "rr-stops-1" in nxt.history, provider.journal
 
