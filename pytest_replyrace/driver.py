@@ -32,6 +32,7 @@ from .sends import (
     InFlight,
     ProviderWatch,
     as_evidence,
+    new_idempotency_key,
     one_call,
     preamble_call,
     probe_message,
@@ -40,6 +41,8 @@ from .sends import (
     wait_anchor,
 )
 from .spec import DriverSettings, RunSpec
+from .stop_judge import UNPAIRED_NOTE, judge_stops
+from .stopping import check_stoppable, stop_call
 from .tokens import make_token, validate_session_key
 from .transports.base import (
     CallEvents,
@@ -228,18 +231,27 @@ class SequentialSender:
                 raise InvalidArgument("rtt: a per-run RTT needs the fake provider")
             self.provider.set_token_rtt(f"rr-{run_tag}-", rtt, self.provider.rtt.jitter)
         transport = check_transport(self.transport_factory(), "replyrace_transport_factory")
-        if settings.send_at in ("text", "first") and not reports_events(transport):
+        check_stoppable(transport, settings)
+        waits = {
+            *settings.anchors(),
+            *(settings.stop_at if isinstance(settings.stop_at, tuple) else (settings.stop_at,)),
+        }
+        event_anchor = next((a for a in settings.anchors() if a in ("text", "first")), None)
+        if event_anchor is not None and not reports_events(transport):
             raise TransportContractError(
-                f"send_at={settings.send_at!r} waits for an event of the previous answer, and the "
+                f"send_at={event_anchor!r} waits for an event of the previous answer, and the "
                 f"{transport_name(transport)} transport reports none; use send_at 'end', 'request' or 'served' with "
                 "it, or give it `reports_events = True` and report on the CallEvents its send() is handed (see docs, "
                 "'When clients send')"
             )
-        if settings.send_at in ("request", "served") and self.provider is None:
-            raise InvalidArgument(f"send_at={settings.send_at!r} waits for the fake provider, and this sender has none")
+        if waits & {"request", "served"} and self.provider is None:
+            raise InvalidArgument(
+                f"send_at={settings.text('send_at')!r} stop_at={settings.text('stop_at')!r} waits for the fake "
+                "provider, and this sender has none"
+            )
         watch = (
             ProviderWatch(self.provider, asyncio.get_running_loop())
-            if settings.send_at in ("request", "served") and self.provider is not None
+            if waits & {"request", "served"} and self.provider is not None
             else None
         )
         return _Setup(key, run_tag, transport, pauser, watch)
@@ -265,22 +277,10 @@ class SequentialSender:
                 if previous is not None:
                     anchor, fallback, target = await wait_anchor(previous, settings, setup.watch)
                     await sleep_until(target, SEND_SPIN)
-                record = CallRecord(
-                    index=index,
-                    token=make_token(setup.run_tag, index),
-                    session_key=key,
-                    sent_at=time.monotonic(),
-                    send_at=settings.send_at,
-                    anchor_at=anchor,
-                    anchor_fallback=fallback,
-                )
-                events = CallEvents()
-                task = asyncio.create_task(
-                    one_call(transport, record, events, settings, setup.pauser), name=f"replyrace-call-{index}"
-                )
-                previous = InFlight(record, events, task)
+                previous = self._launch(setup, settings, index, anchor, fallback, len(flights))
                 flights.append(previous)
             await asyncio.gather(*(flight.task for flight in flights))
+            await asyncio.gather(*(flight.stop_task for flight in flights if flight.stop_task is not None))
             last_reply_mark = self.gateway.log_offset() if self.gateway else 0
             await asyncio.sleep(settings.settle)
             if self.provider is not None:
@@ -290,8 +290,36 @@ class SequentialSender:
         finally:
             for flight in flights:
                 flight.task.cancel()  # a no-op for those that ended; only a failing run leaves any running
+                if flight.stop_task is not None:
+                    flight.stop_task.cancel()
             await setup.close()
         return [flight.record for flight in flights], preamble, late, last_reply_mark
+
+    def _launch(
+        self, setup: _Setup, settings: RunSpec, index: int, anchor: float | None, fallback: bool, stopped: int
+    ) -> InFlight:
+        """Send call ``index`` now, and, when it is one the client stops, its stop beside it."""
+        record = CallRecord(
+            index=index,
+            token=make_token(setup.run_tag, index),
+            session_key=setup.key,
+            sent_at=time.monotonic(),
+            send_at=settings.send_at_of(index),
+            anchor_at=anchor,
+            anchor_fallback=fallback,
+            gap=settings.gap_of(index) if index > 1 else 0.0,
+        )
+        flight = InFlight(record, CallEvents())
+        key = new_idempotency_key()
+        flight.task = asyncio.create_task(
+            one_call(setup.transport, flight, settings, setup.pauser, key), name=f"replyrace-call-{index}"
+        )
+        if settings.stopped(index):
+            nth = sum(1 for i in range(1, index) if settings.stopped(i))
+            flight.stop_task = asyncio.create_task(
+                stop_call(setup.transport, flight, settings, nth, key, setup.watch), name=f"replyrace-stop-{index}"
+            )
+        return flight
 
     def _finish(
         self,
@@ -326,13 +354,23 @@ class SequentialSender:
             )
             for record, judged in zip(records, judge(records, settings.history))
         ]
+        if settings.stops or any(e.error == UNPAIRED_NOTE for r in records for e in r.journal):
+            records = [
+                dataclasses.replace(
+                    record,
+                    letter=judged.letter,
+                    note=judged.note,
+                    stop=dataclasses.replace(record.stop, reason=judged.reason) if record.stop else None,
+                )
+                for record, judged in zip(records, judge_stops(records, settings))
+            ]
         # Other sessions ran at the same time: keep the lines that name this one.
         scan = _log_matches(self.gateway, *log_window, containing=key if concurrent else None)
         result = RaceResult(
             calls=records,
             session_key=key,
             rtt=rtt,
-            gap=settings.gap,
+            gap=settings.gap_of(2),
             seed=self.seed,
             log_matches=scan.matches,
             log_matches_more=scan.more,

@@ -32,11 +32,14 @@ COLOURS = {
     "b": "#5f9ea0",
     "m": "#6b8e23",
     "i": "#c71585",
+    "s": "#1f6f8b",
+    "o": "#8b0000",
 }
 PROVIDER = "#3b7dd8"
 VERDICT_BG = {
     "clean": "#d9f2e0",
     "fast-fail": "#fadadd",
+    "overran-stop": "#f6d5d5",
     "busy-policy": "#fadadd",
     "unreliable": "#fff0d1",
     "empty": "#eeeeee",

@@ -137,6 +137,13 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "headers": (("X-Team qa", "'Name: value'"), (": qa", "'Name: value'"), ("X Team: qa", "'Name: value'")),
     "responses_chain": (("last", "previous, conversation, header"),),
     "history": (("strict", "off, no-duplicates, exact"), ("on", "off, no-duplicates, exact")),
+    "stop_at": (("later", "none, sent, first, request, served, text, end"), ("request,soon", "none, sent")),
+    "stop_gap": (("soon", SECONDS), ("1,,2", "a comma list"), (HUGE, DAY)),
+    "stop_calls": (("first", "odd, even, all, last"), ("1,x", "call numbers such as '1,4'"), (HUGE, "'1,4'")),
+    "stop_by": (("kill", "cancel, disconnect"),),
+    "disconnect_policy": (("drop", "continue, cancel, any"),),
+    "close_within": (("soon", SECONDS), ("0", "> 0"), (HUGE, DAY)),
+    "openclaw_queue_mode": (("steer now", "a queue mode"), ("-x", "a queue mode")),
     "send_at": (("reply", "end, text, first, request, served"), ("END", "end, text, first, request, served")),
     "busy_policy": (
         ("drop", "queue, reject, steer, interrupt, any"),
