@@ -162,7 +162,7 @@ class SequentialSender:
     def run(
         self,
         calls: int | None = None,
-        gap: float | None = None,
+        gap: float | tuple[float, ...] | None = None,
         session_key: str | None = None,
         *,
         send_at: str | None = None,
@@ -182,7 +182,7 @@ class SequentialSender:
     async def arun(
         self,
         calls: int | None = None,
-        gap: float | None = None,
+        gap: float | tuple[float, ...] | None = None,
         session_key: str | None = None,
         rtt: float | None = None,
         *,
