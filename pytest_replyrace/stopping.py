@@ -149,6 +149,7 @@ async def stop_call(
             return
     else:
         await sleep_until(stop.due_at, SEND_SPIN)
+    await _let_send_start(flight)
     stop.sent_at = time.monotonic()
     if spec.stop_by == "disconnect":
         stop.answered_at = await _disconnect(transport, flight, key)
@@ -156,6 +157,20 @@ async def stop_call(
     answer = await _cancel(transport, key, record.session_key, spec)
     stop.answered_at, stop.aborted, stop.error = answer.answered_at, answer.aborted, answer.error
     stop.detail, stop.run_ids = answer.detail, list(answer.run_ids)
+
+
+SEND_START_TURNS = 20
+"""Loop turns a stop at ``sent`` + 0 waits for the call's send to begin (its request written, or on its way)."""
+
+
+async def _let_send_start(flight: InFlight) -> None:
+    """A stop never overtakes its own call's send: until the send has begun (its task made and run to its first
+    wait), yield to the loop; a few turns, bounded."""
+    for _ in range(SEND_START_TURNS):
+        if flight.inner is not None:
+            break
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the send's own first step: its frame or request goes out
 
 
 async def _sleep_unless_done(flight: InFlight, until: float) -> None:
