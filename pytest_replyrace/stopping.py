@@ -39,9 +39,10 @@ def check_stoppable(transport: Transport, spec: RunSpec, where: str = "stop_by")
     if not spec.stops or spec.stop_by != "cancel":
         return
     name = transport_name(transport)
-    if callable(getattr(transport, "stop", None)):
-        return
-    api = getattr(getattr(transport, "spec", None), "label", None)
+    api_spec = getattr(transport, "spec", None)
+    api = getattr(api_spec, "label", None)
+    if callable(getattr(transport, "stop", None)) and (name != "declared" or getattr(api_spec, "stop", None)):
+        return  # (a declared transport stops only by its API file's [stop] table)
     if name == "declared" or isinstance(api, str):
         what = f"the API file {api or '(declared)'} has no [stop] table"
         fix = "add a [stop] table to the file (docs/10-any-http-gateway.md), or use stop_by='disconnect'"
