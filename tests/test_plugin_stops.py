@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.selftest import SUPPORT, run
+from support.selftest import SUPPORT, declared_gateway_cmd, run
 
 STOP_GATEWAY = SUPPORT / "stop_race_gateway.py"
 GATEWAY_CMD = f"{{python}} {shlex.quote(str(STOP_GATEWAY))} --port {{port}} --provider-url {{provider_url}}"
@@ -318,3 +318,48 @@ def test_cancel_with_a_transport_that_cannot_stop_is_a_usage_error(
     result.assert_outcomes(errors=1)  # a configuration error of the test, before anything is sent
     assert named in result.stdout.str(), result.stdout.str()
     assert "Traceback" not in result.stdout.str()
+
+
+DECLARED_API = """
+[send]
+path = "/json/{session_key}"
+json = { text = "{message}", model = "m" }
+
+[reply]
+format = "json"
+text = { pointer = "/reply" }
+error = { pointer = "/error/message" }
+run_id = { pointer = "/run" }
+"""
+
+DECLARED_DISCONNECT = """
+import pytest
+
+@pytest.mark.rtt_range("600ms", "600ms", steps=1)
+@pytest.mark.replyrace(calls=2, stop_at="request", stop_gap=0.1, stop_by="disconnect")
+def test_declared(sequential_sender):
+    result = sequential_sender.run()
+    print("PATTERN", result.pattern)
+    print(result.timeline())
+"""
+
+
+def test_disconnect_works_with_a_transport_that_has_no_disconnect_of_its_own(race_pytester: pytest.Pytester) -> None:
+    # The declared transport cuts nothing itself: the driver cancels the send, which closes its connection.
+    race_pytester.path.joinpath("gw.toml").write_text(DECLARED_API)
+    race_pytester.makepyfile(test_declared=DECLARED_DISCONNECT)
+    report = race_pytester.path / "history.json"
+    result = run(
+        race_pytester,
+        "-s",
+        f"--replyrace-gateway-cmd={declared_gateway_cmd()}",
+        "--replyrace-api=gw.toml",
+        f"--replyrace-report={report}",
+    )
+    result.assert_outcomes(passed=1)
+    (test,) = json.loads(report.read_text())["tests"]
+    first = test["calls"][0]
+    assert first["stop"]["sent_at"] is not None and first["stop"]["answered_at"] is not None, test["timeline"]
+    assert first["error"] == "the client disconnected before the answer ended", test["timeline"]
+    assert first["replied_at"] < first["journal"][0]["arrived_at"] + 0.3  # cut inside the model call
+    assert test["pattern"][1] == "p", test["timeline"]
