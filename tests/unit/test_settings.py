@@ -126,7 +126,7 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "gateway": (("docker", "command, openclaw"),),
     "transport": (("smtp", "http, openclaw, openai-chat, openai-responses, declared"), ("ws", "http, openclaw")),
     "api": (
-        ("langraph", "langgraph, mastra, or a path to a .toml file"),
+        ("langraph", "langgraph, mastra, a2a, agui, or a path to a .toml file"),
         ("apis/gw.json", "a path to a .toml file"),
         ("MASTRA", "langgraph, mastra"),
     ),

@@ -1,0 +1,150 @@
+"""Shared protocols end to end: the built-in ``a2a`` and ``agui`` API files against the suite's small A2A and AG-UI
+servers (real processes keeping conversations and calling the real fake provider), correct and broken twins, and
+the declared transport's ``[stop]`` call against a run in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from support.selftest import SUPPORT, run
+
+from pytest_replyrace import FakeProvider, LaunchedGateway
+from pytest_replyrace.transports.api_file import builtin_text, parse_api
+from pytest_replyrace.transports.base import CallEvents
+from pytest_replyrace.transports.declared import DeclaredTransport
+
+A2A_GATEWAY = SUPPORT / "a2a_gateway.py"
+AGUI_GATEWAY = SUPPORT / "agui_gateway.py"
+
+TESTS = """
+import pytest
+
+@pytest.mark.rtt_range("50ms", "50ms", steps=1)
+@pytest.mark.replyrace(calls=5, history="exact", send_at="{send_at}")
+def test_conversation(sequential_sender):
+    result = sequential_sender.run()
+    print("PATTERN", result.pattern)
+    result.{check}()
+"""
+
+
+def support_cmd(script: Any, *options: str) -> str:
+    return " ".join(
+        ["{python}", shlex.quote(str(script)), "--port", "{port}", "--provider-url", "{provider_url}", *options]
+    )
+
+
+def protocol_run(
+    pytester: pytest.Pytester, api: str, cmd: str, send_at: str = "end", check: str = "assert_clean"
+) -> tuple[pytest.RunResult, list[Any]]:
+    pytester.makepyfile(test_protocol=TESTS.replace("{send_at}", send_at).replace("{check}", check))
+    report = pytester.path / "history.json"
+    result = run(
+        pytester, f"--replyrace-gateway-cmd={cmd}", f"--replyrace-api={api}", f"--replyrace-report={report}", "-s"
+    )
+    return result, json.loads(report.read_text())["tests"] if report.exists() else []
+
+
+# -- A2A ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("wire", "send_at"), [("0.3", "end"), ("1.0", "end"), ("0.3", "text"), ("1.0", "first")])
+def test_the_a2a_file_is_clean_on_a_correct_a2a_server_of_either_wire_shape(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], wire: str, send_at: str
+) -> None:
+    result, (test,) = protocol_run(race_pytester, "a2a", support_cmd(A2A_GATEWAY, "--wire", wire), send_at)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["replyrace *transport=declared api=a2a*", "*PATTERN ppppp*"])
+    # The task id is the run id; one contextId (the run's fresh UUID) held the conversation.
+    assert [call["run_id"] for call in test["calls"]] == [f"t-{i}" for i in range(1, 6)]
+    assert_no_leak()
+
+
+def test_the_a2a_file_catches_a_server_that_forgets_the_conversation(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    result, (test,) = protocol_run(
+        race_pytester, "a2a", support_cmd(A2A_GATEWAY, "--bug", "forget"), check="assert_clean"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
+    assert_no_leak()
+
+
+def test_an_a2a_file_pointed_at_an_assistant_keeps_the_slashes_of_its_path(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    text = builtin_text("a2a").replace('agent_path = ""', 'agent_path = "a2a/my assistant"')
+    race_pytester.path.joinpath("a2a-lg.toml").write_text(text)
+    result, _ = protocol_run(race_pytester, "a2a-lg.toml", support_cmd(A2A_GATEWAY))
+    result.assert_outcomes(passed=1)
+    assert_no_leak()
+
+
+# -- [stop], straight against a run in flight --------------------------------------------------------------------
+
+
+async def send_then_stop(url: str, after: float, wait_for_run: float = 2.0) -> tuple[Any, Any, float]:
+    transport = DeclaredTransport(url, api=parse_api(builtin_text("a2a"), "a2a"))
+    assert transport.supports_stop and callable(getattr(transport, "stop", None))
+    await transport.open()
+    try:
+        events = CallEvents()
+        sending = asyncio.ensure_future(transport.send("s", "rr-stop0-1 hello", "key-1", events=events))
+        await asyncio.sleep(after)
+        asked = time.monotonic()
+        answer = await transport.stop("s", "key-1", wait_for_run=wait_for_run)  # type: ignore[attr-defined]
+        reply = await asyncio.wait_for(sending, 10)
+        late = await transport.stop("s", "key-1", wait_for_run=wait_for_run)  # type: ignore[attr-defined]
+        return (answer, reply, answer.answered_at - asked), late, asked
+    finally:
+        await transport.close()
+
+
+@pytest.mark.parametrize("bug", [None, "cancel-ignored"])
+def test_a2a_tasks_cancel_stops_a_task_in_flight_and_a_second_cancel_finds_nothing(
+    leak_marker: str, bug: str | None
+) -> None:
+    with (
+        FakeProvider(rtt=3.0) as provider,
+        LaunchedGateway(
+            support_cmd(A2A_GATEWAY, *(["--bug", bug] if bug else [])), provider_url=provider.base_url
+        ) as gateway,
+    ):
+        (answer, reply, took), late, _ = asyncio.run(send_then_stop(gateway.url, 0.5))
+        provider.wait_idle(5.0)  # the provider's handler of a closed call sleeps out its time
+        served = [(entry.status, entry.error) for entry in provider.journal]
+    assert answer.error is None and answer.aborted is True and answer.detail.startswith("HTTP 200")
+    assert late.aborted is False and "-32002" in late.detail  # the task had ended
+    if bug is None:
+        assert reply.reply == "" and reply.run_id == "t-1" and took < 2.5  # stopped: no reply, the call closed
+        assert served != [(200, None)], served
+    else:  # the planted bug: the cancel is acknowledged, and the reply is delivered anyway
+        assert "rr-stop0-1" in (reply.reply or "") and served == [(200, None)]
+
+
+def test_a_file_without_stop_has_no_stop_and_a_stop_before_the_run_id_waits_for_it(leak_marker: str) -> None:
+    assert not hasattr(DeclaredTransport("http://127.0.0.1:9", api=parse_api(builtin_text("agui"), "agui")), "stop")
+    with (
+        FakeProvider(rtt=2.0) as provider,
+        LaunchedGateway(support_cmd(A2A_GATEWAY), provider_url=provider.base_url) as gateway,
+    ):
+        (answer, reply, _), _, _ = asyncio.run(send_then_stop(gateway.url, 0.0))
+        # A stop sent with no run id known yet, and a call that never names one: the wait is bounded.
+        none = asyncio.run(stop_unknown(gateway.url))
+    assert answer.aborted is True and reply.reply == ""
+    assert none.error is not None and "no call was sent with the key 'nope'" in none.error
+
+
+async def stop_unknown(url: str) -> Any:
+    transport = DeclaredTransport(url, api=parse_api(builtin_text("a2a"), "a2a"))
+    try:
+        return await transport.stop("s", "nope", wait_for_run=0.2)  # type: ignore[attr-defined]
+    finally:
+        await transport.close()
