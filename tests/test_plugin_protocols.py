@@ -69,9 +69,7 @@ def test_the_a2a_file_is_clean_on_a_correct_a2a_server_of_either_wire_shape(
 def test_the_a2a_file_catches_a_server_that_forgets_the_conversation(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
-    result, (test,) = protocol_run(
-        race_pytester, "a2a", support_cmd(A2A_GATEWAY, "--bug", "forget"), check="assert_clean"
-    )
+    result, _ = protocol_run(race_pytester, "a2a", support_cmd(A2A_GATEWAY, "--bug", "forget"), check="assert_clean")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
     assert_no_leak()

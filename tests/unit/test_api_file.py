@@ -15,10 +15,10 @@ from pytest_replyrace.transports.api_file import (
     ApiFileError,
     Event,
     Pointer,
+    aborted_of,
     builtin_text,
     fill,
     first_pick,
-    aborted_of,
     form_pairs,
     parse_api,
 )
