@@ -146,3 +146,81 @@ async def stop_unknown(url: str) -> Any:
         return await transport.stop("s", "nope", wait_for_run=0.2)  # type: ignore[attr-defined]
     finally:
         await transport.close()
+
+
+# -- AG-UI: the history kept by the client ({history}) or by the server (one message per run) ----------------------
+
+
+def one_message_agui() -> str:
+    """The built-in agui file as the docs say to change it for a server that keeps the thread."""
+    text = builtin_text("agui")
+    start = text.index("[history]")
+    text = text[:start] + text[text.index("[send]") :]
+    return text.replace('"{history}"', '[{ id = "{idempotency_key}", role = "user", content = "{message}" }]')
+
+
+@pytest.mark.parametrize("send_at", ["end", "text"])
+def test_the_agui_file_sends_the_conversation_to_a_server_that_keeps_nothing(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], send_at: str
+) -> None:
+    # At text the client has the reply it sends after: the conversation it sends is whole.
+    result, (test,) = protocol_run(race_pytester, "agui", support_cmd(AGUI_GATEWAY, "--history", "client"), send_at)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*PATTERN ppppp*"])
+    assert all(call["run_id"] for call in test["calls"])  # RUN_STARTED's runId: the client's own
+    assert_no_leak()
+
+
+def test_at_first_a_server_that_keeps_nothing_answers_a_pending_message_again(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    # Sent at the first event, message 2 goes with message 1 and no reply to it (the client has none yet): the
+    # server, which keeps nothing, answers both, and the user reads message 1 answered twice.
+    result, _ = protocol_run(race_pytester, "agui", support_cmd(AGUI_GATEWAY, "--history", "client"), "first")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*PATTERN ppppp*", "*answered twice: call 1: its token is in the replies of calls 1, 2*"]
+    )
+    assert_no_leak()
+
+
+def test_the_agui_file_catches_a_server_that_drops_the_history_the_client_sent(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    result, _ = protocol_run(race_pytester, "agui", support_cmd(AGUI_GATEWAY, "--bug", "last-only"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
+    assert_no_leak()
+
+
+@pytest.mark.parametrize("send_at", ["end", "text", "first"])
+def test_one_message_per_run_is_clean_on_a_server_that_keeps_the_thread(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], send_at: str
+) -> None:
+    race_pytester.path.joinpath("agui-one.toml").write_text(one_message_agui())
+    result, _ = protocol_run(race_pytester, "agui-one.toml", support_cmd(AGUI_GATEWAY, "--history", "server"), send_at)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*PATTERN ppppp*"])
+    assert_no_leak()
+
+
+def test_one_message_per_run_catches_a_server_that_loses_the_thread(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    race_pytester.path.joinpath("agui-one.toml").write_text(one_message_agui())
+    cmd = support_cmd(AGUI_GATEWAY, "--history", "server", "--bug", "thread-per-run")
+    result, _ = protocol_run(race_pytester, "agui-one.toml", cmd)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
+    assert_no_leak()
+
+
+def test_one_message_per_run_to_a_server_that_keeps_nothing_is_caught(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    # The issue's measurement on Pydantic AI's adapter without its store: the format cannot send a history.
+    race_pytester.path.joinpath("agui-one.toml").write_text(one_message_agui())
+    result, _ = protocol_run(race_pytester, "agui-one.toml", support_cmd(AGUI_GATEWAY, "--history", "client"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
+    assert_no_leak()
