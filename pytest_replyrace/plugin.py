@@ -41,6 +41,7 @@ from .provider.server import FakeProvider
 from .reports.html import write_html_report
 from .reports.summary import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
 from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, api_model, load_api, resolve, transport_token
+from .transports.acp import AcpTransport, acp_command
 from .transports.api_file import ApiSpec
 from .transports.base import Transport
 from .transports.declared import DeclaredTransport
@@ -569,8 +570,11 @@ def gateway(
         return replyrace_gateway_factory.launch_openclaw(profile)
     if replyrace_settings.gateway_cmd:
         files = gateway_templates(replyrace_settings, pytestconfig.rootpath)
-        _warn_without_port(replyrace_settings, files)
-        return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd, files=files)
+        if replyrace_settings.transport != "acp":  # an ACP agent has no port: the bridge in front of it has
+            _warn_without_port(replyrace_settings, files)
+        command = replyrace_settings.gateway_cmd
+        command = acp_command(command) if replyrace_settings.transport == "acp" else command  # the agent's pipes
+        return replyrace_gateway_factory.launch(command, files=files)
     how = (
         "set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or --replyrace-gateway-cmd, or "
         "--replyrace-gateway-url to attach to a running one"
@@ -636,6 +640,8 @@ def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Trans
         return OpenAIChatTransport(url, **common)
     if s.transport == "openai-responses":
         return OpenAIResponsesTransport(url, chain=s.responses_chain, **common)
+    if s.transport == "acp":
+        return AcpTransport(url, permissions=s.acp_permissions)
     raise InvalidArgument(f"transport {s.transport!r} is not known; expected one of {', '.join(TRANSPORTS)}")
 
 

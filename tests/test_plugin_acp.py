@@ -1,0 +1,149 @@
+"""The ``acp`` transport end to end: the suite's ACP agent (a real process speaking JSON-RPC over its stdin and
+stdout) behind the bridge, the real fake provider, pytest in a subprocess; correct and broken twins, the agent's
+own requests, an agent that never answers ``initialize``, and ``session/cancel`` against a prompt in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from support.selftest import SUPPORT, run
+
+from pytest_replyrace import FakeProvider, LaunchedGateway
+from pytest_replyrace.transports.acp import AcpTransport, acp_command
+from pytest_replyrace.transports.base import CallEvents
+
+ACP_AGENT = SUPPORT / "acp_agent.py"
+
+TESTS = """
+import pytest
+
+@pytest.mark.rtt_range("50ms", "50ms", steps=1)
+@pytest.mark.replyrace(calls=5, history="exact", send_at="{send_at}")
+def test_conversation(sequential_sender):
+    result = sequential_sender.run()
+    print("PATTERN", result.pattern)
+    result.assert_clean()
+"""
+
+
+def agent_cmd(*options: str) -> str:
+    return " ".join(["{python}", shlex.quote(str(ACP_AGENT)), *options])
+
+
+def acp_run(pytester: pytest.Pytester, *args: str, send_at: str = "end") -> tuple[pytest.RunResult, list[Any]]:
+    pytester.makepyfile(test_acp=TESTS.replace("{send_at}", send_at))
+    report = pytester.path / "history.json"
+    result = run(pytester, "--replyrace-transport=acp", f"--replyrace-report={report}", "-s", *args)
+    return result, json.loads(report.read_text())["tests"] if report.exists() else []
+
+
+@pytest.mark.parametrize("send_at", ["end", "text"])
+def test_an_acp_agent_over_stdio_is_clean(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], send_at: str
+) -> None:
+    result, (test,) = acp_run(race_pytester, f"--replyrace-gateway-cmd={agent_cmd()}", send_at=send_at)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["replyrace *transport=acp*", "*PATTERN ppppp*"])
+    assert all(call["text_at"] is not None for call in test["calls"])  # end_turn completed each text
+    assert_no_leak()
+
+
+def test_an_acp_agent_that_forgets_the_conversation_is_caught(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    result, _ = acp_run(race_pytester, f"--replyrace-gateway-cmd={agent_cmd('--bug', 'forget')}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
+    assert_no_leak()
+
+
+@pytest.mark.parametrize(
+    ("bug", "quoted"),
+    [
+        ("garbage", "*a line that is not JSON: 'Loaded 3 tools from the config'*"),
+        ("double-answer", '*a second answer to one request: *"stopReason": "end_turn"*'),
+    ],
+)
+def test_bad_json_rpc_from_the_agent_is_an_error_quoting_it(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], bug: str, quoted: str
+) -> None:
+    result, (test,) = acp_run(race_pytester, f"--replyrace-gateway-cmd={agent_cmd('--bug', bug)}")
+    result.assert_outcomes(failed=1)
+    assert "e" in test["pattern"]
+    result.stdout.fnmatch_lines([quoted])
+    assert_no_leak()
+
+
+def test_an_agent_that_never_answers_initialize_fails_with_its_stderr_and_nothing_left_running(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    result, _ = acp_run(
+        race_pytester, f"--replyrace-gateway-cmd={agent_cmd('--bug', 'never-init')}", "--replyrace-ready-timeout=3"
+    )
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*still not ready*", "*loading the model weights (this takes forever)*"])
+    assert_no_leak()
+
+
+# -- straight at the transport: the agent's requests, and session/cancel -------------------------------------------
+
+
+async def prompt_and_maybe_stop(
+    url: str, permissions: str = "deny", stop_after: float | None = None
+) -> tuple[Any, Any, AcpTransport]:
+    transport = AcpTransport(url, permissions=permissions)
+    await transport.open()
+    try:
+        sending = asyncio.ensure_future(transport.send("s", "rr-acp0-1 hi", "k1", events=CallEvents()))
+        answer = None
+        if stop_after is not None:
+            await asyncio.sleep(stop_after)
+            asked = time.monotonic()
+            answer = await transport.stop("s", "k1", wait_for_run=1.0)
+            answer = (answer, answer.answered_at - asked)
+        reply = await asyncio.wait_for(sending, 15)
+        return reply, answer, transport
+    finally:
+        await transport.close()
+
+
+@pytest.mark.parametrize("permissions", ["deny", "allow"])
+def test_the_agents_requests_are_answered_by_the_setting(leak_marker: str, permissions: str) -> None:
+    with (
+        FakeProvider(rtt=0.05) as provider,
+        LaunchedGateway(acp_command(agent_cmd("--ask-permission")), provider_url=provider.base_url) as gateway,
+    ):
+        reply, _, transport = asyncio.run(prompt_and_maybe_stop(gateway.url, permissions))
+    if permissions == "deny":
+        assert reply.reply == "permission denied for rr-acp0-1 hi"
+        assert transport.agent_requests == ['session/request_permission: {"outcome": "selected", "optionId": "no"}']
+    else:
+        assert reply.reply == "ECHO rr-acp0-1" or "rr-acp0-1" in (reply.reply or "")
+        assert transport.agent_requests == [
+            'session/request_permission: {"outcome": "selected", "optionId": "yes"}',
+            "fs/read_text_file: not supported",
+        ]
+
+
+@pytest.mark.parametrize("bug", [None, "cancel-end-turn"])
+def test_session_cancel_stops_a_prompt_in_flight_and_must_answer_cancelled(leak_marker: str, bug: str | None) -> None:
+    with (
+        FakeProvider(rtt=3.0) as provider,
+        LaunchedGateway(
+            acp_command(agent_cmd(*(["--bug", bug] if bug else []))), provider_url=provider.base_url
+        ) as gateway,
+    ):
+        reply, (answer, took), _ = asyncio.run(prompt_and_maybe_stop(gateway.url, stop_after=0.5))
+        provider.wait_idle(5.0)
+    assert answer.error is None and took < 2.0  # the prompt answered at once: its provider call was closed
+    if bug is None:
+        assert answer.aborted is True and answer.detail == "stopReason 'cancelled'"
+        assert reply.reply == "" and reply.error is None
+    else:  # ACP's rule broken: a cancelled prompt must answer "cancelled"
+        assert answer.aborted is False and 'ACP requires "cancelled"' in answer.detail
