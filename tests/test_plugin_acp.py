@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.docs import doc_page, fenced_blocks, marked_block
 from support.selftest import SUPPORT, run
 
 from pytest_replyrace import FakeProvider, LaunchedGateway
@@ -147,3 +148,17 @@ def test_session_cancel_stops_a_prompt_in_flight_and_must_answer_cancelled(leak_
         assert reply.reply == "" and reply.error is None
     else:  # ACP's rule broken: a cancelled prompt must answer "cancelled"
         assert answer.aborted is False and 'ACP requires "cancelled"' in answer.detail
+
+
+def test_the_docs_acp_example_runs_with_the_suites_agent_in_place_of_opencode(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    (ini,) = fenced_blocks(marked_block(doc_page("12-shared-protocols.md"), "acp-example"), "ini")
+    assert "replyrace_gateway_cmd = opencode acp\n" in ini
+    ini = ini.replace("opencode acp", agent_cmd("--ask-permission")) + "filterwarnings = error\ntimeout = 120\n"
+    race_pytester.makefile(".ini", pytest=ini)
+    race_pytester.makepyfile(test_acp=TESTS.replace("{send_at}", "end"))
+    result = run(race_pytester, "-s")
+    result.assert_outcomes(passed=1)  # permissions allow: the agent's turns ran (a refusal would not be a reply)
+    result.stdout.fnmatch_lines(["*transport=acp*", "*PATTERN ppppp*"])
+    assert_no_leak()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.docs import doc_page, fenced_blocks, marked_block
 from support.selftest import SUPPORT, run
 
 from pytest_replyrace import FakeProvider, LaunchedGateway
@@ -152,11 +153,11 @@ async def stop_unknown(url: str) -> Any:
 
 
 def one_message_agui() -> str:
-    """The built-in agui file as the docs say to change it for a server that keeps the thread."""
+    """The built-in agui file changed as the docs say for a server that keeps the thread: [history] dropped, and
+    the docs' [send] (one message per run) in place of the built-in one."""
+    (send,) = fenced_blocks(marked_block(doc_page("12-shared-protocols.md"), "agui-one-message"), "toml")
     text = builtin_text("agui")
-    start = text.index("[history]")
-    text = text[:start] + text[text.index("[send]") :]
-    return text.replace('"{history}"', '[{ id = "{idempotency_key}", role = "user", content = "{message}" }]')
+    return text[: text.index("[history]")] + send + "\n" + text[text.index("[reply]") :]
 
 
 @pytest.mark.parametrize("send_at", ["end", "text"])
