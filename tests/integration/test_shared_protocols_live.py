@@ -17,15 +17,20 @@ What they did (calls=6, rtt 50 ms), and why:
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_replyrace.transports.api_file import builtin_text
+
 from .anchors import inner, patterns
+from .langgraph_install import LANGGRAPH_CLI_VERSION
 from .openclaw_install import InstallError
 from .pydantic_ai_install import PYDANTIC_AI_VERSION, ensure_pydantic_ai
+from .test_langgraph_live import QUIET, langgraph_ini
 
 pytestmark = pytest.mark.gateways
 
@@ -131,4 +136,45 @@ def test_agui_without_a_store_and_one_message_per_run_has_no_history(
     # still running when the next request went out is not owed to it: fewer h there.)
     assert tests["end"]["pattern"] == tests["text"]["pattern"] == "phhhhh"
     assert result.parseoutcomes()["failed"] >= 2
+    assert_no_leak()
+
+
+def langgraph_a2a_api() -> str:
+    """The built-in a2a file pointed at the default assistant of the graph ``agent`` (as the docs say)."""
+    assistant = uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "agent")
+    text = builtin_text("a2a")
+    changed = text.replace('\nagent_path = ""', f'\nagent_path = "a2a/{assistant}"', 1)
+    assert changed != text
+    return changed
+
+
+def test_a2a_on_langgraphs_agent_server_is_clean_at_end_text_and_first(
+    pytester: pytest.Pytester,
+    langgraph: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    leak_marker: str,
+    assert_no_leak: Callable[[], None],
+) -> None:
+    for name, value in QUIET.items():
+        monkeypatch.setenv(name, value)
+    pytester.makeini(langgraph_ini(langgraph))
+    pytester.path.joinpath("a2a-langgraph.toml").write_text(langgraph_a2a_api())
+    pytester.makepyfile(
+        test_protocol=inner(6, "queue").replace('busy_policy="queue"', 'busy_policy="queue", history="exact"')
+    )
+    report = pytester.path / "history.json"
+    start = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "pytest_replyrace",
+        "--replyrace-api=a2a-langgraph.toml",
+        f"--replyrace-report={report}",
+        "-s",
+        timeout=900,
+    )
+    tests = patterns(report)
+    shown = {send_at: test["pattern"] for send_at, test in tests.items()}
+    print(f"langgraph-cli {LANGGRAPH_CLI_VERSION} a2a: {shown} ({time.monotonic() - start:.1f} s for the run)")
+    assert shown == dict.fromkeys(("end", "text", "first"), "pppppp")
+    result.assert_outcomes(passed=3)
     assert_no_leak()
