@@ -240,7 +240,8 @@ class AcpTransport:
         at = prompt.answered_at
         if "error" in answer:
             prompt.events.text_complete(at)
-            return TransportReply(None, None, error=f"session/prompt failed: {excerpt(json.dumps(answer['error']))}")
+            error = f"session/prompt failed: {excerpt(json.dumps(answer['error']))}"
+            return TransportReply(None, None, error=error, replied_at=at)
         result = answer.get("result") if isinstance(answer.get("result"), dict) else {}
         prompt.stop_reason = str(result.get("stopReason")) if isinstance(result, dict) else "None"
         if prompt.stop_reason == "end_turn":
