@@ -248,8 +248,8 @@ class AcpTransport:
             prompt.events.text_complete(at)
             return TransportReply(None, prompt.text, replied_at=at)
         prompt.events.first(at)
-        error = None if prompt.stop_reason == "cancelled" else f"stopReason {prompt.stop_reason!r}"
-        return TransportReply(None, prompt.text, error=error, replied_at=at)
+        refused = None if prompt.stop_reason == "cancelled" else f"stopReason {prompt.stop_reason!r}"
+        return TransportReply(None, prompt.text, error=refused, replied_at=at)
 
     async def stop(self, session_key: str, idempotency_key: str, *, wait_for_run: float) -> StopAnswer:
         """``session/cancel`` for the call's session; its answer is the prompt's ``stopReason: "cancelled"``."""
