@@ -64,6 +64,8 @@ def test_the_a2a_file_is_clean_on_a_correct_a2a_server_of_either_wire_shape(
     result.stdout.fnmatch_lines(["replyrace *transport=declared api=a2a*", "*PATTERN ppppp*"])
     # The task id is the run id; one contextId (the run's fresh UUID) held the conversation.
     assert [call["run_id"] for call in test["calls"]] == [f"t-{i}" for i in range(1, 6)]
+    # The last chunk holds the whole artifact (append false): it replaces the text, it is not added to it.
+    assert all(call["reply"].count("ECHO") == 1 for call in test["calls"])
     assert_no_leak()
 
 

@@ -2,8 +2,8 @@
 
     python a2a_gateway.py --port P --provider-url URL [--wire 0.3|1.0] [--bug forget|cancel-ignored]
 
-``message/stream`` answers an SSE stream: the task, a ``working`` status, the reply as two artifact chunks, then
-the ``completed`` status (``final``); a provider failure is a ``failed`` status. A conversation is its
+``message/stream`` answers an SSE stream: the task, a ``working`` status, the reply as two artifact chunks and
+the whole artifact again (``append: false``, as fasta2a ends), then the ``completed`` status (``final``); a provider failure is a ``failed`` status. A conversation is its
 ``contextId``: its turns queue behind one another and each sends the whole conversation to the fake provider.
 ``tasks/cancel`` cancels a running task (its provider call is closed, its stream ends ``canceled``) and answers
 the task; a task that ended is not cancelable (JSON-RPC error -32002). It answers at ``/`` and at
@@ -158,9 +158,10 @@ class Gateway(ProviderSession):
             task.state = "failed"
             await send(self.status_result(task, final=True, message=f"provider failed: {exc}"))
             return await self.end(response)
-        half = len(answer) // 2
+        half = len(answer) // 2  # two chunks, then the whole artifact again (append false), as fasta2a ends
         await send(self.artifact_result(task, answer[:half], append=False, last=False))
-        await send(self.artifact_result(task, answer[half:], append=True, last=True))
+        await send(self.artifact_result(task, answer[half:], append=True, last=False))
+        await send(self.artifact_result(task, answer, append=False, last=True))
         task.state = "completed"
         await send(self.status_result(task, final=True))
         return await self.end(response)
