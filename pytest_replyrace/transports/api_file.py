@@ -314,7 +314,9 @@ class ApiSpec:
 # -- reading ----------------------------------------------------------------------------------------------------
 
 
-class _Reader:
+class _Values:
+    """The values of an API file, checked: tables, strings, pointers, JSON values and their placeholders."""
+
     def __init__(self, label: str) -> None:
         self.label = label
         self.uses: set[str] = set()
@@ -387,7 +389,9 @@ class _Reader:
                 )
             self.uses.add(name)
 
-    # -- tables ----------------------------------------------------------------------------------------------
+
+class _Reader(_Values):
+    """The tables of an API file, checked, into its records."""
 
     def vars(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):
