@@ -21,37 +21,46 @@ from pytest_replyrace.transports.base import CallEvents
 
 ACP_AGENT = SUPPORT / "acp_agent.py"
 
-TESTS = """
-import pytest
-
+TEST = """
 @pytest.mark.rtt_range("50ms", "50ms", steps=1)
 @pytest.mark.replyrace(calls=5, history="exact", send_at="{send_at}")
-def test_conversation(sequential_sender):
+def test_at_{send_at}(sequential_sender):
     result = sequential_sender.run()
-    print("PATTERN", result.pattern)
+    print("PATTERN {send_at}", result.pattern)
     result.assert_clean()
 """
+
+
+def race_tests(*anchors: str) -> str:
+    return "import pytest\n" + "".join(TEST.format(send_at=anchor) for anchor in anchors)
 
 
 def agent_cmd(*options: str) -> str:
     return " ".join(["{python}", shlex.quote(str(ACP_AGENT)), *options])
 
 
-def acp_run(pytester: pytest.Pytester, *args: str, send_at: str = "end") -> tuple[pytest.RunResult, list[Any]]:
-    pytester.makepyfile(test_acp=TESTS.replace("{send_at}", send_at))
+def acp_run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, list[Any]]:
+    pytester.makepyfile(test_acp=race_tests("end"))
     report = pytester.path / "history.json"
     result = run(pytester, "--replyrace-transport=acp", f"--replyrace-report={report}", "-s", *args)
     return result, json.loads(report.read_text())["tests"] if report.exists() else []
 
 
-@pytest.mark.parametrize("send_at", ["end", "text"])
-def test_an_acp_agent_over_stdio_is_clean(
-    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], send_at: str
+def test_the_docs_acp_example_is_clean_at_end_and_text_with_the_suites_agent_in_place_of_opencode(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
-    result, (test,) = acp_run(race_pytester, f"--replyrace-gateway-cmd={agent_cmd()}", send_at=send_at)
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["replyrace *transport=acp*", "*PATTERN ppppp*"])
-    assert all(call["text_at"] is not None for call in test["calls"])  # end_turn completed each text
+    (ini,) = fenced_blocks(marked_block(doc_page("12-shared-protocols.md"), "acp-example"), "ini")
+    assert "replyrace_gateway_cmd = opencode acp\n" in ini
+    ini = ini.replace("opencode acp", agent_cmd("--ask-permission")) + "filterwarnings = error\ntimeout = 120\n"
+    race_pytester.makefile(".ini", pytest=ini)
+    race_pytester.makepyfile(test_acp=race_tests("end", "text"))
+    report = race_pytester.path / "history.json"
+    result = run(race_pytester, f"--replyrace-report={report}", "-s")
+    # Permissions allow: the agent's turns ran (a refused one answers "permission denied", no model call).
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["replyrace *transport=acp*", "*PATTERN end ppppp*", "*PATTERN text ppppp*"])
+    for test in json.loads(report.read_text())["tests"]:
+        assert all(call["text_at"] is not None for call in test["calls"])  # end_turn completed each text
     assert_no_leak()
 
 
@@ -60,7 +69,7 @@ def test_an_acp_agent_that_forgets_the_conversation_is_caught(
 ) -> None:
     result, _ = acp_run(race_pytester, f"--replyrace-gateway-cmd={agent_cmd('--bug', 'forget')}")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
+    result.stdout.fnmatch_lines(["*PATTERN end phhhh*"])
     assert_no_leak()
 
 
@@ -148,17 +157,3 @@ def test_session_cancel_stops_a_prompt_in_flight_and_must_answer_cancelled(leak_
         assert reply.reply == "" and reply.error is None
     else:  # ACP's rule broken: a cancelled prompt must answer "cancelled"
         assert answer.aborted is False and 'ACP requires "cancelled"' in answer.detail
-
-
-def test_the_docs_acp_example_runs_with_the_suites_agent_in_place_of_opencode(
-    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
-) -> None:
-    (ini,) = fenced_blocks(marked_block(doc_page("12-shared-protocols.md"), "acp-example"), "ini")
-    assert "replyrace_gateway_cmd = opencode acp\n" in ini
-    ini = ini.replace("opencode acp", agent_cmd("--ask-permission")) + "filterwarnings = error\ntimeout = 120\n"
-    race_pytester.makefile(".ini", pytest=ini)
-    race_pytester.makepyfile(test_acp=TESTS.replace("{send_at}", "end"))
-    result = run(race_pytester, "-s")
-    result.assert_outcomes(passed=1)  # permissions allow: the agent's turns ran (a refusal would not be a reply)
-    result.stdout.fnmatch_lines(["*transport=acp*", "*PATTERN ppppp*"])
-    assert_no_leak()

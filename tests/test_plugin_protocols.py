@@ -1,6 +1,6 @@
 """Shared protocols end to end: the built-in ``a2a`` and ``agui`` API files against the suite's small A2A and AG-UI
 servers (real processes keeping conversations and calling the real fake provider), correct and broken twins, and
-the declared transport's ``[stop]`` call against a run in flight."""
+the declared transport's ``[stop]`` call against a run in flight. One pytest run per server, a test per anchor."""
 
 from __future__ import annotations
 
@@ -23,15 +23,13 @@ from pytest_replyrace.transports.declared import DeclaredTransport
 A2A_GATEWAY = SUPPORT / "a2a_gateway.py"
 AGUI_GATEWAY = SUPPORT / "agui_gateway.py"
 
-TESTS = """
-import pytest
-
+TEST = """
 @pytest.mark.rtt_range("50ms", "50ms", steps=1)
 @pytest.mark.replyrace(calls=5, history="exact", send_at="{send_at}")
-def test_conversation(sequential_sender):
+def test_at_{send_at}(sequential_sender):
     result = sequential_sender.run()
-    print("PATTERN", result.pattern)
-    result.{check}()
+    print("PATTERN {send_at}", result.pattern)
+    result.assert_clean()
 """
 
 
@@ -42,49 +40,59 @@ def support_cmd(script: Any, *options: str) -> str:
 
 
 def protocol_run(
-    pytester: pytest.Pytester, api: str, cmd: str, send_at: str = "end", check: str = "assert_clean"
-) -> tuple[pytest.RunResult, list[Any]]:
-    pytester.makepyfile(test_protocol=TESTS.replace("{send_at}", send_at).replace("{check}", check))
+    pytester: pytest.Pytester, api: str, cmd: str, anchors: tuple[str, ...] = ("end",)
+) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """One pytest run against the server ``cmd``, a race test per send_at anchor; their JSON records by anchor."""
+    pytester.makepyfile(test_protocol="import pytest\n" + "".join(TEST.format(send_at=a) for a in anchors))
     report = pytester.path / "history.json"
     result = run(
         pytester, f"--replyrace-gateway-cmd={cmd}", f"--replyrace-api={api}", f"--replyrace-report={report}", "-s"
     )
-    return result, json.loads(report.read_text())["tests"] if report.exists() else []
+    tests = json.loads(report.read_text())["tests"] if report.exists() else []
+    return result, {test["node_id"].split("::test_at_")[1].split("[")[0]: test for test in tests}
+
+
+def shown(tests: dict[str, Any]) -> dict[str, str]:
+    return {anchor: test["pattern"] for anchor, test in tests.items()}
 
 
 # -- A2A ----------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("wire", "send_at"), [("0.3", "end"), ("1.0", "end"), ("0.3", "text"), ("1.0", "first")])
-def test_the_a2a_file_is_clean_on_a_correct_a2a_server_of_either_wire_shape(
-    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], wire: str, send_at: str
+def test_the_a2a_file_is_clean_on_a_correct_a2a_server_at_end_text_and_first(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
-    result, (test,) = protocol_run(race_pytester, "a2a", support_cmd(A2A_GATEWAY, "--wire", wire), send_at)
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["replyrace *transport=declared api=a2a*", "*PATTERN ppppp*"])
-    # The task id is the run id; one contextId (the run's fresh UUID) held the conversation.
-    assert [call["run_id"] for call in test["calls"]] == [f"t-{i}" for i in range(1, 6)]
-    # The last chunk holds the whole artifact (append false): it replaces the text, it is not added to it.
-    assert all(call["reply"].count("ECHO") == 1 for call in test["calls"])
+    result, tests = protocol_run(race_pytester, "a2a", support_cmd(A2A_GATEWAY), ("end", "text", "first"))
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["replyrace *transport=declared api=a2a*"])
+    assert shown(tests) == dict.fromkeys(("end", "text", "first"), "ppppp")
+    # The task id is the run id (one server for the three runs: its tasks are numbered on).
+    assert [call["run_id"] for test in tests.values() for call in test["calls"]] == [f"t-{i}" for i in range(1, 16)]
+    for test in tests.values():
+        # The last chunk holds the whole artifact (append false): it replaces the text, it is not added to it.
+        assert all(call["reply"].count("ECHO") == 1 for call in test["calls"])
+    assert_no_leak()
+
+
+def test_the_a2a_file_reads_a2a_1_0_and_an_agent_path_keeps_its_slashes(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    text = builtin_text("a2a").replace('\nagent_path = ""', '\nagent_path = "a2a/my assistant"', 1)
+    race_pytester.path.joinpath("a2a-lg.toml").write_text(text)
+    cmd = support_cmd(A2A_GATEWAY, "--wire", "1.0")  # it answers at /a2a/{assistant} as at /
+    result, tests = protocol_run(race_pytester, "a2a-lg.toml", cmd, ("end", "first"))
+    result.assert_outcomes(passed=2)
+    assert shown(tests) == dict.fromkeys(("end", "first"), "ppppp")
+    assert all(call["reply"].count("ECHO") == 1 for test in tests.values() for call in test["calls"])
     assert_no_leak()
 
 
 def test_the_a2a_file_catches_a_server_that_forgets_the_conversation(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
-    result, _ = protocol_run(race_pytester, "a2a", support_cmd(A2A_GATEWAY, "--bug", "forget"), check="assert_clean")
+    result, tests = protocol_run(race_pytester, "a2a", support_cmd(A2A_GATEWAY, "--bug", "forget"))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
-    assert_no_leak()
-
-
-def test_an_a2a_file_pointed_at_an_assistant_keeps_the_slashes_of_its_path(
-    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
-) -> None:
-    text = builtin_text("a2a").replace('agent_path = ""', 'agent_path = "a2a/my assistant"')
-    race_pytester.path.joinpath("a2a-lg.toml").write_text(text)
-    result, _ = protocol_run(race_pytester, "a2a-lg.toml", support_cmd(A2A_GATEWAY))
-    result.assert_outcomes(passed=1)
+    assert shown(tests) == {"end": "phhhh"}
     assert_no_leak()
 
 
@@ -162,48 +170,38 @@ def one_message_agui() -> str:
     return text[: text.index("[history]")] + send + "\n" + text[text.index("[reply]") :]
 
 
-@pytest.mark.parametrize("send_at", ["end", "text"])
 def test_the_agui_file_sends_the_conversation_to_a_server_that_keeps_nothing(
-    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], send_at: str
-) -> None:
-    # At text the client has the reply it sends after: the conversation it sends is whole.
-    result, (test,) = protocol_run(race_pytester, "agui", support_cmd(AGUI_GATEWAY, "--history", "client"), send_at)
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*PATTERN ppppp*"])
-    assert all(call["run_id"] for call in test["calls"])  # RUN_STARTED's runId: the client's own
-    assert_no_leak()
-
-
-def test_at_first_a_server_that_keeps_nothing_answers_a_pending_message_again(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
-    # Sent at the first event, message 2 goes with message 1 and no reply to it (the client has none yet): the
-    # server, which keeps nothing, answers both, and the user reads message 1 answered twice.
-    result, _ = protocol_run(race_pytester, "agui", support_cmd(AGUI_GATEWAY, "--history", "client"), "first")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        ["*PATTERN ppppp*", "*answered twice: call 1: its token is in the replies of calls 1, 2*"]
-    )
+    cmd = support_cmd(AGUI_GATEWAY, "--history", "client")
+    result, tests = protocol_run(race_pytester, "agui", cmd, ("end", "text", "first"))
+    # At end and text the client has each reply before it sends: the conversation it sends is whole.
+    # At first, message 2 goes with message 1 and no reply to it (the client has none yet): the server, which
+    # keeps nothing, answers both, and the user reads message 1 answered twice.
+    assert shown(tests) == dict.fromkeys(("end", "text", "first"), "ppppp")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*answered twice: call 1: its token is in the replies of calls 1, 2*"])
+    assert all(call["run_id"] for call in tests["end"]["calls"])  # RUN_STARTED's runId: the client's own
     assert_no_leak()
 
 
 def test_the_agui_file_catches_a_server_that_drops_the_history_the_client_sent(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
-    result, _ = protocol_run(race_pytester, "agui", support_cmd(AGUI_GATEWAY, "--bug", "last-only"))
+    result, tests = protocol_run(race_pytester, "agui", support_cmd(AGUI_GATEWAY, "--bug", "last-only"))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
+    assert shown(tests) == {"end": "phhhh"}
     assert_no_leak()
 
 
-@pytest.mark.parametrize("send_at", ["end", "text", "first"])
 def test_one_message_per_run_is_clean_on_a_server_that_keeps_the_thread(
-    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None], send_at: str
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
     race_pytester.path.joinpath("agui-one.toml").write_text(one_message_agui())
-    result, _ = protocol_run(race_pytester, "agui-one.toml", support_cmd(AGUI_GATEWAY, "--history", "server"), send_at)
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*PATTERN ppppp*"])
+    cmd = support_cmd(AGUI_GATEWAY, "--history", "server")
+    result, tests = protocol_run(race_pytester, "agui-one.toml", cmd, ("end", "text", "first"))
+    result.assert_outcomes(passed=3)
+    assert shown(tests) == dict.fromkeys(("end", "text", "first"), "ppppp")
     assert_no_leak()
 
 
@@ -212,9 +210,9 @@ def test_one_message_per_run_catches_a_server_that_loses_the_thread(
 ) -> None:
     race_pytester.path.joinpath("agui-one.toml").write_text(one_message_agui())
     cmd = support_cmd(AGUI_GATEWAY, "--history", "server", "--bug", "thread-per-run")
-    result, _ = protocol_run(race_pytester, "agui-one.toml", cmd)
+    result, tests = protocol_run(race_pytester, "agui-one.toml", cmd)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
+    assert shown(tests) == {"end": "phhhh"}
     assert_no_leak()
 
 
@@ -223,7 +221,7 @@ def test_one_message_per_run_to_a_server_that_keeps_nothing_is_caught(
 ) -> None:
     # The issue's measurement on Pydantic AI's adapter without its store: the format cannot send a history.
     race_pytester.path.joinpath("agui-one.toml").write_text(one_message_agui())
-    result, _ = protocol_run(race_pytester, "agui-one.toml", support_cmd(AGUI_GATEWAY, "--history", "client"))
+    result, tests = protocol_run(race_pytester, "agui-one.toml", support_cmd(AGUI_GATEWAY, "--history", "client"))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*PATTERN phhhh*"])
+    assert shown(tests) == {"end": "phhhh"}
     assert_no_leak()
