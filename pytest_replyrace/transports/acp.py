@@ -24,7 +24,7 @@ import aiohttp
 
 from ..errors import InvalidArgument
 from ..tokens import find_tokens
-from .base import CallEvents, StopAnswer, TransportError, TransportReply, excerpt
+from .base import CallEvents, StopAnswer, TransportError, TransportReply, describe_exception, excerpt
 
 __all__ = ["PERMISSIONS", "AcpTransport", "acp_command"]
 
@@ -124,6 +124,12 @@ class AcpTransport:
     # -- what the agent sends --------------------------------------------------------------------------------
 
     async def _read(self) -> None:
+        try:
+            await self._read_frames()
+        except Exception as exc:  # a broken connection fails the calls in flight, saying what broke
+            self._fail(f"reading the agent's messages failed: {describe_exception(exc)}")
+
+    async def _read_frames(self) -> None:
         assert self._socket is not None
         async for frame in self._socket:
             if frame.type != aiohttp.WSMsgType.TEXT:

@@ -11,6 +11,7 @@ earlier ones (``pppphh``)."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.gateways
 def qwen_code(pytestconfig: pytest.Config) -> str:
     from .conftest import terminal_note
 
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed: the Qwen Code tests need it (apt-get install npm)")
     try:
         entry, node = ensure_qwen_code(terminal_note(pytestconfig))
     except InstallError as exc:
