@@ -75,6 +75,44 @@ def test_an_acp_agent_that_forgets_the_conversation_is_caught(
     assert_no_leak()
 
 
+def test_a_queued_prompt_is_an_acknowledgement_whose_reply_comes_later(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    # Sent when the provider has the previous prompt's request, each prompt is queued: answered at once with no
+    # text, its turn's text streaming later while no prompt is open. The twin acknowledges and never runs it.
+    race_pytester.makepyfile(
+        test_acp=race_tests("request").replace("test_at_request", "test_queued")
+        + race_tests("request").replace("import pytest\n", "").replace("test_at_request", "test_dropped")
+    )
+    report = race_pytester.path / "history.json"
+    result = run(
+        race_pytester,
+        "--replyrace-transport=acp",
+        f"--replyrace-gateway-cmd={agent_cmd('--queue')}",
+        f"--replyrace-report={report}",
+        "--replyrace-shrink=0",
+        "-s",
+        "-k",
+        "queued",
+    )
+    result.assert_outcomes(passed=1)
+    (test,) = json.loads(report.read_text())["tests"]
+    assert test["pattern"] == "ppppp"
+    assert all(call["reply"] == "" for call in test["calls"][1:])  # the acknowledgements carry no text
+    dropped = run(
+        race_pytester,
+        "--replyrace-transport=acp",
+        f"--replyrace-gateway-cmd={agent_cmd('--queue', '--bug', 'queue-drops')}",
+        "--replyrace-shrink=0",
+        "-s",
+        "-k",
+        "dropped",
+    )
+    dropped.assert_outcomes(failed=1)
+    dropped.stdout.fnmatch_lines(["*PATTERN request pllll*"])
+    assert_no_leak()
+
+
 @pytest.mark.parametrize(
     ("bug", "quoted"),
     [

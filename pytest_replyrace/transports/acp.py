@@ -3,7 +3,8 @@ stdout), through the bridge process that holds its pipes (:mod:`.acp_bridge`, la
 
 Per run ``session/new`` (its cwd: the gateway's state dir); per call ``session/prompt`` with the message. The
 ``agent_message_chunk`` updates of the session are the text of its earliest prompt still unanswered (a message
-the agent queued is answered later, as another prompt's text); the prompt's answer is the call's end, and
+the agent queued is answered later, as another prompt's text, or as late text when no prompt is open); the
+prompt's answer is the call's end, and
 ``stopReason: "end_turn"`` completes its text. The agent's own requests are answered: a permission by the
 ``permissions`` setting (``allow`` or ``deny``), file and terminal requests "not supported". A stop is
 ``session/cancel``, answered by the prompt's ``stopReason: "cancelled"``. Bad JSON-RPC from the agent (a line that
@@ -75,6 +76,7 @@ class AcpTransport:
         self._open: list[_Prompt] = []
         self._prompts: dict[str, _Prompt] = {}
         self._late: dict[str, list[str]] = {}
+        self._stray: dict[str, str] = {}
         self._broken: str | None = None
         self._cwd = "."
         self.agent_requests: list[str] = []
@@ -186,8 +188,12 @@ class AcpTransport:
         if prompt is not None:
             prompt.text += text
             return
-        for token in find_tokens(text) or ["(no token)"]:  # text after every prompt of the session answered
-            self._late.setdefault(token, []).append(f"[after the prompt's answer] {text}")
+        # Text while no prompt of the session is open (a queued message's turn, text after its prompt's answer):
+        # gathered per session, since a token may be split across chunks, and kept as late text by its tokens.
+        session_id = str(params.get("sessionId"))
+        stray = self._stray[session_id] = self._stray.get(session_id, "") + text
+        for token in find_tokens(stray) or ["(no token)"]:
+            self._late[token] = [f"[while no prompt was open] {stray}"]
 
     async def _answer_agent(self, message: dict[str, Any]) -> None:
         method, request_id = str(message.get("method")), message.get("id")
@@ -231,6 +237,7 @@ class AcpTransport:
         session_id = await self._session(session_key)
         prompt = self._prompts[idempotency_key] = _Prompt(idempotency_key, session_id, events)
         self._open.append(prompt)
+        self._stray.pop(session_id, None)
         try:
             answer = await self._request(
                 "session/prompt", {"sessionId": session_id, "prompt": [{"type": "text", "text": message}]}

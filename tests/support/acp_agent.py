@@ -5,13 +5,16 @@
 ``initialize``; ``session/new`` (a session keeps its conversation); ``session/prompt`` sends the conversation to
 the fake provider (env ``REPLYRACE_PROVIDER_URL``), streams the reply as two ``agent_message_chunk`` updates and
 answers ``stopReason: "end_turn"``; a session's prompts queue behind one another. ``session/cancel`` closes the
-running prompt's provider call and the prompt answers ``"cancelled"``. ``--ask-permission`` asks the client's
+running prompt's provider call and the prompt answers ``"cancelled"``. ``--queue``: a prompt sent while one runs
+is answered at once (``end_turn``, no text: queued for the next turn), and its turn's text streams after the
+running one, answering no prompt. ``--ask-permission`` asks the client's
 permission (``session/request_permission``) and reads a file (``fs/read_text_file``) before each turn; a refusal
 makes the turn answer "permission denied". Its log is its stderr.
 
 Planted bugs (the broken twins): ``forget`` (no conversation kept), ``garbage`` (a line that is not JSON on stdout
 before each reply), ``double-answer`` (each prompt answered twice), ``cancel-end-turn`` (a cancelled prompt
-answers ``end_turn``, breaking ACP's rule), ``never-init`` (never answers ``initialize``).
+answers ``end_turn``, breaking ACP's rule), ``never-init`` (never answers ``initialize``), ``queue-drops`` (with
+``--queue``: a queued prompt is acknowledged and never run).
 """
 
 from __future__ import annotations
@@ -114,7 +117,14 @@ class Agent:
     async def prompt(self, request_id: Any, params: dict[str, Any]) -> None:
         session_id = str(params.get("sessionId"))
         text = "".join(str(p.get("text", "")) for p in params.get("prompt", []) if isinstance(p, dict))
-        async with self.locks.setdefault(session_id, asyncio.Lock()):
+        lock = self.locks.setdefault(session_id, asyncio.Lock())
+        if self.args.queue and lock.locked():  # queued for the next turn: acknowledged now, answered later
+            log(f"prompt {request_id} queued for the next turn")
+            write({"id": request_id, "result": {"stopReason": "end_turn"}})
+            if self.args.bug == "queue-drops":
+                return  # acknowledged, and never run
+            request_id = None
+        async with lock:
             task = self.running[session_id] = asyncio.ensure_future(self.turn(session_id, text))
             try:
                 answer = await task
@@ -133,7 +143,8 @@ class Agent:
             for piece in (answer[:half], answer[half:]):
                 update = {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": piece}}
                 write({"method": "session/update", "params": {"sessionId": session_id, "update": update}})
-            write({"id": request_id, "result": {"stopReason": "end_turn"}})
+            if request_id is not None:
+                write({"id": request_id, "result": {"stopReason": "end_turn"}})
             if self.args.bug == "double-answer":
                 write({"id": request_id, "result": {"stopReason": "end_turn"}})
 
@@ -157,7 +168,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
     parser.add_argument("--ask-permission", action="store_true")
-    parser.add_argument("--bug", choices=("forget", "garbage", "double-answer", "cancel-end-turn", "never-init"))
+    parser.add_argument(
+        "--queue", action="store_true", help="a prompt sent while one runs is queued (answered at once)"
+    )
+    parser.add_argument(
+        "--bug",
+        choices=("forget", "garbage", "double-answer", "cancel-end-turn", "never-init", "queue-drops"),
+    )
     asyncio.run(serve(Agent(parser.parse_args(argv))))
     return 0
 
