@@ -25,6 +25,7 @@ from .gateway.log import DEFAULT_LOG_PATTERNS
 from .gateway.openclaw import OpenClawProfile
 from .gateway.pool import GatewayPool
 from .gateway.processes import ended_processes
+from .ini_keys import ini_keys, misspelt_keys
 from .markers import (
     MARKERS,
     MarkerError,
@@ -41,6 +42,7 @@ from .provider.server import FakeProvider
 from .reports.html import write_html_report
 from .reports.summary import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
 from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, api_model, load_api, resolve, transport_token
+from .setup_failures import SetupFailures
 from .transports.api_file import ApiSpec
 from .transports.base import Transport
 from .transports.declared import DeclaredTransport
@@ -182,7 +184,17 @@ class _QuietAsyncioDefault:
         )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before pytest warns about unknown keys (an INTERNALERROR under filterwarnings = error) or skips every test.
+    known = {option.ini for option in OPTIONS} | {"replyrace_log_patterns"}
+    problem = misspelt_keys(ini_keys(early_config.inipath), known, str(early_config.inipath))
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SetupFailures(), "replyrace-setup-failures")
     for text in MARKERS.values():
         config.addinivalue_line("markers", text)
     try:
@@ -257,7 +269,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def _fail_collection(message: str) -> None:
     __tracebackhide__ = True
-    pytest.fail(message, pytrace=False)
+    try:
+        pytest.fail(message, pytrace=False)
+    except pytest.fail.Exception as exc:
+        exc.__suppress_context__ = True  # raised while a MarkerError is handled: still the one error to show, once
+        raise
 
 
 @pytest.hookimpl(trylast=True)

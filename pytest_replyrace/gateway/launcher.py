@@ -23,11 +23,11 @@ from ..errors import GatewayStartError
 from ..loopback import free_port
 from ..units import MAX_GRACE, parse_duration
 from . import reaper
-from .command import PLACEHOLDERS, format_command
+from .command import PLACEHOLDERS, format_command, shell_hint
 from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
 from .ports import listening_ports
 from .processes import EndedProcess, ProcessGroup, describe_exit
-from .readiness import ReadyCheck, probe, wait_until_ready
+from .readiness import ReadyCheck, not_found_hint, probe, wait_until_ready
 
 __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
 
@@ -191,7 +191,9 @@ class LaunchedGateway:
         except OSError as exc:
             self._close_log()
             self._remove_state_dir()
-            raise GatewayStartError(f"gateway command {self.command_text!r} could not be started: {exc}") from exc
+            raise GatewayStartError(
+                f"gateway command {self.command_text!r} could not be started: {exc}{shell_hint(self.command)}"
+            ) from exc
         self.pid = self._group.pid
         try:
             self.wait_ready()
@@ -281,8 +283,9 @@ class LaunchedGateway:
             progress=self.progress,
         )
         if last is not None:
+            hint = f"\n  hint: {not_found_hint(self.ready, '127.0.0.1', self.port)}" if last == "HTTP 404" else ""
             raise self._failure(
-                f"still not ready ({self.ready.text}) after {limit:g}s; it was stopped\n{self._probed(last)}"
+                f"still not ready ({self.ready.text}) after {limit:g}s; it was stopped\n{self._probed(last)}{hint}"
             )
         self._check_port("ready")
 

@@ -43,6 +43,7 @@ class GatewayPool:
         self.log_patterns = tuple(log_patterns)
         self.state_root = Path(state_root) if state_root is not None else None
         self._by_key: dict[tuple[Any, ...], Gateway] = {}
+        self._failed: dict[tuple[Any, ...], GatewayStartError] = {}
         self._order: list[Gateway] = []
 
     @property
@@ -68,7 +69,7 @@ class GatewayPool:
             str(cwd),
             tuple((d, str(t)) for d, t in files),
         )
-        existing = self._by_key.get(key)
+        existing = self._known(key)
         if existing is not None:
             return existing
         state_dir = self._new_state_dir()
@@ -85,10 +86,7 @@ class GatewayPool:
             progress=self.progress,
             files=files,
         )
-        gateway.start()
-        self._by_key[key] = gateway
-        self._order.append(gateway)
-        return gateway
+        return self._start(key, gateway)
 
     def launch_openclaw(self, profile: OpenClawProfile, *, warm_up_timeout: float = 120.0) -> Gateway:
         """A real OpenClaw gateway wired to the fake provider, warmed up with one turn."""
@@ -101,7 +99,7 @@ class GatewayPool:
             profile.http,
             repr(sorted(profile.extra_config.items())),
         )
-        existing = self._by_key.get(key)
+        existing = self._known(key)
         if existing is not None:
             return existing
         gateway = LaunchedGateway(
@@ -129,10 +127,7 @@ class GatewayPool:
                 ) from exc
 
         gateway.on_ready = warm
-        gateway.start()
-        self._by_key[key] = gateway
-        self._order.append(gateway)
-        return gateway
+        return self._start(key, gateway)
 
     def _new_state_dir(self) -> Path | None:
         if self.state_root is None:
@@ -143,7 +138,7 @@ class GatewayPool:
 
     def attach(self, url: str, *, ready: ReadyCheck | str | None = None, log_path: str | Path | None = None) -> Gateway:
         key = ("attach", url, str(ready), str(log_path))
-        existing = self._by_key.get(key)
+        existing = self._known(key)
         if existing is not None:
             return existing
         gateway = AttachedGateway(
@@ -154,7 +149,25 @@ class GatewayPool:
             log_patterns=self.log_patterns,
             progress=self.progress,
         )
-        gateway.start()
+        return self._start(key, gateway)
+
+    def _known(self, key: tuple[Any, ...]) -> Gateway | None:
+        """The running gateway for ``key``; raises at once when the same gateway failed to start before: a
+        command that fails the same way for every test is run once, and said once."""
+        failed = self._failed.get(key)
+        if failed is not None:
+            first = str(failed).splitlines()[0]
+            error = GatewayStartError(f"gateway not started again: the same one failed to start before ({first})")
+            error.earlier = failed
+            raise error
+        return self._by_key.get(key)
+
+    def _start(self, key: tuple[Any, ...], gateway: Gateway) -> Gateway:
+        try:
+            gateway.start()
+        except GatewayStartError as exc:
+            self._failed[key] = exc
+            raise
         self._by_key[key] = gateway
         self._order.append(gateway)
         return gateway
