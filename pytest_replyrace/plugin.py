@@ -53,6 +53,7 @@ from .units import format_duration
 from .verdict import RaceFailure, RaceResult
 from .version import __version__
 from .window import RaceWindow
+from .xfail_record import XfailRecord
 
 SEED_CACHE_KEY = "replyrace/seed"
 
@@ -195,6 +196,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(SetupFailures(), "replyrace-setup-failures")
+    config.pluginmanager.register(XfailRecord(), "replyrace-xfail-record")
     for text in MARKERS.values():
         config.addinivalue_line("markers", text)
     try:
@@ -438,7 +440,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             restarts=state.restarts,
         )
     if state.settings.html:
-        write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings, windows=state.windows)
+        defaults = {k: Settings().describe(k) for k in settings}
+        write_html_report(
+            state.settings.html,
+            state.results,
+            seed=state.seed,
+            settings=settings,
+            windows=state.windows,
+            defaults=defaults,
+        )
 
 
 def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str], None]:
