@@ -310,3 +310,16 @@ def test_the_html_report_shows_the_xfail_and_folds_the_settings_at_their_default
     shown, folded = header.split("<details>", 1)
     assert "shrink=<code>0ms</code>" in shown and "calls=<code>3</code>" in shown  # set on the command line
     assert "rtt=<code>50ms</code>" in folded and "rtt=" not in shown  # at its default
+
+
+def test_docs_06_names_the_run_its_picture_shows() -> None:
+    import importlib.util
+    import shlex
+
+    spec = importlib.util.spec_from_file_location("make_report_png", doc_page("make_report_png.py"))
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    page = doc_page("06-reports.md").read_text(encoding="utf-8")
+    assert f"`{shlex.join(script.RUN)}`" in page.replace("\n", " ")
+    assert "python docs/make_report_png.py" in page
