@@ -8,6 +8,7 @@ docs/06-reports.md quotes RUN, the run the picture shows; tests/test_docs_drift.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def main() -> int:
             timeout=120,
             check=True,
         )
-    print(f"{PICTURE.relative_to(ROOT)} made from: {' '.join(RUN)}")
+    print(f"{PICTURE.relative_to(ROOT)} made from: {shlex.join(RUN)}")
     return 0
 
 
