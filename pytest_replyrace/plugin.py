@@ -381,7 +381,7 @@ def _write_summary(terminalreporter: Any, config: pytest.Config, state: _RunStat
     verbose = config.get_verbosity() > 0
     for line, markup in summary_lines(state.results, _outcomes(terminalreporter), verbose=verbose):
         terminalreporter.write_line(line, **markup)
-    for window in state.windows:
+    for window in sorted(state.windows, key=lambda w: str(w["node_id"])):
         terminalreporter.write_line(f"{window['node_id']}: window {window['statement']}", bold=True)
     if state.restarts:
         count = len(state.restarts)
@@ -465,7 +465,8 @@ def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str
                 reporter.ensure_newline()
                 reporter.write_line(line, yellow=True)
             else:
-                sys.stderr.write(line + "\n")
+                # An xdist worker shares the terminal with the controller's progress dots: a line of its own.
+                sys.stderr.write("\n" + line + "\n")
                 sys.stderr.flush()
 
     return write

@@ -111,7 +111,7 @@ def summary_lines(
         groups.setdefault(row["group"], []).append(row)
     for members in groups.values():  # xdist delivers in any order
         members.sort(key=lambda r: (r["rtt_s"] is None, r["rtt_s"] or 0.0, r["gap_s"]))
-    for group, members in groups.items():
+    for group, members in sorted(groups.items()):  # by test id, whatever order xdist finished them in
         # Runs that sent before the previous turn was done also count b, m and i; others keep the classic columns.
         overlap = any(r["send_at"] != "end" or r["busy_policy"] != "queue" for r in members)
         letters = "pfwlehbmi" if overlap else "pfwleh"
