@@ -4,6 +4,7 @@ with what a real run writes), and each comparison is shown to catch a planted dr
 from __future__ import annotations
 
 import ast
+import inspect
 import itertools
 import json
 import re
@@ -144,6 +145,59 @@ def marker_drift(page: str, markers: dict[str, str]) -> list[str]:
 def test_the_marker_table_gives_each_markers_signature(mutate: Mutation, drift: bool) -> None:
     page = doc_page("01-writing-race-tests.md").read_text(encoding="utf-8")
     check(marker_drift(mutate(page), MARKERS), drift)
+
+
+MARKER_CALL = re.compile(r"(?:@pytest\.mark\.|`)(" + "|".join(MARKERS) + r")(\([^`\n]*\))")
+
+
+def _marker_signature(name: str) -> inspect.Signature:
+    namespace: dict[str, object] = {}
+    exec(f"def {MARKERS[name].split('): ', 1)[0]}): pass", namespace)  # our own signature text
+    function = namespace[name]
+    assert callable(function)
+    return inspect.signature(function)
+
+
+def marker_call_drift(texts: dict[str, str]) -> list[str]:
+    """Every marker call the docs write (``@pytest.mark.replyrace(send_at=...)``, `` `replyrace(busy_policy=...)` ``)
+    must bind to the marker's signature: a renamed or removed argument is drift."""
+    problems, calls = [], 0
+    for where, text in texts.items():
+        for name, arguments in MARKER_CALL.findall(text):
+            try:
+                call = ast.parse(f"f{arguments}".replace("...", "None"), mode="eval").body
+            except SyntaxError:
+                continue  # a signature with defaults and `*` (the marker table), checked above
+            assert isinstance(call, ast.Call)
+            calls += 1
+            try:
+                _marker_signature(name).bind(*[None] * len(call.args), **{k.arg: None for k in call.keywords if k.arg})
+            except TypeError as exc:
+                problems.append(f"{where}: {name}{arguments}: {exc}")
+    assert calls >= 10, f"only {calls} marker calls found: is the pattern still right?"
+    return problems
+
+
+def docs_texts() -> dict[str, str]:
+    pages = [README, *sorted(README.parent.joinpath("docs").glob("*.md"))]
+    return {page.name: page.read_text(encoding="utf-8") for page in pages}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "drift"),
+    planted(
+        SAME,
+        ("a-renamed-argument", replace("`replyrace(busy_policy=...)`", "`replyrace(busy=...)`")),
+        (
+            "too-many-arguments",
+            replace("@pytest.mark.provider_model(tool_calls=1)", "@pytest.mark.provider_model(1, 2, 3, 4, 5, 6, 7)"),
+        ),
+    ),
+)
+def test_every_marker_call_in_the_docs_fits_the_marker(mutate: Mutation, drift: bool) -> None:
+    texts = docs_texts()
+    texts["09-when-clients-send.md"] = mutate(texts["09-when-clients-send.md"])
+    check(marker_call_drift(texts), drift)
 
 
 # -- verdict words, letters and busy phrases --------------------------------------------------------------------
