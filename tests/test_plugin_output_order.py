@@ -28,6 +28,7 @@ def test_b_fast_and_shrunk(sequential_sender):
 """
 
 
+@pytest.mark.slow  # two workers, a shrink and a slow clean test: CI runs it in the slow step
 def test_tables_come_by_test_id_and_worker_progress_lines_stand_alone(
     race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
 ) -> None:
