@@ -10,7 +10,7 @@ from ..errors import InvalidArgument
 from ..units import parse_duration
 from .launcher import GatewayStartError
 from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
-from .readiness import ReadyCheck, not_found_hint, wait_until_ready
+from .readiness import ReadyCheck, failure_hint, wait_until_ready
 
 __all__ = ["AttachedGateway"]
 
@@ -52,10 +52,10 @@ class AttachedGateway:
         limit = self.ready_timeout if timeout is None else timeout
         last = wait_until_ready(self.ready, self.host, self.port, self._log.contains, limit, progress=self.progress)
         if last is not None:
-            hint = f"\n  hint: {not_found_hint(self.ready, self.host, self.port)}" if last == "HTTP 404" else ""
             raise GatewayStartError(
                 f"gateway at {self.url} was not ready ({self.ready.text}) after {limit:g}s; "
-                f"probed {self.ready.target(self.host, self.port)}, last result: {last}{hint}"
+                f"probed {self.ready.target(self.host, self.port)}, last result: {last}"
+                f"{failure_hint(self.ready, last, self.host, self.port)}"
             )
 
     def stop(self) -> int | None:

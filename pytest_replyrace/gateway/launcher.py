@@ -27,7 +27,7 @@ from .command import PLACEHOLDERS, format_command, shell_hint
 from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
 from .ports import listening_ports
 from .processes import EndedProcess, ProcessGroup, describe_exit
-from .readiness import ReadyCheck, not_found_hint, probe, wait_until_ready
+from .readiness import ReadyCheck, failure_hint, probe, wait_until_ready
 
 __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
 
@@ -248,7 +248,8 @@ class LaunchedGateway:
         return GatewayStartError(f"gateway {what}\n{self.describe_log()}")
 
     def _probed(self, last: str | None) -> str:
-        return f"  probed: {self.ready.target('127.0.0.1', self.port)}; last result: {last or 'not probed yet'}"
+        hint = failure_hint(self.ready, last, "127.0.0.1", self.port)
+        return f"  probed: {self.ready.target('127.0.0.1', self.port)}; last result: {last or 'not probed yet'}{hint}"
 
     def _check_alive(self, last: str | None) -> None:
         group = self._group
@@ -283,9 +284,8 @@ class LaunchedGateway:
             progress=self.progress,
         )
         if last is not None:
-            hint = f"\n  hint: {not_found_hint(self.ready, '127.0.0.1', self.port)}" if last == "HTTP 404" else ""
             raise self._failure(
-                f"still not ready ({self.ready.text}) after {limit:g}s; it was stopped\n{self._probed(last)}{hint}"
+                f"still not ready ({self.ready.text}) after {limit:g}s; it was stopped\n{self._probed(last)}"
             )
         self._check_port("ready")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import InvalidArgument
 
-__all__ = ["READY_HELP", "ReadyCheck", "not_found_hint", "probe", "wait_until_ready"]
+__all__ = ["READY_HELP", "ReadyCheck", "failure_hint", "not_found_hint", "probe", "wait_until_ready"]
 
 READY_HELP = "expected 'tcp', 'http:/path' or 'log:REGEX'"
 POLL_SECONDS = 0.05
@@ -126,6 +126,11 @@ def not_found_hint(check: ReadyCheck, host: str, port: int, timeout: float = 1.0
         tried = ", ".join(path for path in OTHER_PATHS if path != check.arg)
         found = f"none of {tried} answered 2xx either: set {setting} to your gateway's readiness path, or tcp"
     return f"{check.arg} answered HTTP 404, so the gateway has no such path; {found}"
+
+
+def failure_hint(check: ReadyCheck, last: str | None, host: str, port: int) -> str:
+    """A line for the readiness failure's message when the last probe says what to change (a 404), else empty."""
+    return f"\n  hint: {not_found_hint(check, host, port)}" if last == "HTTP 404" else ""
 
 
 PROGRESS_AFTER = 5.0
