@@ -677,7 +677,10 @@ def replyrace_transport_factory(
 
 @pytest.fixture
 def replyrace_gateway_watch(
-    request: pytest.FixtureRequest, gateway: Gateway, replyrace_settings: Settings
+    request: pytest.FixtureRequest,
+    gateway: Gateway,
+    replyrace_settings: Settings,
+    replyrace_gateway_factory: GatewayPool,
 ) -> Iterator[Gateway]:
     """The gateway, checked before the test (restarted if it died or hung, per ``--replyrace-restart``)
     and after it (a gateway that died during the test errors that test, with its exit and log tail)."""
@@ -692,7 +695,7 @@ def replyrace_gateway_watch(
                     f"is never ({replyrace_settings.source('restart')})\n{launched.describe_log()}",
                     pytrace=False,
                 )
-            launched.restart()
+            replyrace_gateway_factory.restart(launched)  # once: a restart that failed is not tried again
             node.stash.setdefault(_PENDING_RESTARTS, []).append(
                 {"node_id": node.nodeid, "reason": problem, "restarts": launched.restarts}
             )

@@ -173,3 +173,20 @@ def test_a_bad_marker_is_reported_once(pytester: pytest.Pytester) -> None:
     text = result.stdout.str()
     assert text.count("got an unexpected keyword argument 'bogus'") == 1, text  # the summary line is cut short
     assert "During handling of the above exception" not in text
+
+
+def test_a_restart_that_fails_is_said_once_and_not_tried_again(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    race_pytester.makepyfile(test_three=THREE_RACES.replace("calls=2", "calls=3"))
+    # The gateway dies at its second call; started again, it exits at once (as a build broken by the first run
+    # might): test_a errors at teardown on the crash, test_b's restart fails with its message, test_c gets one line.
+    gateway = race_gateway_cmd("--crash-on", "2")
+    once = f"test -e {{state_dir}}/started && exit 3; touch {{state_dir}}/started; exec {gateway}"
+    result = run(race_pytester, f"--replyrace-gateway-cmd=sh -c {shlex.quote(once)}", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, errors=3)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_a*", "replyrace: the gateway died during this test: *"])
+    sections = error_sections(result)
+    assert sections["test_b"][0] == "replyrace: gateway exited with exit code 3 before it was ready (http:/readyz)"
+    assert sections["test_c"] == [POINTER.replace("test_a (", "test_b (")], sections
+    assert_no_leak()

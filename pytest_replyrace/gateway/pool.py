@@ -44,6 +44,7 @@ class GatewayPool:
         self.state_root = Path(state_root) if state_root is not None else None
         self._by_key: dict[tuple[Any, ...], Gateway] = {}
         self._failed: dict[tuple[Any, ...], GatewayStartError] = {}
+        self._failed_restarts: dict[int, GatewayStartError] = {}
         self._order: list[Gateway] = []
 
     @property
@@ -156,11 +157,20 @@ class GatewayPool:
         command that fails the same way for every test is run once, and said once."""
         failed = self._failed.get(key)
         if failed is not None:
-            first = str(failed).splitlines()[0]
-            error = GatewayStartError(f"gateway not started again: the same one failed to start before ({first})")
-            error.earlier = failed
-            raise error
+            raise _not_again("started", failed)
         return self._by_key.get(key)
+
+    def restart(self, gateway: LaunchedGateway) -> LaunchedGateway:
+        """Restart ``gateway`` (it died or hung); one whose restart failed is not restarted again: the same
+        error would come after the same wait, test after test."""
+        failed = self._failed_restarts.get(id(gateway))
+        if failed is not None:
+            raise _not_again("restarted", failed)
+        try:
+            return gateway.restart()
+        except GatewayStartError as exc:
+            self._failed_restarts[id(gateway)] = exc
+            raise
 
     def _start(self, key: tuple[Any, ...], gateway: Gateway) -> Gateway:
         try:
@@ -184,3 +194,12 @@ class GatewayPool:
         self._by_key.clear()
         if errors:
             raise errors[0]
+
+
+def _not_again(what: str, failed: GatewayStartError) -> GatewayStartError:
+    """The error for a gateway not started (or restarted) again because it failed before: one line, the first
+    failure kept as ``earlier`` so a report can point at it."""
+    first = str(failed).splitlines()[0]
+    error = GatewayStartError(f"gateway not {what} again: it failed to start before ({first})")
+    error.earlier = failed
+    return error
