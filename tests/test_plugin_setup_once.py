@@ -190,3 +190,20 @@ def test_a_restart_that_fails_is_said_once_and_not_tried_again(
     assert sections["test_b"][0] == "replyrace: gateway exited with exit code 3 before it was ready (http:/readyz)"
     assert sections["test_c"] == [POINTER.replace("test_a (", "test_b (")], sections
     assert_no_leak()
+
+
+def test_an_attached_gateway_whose_readiness_path_is_404_gets_the_hint() -> None:
+    from pytest_replyrace import AttachedGateway, GatewayStartError, LaunchedGateway
+
+    # A real gateway answering /readyz, attached with the wrong path; readiness never calls the provider.
+    with (
+        LaunchedGateway(race_gateway_cmd(), provider_url="http://127.0.0.1:9/v1") as running,
+        pytest.raises(GatewayStartError) as caught,
+    ):
+        AttachedGateway(running.url, ready="http:/health", ready_timeout=1).start()
+    assert str(caught.value).endswith(
+        "last result: HTTP 404\n  hint: /health answered HTTP 404, so the gateway has no such path; it answered 2xx "
+        "on /readyz: set replyrace_ready (ini), REPLYRACE_READY (env) or --replyrace-ready (command line) to "
+        "http:/readyz"
+    ), caught.value
+    assert not running.is_running()
