@@ -183,7 +183,7 @@ def test_a_restart_that_fails_is_said_once_and_not_tried_again(
     # might): test_a errors at teardown on the crash, test_b's restart fails with its message, test_c gets one line.
     gateway = race_gateway_cmd("--crash-on", "2")
     once = f"test -e {{state_dir}}/started && exit 3; touch {{state_dir}}/started; exec {gateway}"
-    result = run(race_pytester, f"--replyrace-gateway-cmd=sh -c {shlex.quote(once)}", "-p", "no:randomly")
+    result = run(race_pytester, f"--replyrace-gateway-cmd=sh -c {shlex.quote(once)}")
     result.assert_outcomes(passed=1, errors=3)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_a*", "replyrace: the gateway died during this test: *"])
     sections = error_sections(result)
