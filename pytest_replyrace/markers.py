@@ -74,6 +74,7 @@ def _provider_model_signature(
     ttft: Any = None,
     reply_pieces: int | None = None,
     reply_words: int = 0,
+    strict_tools: bool = True,
 ) -> None: ...
 
 
@@ -105,11 +106,13 @@ MARKERS: dict[str, str] = {
         "or on the calls numbered in `calls` (each run's n-th call); repeat the marker to add rules"
     ),
     "provider_model": (
-        "provider_model(tool_calls=1, tool=None, arguments='{}', ttft=None, reply_pieces=None, reply_words=0): "
+        "provider_model(tool_calls=1, tool=None, arguments='{}', ttft=None, reply_pieces=None, reply_words=0, "
+        "strict_tools=True): "
         "the scripted model of this test: each turn's first tool_calls requests get a tool call (to `tool`, or the "
         "first tool the request offers; `arguments` a JSON object's text) and the next the text echo; a stream's "
         "first piece at ttft seconds and the rest spread evenly to the RTT, in reply_pieces pieces, with "
-        "reply_words filler words after the echo; arguments not given keep the settings'"
+        "reply_words filler words after the echo; strict_tools=False answers a tool call without its result "
+        "instead of the API's own 400; arguments not given keep the settings'"
     ),
     "replyrace_search": (
         "replyrace_search(rtt, gap, gaps=3, budget=120.0, calls=4): the window search for this test: "

@@ -57,7 +57,9 @@ class JournalEntry(_Record):
     step: int = 1
     """The model call of its turn this request is: 1 for the turn's first, then one more per tool step."""
     kind: str = "text"
-    """What the provider answered: ``"text"`` (the echo) or ``"tool"`` (a tool call)."""
+    """What the provider answered: ``"text"`` (the echo), ``"tool"`` (a tool call) or ``"side"`` (a side step: the
+    latest user turn held no message token of its own, only quotes of the provider's replies or none; answered
+    with short text that carries no token)."""
     issued: list[str] = field(default_factory=list)
     """Tool-call ids this request's answer issued (a ``tool`` step)."""
     answered: list[str] = field(default_factory=list)
@@ -71,6 +73,12 @@ class JournalEntry(_Record):
     """When each streamed piece was planned, in seconds after arrival (empty for a JSON answer)."""
     written: list[float] = field(default_factory=list)
     """When each streamed piece went out, in seconds after arrival (next to ``schedule``)."""
+    quoted: list[str] = field(default_factory=list)
+    """Tokens inside the provider's own replies quoted in the latest user turn, in order (never in ``tokens``): for
+    a side step, the call whose reply it quotes."""
+    closed_at: float | None = None
+    """When the gateway closed the connection before the provider finished its answer (seen as it happened,
+    during a held first token or a paced stream alike); None when it did not."""
 
     @property
     def token(self) -> str | None:

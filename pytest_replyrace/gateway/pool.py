@@ -113,7 +113,7 @@ class GatewayPool:
             stop_grace=self.stop_grace,
             progress=self.progress,
         )
-        state_dir = gateway.state_dir
+        state_dir = gateway.prepare().state_dir  # the config names the port and the state dir: known before start
         gateway.extra_env.update(profile.env(state_dir))
         gateway.extra_logs = [(path, json_log_line) for path in profile.log_files(state_dir)]
         profile.write_config(state_dir, gateway.port, self.provider_url)
