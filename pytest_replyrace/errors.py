@@ -17,6 +17,7 @@ __all__ = [
     "SettingsError",
     "TransportContractError",
     "TransportError",
+    "UnknownName",
 ]
 
 
@@ -67,5 +68,18 @@ class TransportContractError(ReplyraceError, TypeError):
     """A transport factory made something that does not follow the transport protocol."""
 
 
+class UnknownName(ReplyraceError, AttributeError):
+    """``pytest_replyrace.X`` for a name the package does not export."""
+
+
 class RaceFailure(ReplyraceError, AssertionError):
     """A race assertion failed; the message carries the timeline."""
+
+    def __init__(self, message: str, result: object = None, bad: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.result = result
+        """The :class:`~pytest_replyrace.verdict.RaceResult` that failed (None: raised by hand)."""
+        self.bad = bad
+        """The letters it failed on: what a shrink looks for again."""
+        self.explored = False
+        """A shrink and a search already ran after it (and appended what they found)."""

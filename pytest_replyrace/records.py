@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["SEND_ANCHORS", "CallRecord", "JournalEntry", "LogMatch", "PreambleRecord"]
+from .spec import DEFAULTS, SEND_ANCHORS
 
-SEND_ANCHORS = ("end", "text", "first", "request", "served")
-"""When the next message goes out (``gap`` after it): the previous answer's end, its text complete, its first
-event, the fake provider's receipt of its first request, or the provider's end of serving it."""
+__all__ = ["SEND_ANCHORS", "CallRecord", "JournalEntry", "LogMatch", "PreambleRecord"]
 
 
 class _Record:
@@ -141,7 +139,7 @@ class CallRecord(_Record):
     """Errors that arrived inside the answer (an error event in a 200 stream), with their instants."""
     busy_refusal: bool = False
     """The transport read the answer as a busy refusal (HTTP 409/429/503 or its protocol's busy answer)."""
-    send_at: str = "end"
+    send_at: str = DEFAULTS.send_at
     """What this call's send waited for: the previous call's ``end``, ``text``, ``first``, ``request`` or
     ``served`` (the first call waits for nothing)."""
     anchor_at: float | None = None

@@ -86,7 +86,7 @@ def test_replyrace_marker_keeps_only_given_arguments() -> None:
     assert markers.parse_replyrace((), {"calls": 4, "gap": "200ms", "timeout": 5}, WHERE) == {
         "calls": 4,
         "gap": 0.2,
-        "call_timeout": 5.0,
+        "timeout": 5.0,
     }
     assert markers.parse_replyrace((), {"session_key": "agent:test:main"}, WHERE) == {"session_key": "agent:test:main"}
 
