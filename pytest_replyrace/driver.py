@@ -13,38 +13,45 @@ calls by token and each call is classified (see :mod:`pytest_replyrace.verdict`)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import inspect
 import random
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .clock import SEND_SPIN, sleep_until
-from .errors import InvalidArgument, NotStarted
+from .errors import InvalidArgument, NotStarted, RaceFailure
+from .explore import Explorer
 from .gateway.log import LogScan
 from .gateway.nemesis import ProcessPause
+from .judge import judge
 from .provider.server import FakeProvider
-from .records import SEND_ANCHORS, CallRecord, JournalEntry, PreambleRecord
+from .records import CallRecord, PreambleRecord
+from .sends import (
+    InFlight,
+    ProviderWatch,
+    as_evidence,
+    one_call,
+    preamble_call,
+    probe_message,
+    reports_events,
+    transport_name,
+    wait_anchor,
+)
+from .spec import DriverSettings, RunSpec
 from .tokens import make_token, validate_session_key
 from .transports.base import (
     CallEvents,
     Transport,
     TransportContractError,
     TransportError,
-    TransportReply,
     check_transport,
-    describe_exception,
-    excerpt,
 )
-from .units import format_duration, parse_duration, parse_signed_duration
-from .verdict import BUSY_POLICIES, HISTORY_MODES, RaceResult, check_history, classify, judge_overlap
-from .window import RaceWindow, SearchSpec, probe_grid, search
+from .verdict import RaceResult
+from .window import RaceWindow, SearchSpec
 
-__all__ = ["DriverSettings", "LogSource", "SequentialSender", "probe_message", "reports_events", "signed_gap"]
+__all__ = ["DriverSettings", "LogSource", "SequentialSender", "probe_message", "reports_events"]
 
 _TAG_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
@@ -59,171 +66,47 @@ class LogSource(Protocol):
     ) -> LogScan: ...
 
 
-def probe_message(token: str, index: int, calls: int) -> str:
-    """The text of call ``index``: the token must survive any wrapping the gateway adds."""
-    return f"replyrace probe {index}/{calls}. Reply with the literal text {token}"
+def _report_settings(spec: RunSpec, extra: dict[str, Any]) -> dict[str, Any]:
+    """The ``settings`` of the JSON report: the spec's knobs as they always were, then what the plugin adds."""
+    data = spec.to_dict()
+    del data["settle"]  # never reported
+    return {**data, **extra}
 
 
-@contextlib.contextmanager
-def _as_evidence(transport: Transport, method: str) -> Iterator[None]:
-    """The one guard for every transport, built in or not: whatever a transport raises while it talks to the
-    gateway or reads its answer (a reply nested too deep, a number too long, a bug) is the call's evidence, an
-    `e` quoting it, never a crash of the run. Cancellation is a BaseException and passes through."""
-    try:
-        yield
-    except TransportError:
-        raise
-    except Exception as exc:
-        raise TransportError(f"the {_name(transport)} transport's {method} raised {describe_exception(exc)}") from exc
+def _log_matches(gateway: LogSource | None, start: int, last_reply: int, containing: str | None = None) -> LogScan:
+    """Matches since the run began (bounded); those written after the last reply (in the settle time) marked
+    late."""
+    if gateway is None:
+        return LogScan()
+    return gateway.log_matches(start, late_from=last_reply, containing=containing)
 
 
-def _name(transport: Transport) -> str:
-    return str(getattr(transport, "name", type(transport).__name__))  # a transport without one still gets quoted
-
-
-def reports_events(transport: object) -> bool:
-    """Does the transport report its calls' events (first event, text complete) on a :class:`CallEvents`? It
-    says so with ``reports_events = True`` and a ``send`` that takes ``events``: a subclass of a built-in
-    transport whose own ``send`` does not is driven the old way."""
-    if getattr(transport, "reports_events", False) is not True:
-        return False
-    try:
-        parameters = inspect.signature(transport.send).parameters  # type: ignore[attr-defined]
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return "events" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-
-
-async def _send(
-    transport: Transport, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
-) -> TransportReply:
-    """``transport.send`` under the guard: inside it even a TimeoutError the transport raises is evidence, so
-    one from around it is only ever the driver's own call timeout."""
-    with _as_evidence(transport, "send()"):
-        if events is None:
-            reply = await transport.send(session_key, message, idempotency_key)
-        else:
-            send: Any = transport.send  # the events keyword is the optional half of the protocol
-            reply = await send(session_key, message, idempotency_key, events=events)
-    if not isinstance(reply, TransportReply):
-        raise TransportError(
-            f"the {_name(transport)} transport's send() returned {excerpt(repr(reply))}, not a TransportReply"
+def _late_replies(transport: Transport) -> dict[str, list[str]]:
+    late = transport.late_replies()
+    if not isinstance(late, dict):
+        raise TransportContractError(
+            f"{type(transport).__name__}.late_replies() returned {late!r:.80}; "
+            "expected a dict of token -> list of texts ({} when there is none)"
         )
-    return reply
-
-
-def signed_gap(gap: Any, send_at: str, what: str = "gap") -> float:
-    """``gap`` as seconds: at least 0, or, with ``send_at="served"``, also negative (that long before the
-    provider's planned end of the previous call; never before its request arrived)."""
-    if send_at == "served":
-        return parse_signed_duration(gap, what=what)
-    try:
-        return parse_duration(gap, what=what)
-    except ValueError as exc:
-        if "must be >= 0" in str(exc):
-            raise InvalidArgument(
-                f"{exc} (a negative gap needs send_at='served': that long before the provider "
-                "finishes serving the previous call)"
-            ) from None
-        raise
+    return late
 
 
 @dataclass
-class _InFlight:
-    record: CallRecord
-    events: CallEvents
-    task: asyncio.Task[None]
+class _Setup:
+    """One run's session, tag, transport, and what it must close again."""
 
+    key: str
+    run_tag: str
+    transport: Transport
+    pauser: ProcessPause | None
+    watch: ProviderWatch | None
 
-class _ProviderWatch:
-    """The fake provider's requests as they come and go, by token, on the driver's loop."""
-
-    def __init__(self, provider: FakeProvider, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._seen: dict[tuple[str, str], JournalEntry] = {}
-        self._waiters: dict[tuple[str, str], asyncio.Future[JournalEntry]] = {}
-        for entry in provider.journal:  # requests that came before the watch
-            self._arrived("request", entry)
-            if entry.ended_at is not None:
-                self._arrived("end", entry)
-        self._unwatch = provider.watch(self._on_event)
-
-    def _on_event(self, kind: str, entry: JournalEntry) -> None:  # on the provider's thread
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            self._loop.call_soon_threadsafe(self._arrived, kind, entry)
-
-    def _arrived(self, kind: str, entry: JournalEntry) -> None:
-        keys = [kind]
-        if entry.kind == "text":  # a turn is served by its text step, not by a tool call before it
-            keys.append("text-" + kind)
-        for token in entry.tokens:
-            for k in keys:
-                self._record((k, token), entry)
-
-    def _record(self, key: tuple[str, str], entry: JournalEntry) -> None:
-        self._seen.setdefault(key, entry)
-        waiter = self._waiters.get(key)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(self._seen[key])
-
-    def seen(self, kind: str, token: str) -> JournalEntry | None:
-        return self._seen.get((kind, token))
-
-    async def wait(self, kind: str, token: str) -> JournalEntry:
-        """The first request carrying ``token`` once it arrived (``request``) or ended (``end``); ``text-request``
-        and ``text-end`` count only the turn's text step."""
-        entry = self._seen.get((kind, token))
-        if entry is not None:
-            return entry
-        waiter = self._waiters.setdefault((kind, token), self._loop.create_future())
-        return await asyncio.shield(waiter)
-
-    def close(self) -> None:
-        self._unwatch()
-
-
-@dataclass
-class DriverSettings:
-    calls: int = 10
-    gap: float = 0.0
-    timeout: float = 30.0
-    settle: float = 0.5
-    """Seconds to wait after the last call for late log lines and late replies, which still belong to this
-    run (OpenClaw 2026.5.x logs a failed follow-up drain ~500 ms after the reply it belongs to); 0: off."""
-    pause: tuple[float, float] | None = None
-    """Process-pause nemesis (after, length) in seconds; needs ``pause_pgid`` on the sender."""
-    history: str = "no-duplicates"
-    """The conversation check: off, no-duplicates or exact (see :func:`~pytest_replyrace.verdict.check_history`)."""
-    send_at: str = "end"
-    """When the next message goes out, ``gap`` after it: one of :data:`~pytest_replyrace.records.SEND_ANCHORS`."""
-    busy_policy: str = "queue"
-    """What the gateway promises for a message sent while a turn runs: queue, reject, steer, interrupt or any."""
-    preamble: tuple[str, ...] = ()
-    """Messages sent on the run's session before its first call, each after the previous answer ended."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.calls, bool) or not isinstance(self.calls, int) or not 1 <= self.calls <= 10_000:
-            raise InvalidArgument(f"calls: {self.calls!r}; expected an integer from 1 to 10000")
-        if self.send_at not in SEND_ANCHORS:
-            raise InvalidArgument(f"send_at: {self.send_at!r}; expected one of {', '.join(SEND_ANCHORS)}")
-        if self.busy_policy not in BUSY_POLICIES:
-            raise InvalidArgument(f"busy_policy: {self.busy_policy!r}; expected one of {', '.join(BUSY_POLICIES)}")
-        self.gap = signed_gap(self.gap, self.send_at)
-        # Every duration bounded (one day), for library users as for the plugin's options.
-        for name in ("timeout", "settle"):
-            setattr(self, name, parse_duration(getattr(self, name), what=name, allow_zero=name != "timeout"))
-        preamble = (self.preamble,) if isinstance(self.preamble, str) else tuple(self.preamble)
-        if len(preamble) > 100 or not all(isinstance(m, str) and m.strip() for m in preamble):
-            raise InvalidArgument(f"preamble: {self.preamble!r}; expected up to 100 non-empty messages")
-        self.preamble = preamble
-        if self.pause is not None:
-            after, length = self.pause
-            self.pause = (
-                parse_duration(after, what="pause after"),
-                parse_duration(length, what="pause length", allow_zero=False),
-            )
-        if self.history not in HISTORY_MODES:
-            raise InvalidArgument(f"history: {self.history!r}; expected one of {', '.join(HISTORY_MODES)}")
+    async def close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
+        if self.pauser is not None:
+            await self.pauser.close()  # never leave the gateway stopped
+        await self.transport.close()
 
 
 @dataclass
@@ -233,7 +116,7 @@ class SequentialSender:
     transport_factory: Callable[[], Transport]
     provider: FakeProvider | None = None
     gateway: LogSource | None = None
-    settings: DriverSettings = field(default_factory=DriverSettings)
+    settings: RunSpec = field(default_factory=RunSpec)
     seed: int | None = None
     rtt: float | None = None
     node_id: str | None = None
@@ -263,11 +146,9 @@ class SequentialSender:
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}:{self.node_id}")
         self.results: list[RaceResult] = []
-        self._shrinking = False
-        self._probing: tuple[str, float, float | None] | None = None
-        """While a grid, a search or a shrink runs: its name, start and budget (for the progress lines)."""
         self._active = 0
-        self._parallel = False  # set while a grid or search runs several sessions at once
+        self.explorer = Explorer(self)
+        """Shrink, grid and window search: many runs through this one's :meth:`arun`."""
 
     def _tag(self, length: int) -> str:
         return "".join(self._rng.choice(_TAG_ALPHABET) for _ in range(length))
@@ -308,13 +189,30 @@ class SequentialSender:
         """One sequential run. ``rtt`` serves this run's tokens at their own RTT, so runs on
         other session keys can go on at other RTTs at the same time; ``send_at`` and ``busy_policy`` override
         the settings for this run."""
-        settings = dataclasses.replace(
-            self.settings,
-            calls=self.settings.calls if calls is None else calls,
-            gap=self.settings.gap if gap is None else gap,
-            send_at=self.settings.send_at if send_at is None else send_at,
-            busy_policy=self.settings.busy_policy if busy_policy is None else busy_policy,
+        given = {"calls": calls, "gap": gap, "send_at": send_at, "busy_policy": busy_policy}
+        settings = self.settings.override("arun", **{k: v for k, v in given.items() if v is not None})
+        setup = self._open(settings, session_key, rtt)
+        self._active += 1
+        log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
+        try:
+            records, preamble, late, last_reply_mark = await self._send_all(setup, settings)
+        finally:
+            self._active -= 1
+        result = self._finish(
+            records,
+            setup.key,
+            settings,
+            (log_start, last_reply_mark),
+            late,
+            self.rtt if rtt is None else rtt,
+            concurrent=self._active > 0 or self.explorer.concurrent,
+            preamble=preamble,
         )
+        self.explorer.report(result)
+        return result
+
+    def _open(self, settings: RunSpec, session_key: str | None, rtt: float | None) -> _Setup:
+        """What one run needs before its first send, each refusal said before anything is sent."""
         pauser = None
         if settings.pause is not None:
             if self.pause_pgid is None:
@@ -332,52 +230,55 @@ class SequentialSender:
         transport = check_transport(self.transport_factory(), "replyrace_transport_factory")
         if settings.send_at in ("text", "first") and not reports_events(transport):
             raise TransportContractError(
-                f"send_at={settings.send_at!r} waits for an event of the previous answer, and the {_name(transport)} "
-                f"transport reports none; use send_at 'end', 'request' or 'served' with it, or give it "
-                "`reports_events = True` and report on the CallEvents its send() is handed (see docs, 'When "
-                "clients send')"
+                f"send_at={settings.send_at!r} waits for an event of the previous answer, and the "
+                f"{transport_name(transport)} transport reports none; use send_at 'end', 'request' or 'served' with "
+                "it, or give it `reports_events = True` and report on the CallEvents its send() is handed (see docs, "
+                "'When clients send')"
             )
         if settings.send_at in ("request", "served") and self.provider is None:
             raise InvalidArgument(f"send_at={settings.send_at!r} waits for the fake provider, and this sender has none")
-        self._active += 1
-        log_start = self.log_since if self.log_since is not None else (self.gateway.log_offset() if self.gateway else 0)
         watch = (
-            _ProviderWatch(self.provider, asyncio.get_running_loop())
+            ProviderWatch(self.provider, asyncio.get_running_loop())
             if settings.send_at in ("request", "served") and self.provider is not None
             else None
         )
-        records: list[CallRecord] = []
+        return _Setup(key, run_tag, transport, pauser, watch)
+
+    async def _send_all(
+        self, setup: _Setup, settings: RunSpec
+    ) -> tuple[list[CallRecord], list[PreambleRecord], dict[str, list[str]], int]:
+        """The preamble, then every call at its moment; the answers read to their end, the settle time waited."""
+        transport, key = setup.transport, setup.key
         preamble: list[PreambleRecord] = []
-        flights: list[_InFlight] = []
+        flights: list[InFlight] = []
         try:
-            with _as_evidence(transport, "open()"):
+            with as_evidence(transport, "open()"):
                 await transport.open()
         except TransportError:
             pass  # each call retries the connection and records the failure as an `e`
         try:
             for message in settings.preamble:
-                preamble.append(await self._preamble_call(transport, key, message, settings))
-            previous: _InFlight | None = None
+                preamble.append(await preamble_call(transport, key, message, settings))
+            previous: InFlight | None = None
             for index in range(1, settings.calls + 1):
                 anchor, fallback = (None, False)
                 if previous is not None:
-                    anchor, fallback, target = await self._anchor(previous, settings, watch)
+                    anchor, fallback, target = await wait_anchor(previous, settings, setup.watch)
                     await sleep_until(target, SEND_SPIN)
                 record = CallRecord(
                     index=index,
-                    token=make_token(run_tag, index),
+                    token=make_token(setup.run_tag, index),
                     session_key=key,
                     sent_at=time.monotonic(),
                     send_at=settings.send_at,
                     anchor_at=anchor,
                     anchor_fallback=fallback,
                 )
-                records.append(record)
                 events = CallEvents()
                 task = asyncio.create_task(
-                    self._one_call(transport, record, events, settings, pauser), name=f"replyrace-call-{index}"
+                    one_call(transport, record, events, settings, setup.pauser), name=f"replyrace-call-{index}"
                 )
-                previous = _InFlight(record, events, task)
+                previous = InFlight(record, events, task)
                 flights.append(previous)
             await asyncio.gather(*(flight.task for flight in flights))
             last_reply_mark = self.gateway.log_offset() if self.gateway else 0
@@ -385,154 +286,12 @@ class SequentialSender:
             if self.provider is not None:
                 # Requests still in flight get their end time before they are shown.
                 await self.provider.await_idle(timeout=min(5.0, settings.timeout))
-            late = transport.late_replies()
-            if not isinstance(late, dict):
-                raise TransportContractError(
-                    f"{type(transport).__name__}.late_replies() returned {late!r:.80}; "
-                    "expected a dict of token -> list of texts ({} when there is none)"
-                )
+            late = _late_replies(transport)
         finally:
             for flight in flights:
                 flight.task.cancel()  # a no-op for those that ended; only a failing run leaves any running
-            self._active -= 1
-            if watch is not None:
-                watch.close()
-            if pauser is not None:
-                await pauser.close()  # never leave the gateway stopped
-            await transport.close()
-        result = self._finish(
-            records,
-            key,
-            settings,
-            (log_start, last_reply_mark),
-            late,
-            self.rtt if rtt is None else rtt,
-            concurrent=self._active > 0 or self._parallel,
-            preamble=preamble,
-        )
-        self._report_probe(result)
-        return result
-
-    def _report_probe(self, result: RaceResult) -> None:
-        if self._probing is None or self.progress is None:
-            return
-        what, started, budget = self._probing
-        rtt = "-" if result.rtt is None else format_duration(result.rtt)
-        elapsed = time.monotonic() - started
-        of = f" of {budget:g}s" if budget else ""
-        self.progress(
-            f"replyrace: {what} probe rtt={rtt} gap={format_duration(result.gap)} calls={len(result.calls)}"
-            f" -> {result.pattern} ({elapsed:.1f}s{of}) [{self.node_id or 'library'}]"
-        )
-
-    @contextlib.contextmanager
-    def _probes(self, what: str, budget: float | None) -> Iterator[None]:
-        outer, self._probing = self._probing, (what, time.monotonic(), budget)
-        try:
-            yield
-        finally:
-            self._probing = outer
-
-    async def _anchor(
-        self, previous: _InFlight, settings: DriverSettings, watch: _ProviderWatch | None
-    ) -> tuple[float, bool, float]:
-        """Wait for the previous call's ``send_at`` moment: (its instant, whether the previous call's end stood
-        in for it, the instant to send at). A moment that cannot come any more (the call ended without the
-        event; the provider never saw it) falls back to that end, so no run waits for nothing."""
-        kind, gap, record = settings.send_at, settings.gap, previous.record
-        if kind == "end":
-            await asyncio.wait({previous.task})
-            previous.task.result()  # a call cancelled from inside (or a bug of ours) ends the run here
-            assert record.ended_at is not None
-            return record.ended_at, False, record.ended_at + gap
-        provider_kind = {"request": "request", "served": "text-end" if gap >= 0 else "text-request"}.get(kind, "")
-        waiter: asyncio.Future[Any]
-        if kind in ("text", "first"):
-            waiter = asyncio.ensure_future(previous.events.wait(kind))
-        else:
-            assert watch is not None
-            waiter = asyncio.ensure_future(watch.wait(provider_kind, record.token))
-        try:
-            await asyncio.wait({waiter, previous.task}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-        if previous.task.done():
-            previous.task.result()
-        value: float | JournalEntry | None = None
-        if waiter.done() and not waiter.cancelled():
-            value = waiter.result()
-        elif kind in ("text", "first"):  # reported in the same instant as the end
-            value = previous.events.first_at if kind == "first" else previous.events.text_at
-        elif watch is not None:
-            value = watch.seen(provider_kind, record.token)
-        if value is None:
-            assert record.ended_at is not None
-            return record.ended_at, True, record.ended_at + gap
-        if isinstance(value, float):
-            return value, False, value + gap
-        if kind == "request":
-            return value.arrived_at, False, value.arrived_at + gap
-        if provider_kind == "text-end":
-            assert value.ended_at is not None
-            return value.ended_at, False, value.ended_at + gap
-        # served, before its end: the provider planned it at arrival + RTT; never before the request came
-        planned = value.arrived_at + value.rtt
-        return planned, False, max(value.arrived_at, planned + gap)
-
-    async def _preamble_call(
-        self, transport: Transport, key: str, message: str, settings: DriverSettings
-    ) -> PreambleRecord:
-        record = PreambleRecord(message=message, sent_at=time.monotonic())
-        try:
-            reply = await asyncio.wait_for(_send(transport, key, message, str(uuid.uuid4())), settings.timeout)
-        except asyncio.TimeoutError:
-            record.error = f"no answer within the call timeout ({settings.timeout:g}s)"
-        except TransportError as exc:
-            record.error = f"transport: {exc}"
-        else:
-            record.reply, record.error = reply.reply, reply.error
-            record.replied_at = reply.replied_at if reply.replied_at is not None else time.monotonic()
-        return record
-
-    async def _one_call(
-        self,
-        transport: Transport,
-        record: CallRecord,
-        events: CallEvents,
-        settings: DriverSettings,
-        pauser: ProcessPause | None,
-    ) -> None:
-        # Not from the seed: a replay against a long-running gateway must not hit its dedupe cache.
-        idempotency_key = str(uuid.uuid4())
-        message = probe_message(record.token, record.index, settings.calls)
-        with_events = reports_events(transport)
-        try:
-            reply = await asyncio.wait_for(
-                _send(transport, record.session_key, message, idempotency_key, events if with_events else None),
-                settings.timeout,
-            )
-        except asyncio.TimeoutError:
-            partial = getattr(transport, "partial_reply", None)
-            started = (partial(events) if with_events else partial()) if callable(partial) else None
-            if started:
-                # A slow-loris answer: the gateway did answer, badly, so `e` rather than `l`.
-                record.replied_at = time.monotonic()
-                record.transport_error = f"the reply started but did not finish within {settings.timeout:g}s: {started}"
-            else:
-                record.timed_out = True
-        except TransportError as exc:
-            record.replied_at = time.monotonic()
-            record.transport_error = str(exc)
-        else:
-            record.replied_at = reply.replied_at if reply.replied_at is not None else time.monotonic()
-            record.run_id, record.reply, record.error = reply.run_id, reply.reply, reply.error
-            record.busy_refusal = reply.busy
-        record.ended_at = time.monotonic()
-        record.first_at, record.text_at = events.first_at, events.text_at
-        record.stream_errors = list(events.errors)
-        if pauser is not None and record.replied_at is not None:
-            pauser.after_reply()
+            await setup.close()
+        return [flight.record for flight in flights], preamble, late, last_reply_mark
 
     def _finish(
         self,
@@ -556,11 +315,19 @@ class SequentialSender:
                 earlier.text_done_at is None or earlier.text_done_at > record.sent_at
                 for earlier in records[: record.index - 1]
             )
-            record.letter = classify(record)
-        judge_overlap(records)
-        check_history(records, settings.history)
+        # The observations are complete: the judge reads them and says each call's letter, as new data.
+        records = [
+            dataclasses.replace(
+                record,
+                letter=judged.letter,
+                note=judged.note,
+                answered_twice=judged.answered_twice,
+                history_problem=judged.history_problem,
+            )
+            for record, judged in zip(records, judge(records, settings.history))
+        ]
         # Other sessions ran at the same time: keep the lines that name this one.
-        scan = self._log_matches(*log_window, containing=key if concurrent else None)
+        scan = _log_matches(self.gateway, *log_window, containing=key if concurrent else None)
         result = RaceResult(
             calls=records,
             session_key=key,
@@ -571,96 +338,31 @@ class SequentialSender:
             log_matches_more=scan.more,
             node_id=self.node_id,
             replay=self.replay,
-            settings={
-                "calls": settings.calls,
-                "gap": settings.gap,
-                "timeout": settings.timeout,
-                "pause": list(settings.pause) if settings.pause else None,
-                "history": settings.history,
-                "send_at": settings.send_at,
-                "busy_policy": settings.busy_policy,
-                "preamble": list(settings.preamble),
-                **self.extra,
-            },
-            send_at=settings.send_at,
-            busy_policy=settings.busy_policy,
+            settings=_report_settings(settings, self.extra),
+            spec=settings,
             preamble=list(preamble),
         )
-        if self._shrinking:
-            return result  # a shrink probe is not one of the test's runs
-        if (self.shrink_budget > 0 and settings.calls > 2) or self.search_spec is not None:
-            result.on_failure = self._explain_failure
+        if self.explorer.quiet:
+            return result  # a shrink or search probe after a failure is not one of the test's runs
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
         return result
 
-    def _log_matches(self, start: int, last_reply: int, containing: str | None = None) -> LogScan:
-        """Matches since the run began (bounded); those written after the last reply (in the settle time)
-        marked late."""
-        if self.gateway is None:
-            return LogScan()
-        return self.gateway.log_matches(start, late_from=last_reply, containing=containing)
+    # -- exploring: the explorer beside this driver does it ------------------
 
-    def _explain_failure(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
-        """What a failing assertion adds: the fewest calls that still fail, and the window around the failure."""
-        try:
-            asyncio.get_running_loop()
-            return None  # inside an async test: no blocking probes; use await sender.ashrink(...)/asearch()
-        except RuntimeError:
-            pass
-        return asyncio.run(self._aexplain_failure(failed, bad))
+    def explain(self, failure: RaceFailure) -> str | None:
+        """After a failing race assertion: shrink it to the fewest calls that still fail and search the window
+        around it (as the settings ask), append what was found to the failure's message and return it. The
+        plugin calls it after every failed test that used this sender; blocking, for sync code."""
+        return self.explorer.explain(failure)
 
-    async def _aexplain_failure(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
-        parts = []
-        if self.shrink_budget > 0 and len(failed.calls) > 2:
-            parts.append(await self.ashrink(failed, bad))
-        if self.search_spec is not None:
-            self._shrinking = True  # the search's probes are not the test's runs either
-            try:
-                window = await self.asearch()
-            finally:
-                self._shrinking = False
-            parts.append(window.describe())
-        return "\n".join(p for p in parts if p) or None
+    async def aexplain(self, failure: RaceFailure) -> str | None:
+        """:meth:`explain` for async code."""
+        return await self.explorer.aexplain(failure)
 
     async def ashrink(self, failed: RaceResult, bad: frozenset[str]) -> str | None:
-        deadline = time.monotonic() + self.shrink_budget
-        self._shrinking = True
-        try:
-            with self._probes("shrink", self.shrink_budget):
-                for calls in range(2, len(failed.calls)):
-                    if time.monotonic() >= deadline:
-                        return f"minimal reproduction: none found within the {self.shrink_budget:g}s shrink budget"
-                    probe = await self.arun(
-                        calls=calls,
-                        gap=failed.gap,
-                        rtt=failed.rtt,
-                        send_at=failed.send_at,
-                        busy_policy=failed.busy_policy,
-                    )
-                    if any(letter in bad for letter in probe.pattern):
-                        command = self.replay_calls(calls) if self.replay_calls is not None else None
-                        rtt = "-" if failed.rtt is None else format_duration(failed.rtt)
-                        return (
-                            f"minimal reproduction: {calls} calls at rtt={rtt}, gap={format_duration(failed.gap)}, "
-                            f"seed {self.seed}: pattern {probe.pattern} (session {probe.session_key})"
-                            + (f"\n  replay it: {command}" if command else "")
-                        )
-        finally:
-            self._shrinking = False
-        return f"minimal reproduction: fewer than {len(failed.calls)} calls did not fail again"
-
-    # -- the window ------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _concurrently(self, on: bool) -> Iterator[None]:
-        """While several sessions run at once, each run keeps only the log lines that name its session."""
-        self._parallel = on
-        try:
-            yield
-        finally:
-            self._parallel = False
+        return await self.explorer.ashrink(failed, bad)
 
     def grid(
         self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None, parallel: int | None = None
@@ -671,12 +373,7 @@ class SequentialSender:
     async def agrid(
         self, rtts: Sequence[float], gaps: Sequence[float], calls: int | None = None, parallel: int | None = None
     ) -> RaceWindow:
-        parallel = parallel or self.parallel
-        with self._concurrently(parallel > 1), self._probes("grid", None):
-            window = await probe_grid(self, rtts, gaps, calls=calls or 4, parallel=parallel)
-        if self.on_window is not None:
-            self.on_window(window)
-        return window
+        return await self.explorer.agrid(rtts, gaps, calls, parallel)
 
     def search(
         self,
@@ -704,25 +401,6 @@ class SequentialSender:
         max_calls: int | None = None,
         parallel: int | None = None,
     ) -> RaceWindow:
-        spec = self.search_spec
-        if spec is None:
-            if rtt is None or gap is None:
-                raise InvalidArgument(
-                    "search: give rtt=(lo, hi) and gap=(lo, hi), or set them with "
-                    "@pytest.mark.replyrace_search(rtt, gap) or --replyrace-search"
-                )
-            spec = SearchSpec(rtt, gap)
-        parallel = parallel or self.parallel
-        with self._concurrently(parallel > 1), self._probes("window search", budget_s or spec.budget):
-            window = await search(
-                self,
-                rtt or spec.rtt,
-                gap or spec.gap,
-                gaps=gaps or spec.gaps,
-                budget_s=budget_s or spec.budget,
-                calls=max_calls or spec.calls,
-                parallel=parallel,
-            )
-        if self.on_window is not None:
-            self.on_window(window)
-        return window
+        return await self.explorer.asearch(
+            rtt, gap, gaps=gaps, budget_s=budget_s, max_calls=max_calls, parallel=parallel
+        )

@@ -17,6 +17,7 @@ __all__ = [
     "SettingsError",
     "TransportContractError",
     "TransportError",
+    "UnknownName",
 ]
 
 
@@ -47,6 +48,9 @@ class NotStarted(ReplyraceError, RuntimeError):
 class GatewayStartError(ReplyraceError, RuntimeError):
     """The gateway exited or did not become ready; the message quotes the command and log tail."""
 
+    earlier: GatewayStartError | None = None
+    """Set when the gateway was not started again because the same one failed before: that first failure."""
+
 
 class FakeProviderError(ReplyraceError):
     """replyrace's own fake provider failed while serving a request: a bug of ours, not the gateway's race."""
@@ -64,5 +68,18 @@ class TransportContractError(ReplyraceError, TypeError):
     """A transport factory made something that does not follow the transport protocol."""
 
 
+class UnknownName(ReplyraceError, AttributeError):
+    """``pytest_replyrace.X`` for a name the package does not export."""
+
+
 class RaceFailure(ReplyraceError, AssertionError):
     """A race assertion failed; the message carries the timeline."""
+
+    def __init__(self, message: str, result: object = None, bad: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.result = result
+        """The :class:`~pytest_replyrace.verdict.RaceResult` that failed (None: raised by hand)."""
+        self.bad = bad
+        """The letters it failed on: what a shrink looks for again."""
+        self.explored = False
+        """A shrink and a search already ran after it (and appended what they found)."""

@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidArgument, MarkerError
+from .errors import MarkerError
 from .provider.faults import FAULT_KINDS, FaultRule
 from .provider.model import ModelSpec
-from .records import SEND_ANCHORS
+from .spec import CHECKS, DEFAULTS, check_gap, check_pause
 from .tokens import validate_session_key
 from .units import format_duration, parse_duration, parse_signed_duration
-from .verdict import BUSY_POLICIES, HISTORY_MODES
 from .window import SearchSpec
 
 __all__ = [
@@ -74,6 +73,7 @@ def _provider_model_signature(
     ttft: Any = None,
     reply_pieces: int | None = None,
     reply_words: int = 0,
+    strict_tools: bool = True,
 ) -> None: ...
 
 
@@ -105,11 +105,13 @@ MARKERS: dict[str, str] = {
         "or on the calls numbered in `calls` (each run's n-th call); repeat the marker to add rules"
     ),
     "provider_model": (
-        "provider_model(tool_calls=1, tool=None, arguments='{}', ttft=None, reply_pieces=None, reply_words=0): "
+        "provider_model(tool_calls=1, tool=None, arguments='{}', ttft=None, reply_pieces=None, reply_words=0, "
+        "strict_tools=True): "
         "the scripted model of this test: each turn's first tool_calls requests get a tool call (to `tool`, or the "
         "first tool the request offers; `arguments` a JSON object's text) and the next the text echo; a stream's "
         "first piece at ttft seconds and the rest spread evenly to the RTT, in reply_pieces pieces, with "
-        "reply_words filler words after the echo; arguments not given keep the settings'"
+        "reply_words filler words after the echo; strict_tools=False answers a tool call without its result "
+        "instead of the API's own 400; arguments not given keep the settings'"
     ),
     "replyrace_search": (
         "replyrace_search(rtt, gap, gaps=3, budget=120.0, calls=4): the window search for this test: "
@@ -239,88 +241,39 @@ def gap_id(gap: float) -> str:
 
 
 def parse_pause(value: Any, where: str) -> tuple[float, float] | None:
-    """``(after, length)`` or ``"AFTER:LENGTH"``: freeze the gateway LENGTH s, AFTER s after each reply."""
-    if value is None:
-        return None
-    parts: Sequence[Any]
-    if isinstance(value, str):
-        parts = value.split(":")
-    elif isinstance(value, (tuple, list)):
-        parts = value
-    else:
-        parts = ()
-    if len(parts) != 2:
-        raise MarkerError(
-            f"{where}: pause {value!r} is not a pause; expected (after, length) or 'AFTER:LENGTH' "
-            "in seconds, e.g. (0.02, 1.5) or '20ms:1.5s'"
-        )
+    """``(after, length)`` or ``"AFTER:LENGTH"``: freeze the gateway LENGTH s, AFTER s after each reply (the
+    one check is :func:`~pytest_replyrace.spec.check_pause`)."""
     try:
-        after = parse_duration(parts[0], what=f"{where}: pause {value!r} after")
-        length = parse_duration(parts[1], what=f"{where}: pause {value!r} length", allow_zero=False)
+        return check_pause(value, where)
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
-    return after, length
 
 
-def parse_replyrace(args: Sequence[Any], kwargs: Mapping[str, Any], where: str, send_at: str = "end") -> dict[str, Any]:
+def parse_replyrace(
+    args: Sequence[Any], kwargs: Mapping[str, Any], where: str, send_at: str = DEFAULTS.send_at
+) -> dict[str, Any]:
     """Only the arguments given: they override the settings for this test (``send_at``: the setting's value,
     which a negative gap needs to be ``served`` unless the marker sets it)."""
     bound = _bind("replyrace", _replyrace_signature, args, kwargs, where)
     label = f"{where}: @pytest.mark.replyrace{_call_text(args, kwargs)}"
+    given = {name: value for name, value in bound.items() if value is not None or name in ("calls", "gap", "timeout")}
+    if given.get("preamble") in ((), []):  # a marker's preamble names at least one message
+        raise MarkerError(
+            f"{label}: preamble={given['preamble']!r}; expected a message or a tuple of up to 100 "
+            "non-empty messages, e.g. ('hello', '/new')"
+        )
     overrides: dict[str, Any] = {}
-    if "calls" in bound:
-        calls = bound["calls"]
-        if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= 10_000:
-            raise MarkerError(f"{label}: calls={calls!r}; expected an integer from 1 to 10000")
-        overrides["calls"] = calls
     try:
-        if bound.get("send_at") is not None:
-            if bound["send_at"] not in SEND_ANCHORS:
-                raise InvalidArgument(
-                    f"{label}: send_at={bound['send_at']!r}; expected one of {', '.join(SEND_ANCHORS)}"
-                )
-            overrides["send_at"] = bound["send_at"]
-        if bound.get("busy_policy") is not None:
-            if bound["busy_policy"] not in BUSY_POLICIES:
-                raise InvalidArgument(
-                    f"{label}: busy_policy={bound['busy_policy']!r}; expected one of {', '.join(BUSY_POLICIES)}"
-                )
-            overrides["busy_policy"] = bound["busy_policy"]
-        if bound.get("preamble") is not None:
-            overrides["preamble"] = _preamble(bound["preamble"], label)
-        if "gap" in bound:
-            parse = parse_signed_duration if overrides.get("send_at", send_at) == "served" else parse_duration
-            overrides["gap"] = parse(bound["gap"], what=f"{label}: gap")
-        if "timeout" in bound:
-            overrides["call_timeout"] = parse_duration(bound["timeout"], what=f"{label}: timeout", allow_zero=False)
-        if bound.get("session_key") is not None:
-            overrides["session_key"] = validate_session_key(bound["session_key"], f"{label}: session_key")
-        if bound.get("pause") is not None:
-            overrides["pause"] = parse_pause(bound["pause"], label)
-        if bound.get("history") is not None:
-            if bound["history"] not in HISTORY_MODES:
-                raise InvalidArgument(
-                    f"{label}: history={bound['history']!r}; expected one of {', '.join(HISTORY_MODES)}"
-                )
-            overrides["history"] = bound["history"]
+        for name, value in given.items():
+            if name == "session_key":
+                overrides[name] = validate_session_key(value, f"{label}: session_key")
+            elif name in CHECKS:
+                overrides[name] = CHECKS[name](value, label)
+        if "gap" in given:
+            overrides["gap"] = check_gap(given["gap"], label, overrides.get("send_at", send_at))
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
     return overrides
-
-
-def _preamble(value: Any, label: str) -> tuple[str, ...]:
-    messages = (value,) if isinstance(value, str) else value
-    if (
-        not isinstance(messages, (tuple, list))
-        or not messages
-        or len(messages) > 100
-        or not all(isinstance(m, str) and m.strip() for m in messages)
-    ):
-        raise InvalidArgument(
-            f"{label}: preamble={value!r}; expected a message or a tuple of up to 100 non-empty "
-            "messages, e.g. ('hello', '/new')"
-        )
-    return tuple(m.strip() for m in messages)
 
 
 SEARCH_SPEC_HELP = "rtt=LO:HI,gap=LO[:HI][,gaps=N][,budget=SECONDS][,calls=N], e.g. rtt=50ms:2s,gap=0:1s"

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
-import shlex
 import sys
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .driver import DriverSettings, SequentialSender, reports_events
-from .errors import InvalidArgument
-from .gateway.command import placeholders
-from .gateway.launcher import Gateway, LaunchedGateway
-from .gateway.log import DEFAULT_LOG_PATTERNS
-from .gateway.openclaw import OpenClawProfile
-from .gateway.pool import GatewayPool
-from .gateway.processes import ended_processes
+from .errors import RaceFailure
+from .ini_keys import ini_keys, misspelt_keys
 from .markers import (
     MARKERS,
     MarkerError,
@@ -36,24 +28,24 @@ from .markers import (
     parse_search_marker,
     range_ids,
 )
-from .provider.faults import FaultPlan
-from .provider.server import FakeProvider
-from .reports.html import write_html_report
-from .reports.summary import NOT_A_RACE_ASSERTION, summary_lines, write_json_report
-from .settings import OPTIONS, TRANSPORTS, Settings, SettingsError, api_model, load_api, resolve, transport_token
-from .transports.acp import AcpTransport, acp_command
-from .transports.api_file import ApiSpec
-from .transports.base import Transport
-from .transports.declared import DeclaredTransport
-from .transports.http import HttpTransport
-from .transports.openai import OpenAIChatTransport, OpenAIResponsesTransport
-from .transports.openclaw import OpenClawTransport
-from .units import format_duration
-from .verdict import RaceFailure, RaceResult
+from .per_test import run_spec_of, search_spec
+from .replay import SEED_CACHE_KEY, replay_command, resolve_seed
+from .settings import OPTIONS, Settings, SettingsError, api_model, load_api, resolve, transport_token
+from .setup_failures import SetupFailures
+from .templates import gateway_templates, warn_without_port
+from .transports.select import TransportChoice, acp_command
 from .version import __version__
-from .window import RaceWindow
+from .xfail_record import XfailRecord
 
-SEED_CACHE_KEY = "replyrace/seed"
+if TYPE_CHECKING:  # the heavy parts (aiohttp, websockets, the driver) load when a fixture first needs them
+    from .driver import SequentialSender
+    from .gateway.launcher import Gateway
+    from .gateway.pool import GatewayPool
+    from .provider.server import FakeProvider
+    from .transports.api_file import ApiSpec
+    from .transports.base import Transport
+    from .verdict import RaceResult
+    from .window import RaceWindow
 
 
 @dataclass(eq=False)
@@ -62,6 +54,7 @@ class _RunState:
     seed: int
     seed_note: str
     log_patterns: tuple[str, ...]
+    """The extra log patterns given (ini and command line), checked; the defaults are added where a gateway starts."""
     api: ApiSpec | None = None
     """The declared transport's API file, read and checked at configure time."""
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -139,21 +132,6 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini("replyrace_log_patterns", "extra regexes to scan the gateway log for, one per line", type="linelist")
 
 
-def _resolve_seed(config: pytest.Config, raw: int | str | None) -> tuple[int, str]:
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None and "replyrace_seed" in workerinput:
-        return int(workerinput["replyrace_seed"]), "from the xdist controller"
-    cache = getattr(config, "cache", None)
-    if raw == "last":
-        previous = cache.get(SEED_CACHE_KEY, None) if cache is not None else None
-        if isinstance(previous, int):
-            return previous, "the previous run's (--replyrace-seed last)"
-        return random.SystemRandom().randrange(2**32), "fresh: no previous seed was recorded"
-    if isinstance(raw, int):
-        return raw, "given"
-    return random.SystemRandom().randrange(2**32), "fresh"
-
-
 def _check_patterns(patterns: list[str]) -> tuple[str, ...]:
     for pattern in patterns:
         try:
@@ -183,7 +161,18 @@ class _QuietAsyncioDefault:
         )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before pytest warns about unknown keys (an INTERNALERROR under filterwarnings = error) or skips every test.
+    known = {option.ini for option in OPTIONS} | {"replyrace_log_patterns"}
+    problem = misspelt_keys(ini_keys(early_config.inipath), known, str(early_config.inipath))
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SetupFailures(), "replyrace-setup-failures")
+    config.pluginmanager.register(XfailRecord(), "replyrace-xfail-record")
     for text in MARKERS.values():
         config.addinivalue_line("markers", text)
     try:
@@ -192,9 +181,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     gateway_templates(settings, config.rootpath)  # a missing template is a usage error before any test runs
-    seed, note = _resolve_seed(config, settings.seed)
+    seed, note = resolve_seed(config, settings.seed)
     extra = list(config.getini("replyrace_log_patterns")) + list(config.getoption("replyrace_log_pattern") or [])
-    patterns = _check_patterns(list(DEFAULT_LOG_PATTERNS) + extra)
+    patterns = _check_patterns(extra)  # the defaults (gateway.log) join them when a gateway starts
     state = _RunState(settings=settings, seed=seed, seed_note=note, log_patterns=patterns, api=api)
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "replyrace-state")
@@ -203,24 +192,6 @@ def pytest_configure(config: pytest.Config) -> None:
         cache.set(SEED_CACHE_KEY, seed)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(seed), "replyrace-xdist")
-
-
-def gateway_templates(settings: Settings, rootpath: Path) -> list[tuple[str, Path]]:
-    """``replyrace_gateway_files`` as (dest, template path) pairs, each template readable (absolute, or relative
-    to the rootdir); a usage error names the one that is not and where the setting came from."""
-    files = []
-    for dest, template in settings.gateway_files:
-        path = Path(template) if Path(template).is_absolute() else rootpath / template
-        try:
-            path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise pytest.UsageError(
-                f"{settings.source('gateway_files')}: the template {template!r} of gateway file {dest!r} cannot be "
-                f"read ({path}: {type(exc).__name__}: {exc}); expected a readable text file, absolute or relative "
-                f"to the rootdir {rootpath}"
-            ) from None
-        files.append((dest, path))
-    return files
 
 
 def _state(config: pytest.Config) -> _RunState:
@@ -258,7 +229,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def _fail_collection(message: str) -> None:
     __tracebackhide__ = True
-    pytest.fail(message, pytrace=False)
+    try:
+        pytest.fail(message, pytrace=False)
+    except pytest.fail.Exception as exc:
+        exc.__suppress_context__ = True  # raised while a MarkerError is handled: still the one error to show, once
+        raise
 
 
 @pytest.hookimpl(trylast=True)
@@ -327,6 +302,22 @@ _RANGE_USERS = {
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Exploring after a failed race assertion is a step of its own, after the test (sync or async) returned:
+    the sender shrinks the failure and searches its window, and the failure's message gains what they found."""
+    try:
+        return (yield)
+    except RaceFailure as failure:
+        sender = getattr(item, "funcargs", {}).get("sequential_sender")
+        if sender is not None:
+            from .driver import SequentialSender
+
+            if isinstance(sender, SequentialSender):
+                sender.explain(failure)
+        raise
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(RaceFailure):
@@ -341,7 +332,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if pending_list:
             setattr(report, attribute, list(pending_list))
             pending_list.clear()
-    ended = ended_processes()  # a gateway stopped in this phase (session teardown, say) had to end these
+    # A gateway stopped in this phase (session teardown, say) had to end these; none if none was ever started.
+    processes = sys.modules.get("pytest_replyrace.gateway.processes")
+    ended = processes.ended_processes() if processes is not None else []
     if ended:
         report.replyrace_ended = [{"pid": p.pid, "name": p.name, "gateway": p.gateway} for p in ended]
     return report
@@ -360,11 +353,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def _write_summary(terminalreporter: Any, config: pytest.Config, state: _RunState) -> None:
+    from .reports.summary import summary_lines
+
     terminalreporter.section("replyrace summary")
     verbose = config.get_verbosity() > 0
     for line, markup in summary_lines(state.results, _outcomes(terminalreporter), verbose=verbose):
         terminalreporter.write_line(line, **markup)
-    for window in state.windows:
+    for window in sorted(state.windows, key=lambda w: str(w["node_id"])):
         terminalreporter.write_line(f"{window['node_id']}: window {window['statement']}", bold=True)
     if state.restarts:
         count = len(state.restarts)
@@ -385,6 +380,8 @@ def _write_summary(terminalreporter: Any, config: pytest.Config, state: _RunStat
 
 def _outcomes(terminalreporter: Any) -> dict[str, str]:
     """Each test's outcome word (passed, failed, xfailed, ...) from the reporter's stats."""
+    from .reports.summary import NOT_A_RACE_ASSERTION
+
     outcomes: dict[str, str] = {}
     for word in ("passed", "failed", "xfailed", "xpassed", "error"):
         for report in terminalreporter.stats.get(word, []):
@@ -406,7 +403,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     while state.owned:
         owned = state.owned.pop()
         with contextlib.suppress(Exception):
-            if isinstance(owned, GatewayPool):
+            if hasattr(owned, "stop_all"):  # a GatewayPool
                 owned.stop_all()
             else:
                 owned.stop()
@@ -414,6 +411,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # xdist workers hand their results to the controller, which writes the files
     settings = {k: state.settings.describe(k) for k in state.settings.values}
     if state.settings.report:
+        from .reports.summary import write_json_report
+
         write_json_report(
             state.settings.report,
             state.results,
@@ -423,7 +422,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             restarts=state.restarts,
         )
     if state.settings.html:
-        write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings, windows=state.windows)
+        from .reports.html import write_html_report
+
+        defaults = {k: Settings().describe(k) for k in settings}
+        write_html_report(
+            state.settings.html,
+            state.results,
+            seed=state.seed,
+            settings=settings,
+            windows=state.windows,
+            defaults=defaults,
+        )
 
 
 def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str], None]:
@@ -440,7 +449,8 @@ def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str
                 reporter.ensure_newline()
                 reporter.write_line(line, yellow=True)
             else:
-                sys.stderr.write(line + "\n")
+                # An xdist worker shares the terminal with the controller's progress dots: a line of its own.
+                sys.stderr.write("\n" + line + "\n")
                 sys.stderr.flush()
 
     return write
@@ -464,6 +474,8 @@ def replyrace_seed(pytestconfig: pytest.Config) -> int:
 @pytest.fixture(scope="session")
 def replyrace_provider_server(pytestconfig: pytest.Config) -> Iterator[FakeProvider]:
     """The session's fake provider; prefer ``fake_provider``, which resets it per test."""
+    from .provider.server import FakeProvider
+
     state = _state(pytestconfig)
     provider = FakeProvider(rtt=state.settings.rtt, seed=state.seed, model_spec=state.settings.model_spec).start()
     state.owned.append(provider)
@@ -498,6 +510,8 @@ def fake_provider(
 ) -> Iterator[FakeProvider]:
     """The fake provider, reset for this test and serving at this test's RTT; a failure of its own
     handlers during the test errors the test (pytest-httpserver's ``check_handler_errors``)."""
+    from .provider.faults import FaultPlan
+
     state = _state(request.config)
     jitter = state.settings.jitter
     mark = request.node.get_closest_marker("rtt_range")
@@ -522,6 +536,9 @@ def replyrace_gateway_factory(
     pytestconfig: pytest.Config, replyrace_provider_server: FakeProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayPool]:
     """Launch (``.launch(cmd)``) or attach (``.attach(url)``) gateways; all stop at session end, LIFO."""
+    from .gateway.log import DEFAULT_LOG_PATTERNS
+    from .gateway.pool import GatewayPool
+
     state = _state(pytestconfig)
     s = state.settings
     pool = GatewayPool(
@@ -530,7 +547,7 @@ def replyrace_gateway_factory(
         ready_timeout=s.ready_timeout,
         stop_grace=s.stop_grace,
         cwd=pytestconfig.rootpath,
-        log_patterns=state.log_patterns,
+        log_patterns=(*DEFAULT_LOG_PATTERNS, *state.log_patterns),
         state_root=tmp_path_factory.mktemp("replyrace"),
         progress=terminal_writer(pytestconfig),
     )
@@ -546,6 +563,8 @@ def gateway(
     replyrace_gateway_factory: GatewayPool, replyrace_settings: Settings, pytestconfig: pytest.Config
 ) -> Gateway:
     """The gateway under test: launched from the configured command or attached by URL."""
+    from .gateway.openclaw import OpenClawProfile
+
     if replyrace_settings.gateway_url:
         return replyrace_gateway_factory.attach(replyrace_settings.gateway_url)
     if replyrace_settings.gateway == "openclaw":
@@ -571,7 +590,7 @@ def gateway(
     if replyrace_settings.gateway_cmd:
         files = gateway_templates(replyrace_settings, pytestconfig.rootpath)
         if replyrace_settings.transport != "acp":  # an ACP agent has no port: the bridge in front of it has
-            _warn_without_port(replyrace_settings, files)
+            warn_without_port(replyrace_settings, files)
         command = replyrace_settings.gateway_cmd
         command = acp_command(command) if replyrace_settings.transport == "acp" else command  # the agent's pipes
         return replyrace_gateway_factory.launch(command, files=files)
@@ -588,61 +607,26 @@ def gateway(
     pytest.skip(f"replyrace: no gateway configured; {how}")
 
 
-class GatewayPortWarning(pytest.PytestWarning):
-    """The gateway command has no ``{port}``: the gateway must read ``REPLYRACE_GATEWAY_PORT``."""
-
-
-PORT_WARNING_FILTER = "ignore:the gateway command has no"
-
-
-def _warn_without_port(settings: Settings, files: Sequence[tuple[str, Path]]) -> None:
-    command = settings.gateway_cmd
-    if command is None or "port" in placeholders(command):
-        return
-    if any("{port}" in template.read_text(encoding="utf-8") for _, template in files):
-        return  # the port reaches the gateway through its config file
-    # Silenced by its message, not its class: a filter naming our class would import this package before
-    # pytest can mark it for assertion rewriting (PytestAssertRewriteWarning, an error under -W error).
-    warnings.warn(
-        GatewayPortWarning(
-            f"the gateway command has no {{port}} (replyrace: {command!r}, {settings.source('gateway_cmd')}); the "
-            "gateway must then listen on the port in the environment variable REPLYRACE_GATEWAY_PORT, or readiness "
-            "waits on a port nothing listens on. Add --port {port} (or your gateway's flag, or {port} in a gateway "
-            "file template), or, if it does read "
-            f"REPLYRACE_GATEWAY_PORT, silence this with the ini line: filterwarnings = {PORT_WARNING_FILTER}"
-        ),
-        stacklevel=2,
-    )
-
-
-def _build_transport(s: Settings, url: str, api: ApiSpec | None = None) -> Transport:
-    """The transport ``s.transport`` names for the gateway at ``url`` (``api``: the declared transport's file)."""
-    if s.transport == "http":
-        return HttpTransport(url, path=s.http_path)
-    if s.transport == "openclaw":
-        return OpenClawTransport(url, token=s.token, agent_wait=s.agent_wait, agent_wait_timeout=s.call_timeout)
-    # The default token belongs to the openclaw profile: sent only when chosen, or when that profile runs.
-    token = transport_token(s)
-    if s.transport == "declared":
-        if api is None:
-            raise InvalidArgument("transport declared: no API file was read (--replyrace-api)")
-        return DeclaredTransport(url, api=api, token=token, model=api_model(s, api))
-    common: dict[str, Any] = dict(
+def transport_choice(s: Settings, api: ApiSpec | None = None) -> TransportChoice:
+    """The transport ``s.transport`` names, with what the settings give it (``api``: the declared transport's
+    file). The default token belongs to the openclaw profile: the HTTP transports send it only when chosen, or
+    when that profile runs."""
+    return TransportChoice(
+        s.transport,
         path=s.http_path,
+        token=s.token if s.transport == "openclaw" else transport_token(s),
+        agent_wait=s.agent_wait,
+        agent_wait_timeout=s.call_timeout,
         headers=dict(s.headers),
         model=s.model,
         stream=s.stream,
         session_header=s.session_header,
         session_field=s.session_field,
-        token=token,
+        responses_chain=s.responses_chain,
+        acp_permissions=s.acp_permissions,
+        api=api,
+        api_model=api_model(s, api) if api is not None else None,
     )
-    if s.transport == "openai-chat":
-        return OpenAIChatTransport(url, **common)
-    if s.transport == "openai-responses":
-        return OpenAIResponsesTransport(url, chain=s.responses_chain, **common)
-    if s.transport == "acp":
-        return AcpTransport(url, permissions=s.acp_permissions)
-    raise InvalidArgument(f"transport {s.transport!r} is not known; expected one of {', '.join(TRANSPORTS)}")
 
 
 @pytest.fixture
@@ -651,15 +635,21 @@ def replyrace_transport_factory(
 ) -> Callable[[], Transport]:
     """Makes one transport per run; override it to speak your gateway's own API."""
     api = _state(pytestconfig).api
-    return lambda: _build_transport(replyrace_settings, gateway.url, api)
+    choice = transport_choice(replyrace_settings, api)
+    return lambda: choice.make(gateway.url)
 
 
 @pytest.fixture
 def replyrace_gateway_watch(
-    request: pytest.FixtureRequest, gateway: Gateway, replyrace_settings: Settings
+    request: pytest.FixtureRequest,
+    gateway: Gateway,
+    replyrace_settings: Settings,
+    replyrace_gateway_factory: GatewayPool,
 ) -> Iterator[Gateway]:
     """The gateway, checked before the test (restarted if it died or hung, per ``--replyrace-restart``)
     and after it (a gateway that died during the test errors that test, with its exit and log tail)."""
+    from .gateway.launcher import LaunchedGateway
+
     launched = gateway if isinstance(gateway, LaunchedGateway) else None
     node = request.node
     if launched is not None:
@@ -671,7 +661,7 @@ def replyrace_gateway_watch(
                     f"is never ({replyrace_settings.source('restart')})\n{launched.describe_log()}",
                     pytrace=False,
                 )
-            launched.restart()
+            replyrace_gateway_factory.restart(launched)  # once: a restart that failed is not tried again
             node.stash.setdefault(_PENDING_RESTARTS, []).append(
                 {"node_id": node.nodeid, "reason": problem, "restarts": launched.restarts}
             )
@@ -684,90 +674,8 @@ def replyrace_gateway_watch(
         )
 
 
-_NOT_REPLAYED = ("seed", "force_calls", "report", "html")
-"""Set by the replay line itself, or outputs a replay does not need."""
-
-
-def _replay_command(config: pytest.Config, node_id: str, seed: int, force_calls: int | None = None) -> str:
-    """A command that reruns ``node_id`` as this run did: the seed and every option given on the command line
-    (ini and environment stay where they are), and the forced call count if any."""
-    settings = _state(config).settings
-    args = ["pytest", node_id, "--replyrace-seed", str(seed)]
-    for option in OPTIONS:
-        if option.name not in _NOT_REPLAYED and settings.source(option.name) == option.flag:
-            args.append(f"{option.flag}={config.getoption(option.dest)}")
-    args += [f"--replyrace-log-pattern={p}" for p in config.getoption("replyrace_log_pattern") or []]
-    calls = force_calls if force_calls is not None else settings.force_calls
-    if calls is not None:
-        args += ["--replyrace-force-calls", str(calls)]
-    return shlex.join(args)
-
-
-@pytest.fixture
-def sequential_sender(
-    request: pytest.FixtureRequest,
-    replyrace_gateway_watch: Gateway,
-    fake_provider: FakeProvider,
-    replyrace_rtt: float,
-    replyrace_gap: float | None,
-    replyrace_transport_factory: Callable[[], Transport],
-) -> SequentialSender:
-    """``.run(calls=None, gap=None, session_key=None) -> RaceResult``; ``await .arun(...)`` in async tests."""
-    gateway = replyrace_gateway_watch
-    state = _state(request.config)
-    s = state.settings
-    overrides: dict[str, Any] = {}
-    mark = request.node.get_closest_marker("replyrace")
-    if mark is not None:
-        overrides = parse_replyrace(mark.args, mark.kwargs, request.node.nodeid, s.send_at)
-    send_at = overrides.get("send_at", s.send_at)
-    gap = replyrace_gap if replyrace_gap is not None else overrides.get("gap", s.gap)
-    where = f"replyrace: {request.node.nodeid}: send_at={send_at!r}"
-    problem = None
-    if gap < 0 and send_at != "served":
-        problem = f"{where}: a negative gap ({format_duration(gap)}) needs send_at 'served'"
-    elif gap < 0 and -gap > replyrace_rtt:
-        rtt = format_duration(replyrace_rtt)
-        problem = (
-            f"{where}: gap {format_duration(gap)} is more than the provider RTT ({rtt}) before the previous "
-            f"call is served; expected a gap from -{rtt}"
-        )
-    elif send_at in ("text", "first"):
-        probe = replyrace_transport_factory()  # made, not opened: only its kind is looked at
-        if not reports_events(probe):
-            problem = (
-                f"{where} waits for an event of the previous answer, and the transport "
-                f"{getattr(probe, 'name', type(probe).__name__)!r} ({type(probe).__name__}) reports none; use "
-                "send_at end, request or served with it, or see docs/09-when-clients-send.md for a transport "
-                "that reports events"
-            )
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)  # a configuration error of this test, said without a traceback
-    settings = DriverSettings(
-        calls=s.force_calls or overrides.get("calls", s.calls),
-        gap=gap,
-        timeout=overrides.get("call_timeout", s.call_timeout),
-        settle=s.settle,
-        pause=overrides.get("pause", s.pause),
-        history=overrides.get("history", s.history),
-        send_at=send_at,
-        busy_policy=overrides.get("busy_policy", s.busy_policy),
-        preamble=overrides.get("preamble", s.preamble),
-    )
-    search_mark = request.node.get_closest_marker("replyrace_search")
-    search_spec = (
-        parse_search_marker(search_mark.args, search_mark.kwargs, request.node.nodeid)
-        if search_mark is not None
-        else s.search
-    )
-    pause_pgid = getattr(gateway, "pid", None)
-    if settings.pause is not None and pause_pgid is None:
-        pytest.fail(
-            "replyrace: the pause nemesis needs a launched gateway; an attached one has no process group "
-            "this run started",
-            pytrace=False,
-        )
-    node = request.node
+def _recorders(node: pytest.Item) -> tuple[Callable[[RaceResult], None], Callable[[RaceWindow], None]]:
+    """What the sender hands each run's result and each window to: the test's stash, read into its report."""
 
     def record(result: RaceResult) -> None:
         node.stash.setdefault(_PENDING, []).append(result.to_dict())
@@ -784,6 +692,35 @@ def sequential_sender(
         node.stash.setdefault(_PENDING_WINDOWS, []).append({"node_id": node.nodeid, **window.to_dict()})
         node.user_properties.append(("replyrace_window", window.statement()))
 
+    return record, record_window
+
+
+@pytest.fixture
+def sequential_sender(
+    request: pytest.FixtureRequest,
+    replyrace_gateway_watch: Gateway,
+    fake_provider: FakeProvider,
+    replyrace_rtt: float,
+    replyrace_gap: float | None,
+    replyrace_transport_factory: Callable[[], Transport],
+) -> SequentialSender:
+    """``.run(calls=None, gap=None, session_key=None) -> RaceResult``; ``await .arun(...)`` in async tests."""
+    from .driver import SequentialSender
+
+    gateway = replyrace_gateway_watch
+    state = _state(request.config)
+    s = state.settings
+    node = request.node
+    settings, session_key = run_spec_of(node, s, replyrace_gap, replyrace_rtt, replyrace_transport_factory)
+    pause_pgid = getattr(gateway, "pid", None)
+    if settings.pause is not None and pause_pgid is None:
+        pytest.fail(
+            "replyrace: the pause nemesis needs a launched gateway; an attached one has no process group "
+            "this run started",
+            pytrace=False,
+        )
+
+    record, record_window = _recorders(node)
     return SequentialSender(
         replyrace_transport_factory,
         provider=fake_provider,
@@ -792,7 +729,7 @@ def sequential_sender(
         seed=state.seed,
         rtt=replyrace_rtt,
         node_id=node.nodeid,
-        replay=_replay_command(request.config, node.nodeid, state.seed),
+        replay=replay_command(request.config, s, node.nodeid, state.seed),
         extra={
             "transport": s.transport,
             "stream": s.stream,
@@ -801,12 +738,12 @@ def sequential_sender(
         },
         on_result=record,
         on_window=record_window,
-        session_key=overrides.get("session_key"),
+        session_key=session_key,
         pause_pgid=pause_pgid,
         shrink_budget=s.shrink,
         parallel=s.parallel,
-        search_spec=search_spec,
+        search_spec=search_spec(node, s),
         # One line per probe of a grid, search or shrink on the terminal; -q keeps it quiet.
         progress=terminal_writer(request.config, quiet=True),
-        replay_calls=lambda calls: _replay_command(request.config, node.nodeid, state.seed, force_calls=calls),
+        replay_calls=lambda calls: replay_command(request.config, s, node.nodeid, state.seed, force_calls=calls),
     )

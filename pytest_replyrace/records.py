@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["SEND_ANCHORS", "CallRecord", "JournalEntry", "LogMatch", "PreambleRecord"]
+from .spec import DEFAULTS, SEND_ANCHORS
 
-SEND_ANCHORS = ("end", "text", "first", "request", "served")
-"""When the next message goes out (``gap`` after it): the previous answer's end, its text complete, its first
-event, the fake provider's receipt of its first request, or the provider's end of serving it."""
+__all__ = ["SEND_ANCHORS", "CallRecord", "JournalEntry", "LogMatch", "PreambleRecord"]
 
 
 class _Record:
@@ -57,7 +55,9 @@ class JournalEntry(_Record):
     step: int = 1
     """The model call of its turn this request is: 1 for the turn's first, then one more per tool step."""
     kind: str = "text"
-    """What the provider answered: ``"text"`` (the echo) or ``"tool"`` (a tool call)."""
+    """What the provider answered: ``"text"`` (the echo), ``"tool"`` (a tool call) or ``"side"`` (a side step: the
+    latest user turn held no message token of its own, only quotes of the provider's replies or none; answered
+    with short text that carries no token)."""
     issued: list[str] = field(default_factory=list)
     """Tool-call ids this request's answer issued (a ``tool`` step)."""
     answered: list[str] = field(default_factory=list)
@@ -71,6 +71,12 @@ class JournalEntry(_Record):
     """When each streamed piece was planned, in seconds after arrival (empty for a JSON answer)."""
     written: list[float] = field(default_factory=list)
     """When each streamed piece went out, in seconds after arrival (next to ``schedule``)."""
+    quoted: list[str] = field(default_factory=list)
+    """Tokens inside the provider's own replies quoted in the latest user turn, in order (never in ``tokens``): for
+    a side step, the call whose reply it quotes."""
+    closed_at: float | None = None
+    """When the gateway closed the connection before the provider finished its answer (seen as it happened,
+    during a held first token or a paced stream alike); None when it did not."""
 
     @property
     def token(self) -> str | None:
@@ -133,7 +139,7 @@ class CallRecord(_Record):
     """Errors that arrived inside the answer (an error event in a 200 stream), with their instants."""
     busy_refusal: bool = False
     """The transport read the answer as a busy refusal (HTTP 409/429/503 or its protocol's busy answer)."""
-    send_at: str = "end"
+    send_at: str = DEFAULTS.send_at
     """What this call's send waited for: the previous call's ``end``, ``text``, ``first``, ``request`` or
     ``served`` (the first call waits for nothing)."""
     anchor_at: float | None = None

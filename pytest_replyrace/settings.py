@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import InvalidArgument, SettingsError
@@ -24,13 +24,25 @@ from .gateway.command import PLACEHOLDERS, format_command
 from .gateway.openclaw import OPENCLAW_APIS, OPENCLAW_TOOL_PROFILES
 from .gateway.readiness import ReadyCheck
 from .loopback import is_loopback_host
-from .markers import parse_pause, parse_search_spec
 from .provider.model import MAX_PIECES, MAX_TOOL_CALLS, MAX_WORDS, ModelSpec, parse_arguments, parse_tool
-from .records import SEND_ANCHORS
+from .spec import (
+    BUSY_POLICIES,
+    CALLS_MAX,
+    CALLS_MIN,
+    DEFAULTS,
+    HISTORY_MODES,
+    SEND_ANCHORS,
+    BusyPolicy,
+    HistoryMode,
+    RunSpec,
+    SendAt,
+)
 from .transports.api_file import BUILTIN_APIS, ApiFileError, ApiSpec, builtin_text, parse_api
+from .transports.select import TRANSPORTS, TransportName
 from .units import DURATION_HELP, MAX_DURATION, MAX_GRACE, format_duration, parse_duration, parse_signed_duration
-from .verdict import BUSY_POLICIES, HISTORY_MODES
-from .window import SearchSpec
+
+if TYPE_CHECKING:
+    from .window import SearchSpec
 
 __all__ = [
     "OPTIONS",
@@ -45,7 +57,8 @@ __all__ = [
     "transport_token",
 ]
 
-TRANSPORTS = ("http", "openclaw", "openai-chat", "openai-responses", "declared", "acp")
+RUN = DEFAULTS
+"""The run parameters' one set of defaults, which the options below take."""
 ACP_PERMISSIONS = ("deny", "allow")
 DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses": "/v1/responses"}
 """The send path of each transport that has one, unless --replyrace-http-path says otherwise."""
@@ -167,10 +180,14 @@ def _tool_arguments(raw: str, where: str) -> str:
 
 
 def _pause(raw: str, where: str) -> tuple[float, float] | None:
+    from .markers import parse_pause  # read only when the option is given
+
     return parse_pause(raw, where)
 
 
 def _search(raw: str, where: str) -> SearchSpec:
+    from .markers import parse_search_spec  # read only when the option is given
+
     return parse_search_spec(raw, where)
 
 
@@ -285,6 +302,8 @@ class Option:
     line), the flag singular and repeatable (``--replyrace-header``); ``parse`` reads one item."""
     singular: str | None = None
     """The flag's name for a list whose name is not a plural in -s (``preamble``)."""
+    knob: str | None = None
+    """The run parameter (a :class:`~pytest_replyrace.spec.RunSpec` field) this option sets, if any."""
 
     @property
     def ini(self) -> str:
@@ -469,8 +488,9 @@ OPTIONS: tuple[Option, ...] = (
         "conversation check on the history the provider was given: off, no-duplicates (a turn "
         "twice or out of order is h) or exact (also a missing earlier real turn); default no-duplicates",
         _choice(HISTORY_MODES),
-        "no-duplicates",
-        "off|no-duplicates|exact",
+        RUN.history,
+        "|".join(HISTORY_MODES),
+        knob="history",
     ),
     Option(
         "gateway_files",
@@ -503,16 +523,18 @@ OPTIONS: tuple[Option, ...] = (
         "text (its reply text was complete), first (its first event arrived), request (the fake provider "
         "received its request) or served (the provider finished serving it; gap may be negative)",
         _choice(SEND_ANCHORS),
-        "end",
+        RUN.send_at,
         "|".join(SEND_ANCHORS),
+        knob="send_at",
     ),
     Option(
         "busy_policy",
         "what the gateway promises for a message sent while a turn runs: queue (default; "
         "allows none of b, m, i), reject (b), steer (m), interrupt (i) or any",
         _choice(BUSY_POLICIES),
-        "queue",
+        RUN.busy_policy,
         "|".join(BUSY_POLICIES),
+        knob="busy_policy",
     ),
     Option(
         "preamble",
@@ -524,6 +546,7 @@ OPTIONS: tuple[Option, ...] = (
         "MSG",
         repeat=True,
         singular="preamble",
+        knob="preamble",
     ),
     Option(
         "http_path",
@@ -533,11 +556,18 @@ OPTIONS: tuple[Option, ...] = (
         "/chat.send",
         "PATH",
     ),
-    Option("calls", "sequential calls per run (default 10)", _int_range(1, 10_000), 10, "N"),
+    Option(
+        "calls",
+        f"sequential calls per run (default {RUN.calls})",
+        _int_range(CALLS_MIN, CALLS_MAX),
+        RUN.calls,
+        "N",
+        knob="calls",
+    ),
     Option(
         "force_calls",
         "sequential calls per run that beat markers too (to replay a shrunk failure)",
-        _int_range(1, 10_000),
+        _int_range(CALLS_MIN, CALLS_MAX),
         None,
         "N",
     ),
@@ -570,31 +600,35 @@ OPTIONS: tuple[Option, ...] = (
         "pause after the send_at moment of the previous call before the next send (default 0: send at "
         "once; negative only with send_at served)",
         _signed_duration,
-        0.0,
+        RUN.gap,
         "SECONDS",
+        knob="gap",
     ),
     Option(
         "pause",
         "process-pause nemesis AFTER:LENGTH: SIGSTOP the launched gateway for LENGTH, AFTER after each "
         "reply (e.g. 20ms:1.5s)",
         _pause,
-        None,
+        RUN.pause,
         "AFTER:LENGTH",
+        knob="pause",
     ),
     Option(
         "settle",
         "seconds to wait after a run's last call for late log lines and late replies, which still "
         "belong to the run (default 0.5; 0 turns it off)",
         _duration(True),
-        0.5,
+        RUN.settle,
         "SECONDS",
+        knob="settle",
     ),
     Option(
         "call_timeout",
         "seconds to wait for one reply before it counts as lost (default 30)",
         _duration(False),
-        30.0,
+        RUN.timeout,
         "SECONDS",
+        knob="timeout",
     ),
     Option(
         "rtt", "provider RTT for tests without an rtt_range marker (default 50ms)", _duration(True), 0.05, "SECONDS"
@@ -687,7 +721,7 @@ class Settings:
     node: str = "node"
     openclaw_api: str = "openai-completions"
     openclaw_tools: str | None = None
-    transport: str = "http"
+    transport: TransportName = "http"
     api: str | None = None
     token: str = "replyrace-token"
     session_header: str | None = None
@@ -697,23 +731,23 @@ class Settings:
     headers: tuple[tuple[str, str], ...] = ()
     responses_chain: str = "previous"
     acp_permissions: str = "deny"
-    history: str = "no-duplicates"
+    history: HistoryMode = RUN.history
     gateway_files: tuple[tuple[str, str], ...] = ()
     agent_wait: bool = False
     openclaw_config: Mapping[str, Any] | None = None
-    send_at: str = "end"
-    busy_policy: str = "queue"
-    preamble: tuple[str, ...] = ()
+    send_at: SendAt = RUN.send_at
+    busy_policy: BusyPolicy = RUN.busy_policy
+    preamble: tuple[str, ...] = RUN.preamble
     http_path: str = "/chat.send"
-    calls: int = 10
+    calls: int = RUN.calls
     force_calls: int | None = None
     shrink: float = 30.0
     parallel: int = 1
     search: SearchSpec | None = None
-    gap: float = 0.0
-    pause: tuple[float, float] | None = None
-    settle: float = 0.5
-    call_timeout: float = 30.0
+    gap: float = RUN.gap
+    pause: tuple[float, float] | None = RUN.pause
+    settle: float = RUN.settle
+    call_timeout: float = RUN.timeout
     rtt: float = 0.05
     jitter: float = 0.0
     tool_calls: int = 0
@@ -735,6 +769,15 @@ class Settings:
         return {option.name: getattr(self, option.name) for option in OPTIONS}
 
     @property
+    def run_spec(self) -> RunSpec:
+        """The run parameters these settings give (a ``replyrace`` marker overrides them per test); each value
+        was checked where it was read, with its source."""
+        values = {option.knob: getattr(self, option.name) for option in OPTIONS if option.knob is not None}
+        if self.force_calls:
+            values["calls"] = self.force_calls
+        return RUN.override("settings", **values)
+
+    @property
     def model_spec(self) -> ModelSpec:
         """The scripted model these settings ask for (a ``provider_model`` marker changes it per test)."""
         return ModelSpec(
@@ -753,8 +796,10 @@ class Settings:
         value = getattr(self, name)
         if isinstance(value, float) and name not in ("jitter",):
             return format_duration(value)
-        if isinstance(value, (ReadyCheck, SearchSpec)):
-            return value.text if isinstance(value, ReadyCheck) else value.text()
+        if isinstance(value, ReadyCheck):
+            return value.text
+        if name == "search" and value is not None:  # a SearchSpec
+            return str(value.text())
         if name == "headers":  # values may be credentials: names only
             return ", ".join(f"{header}: …" for header, _ in value)
         if name == "openclaw_config":

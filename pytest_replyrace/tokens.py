@@ -18,12 +18,40 @@ __all__ = [
     "looks_like_token",
     "make_token",
     "newest_token",
+    "own_tokens",
+    "quoted_tokens",
+    "strip_quoted_replies",
     "validate_session_key",
 ]
 
 # Lower-case run tag and a call number; nothing else in a prompt looks like it. The number ends where its
 # digits do: OpenClaw glues steered answers together ("ECHO rr-x-1ECHO rr-x-2").
 TOKEN_RE = re.compile(r"(?<![0-9a-z])rr-[0-9a-z]{4,16}-\d{1,6}(?!\d)")
+
+
+QUOTED_REPLY_RE = re.compile(r"ECHO(?:\s+" + TOKEN_RE.pattern + r")+")
+"""The fake provider's own reply quoted inside a message: ``ECHO`` and the tokens it echoed (any wrapping around
+it, any role). OpenClaw glues steered answers together, so ``ECHO rr-x-1ECHO rr-x-2`` is two quotes."""
+
+
+def strip_quoted_replies(text: str | None) -> str:
+    """``text`` without the fake provider's replies quoted in it: ``For context: [responder] said: ECHO rr-k3q8-1``
+    keeps ``For context: [responder] said: ``. The tokens inside a quote are the model's words, never the user's."""
+    if not text:
+        return ""
+    return QUOTED_REPLY_RE.sub("", text)
+
+
+def own_tokens(text: str | None) -> list[str]:
+    """The tokens of ``text`` outside quoted replies (see :func:`strip_quoted_replies`), in order."""
+    return find_tokens(strip_quoted_replies(text))
+
+
+def quoted_tokens(text: str | None) -> list[str]:
+    """The tokens inside the provider's replies quoted in ``text``, in order: whose reply a step quotes."""
+    if not text:
+        return []
+    return find_tokens(" ".join(match.group(0) for match in QUOTED_REPLY_RE.finditer(text)))
 
 
 def make_token(run_tag: str, index: int) -> str:

@@ -29,15 +29,34 @@ complete): what a gateway may do with it by its busy policy (:data:`POLICY_ALLOW
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidArgument, RaceFailure
+from .errors import RaceFailure
 from .gateway.log import MATCH_LIMIT, escape_controls, quote_line
+from .judge import (
+    BUSY_TEXT,
+    classify,
+    history_problem,
+    is_busy_refusal,
+    judge_history,
+    judge_overlaps,
+    provider_failed_before_reply,
+    tool_problem,
+)
+from .letters import (
+    BUSY_LETTERS,
+    BUSY_POLICIES,
+    FAST_FAIL_LETTERS,
+    LETTERS,
+    POLICY_ALLOWS,
+    REAL_LETTERS,
+    allowed_letters,
+    verdict_of,
+)
 from .records import CallRecord, JournalEntry, LogMatch, PreambleRecord
-from .tokens import find_tokens
+from .spec import DEFAULTS, HISTORY_MODES, RunSpec
 from .units import format_duration
 
 __all__ = [
@@ -54,273 +73,32 @@ __all__ = [
     "classify",
     "describe_shape",
     "format_timeline",
+    "history_problem",
+    "is_busy_refusal",
+    "judge_overlap",
     "provider_failed_before_reply",
     "tool_problem",
     "verdict_of",
 ]
 
-LETTERS: dict[str, str] = {
-    "p": "real reply",
-    "f": "fast-fail",
-    "w": "wrong reply",
-    "l": "lost reply",
-    "e": "error",
-    "h": "corrupted history",
-    "b": "refused as busy",
-    "m": "merged into a running turn",
-    "i": "interrupted",
-}
-HISTORY_MODES = ("off", "no-duplicates", "exact")
-FAST_FAIL_LETTERS = frozenset("fw")
-BUSY_LETTERS = frozenset("bmi")
-BUSY_POLICIES = ("queue", "reject", "steer", "interrupt", "any")
-POLICY_ALLOWS: dict[str, frozenset[str]] = {
-    "queue": frozenset(),
-    "reject": frozenset("b"),
-    "steer": frozenset("m"),
-    "interrupt": frozenset("i"),
-    "any": BUSY_LETTERS,
-}
-"""Which of ``b``, ``m``, ``i`` each busy policy allows; ``f``, ``w``, ``l`` and a message answered twice fail
-under every policy."""
-BUSY_TEXT = re.compile(
-    r"\b(busy|already (running|active|in progress)|still (running|processing|shutting down)|in progress|"
-    r"too many requests|try again)\b",
-    re.IGNORECASE,
-)
-"""Text that refuses a message because a turn is running (for a transport that cannot say so by status)."""
-REAL_LETTERS = frozenset("ph")
-"""A reply the model really wrote for this call (``h``: over a corrupted conversation)."""
 LOG_LINES_SHOWN = 20
 """Matched log lines a failure message shows (the JSON report keeps up to MATCH_LIMIT)."""
 
 
-def provider_failed_before_reply(call: CallRecord) -> bool:
-    """Did the provider fail this token (an error status or an injected fault) before the reply?"""
-    if call.replied_at is None:
-        return False
-    return any(e.ended_at is not None and e.ended_at <= call.replied_at and not e.served for e in call.journal)
-
-
-def classify(call: CallRecord) -> str:
-    """The letter of one call (see the module docstring)."""
-    if call.timed_out:
-        return "l"
-    if call.transport_error is not None:
-        return "e"
-    reply_tokens = find_tokens(call.reply) + find_tokens(call.error)
-    own = call.token in reply_tokens
-    if own and call.served_before_reply():
-        return "p"
-    if not own and any(t != call.token for t in reply_tokens):
-        return "w"
-    if call.served_before_reply():
-        return "e"  # the model answered; the gateway lost or garbled it
-    if call.error and provider_failed_before_reply(call):
-        return "e"  # an honest report of the provider's failure
-    return "f"
-
-
-def is_busy_refusal(call: CallRecord) -> bool:
-    """The answer refuses the message as busy: the transport said so (a busy status), or the error or reply is
-    busy text carrying no call's token."""
-    if call.busy_refusal:
-        return True
-    texts = [call.error, call.reply, *(text for _, text in call.stream_errors)]
-    return any(text and BUSY_TEXT.search(text) and not find_tokens(text) for text in texts)
-
-
-def _was_running(call: CallRecord, at: float) -> bool:
-    """Was ``call`` sent and its reply text not yet complete at ``at``?"""
-    done = call.text_done_at
-    return call.sent_at <= at and (done is None or done > at)
-
-
 def judge_overlap(calls: Sequence[CallRecord]) -> None:
-    """Letters for messages sent while an earlier call's turn was running, and the answered-twice check.
-
-    Run after :func:`classify` over the calls of one run, in order. A call sent while busy whose answer is
-    ``f`` becomes ``b`` when it was refused as busy, ``m`` when its token reached the provider inside a running
-    turn whose reply carries it, ``p`` when its answer came later under another run id after the provider
-    served it (queued), and ``l`` when it was accepted and then neither answered, merged nor refused. A running
-    call that ended without a real reply while a message sent during it got one becomes ``i``. The running call
-    whose reply carries only merged messages' tokens is ``p`` if its own token was served earlier in its turn.
-    A busy refusal of a call *not* sent while busy stays ``f``: the gateway said it was done while it was not.
-    """
-    by_token = {call.token: call for call in calls}
-    for call in calls:
-        if call.letter != "f" or not call.sent_while_busy:
-            continue
-        if is_busy_refusal(call):
-            call.letter, call.note = "b", "refused as busy while an earlier turn ran"
-            continue
-        for host in calls:
-            if host is call or call.token not in find_tokens(host.reply):
-                continue
-            if _was_running(host, call.sent_at) and any(
-                e.served
-                and e.arrived_at >= host.sent_at
-                and e.ended_at is not None
-                and (host.replied_at is None or e.ended_at <= host.replied_at)
-                for e in call.journal
-            ):
-                call.letter, call.note = "m", f"merged into call {host.index}'s running turn"
-                break
-        if call.letter != "f":
-            continue
-        if (
-            call.error is None
-            and call.journal
-            and any(e.served for e in call.journal)
-            and any(call.token in find_tokens(text) for text in call.late_replies)
-        ):
-            call.letter, call.note = "p", "queued: answered later under another run id"
-        elif call.error is None and not find_tokens(call.reply):
-            evidence = (
-                "its token was served by the provider"
-                if any(e.served for e in call.journal)
-                else "its token reached the provider, not served"
-                if call.journal
-                else "its token never reached the provider"
-            )
-            call.letter, call.note = "l", f"accepted, then neither answered, merged nor refused: {evidence}"
-    for host in calls:
-        merged = [by_token[t] for t in find_tokens(host.reply) if t in by_token and by_token[t].letter == "m"]
-        foreign = {t for t in find_tokens(host.reply) if t != host.token}
-        names = ", ".join(f"call {m.index}" for m in merged)
-        if host.letter == "w" and merged and foreign <= {m.token for m in merged} and host.served_before_reply():
-            host.letter = "p"  # steer: the turn answered the message folded into it; its own was served first
-            host.note = f"answered the merged {names}"
-        elif host.letter == "p" and merged:
-            host.note = f"also answered the merged {names}"
-    for host in reversed(calls):  # from the last: a chain of interrupts ends in the message that got its reply
-        if host.letter not in "fel" or host.timed_out or not host.journal:
-            continue
-        during = [
-            c
-            for c in calls
-            if c.index > host.index and (c.letter in REAL_LETTERS or c.letter == "i") and _was_running(host, c.sent_at)
-        ]
-        if during:
-            host.letter = "i"
-            host.note = f"interrupted: call {during[0].index}, sent while it ran, " + (
-                "got a real reply" if during[0].letter in REAL_LETTERS else "was interrupted in turn"
-            )
-    for call in calls:
-        carriers = [other.index for other in calls if call.token in find_tokens(other.reply)]
-        late = [text for text in call.late_replies if call.token in find_tokens(text)]
-        if len(carriers) > 1 and len({calls[i - 1].run_id for i in carriers}) > 1:
-            call.answered_twice = "its token is in the replies of calls " + ", ".join(map(str, carriers))
-        elif carriers and late and call.letter in REAL_LETTERS and call.note is None:
-            call.answered_twice = f"answered in call {carriers[0]}'s reply and again under another run id"
-
-
-def _run_tag(token: str) -> str:
-    return token.rsplit("-", 1)[0]
-
-
-def _number(token: str) -> int:
-    return int(token.rsplit("-", 1)[1])
-
-
-def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[CallRecord | str]) -> str | None:
-    """What is wrong with the history of the request the gateway made for ``call`` (None: nothing).
-
-    Only the requests that arrived while the call was waiting and were served before its reply count,
-    and only tokens of this run. ``earlier_real``: this run's earlier real replies, in order (records, or
-    their tokens). In ``exact`` mode a request must hold every earlier real turn that was answered before it
-    reached the provider; a turn whose message was sent after the previous reply's text was complete must
-    hold that previous turn.
-    """
-    if mode == "off" or call.replied_at is None:
-        return None
-    tag = _run_tag(call.token)
-    for entry in call.journal:
-        if (
-            not entry.served
-            or entry.ended_at is None
-            or entry.ended_at > call.replied_at
-            or entry.arrived_at < call.sent_at
-        ):
-            continue
-        # The request's user messages, history and latest turn together, message by message.
-        turns = [t for t in entry.history + entry.tokens if _run_tag(t) == tag]
-        twice = sorted({t for t in turns if turns.count(t) > 1}, key=_number)
-        if twice:
-            return f"sent twice: {', '.join(twice)} (request #{entry.seq})"
-        numbers = [_number(t) for t in turns]
-        if numbers != sorted(numbers):
-            return f"out of call order: the request's turns were {', '.join(map(str, numbers))} (request #{entry.seq})"
-        if mode != "exact":
-            continue
-        expected = [
-            e if isinstance(e, str) else e.token
-            for e in earlier_real
-            if isinstance(e, str)
-            or e.replied_at is None
-            or e.replied_at <= entry.arrived_at
-            or not call.sent_while_busy
-        ]
-        missing = [t for t in expected if t not in turns]
-        previous = earlier_real[-1] if earlier_real else None
-        if (
-            isinstance(previous, CallRecord)
-            and previous.index == call.index - 1
-            and not call.sent_while_busy
-            and missing == [previous.token]
-        ):
-            # Sent after the previous reply's text was complete, and answered without it: the stale-history race.
-            return f"the previous turn was not in the conversation: {previous.token} (request #{entry.seq})"
-        if missing:
-            return f"missing earlier real turn{'s' * (len(missing) > 1)}: {', '.join(missing)} (request #{entry.seq})"
-    return None
-
-
-def tool_problem(call: CallRecord, mode: str = "no-duplicates") -> str | None:
-    """What is wrong with the tool results of ``call``'s turn (None: nothing, or no tool step).
-
-    Each tool-call id the provider issued in the turn (a request carrying the call's token) must be answered
-    by exactly one tool result in the turn's later requests: in no request twice, and in at least one. A
-    result for an id the turn was never issued is wrong too (``?``: a result that names no id).
-    """
-    if mode == "off":
-        return None
-    journal = sorted(call.journal, key=lambda e: e.seq)
-    issued: dict[str, int] = {}
-    for entry in journal:
-        for call_id in entry.issued if entry.served else ():  # an answer that never got out issued nothing
-            issued.setdefault(call_id, entry.seq)
-    for entry in journal:
-        twice = sorted({i for i in entry.answered if entry.answered.count(i) > 1 and i in issued})
-        if twice:
-            return f"tool call {', '.join(twice)} answered twice in request #{entry.seq}"
-        foreign = [i for i in dict.fromkeys(entry.answered) if i not in issued or issued[i] >= entry.seq]
-        if foreign:
-            what = "naming no call id" if foreign == ["?"] else f"for {', '.join(foreign)}, never issued in this turn"
-            return f"a tool result {what} (request #{entry.seq})"
-    never = [i for i, seq in issued.items() if not any(i in e.answered for e in journal if e.seq > seq)]
-    if never:
-        return f"tool call {', '.join(never)} never answered (issued in request #{issued[never[0]]})"
-    return None
+    """Apply :func:`~pytest_replyrace.judge.judge_overlaps` to the calls (their letters as the start): the
+    form of the judge that writes its letters, notes and answered-twice reasons back on the records."""
+    for call, judged in zip(calls, judge_overlaps(calls, [c.letter for c in calls])):
+        call.letter, call.note, call.answered_twice = judged.letter, judged.note, judged.answered_twice
 
 
 def check_history(calls: Sequence[CallRecord], mode: str = "no-duplicates") -> None:
-    """Turn the real replies (``p``) whose request carried a corrupted history into ``h``, with the reason.
-
-    ``no-duplicates``: a turn twice or turns out of order (never legitimate; a gateway that sends no history
-    never gets ``h``), or a tool call answered twice, never, or a result for a call never issued
-    (:func:`tool_problem`); ``exact``: also an earlier real turn of this run missing; ``off``: no check.
-    """
-    if mode not in HISTORY_MODES:
-        raise InvalidArgument(f"history mode {mode!r}: expected one of {', '.join(HISTORY_MODES)}")
-    earlier_real: list[CallRecord] = []
-    for call in calls:
+    """Apply :func:`~pytest_replyrace.judge.judge_history` to the calls (their letters as the start), writing
+    the ``h`` letters and the reasons back on the records."""
+    for call, judged in zip(calls, judge_history(calls, mode, [c.letter for c in calls])):
         if call.letter == "p":
-            call.history_problem = history_problem(call, mode, earlier_real) or tool_problem(call, mode)
-            if call.history_problem is not None:
-                call.letter = "h"
-        if call.letter in "ph":
-            earlier_real.append(call)
+            call.history_problem = judged.history_problem
+        call.letter = judged.letter
 
 
 def _ordinal(n: int) -> str:
@@ -379,21 +157,6 @@ def describe_shape(pattern: str, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
             return f"{kind}: every {_ordinal(period)} call"
         return f"periodic: {per} of every {period} calls"
     return f"intermittent {count}/{n}"
-
-
-def verdict_of(pattern: str, policy: str = "queue") -> str:
-    """One word for a pattern: ``clean`` (p and the busy letters ``policy`` allows), ``fast-fail`` (f or w),
-    ``busy-policy`` (a b, m or i the policy does not allow), or ``unreliable`` (l, e or h)."""
-    if not pattern:
-        return "empty"
-    if any(letter in FAST_FAIL_LETTERS for letter in pattern):
-        return "fast-fail"
-    allowed = POLICY_ALLOWS.get(policy, frozenset())
-    if any(letter in BUSY_LETTERS - allowed for letter in pattern):
-        return "busy-policy"
-    if set(pattern) <= {"p"} | allowed and "p" in pattern:
-        return "clean"
-    return "unreliable"
 
 
 def _ms(seconds: float | None) -> str:
@@ -481,7 +244,7 @@ def format_timeline(
     if not calls:
         return "  (no calls)"
     t0 = (preamble[0].sent_at if preamble else calls[0].sent_at) if origin is None else origin
-    overlap = any(call.send_at != "end" for call in calls)
+    overlap = any(call.send_at != DEFAULTS.send_at for call in calls)
     anchor = f"  {'sent after':>14}" if overlap else ""
     header = (
         f"  {'#':>3}  {'sent at':>8}{anchor}  {'latency':>9}  {'provider RTT':>12}  {'served<reply':<22}  {'':1}  reply"
@@ -551,14 +314,23 @@ class RaceResult:
     replay: str | None = None
     """A command that replays this test with the same seed."""
     settings: dict[str, Any] = field(default_factory=dict)
-    on_failure: Callable[[RaceResult, frozenset[str]], str | None] | None = field(default=None, repr=False)
-    """Called when an assertion fails: returns more to print (the minimal reproduction, the window)."""
-    send_at: str = "end"
+    send_at: str = DEFAULTS.send_at
     """What each send waited for (see :data:`~pytest_replyrace.records.SEND_ANCHORS`)."""
-    busy_policy: str = "queue"
+    busy_policy: str = DEFAULTS.busy_policy
     """What the gateway promises for a message sent while a turn runs; decides which of b, m, i may pass."""
     preamble: list[PreambleRecord] = field(default_factory=list)
     """The messages sent before the first call, and their answers (shown, not judged)."""
+    spec: RunSpec | None = None
+    """The run's parameters; given, its ``gap``, ``send_at`` and ``busy_policy`` are the result's (the
+    loose fields stay for building a result by hand)."""
+
+    def __post_init__(self) -> None:
+        if self.spec is None:
+            self.spec = RunSpec.checked(
+                "RaceResult", calls=max(1, len(self.calls)), send_at=self.send_at, busy_policy=self.busy_policy
+            )
+        else:
+            self.gap, self.send_at, self.busy_policy = self.spec.gap, self.spec.send_at, self.spec.busy_policy
 
     @property
     def pattern(self) -> str:
@@ -578,7 +350,7 @@ class RaceResult:
     @property
     def allowed(self) -> frozenset[str]:
         """The busy letters this run's policy allows."""
-        return POLICY_ALLOWS.get(self.busy_policy, frozenset())
+        return allowed_letters(self.busy_policy)
 
     def race_letters(self) -> frozenset[str]:
         """The letters ``assert_no_fast_fail`` fails on: f, w, and the busy letters the policy does not allow."""
@@ -599,9 +371,9 @@ class RaceResult:
     def _where(self) -> str:
         where = [] if self.rtt is None else [f"rtt={format_duration(self.rtt)}"]
         where.append(f"gap={format_duration(self.gap)}")
-        if self.send_at != "end":
+        if self.send_at != DEFAULTS.send_at:
             where.append(f"send_at={self.send_at}")
-        if self.busy_policy != "queue":
+        if self.busy_policy != DEFAULTS.busy_policy:
             where.append(f"busy_policy={self.busy_policy}")
         return ", ".join(where)
 
@@ -621,7 +393,7 @@ class RaceResult:
             f"session {self.session_key}, {len(self.calls)} calls, seed {self.seed}",
             "letters: " + ", ".join(f"{k}={v}" for k, v in LETTERS.items()),
         ]
-        if self.send_at != "end" or self.busy_policy != "queue":
+        if self.send_at != DEFAULTS.send_at or self.busy_policy != DEFAULTS.busy_policy:
             allows = "".join(sorted(self.allowed)) or "none of b, m, i"
             lines.append(
                 f"sends waited for the previous call's {self.send_at}; busy policy {self.busy_policy} "
@@ -652,12 +424,9 @@ class RaceResult:
         return lines
 
     def _failure(self, bad: frozenset[str], title: str, headline: str | None = None) -> RaceFailure:
-        text = self.describe(bad, title, headline)
-        if self.on_failure is not None:
-            more = self.on_failure(self, bad)
-            if more:
-                text += "\n" + more
-        return RaceFailure(text)
+        """The failure, carrying this result and its bad letters: exploring after it (a shrink, a window search)
+        is the plugin's step after the test, or the library's ``sender.explain(failure)``, never this one's."""
+        return RaceFailure(self.describe(bad, title, headline), result=self, bad=bad)
 
     def assert_no_fast_fail(self) -> None:
         """Fail when any call is a fast-fail (``f``) or a wrong reply (``w``), a ``b``, ``m`` or ``i`` the

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, RaceFailure
+from .letters import FAST_FAIL_LETTERS
 from .units import format_duration as _exact
-from .verdict import FAST_FAIL_LETTERS, RaceFailure
 
 __all__ = ["GridPoint", "Probe", "Prober", "RaceWindow", "SearchSpec", "linear_points", "probe_grid", "search"]
 

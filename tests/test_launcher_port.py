@@ -64,7 +64,7 @@ def moved_gateway() -> Iterator[LaunchedGateway]:
         ready="http:/readyz",
         ready_timeout=30,
         stop_grace=2,
-    )
+    ).prepare()  # its port is known before it starts
     yield gateway
     gateway.stop()
     assert gone(gateway.pid)

@@ -16,8 +16,9 @@ from support.docs import doc_page, fenced_blocks, marked_block
 from support.selftest import SUPPORT, run
 
 from pytest_replyrace import FakeProvider, LaunchedGateway
-from pytest_replyrace.transports.acp import AcpTransport, acp_command
+from pytest_replyrace.transports.acp import AcpTransport
 from pytest_replyrace.transports.base import CallEvents
+from pytest_replyrace.transports.select import acp_command
 
 ACP_AGENT = SUPPORT / "acp_agent.py"
 

@@ -68,7 +68,7 @@ def test_it(sequential_sender, fake_provider, monkeypatch):
     def broken(*args):
         raise RuntimeError("injected provider bug")
 
-    monkeypatch.setattr(fake_provider, "_plan_for", broken)  # a bug of ours, wherever it is
+    monkeypatch.setattr(fake_provider._planner, "plan", broken)  # a bug of ours, wherever it is
     result = sequential_sender.run(calls=3)
     print("PATTERN", result.pattern)
 """

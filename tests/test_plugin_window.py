@@ -163,6 +163,29 @@ def test_a_failure_prints_a_two_call_reproduction_that_fails_again(toy_pytester:
     assert not any("minimal reproduction" in text for text in off.outlines)
 
 
+def test_an_async_test_gets_the_same_shrink_as_a_sync_one(toy_pytester: pytest.Pytester) -> None:
+    # Exploring is the plugin's step after the test: a failing assertion inside a coroutine is shrunk too.
+    toy_pytester.makepyfile(
+        test_async_shrink="""
+        import pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.replyrace(calls=4, gap=0)
+        async def test_race(sequential_sender):
+            (await sequential_sender.arun()).assert_no_fast_fail()
+        """
+    )
+    result = run(toy_pytester, toy("alternating"), "--replyrace-shrink=20")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*pattern pfpf*",
+            "*minimal reproduction: 2 calls at rtt=50ms, gap=0ms, seed *: pattern pf (session agent:test:race-*)",
+            "*replay it: pytest *test_async_shrink.py::test_race* --replyrace-force-calls 2",
+        ]
+    )
+
+
 @pytest.mark.slow  # long: CI runs it in the slow step
 def test_grid_and_shrink_probes_each_say_a_line_and_nothing_with_q(toy_pytester: pytest.Pytester) -> None:
     toy_pytester.makepyfile(

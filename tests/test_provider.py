@@ -276,7 +276,7 @@ def test_a_failure_in_our_handler_is_a_500_saying_so_journaled_and_raised_as_our
     def broken(*args: Any) -> Any:
         raise KeyError("injected")
 
-    monkeypatch.setattr(provider, "_plan_for", broken)  # a bug of ours, wherever it is
+    monkeypatch.setattr(provider._planner, "plan", broken)  # a bug of ours, wherever it is
     status, body = post(provider, chat("hello rr-abcd-1"))
     assert status == 500
     error = json.loads(body)["error"]

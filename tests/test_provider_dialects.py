@@ -330,11 +330,11 @@ def test_a_failure_of_ours_is_a_500_before_the_headers_and_a_reset_after(
 ) -> None:
     from pytest_replyrace.errors import FakeProviderError
 
-    monkeypatch.setattr(provider, "_plan_for", _our_bug)
+    monkeypatch.setattr(provider._planner, "plan", _our_bug)
     answer = send(provider, PATHS[api], request_body(api, "rr-bugs-1", False))
     assert answer.status == 500 and answer.json()["error"]["type"] == "replyrace_provider_error"
     monkeypatch.undo()
-    monkeypatch.setattr(provider, "_mark_served", _our_bug)  # fails once the stream's headers are out
+    monkeypatch.setattr(provider._journal, "served", _our_bug)  # fails once the stream's headers are out
     with pytest.raises((ConnectionError, http.client.HTTPException)):
         send(provider, PATHS[api], request_body(api, "rr-bugs-2", True))
     assert [(e.status, e.api, bool(e.traceback)) for e in provider.journal] == [(500, api, True)] * 2

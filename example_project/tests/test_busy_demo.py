@@ -50,11 +50,13 @@ def test_a_message_during_a_model_call_waits_its_turn(toy_mode, send_at, sequent
 @pytest.mark.toy_args("--busy", "queue", "--tool-ms", "200")
 @pytest.mark.parametrize("send_at", ["end", "request"])
 @pytest.mark.rtt_range("50ms", "50ms", steps=1)
-@pytest.mark.provider_model(tool_calls=1)
+@pytest.mark.provider_model(tool_calls=1, strict_tools=False)
 @pytest.mark.replyrace(calls=3)
 def test_a_message_during_a_tool_call_waits_for_the_turn(toy_mode, send_at, sequential_sender):
     # Each turn: a tool call to `clock` (200 ms), then the text. A message sent while the first model call
     # runs must wait for the whole turn, tool included, and every tool call must get its own result.
+    # strict_tools=False: a real provider would refuse the handed-off result with a 400 (the call then reads
+    # `e`); the lenient model lets the conversation check name the bug (`h`, a result for a call never issued).
     sequential_sender.run(send_at=send_at).assert_clean()
 
 

@@ -19,15 +19,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
-from ..errors import GatewayStartError
+from ..errors import GatewayStartError, NotStarted
 from ..loopback import free_port
 from ..units import MAX_GRACE, parse_duration
 from . import reaper
-from .command import PLACEHOLDERS, format_command
+from .command import PLACEHOLDERS, format_command, shell_hint
 from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
 from .ports import listening_ports
 from .processes import EndedProcess, ProcessGroup, describe_exit
-from .readiness import ReadyCheck, probe, wait_until_ready
+from .readiness import ReadyCheck, failure_hint, probe, wait_until_ready
 
 __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
 
@@ -35,8 +35,11 @@ __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
 class Gateway(Protocol):
     """What the plugin needs from a gateway, launched or attached."""
 
-    url: str
-    port: int
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
 
     def start(self) -> Gateway: ...
 
@@ -70,6 +73,110 @@ def fill_template(text: str, values: Mapping[str, str]) -> str:
     return text
 
 
+def process_env(extra: Mapping[str, str | None], values: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``extra`` applied (None removes a variable) and the gateway's own."""
+    env = dict(os.environ)
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    env.update(
+        {
+            "REPLYRACE_GATEWAY_PORT": values["port"],
+            "REPLYRACE_PROVIDER_URL": values["provider_url"],
+            "REPLYRACE_STATE_DIR": values["state_dir"],
+            "PYTHONUNBUFFERED": "1",  # Python gateways' log lines reach the file at once
+        }
+    )
+    return env
+
+
+def write_templates(files: Sequence[tuple[str, Path]], state_dir: Path, values: Mapping[str, str]) -> None:
+    """Fill each (dest, template) into ``state_dir``; an unreadable template is a start error naming both."""
+    for dest, template in files:
+        try:
+            text = fill_template(template.read_text(encoding="utf-8"), values)
+            target = state_dir / dest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GatewayStartError(
+                f"gateway file {dest} from the template {template} could not be written: {exc}"
+            ) from exc
+
+
+class GatewayLogs:
+    """The gateway's console log and its extra logs (a JSON log file, say), scanned together."""
+
+    def __init__(self, path: Path | None, patterns: Sequence[str]) -> None:
+        self.console = LogReader(path, patterns)
+        self._extra: list[LogReader] = []
+        self._marks: dict[int, list[int]] = {}
+
+    def moved_to(self, path: Path) -> None:
+        """The console log is at ``path`` (known once the state dir is made)."""
+        self.console = LogReader(path, [p for p, _ in self.console.patterns])
+
+    @property
+    def extra(self) -> list[tuple[Path, Callable[[str], str]]]:
+        return [(r.path, r.transform) for r in self._extra if r.path is not None and r.transform is not None]
+
+    @extra.setter
+    def extra(self, logs: list[tuple[Path, Callable[[str], str]]]) -> None:
+        patterns = [p for p, _ in self.console.patterns]
+        self._extra = [LogReader(path, patterns, transform=transform, label=path.name) for path, transform in logs]
+        self._marks = {}
+
+    def offset(self) -> int:
+        offset = self.console.offset()
+        if self._extra:
+            # Each extra log has offsets of its own: remember where each stood at this console offset.
+            self._marks[offset] = [reader.offset() for reader in self._extra]
+        return offset
+
+    def matches(self, since: int, *, late_from: int | None, containing: str | None) -> LogScan:
+        found = self.console.matches(since, late_from=late_from, containing=containing)
+        marks = self._marks.get(since, [0] * len(self._extra))
+        late_marks = self._marks.get(late_from, []) if late_from is not None else []
+        for i, (reader, start) in enumerate(zip(self._extra, marks)):
+            late = late_marks[i] if i < len(late_marks) else None
+            found.extend(reader.matches(start, late_from=late, containing=containing))
+        return found
+
+
+def _port_taken_error(port: int, command_text: str) -> GatewayStartError | None:
+    """Nothing may listen on the gateway's port before it starts: a gateway that finds its port taken may move to
+    another one and say so only in its log, and the readiness check would then talk to the other process."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return GatewayStartError(
+            f"gateway {command_text!r} was not started: its port {port} is taken, something already "
+            f"listens on 127.0.0.1:{port}; a gateway that finds its port taken may move to another one "
+            "(LangGraph's `langgraph dev` does, with only a log line), and the readiness check would talk to "
+            "the other process"
+        )
+    return None
+
+
+def _moved_away(group: ProcessGroup | None, ready: ReadyCheck, port: int, last: str) -> str | None:
+    """The gateway must answer on its own port: a gateway that moved to another one (LangGraph's ``langgraph
+    dev`` does when its port is taken) while something else answers on ``{port}`` is refused, clearly. Only
+    when its processes listen somewhere and not on the port (a ``docker run -p`` gateway listens nowhere)."""
+    if ready.kind == "log" or group is None:
+        return None
+    pids = {group.pid, *reaper.marked_processes(group.marker)}
+    ports = listening_ports(pids)
+    if not ports or port in ports:
+        return None
+    where = ", ".join(f"127.0.0.1:{p}" for p in sorted(ports))
+    return (
+        f"does not listen on its port {port}: its processes listen on {where}, and something else "
+        f"answers on {port} (readiness: {last}). The port may have been taken when it started, and the "
+        "gateway moved to another one (LangGraph's `langgraph dev` does, with only a log line); give it the "
+        "port with {port} in the command or a gateway file"
+    )
+
+
 class LaunchedGateway:
     """A gateway started from a command template, in its own process group."""
 
@@ -99,33 +206,16 @@ class LaunchedGateway:
         self.ready_timeout, self.stop_grace = check_waits(ready_timeout, stop_grace)
         self.provider_url = provider_url
         self.template = command
+        format_command(command, {"port": "1", "provider_url": provider_url, "state_dir": ".", "python": "python"})
         self._own_state_dir = state_dir is None
-        self.state_dir = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="replyrace-gw-"))
-        if self._own_state_dir:
-            reaper.register_dir(self.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.state_dir / "gateway.log"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        values = {
-            "port": str(self.port),
-            "provider_url": provider_url,
-            "state_dir": str(self.state_dir),
-            "python": sys.executable,
-        }
-        self.placeholders = values
+        self._state_dir = Path(state_dir) if state_dir is not None else None
+        self._port: int | None = None
+        self._command: list[str] | None = None
         self.files = list(files)
-        try:
-            self.command = format_command(command, values)
-        except ValueError:
-            self._remove_state_dir()
-            raise
         self.extra_env = dict(env or {})
         self.cwd = Path(cwd) if cwd is not None else None
-        self._log = LogReader(self.log_path, log_patterns)
-        self._extra: list[LogReader] = []
-        self._extra_marks: dict[int, list[int]] = {}
-        self.extra_logs = extra_logs
+        self._logs = GatewayLogs(None, log_patterns)
+        self._logs.extra = list(extra_logs)
         self._group: ProcessGroup | None = None
         self._log_handle: IO[bytes] | None = None
         self.pid: int | None = None
@@ -136,7 +226,66 @@ class LaunchedGateway:
         self.on_ready: Callable[[LaunchedGateway], None] | None = None
         """Called after every start once the gateway is ready (a warm-up turn, say)."""
 
+    def prepare(self) -> LaunchedGateway:
+        """Make the state dir (registered with the watchdog when it is our own), take a free port and fill the
+        command; idempotent. :meth:`start` does it first; call it earlier to learn ``port``, ``url`` or
+        ``state_dir`` before the gateway starts (to write a config that names them, say)."""
+        if self._port is not None:
+            return self
+        if self._state_dir is None:
+            self._state_dir = Path(tempfile.mkdtemp(prefix="replyrace-gw-"))
+        if self._own_state_dir:
+            reaper.register_dir(self._state_dir)
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        self._logs.moved_to(self._state_dir / "gateway.log")
+        self._port = free_port()
+        self._command = format_command(self.template, self.placeholders)
+        return self
+
+    def _prepared(self, what: str) -> None:
+        if self._port is None:
+            raise NotStarted(f"the gateway's {what} is known once it is prepared; call prepare() or start() first")
+
+    @property
+    def state_dir(self) -> Path:
+        if self._state_dir is None:
+            self._prepared("state dir")
+        assert self._state_dir is not None
+        return self._state_dir
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "gateway.log"
+
+    @property
+    def port(self) -> int:
+        self._prepared("port")
+        assert self._port is not None
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def command(self) -> list[str]:
+        self._prepared("command")
+        assert self._command is not None
+        return self._command
+
+    @property
+    def placeholders(self) -> dict[str, str]:
+        """The values the command template and the config templates are filled with."""
+        return {
+            "port": str(self.port),
+            "provider_url": self.provider_url,
+            "state_dir": str(self.state_dir),
+            "python": sys.executable,
+        }
+
     def __repr__(self) -> str:
+        if self._port is None:
+            return f"LaunchedGateway({self.template!r}, not prepared)"
         return f"LaunchedGateway({shlex.join(self.command)!r}, url={self.url!r}, pid={self.pid})"
 
     @property
@@ -144,38 +293,16 @@ class LaunchedGateway:
         return shlex.join(self.command)
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for key, value in self.extra_env.items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-        env.update(
-            {
-                "REPLYRACE_GATEWAY_PORT": str(self.port),
-                "REPLYRACE_PROVIDER_URL": self.provider_url,
-                "REPLYRACE_STATE_DIR": str(self.state_dir),
-                "PYTHONUNBUFFERED": "1",  # Python gateways' log lines reach the file at once
-            }
-        )
-        return env
+        return process_env(self.extra_env, self.placeholders)
 
     def write_files(self) -> None:
         """Fill each config template into the state dir (before every start: a restart gets fresh ones)."""
-        for dest, template in self.files:
-            try:
-                text = fill_template(template.read_text(encoding="utf-8"), self.placeholders)
-                target = self.state_dir / dest
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise GatewayStartError(
-                    f"gateway file {dest} from the template {template} could not be written: {exc}"
-                ) from exc
+        write_templates(self.files, self.state_dir, self.placeholders)
 
     def start(self) -> LaunchedGateway:
         if self._group is not None:
             return self
+        self.prepare()
         self._check_port_free()
         self.write_files()
         self._log_handle = open(self.log_path, "ab")  # noqa: SIM115 - held open for the gateway's life, closed in stop()
@@ -191,7 +318,9 @@ class LaunchedGateway:
         except OSError as exc:
             self._close_log()
             self._remove_state_dir()
-            raise GatewayStartError(f"gateway command {self.command_text!r} could not be started: {exc}") from exc
+            raise GatewayStartError(
+                f"gateway command {self.command_text!r} could not be started: {exc}{shell_hint(self.command)}"
+            ) from exc
         self.pid = self._group.pid
         try:
             self.wait_ready()
@@ -219,7 +348,7 @@ class LaunchedGateway:
             self.returncode = code
             return f"it exited with {describe_exit(code)}"
         if self.ready.kind == "http":
-            problem = probe(self.ready, "127.0.0.1", self.port, self._log.contains, timeout=timeout)
+            problem = probe(self.ready, "127.0.0.1", self.port, self._logs.console.contains, timeout=timeout)
             if problem is not None:
                 return (
                     f"it stopped answering its readiness check ({self.ready.target('127.0.0.1', self.port)}) "
@@ -246,7 +375,8 @@ class LaunchedGateway:
         return GatewayStartError(f"gateway {what}\n{self.describe_log()}")
 
     def _probed(self, last: str | None) -> str:
-        return f"  probed: {self.ready.target('127.0.0.1', self.port)}; last result: {last or 'not probed yet'}"
+        hint = failure_hint(self.ready, last, "127.0.0.1", self.port)
+        return f"  probed: {self.ready.target('127.0.0.1', self.port)}; last result: {last or 'not probed yet'}{hint}"
 
     def _check_alive(self, last: str | None) -> None:
         group = self._group
@@ -275,7 +405,7 @@ class LaunchedGateway:
             self.ready,
             "127.0.0.1",
             self.port,
-            self._log.contains,
+            self._logs.console.contains,
             limit,
             still_alive=still_alive,
             progress=self.progress,
@@ -287,36 +417,15 @@ class LaunchedGateway:
         self._check_port("ready")
 
     def _check_port_free(self) -> None:
-        """Nothing may listen on the gateway's port before it starts: a gateway that finds its port taken may move to
-        another one and say so only in its log, and the readiness check would then talk to the other process."""
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+        error = _port_taken_error(self.port, self.command_text)
+        if error is not None:
             self._remove_state_dir()
-            raise GatewayStartError(
-                f"gateway {self.command_text!r} was not started: its port {self.port} is taken, something already "
-                f"listens on 127.0.0.1:{self.port}; a gateway that finds its port taken may move to another one "
-                "(LangGraph's `langgraph dev` does, with only a log line), and the readiness check would talk to "
-                "the other process"
-            )
+            raise error
 
     def _check_port(self, last: str) -> None:
-        """The gateway must answer on its own port: a gateway that moved to another one (LangGraph's ``langgraph
-        dev`` does when its port is taken) while something else answers on ``{port}`` fails here, clearly. Only
-        when its processes listen somewhere and not on the port (a ``docker run -p`` gateway listens nowhere)."""
-        group = self._group
-        if self.ready.kind == "log" or group is None:
-            return
-        pids = {group.pid, *reaper.marked_processes(group.marker)}
-        ports = listening_ports(pids)
-        if not ports or self.port in ports:
-            return
-        where = ", ".join(f"127.0.0.1:{port}" for port in sorted(ports))
-        raise self._failure(
-            f"does not listen on its port {self.port}: its processes listen on {where}, and something else "
-            f"answers on {self.port} (readiness: {last}). The port may have been taken when it started, and the "
-            "gateway moved to another one (LangGraph's `langgraph dev` does, with only a log line); give it the "
-            "port with {port} in the command or a gateway file; "
-            f"it was stopped\n{self._probed(last)}"
-        )
+        problem = _moved_away(self._group, self.ready, self.port, last)
+        if problem is not None:
+            raise self._failure(f"{problem}; it was stopped\n{self._probed(last)}")
 
     def stop(self) -> int | None:
         """SIGTERM the process group, SIGKILL it after the grace, end what left it; idempotent."""
@@ -338,40 +447,28 @@ class LaunchedGateway:
             self._log_handle = None
 
     def _remove_state_dir(self) -> None:
-        if self._own_state_dir:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-            reaper.unregister_dir(self.state_dir)
+        if self._own_state_dir and self._state_dir is not None:
+            shutil.rmtree(self._state_dir, ignore_errors=True)
+            reaper.unregister_dir(self._state_dir)
 
     @property
     def extra_logs(self) -> list[tuple[Path, Callable[[str], str]]]:
-        return [(r.path, r.transform) for r in self._extra if r.path is not None and r.transform is not None]
+        return self._logs.extra
 
     @extra_logs.setter
     def extra_logs(self, logs: Sequence[tuple[Path, Callable[[str], str]]]) -> None:
-        patterns = [p for p, _ in self._log.patterns]
-        self._extra = [LogReader(path, patterns, transform=transform, label=path.name) for path, transform in logs]
-        self._extra_marks = {}
+        self._logs.extra = list(logs)
 
     def log_offset(self) -> int:
-        offset = self._log.offset()
-        if self._extra:
-            # Each extra log has offsets of its own: remember where each stood at this console offset.
-            self._extra_marks[offset] = [reader.offset() for reader in self._extra]
-        return offset
+        return self._logs.offset()
 
     def log_matches(self, since: int = 0, *, late_from: int | None = None, containing: str | None = None) -> LogScan:
         """Matches from console byte ``since`` (and the extra logs from where they stood then), bounded
         together: the first MATCH_LIMIT kept, the rest counted."""
-        found = self._log.matches(since, late_from=late_from, containing=containing)
-        marks = self._extra_marks.get(since, [0] * len(self._extra))
-        late_marks = self._extra_marks.get(late_from, []) if late_from is not None else []
-        for i, (reader, start) in enumerate(zip(self._extra, marks)):
-            late = late_marks[i] if i < len(late_marks) else None
-            found.extend(reader.matches(start, late_from=late, containing=containing))
-        return found
+        return self._logs.matches(since, late_from=late_from, containing=containing)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
-        return self._log.tail(lines)
+        return self._logs.console.tail(lines)
 
     def __enter__(self) -> LaunchedGateway:
         return self.start()

@@ -23,9 +23,11 @@ __all__ = [
     "BadRequest",
     "ChatRequest",
     "Dialect",
+    "Pairing",
     "ToolCall",
     "chat_pairs",
     "content_text",
+    "tool_pairing",
     "tool_split",
     "turn_split",
 ]
@@ -51,6 +53,22 @@ class ChatRequest:
     a result that names no id the request holds is ``?``)."""
     rounds: int = 0
     """Assistant tool-call messages in the latest turn: the tool steps the conversation says were taken."""
+    pairing: Pairing | None = None
+    """The conversation's tool calls without their results, or results without their calls; None when paired."""
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Where a conversation breaks the tool-call pairing every real provider enforces."""
+
+    calls: tuple[str, ...]
+    """Tool-call ids with no result right after the message that made them."""
+    results: tuple[str, ...]
+    """Tool-result ids that answer no call of the message before them."""
+    call_at: int = 0
+    """The position of the first message whose calls went unanswered (in the request's message list)."""
+    result_at: int = 0
+    """The position of the first message holding a result without its call."""
 
 
 @dataclass(frozen=True)
@@ -111,14 +129,57 @@ def tool_split(messages: Iterable[tuple[str, str, Iterable[str]]]) -> tuple[list
     )
 
 
+def tool_pairing(triples: Iterable[tuple[str, str, Iterable[str]]], chained: bool = False) -> Pairing | None:
+    """The calls of each assistant tool-call message (:data:`TOOL_ROLE`) that the messages right after it leave
+    unanswered, and the results that answer no call of the tool-call message before them (``?``, a result that
+    names no id, is left alone). ``chained``: the conversation goes on from a stored one (a Responses
+    ``previous_response_id``), whose calls the request does not hold, so a result alone is no error."""
+    open_calls: list[str] = []
+    current: set[str] = set()
+    calls: list[str] = []
+    results: list[str] = []
+    call_at = result_at = -1
+    made_at = 0
+    for at, (role, _, ids) in enumerate(triples):
+        named = tuple(ids)
+        if role == TOOL_ROLE:
+            if open_calls and call_at < 0:
+                call_at = made_at
+            calls.extend(open_calls)
+            open_calls, current, made_at = list(dict.fromkeys(named)), set(named), at
+            continue
+        for result in named:
+            if result in open_calls:
+                open_calls.remove(result)
+            elif result not in current and result != "?" and not chained:
+                results.append(result)
+                result_at = at if result_at < 0 else result_at
+        if role != RESULT_ROLE:  # a message of its own ends the answers to the calls before it
+            if open_calls and call_at < 0:
+                call_at = made_at
+            calls.extend(open_calls)
+            open_calls, current = [], set()
+    if open_calls and call_at < 0:
+        call_at = made_at
+    calls.extend(open_calls)
+    if not calls and not results:
+        return None
+    return Pairing(tuple(calls), tuple(results), max(call_at, 0), max(result_at, 0))
+
+
 def _tool_request(
-    turn_of: list[tuple[str, str, tuple[str, ...]]], stream: bool, model: str | None, tools: tuple[str, ...]
+    turn_of: list[tuple[str, str, tuple[str, ...]]],
+    stream: bool,
+    model: str | None,
+    tools: tuple[str, ...],
+    pairing: Pairing | None = None,
 ) -> ChatRequest:
     turn, history, positions = tool_split(turn_of)
     latest = [turn_of[i] for i in positions]
     results = tuple(i for role, _, ids in latest if role != TOOL_ROLE for i in ids)  # a user message may carry some
     rounds = sum(1 for role, _, _ in latest if role == TOOL_ROLE)
-    return ChatRequest(turn, history, stream, model, tools, results, rounds)
+    pairing = tool_pairing(turn_of) if pairing is None else pairing
+    return ChatRequest(turn, history, stream, model, tools, results, rounds, pairing)
 
 
 def _function_names(tools: Any, nested: bool) -> tuple[str, ...]:
@@ -227,6 +288,8 @@ class Dialect:
     """(call, model) → the non-streaming body of a tool call."""
     tool_stream: Callable[[ToolCall, list[str], str], tuple[list[bytes], bytes]]
     """(call, the arguments in pieces, model) → the writes of a streamed tool call, in order, and the last write."""
+    unpaired: Callable[[Pairing], str]
+    """The API's own 400 message for a conversation whose tool calls and results do not pair."""
 
     def fault_status(self, kind: str) -> int:
         """HTTP status of an injected status fault (``overloaded`` is 529 in Anthropic's API, 503 elsewhere)."""
@@ -240,6 +303,18 @@ class Dialect:
 
 def _openai_error(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "code": status}}
+
+
+def _chat_unpaired(pairing: Pairing) -> str:
+    if pairing.calls:
+        return (
+            "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+            "'tool_call_id'. The following tool_call_ids did not have response messages: " + ", ".join(pairing.calls)
+        )
+    return (
+        f"Invalid parameter: messages with role 'tool' must be a response to a preceeding message with "
+        f"'tool_calls'. (messages.[{pairing.result_at}].tool_call_id: {', '.join(pairing.results)})"
+    )
 
 
 def chat_pairs(messages: list[Any]) -> list[tuple[str, str]]:
@@ -342,6 +417,7 @@ OPENAI_CHAT = Dialect(
     fault_types={429: "server_error", 500: "server_error", 503: "server_error"},  # as before the dialects
     tool_reply=_chat_tool_reply,
     tool_stream=_chat_tool_stream,
+    unpaired=_chat_unpaired,
 )
 
 
@@ -352,6 +428,20 @@ _ANTHROPIC_USAGE = {"input_tokens": 1, "output_tokens": 1}
 
 def _anthropic_error(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def _anthropic_unpaired(pairing: Pairing) -> str:
+    if pairing.calls:
+        return (
+            f"messages.{pairing.call_at}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+            f"{', '.join(pairing.calls)}. Each `tool_use` block must have a corresponding `tool_result` block in the "
+            "next message."
+        )
+    return (
+        f"messages.{pairing.result_at}.content.0: unexpected `tool_use_id` found in `tool_result` blocks: "
+        f"{', '.join(pairing.results)}. Each `tool_result` block must have a corresponding `tool_use` block in the "
+        "previous message."
+    )
 
 
 def _anthropic_parse(raw: Any) -> ChatRequest:
@@ -479,6 +569,7 @@ ANTHROPIC_MESSAGES = Dialect(
     fault_types={429: "rate_limit_error", 500: "api_error", 503: "api_error", 529: "overloaded_error"},
     tool_reply=_anthropic_tool_reply,
     tool_stream=_anthropic_tool_stream,
+    unpaired=_anthropic_unpaired,
 )
 
 
@@ -487,6 +578,23 @@ ANTHROPIC_MESSAGES = Dialect(
 
 def _responses_error(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+def _responses_unpaired(pairing: Pairing) -> str:
+    if pairing.calls:
+        return f"No tool output found for function call {pairing.calls[0]}."
+    return f"No tool call found for function call output with call_id {pairing.results[0]}."
+
+
+def _responses_pairing(triples: list[tuple[str, str, tuple[str, ...]]], chained: bool) -> Pairing | None:
+    """Consecutive ``function_call`` items are one assistant step: their outputs may come in any order after them."""
+    steps: list[tuple[str, str, tuple[str, ...]]] = []
+    for role, text, ids in triples:
+        if role == TOOL_ROLE and steps and steps[-1][0] == TOOL_ROLE:
+            steps[-1] = (TOOL_ROLE, text, steps[-1][2] + ids)
+        else:
+            steps.append((role, text, ids))
+    return tool_pairing(steps, chained=chained)
 
 
 def _responses_parse(raw: Any) -> ChatRequest:
@@ -513,8 +621,9 @@ def _responses_parse(raw: Any) -> ChatRequest:
             triples.append((RESULT_ROLE, "", (str(item.get("call_id", "?")),)))
     # Consecutive function_call items are one assistant step.
     merged = [t for j, t in enumerate(triples) if not (t[0] == TOOL_ROLE and j and triples[j - 1][0] == TOOL_ROLE)]
-    request = _tool_request(merged, _flag(body, False), model, tools)
-    return replace(request, results=_tool_request(triples, False, None, ()).results)
+    pairing = _responses_pairing(triples, chained=body.get("previous_response_id") is not None)
+    request = _tool_request(merged, _flag(body, False), model, tools, pairing)
+    return replace(request, results=_tool_request(triples, False, None, (), pairing).results, pairing=pairing)
 
 
 def _response_object(text: str, model: str, status: str = "completed") -> dict[str, Any]:
@@ -645,6 +754,7 @@ OPENAI_RESPONSES = Dialect(
     fault_types={429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"},
     tool_reply=_responses_tool_reply,
     tool_stream=_responses_tool_stream,
+    unpaired=_responses_unpaired,
 )
 
 
@@ -653,6 +763,12 @@ OPENAI_RESPONSES = Dialect(
 
 def _ollama_error(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"error": message}
+
+
+def _ollama_unpaired(pairing: Pairing) -> str:
+    if pairing.calls:
+        return f"invalid message: tool calls without a tool result after them: {', '.join(pairing.calls)}"
+    return f"invalid message: tool results without a tool call before them: {', '.join(pairing.results)}"
 
 
 def _ollama_parse(raw: Any) -> ChatRequest:
@@ -711,6 +827,7 @@ OLLAMA = Dialect(
     fault_types={429: "", 500: "", 503: ""},
     tool_reply=_ollama_tool_reply,
     tool_stream=_ollama_tool_stream,
+    unpaired=_ollama_unpaired,
 )
 
 DIALECTS: dict[str, Dialect] = {d.api: d for d in (OPENAI_CHAT, ANTHROPIC_MESSAGES, OPENAI_RESPONSES, OLLAMA)}

@@ -74,6 +74,9 @@ class ModelSpec:
     """How many pieces the text streams in (at most one per character); None: the provider's ``chunks``."""
     reply_words: int = 0
     """Filler words after the echoed tokens."""
+    strict_tools: bool = True
+    """Refuse a conversation holding a tool call without its result (or a result without its call) with that API's
+    own HTTP 400, as the real providers do; False: answer it as any other request."""
 
     @classmethod
     def make(cls, **values: Any) -> ModelSpec:
@@ -100,6 +103,10 @@ class ModelSpec:
                 checked[name] = _count(value, name, 1, MAX_PIECES, none=True)
             elif name == "reply_words":
                 checked[name] = _count(value, name, 0, MAX_WORDS)
+            elif name == "strict_tools":
+                if not isinstance(value, bool):
+                    raise InvalidArgument(f"strict_tools={value!r}; expected True or False")
+                checked[name] = value
             else:
                 raise InvalidArgument(
                     f"{name}: not a model setting; expected one of " + ", ".join(f.name for f in fields(self))

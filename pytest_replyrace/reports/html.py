@@ -10,13 +10,13 @@ and copied; then the gateway log lines that matched.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..gateway.log import MATCH_LIMIT, quote_line
+from ..letters import LETTERS
 from ..units import format_duration
-from ..verdict import LETTERS
 from ..version import __version__
 from .summary import group_name, summary_rows
 
@@ -74,6 +74,71 @@ def _tick(seconds: float) -> str:
     return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
 
 
+def _call_row(call: Mapping[str, Any], y: float, x: Callable[[float], float], span: float) -> list[str]:
+    """One call's row: its label, its bar from send to reply, the send instant and what it waited for, its
+    first-event and text-complete marks, and the provider's requests under it."""
+    parts: list[str] = []
+    letter = call.get("letter", "?")
+    colour = COLOURS.get(letter, "#444")
+    latency = call.get("latency")
+    lat = "lost" if latency is None else f"{latency * 1000:.0f}ms"
+    problem = call.get("history_problem")
+    parts.append(
+        f'<text x="4" y="{y + 12}" fill="{colour}">#{call["index"]} {letter} {lat}'
+        + (f"<title>history {_e(problem)}</title>" if problem else "")
+        + "</text>"
+    )
+    sent = call["sent_at"]
+    replied = call.get("replied_at")
+    end = replied if replied is not None else sent + span * 0.02
+    said = call.get("reply") or call.get("error") or call.get("transport_error") or ""
+    tip = f"call {call['index']} ({letter}): {said}"
+    if problem:
+        tip += f" — history {problem}"
+    parts.append(
+        f'<rect x="{x(sent):.1f}" y="{y}" width="{max(2.0, x(end) - x(sent)):.1f}" height="11" '
+        f'fill="{colour}" rx="2"><title>{_e(tip[:300])}</title></rect>'
+    )
+    # The send instant, and what it waited for: the previous call's end, text, first event, ...
+    anchor = call.get("anchor_at")
+    waited = (
+        "first call"
+        if anchor is None
+        else f"sent {(sent - anchor) * 1000:+.0f}ms after the previous call's {call.get('send_at', 'end')}"
+        + (" (its end stood in)" if call.get("anchor_fallback") else "")
+        + (", while an earlier turn ran" if call.get("sent_while_busy") else "")
+    )
+    parts.append(
+        f'<line x1="{x(sent):.1f}" y1="{y - 2}" x2="{x(sent):.1f}" y2="{y + 20}" stroke="#000" '
+        f'stroke-width="1.5"><title>{_e(waited)}</title></line>'
+    )
+    for mark, label in (("first_at", "first event"), ("text_at", "text complete")):
+        if call.get(mark) is not None:
+            parts.append(
+                f'<circle cx="{x(call[mark]):.1f}" cy="{y + 5}" r="2.5" fill="#fff" stroke="#000">'
+                f"<title>{label}</title></circle>"
+            )
+    parts.extend(_provider_bars(call, y, x, span))
+    return parts
+
+
+def _provider_bars(call: Mapping[str, Any], y: float, x: Callable[[float], float], span: float) -> list[str]:
+    parts: list[str] = []
+    for entry in call.get("journal", []):
+        arrived, ended = entry["arrived_at"], entry.get("ended_at")
+        stop = ended if ended is not None else arrived + span * 0.01
+        tool = entry.get("kind") == "tool"
+        faint = ' fill-opacity="0.45"' if tool else ""  # a tool step: lighter than the text step
+        step = f" step {entry.get('step', 1)} {entry.get('kind', 'text')}" if tool or entry.get("step", 1) > 1 else ""
+        parts.append(
+            f'<rect x="{x(arrived):.1f}" y="{y + 13}" width="{max(2.0, x(stop) - x(arrived)):.1f}" '
+            f'height="6" fill="{PROVIDER}"{faint} rx="1">'
+            f"<title>provider{step} {entry.get('status')} "
+            f"rtt {entry.get('rtt', 0) * 1000:.0f}ms</title></rect>"
+        )
+    return parts
+
+
 def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
     calls = result.get("calls", [])
     if not calls:
@@ -100,61 +165,7 @@ def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
         )
         parts.append(f'<text x="{x(t0 + t):.1f}" y="{top - 9}" text-anchor="middle" fill="#777">{_e(_tick(t))}</text>')
     for row, call in enumerate(calls):
-        y = top + row * row_h
-        letter = call.get("letter", "?")
-        colour = COLOURS.get(letter, "#444")
-        latency = call.get("latency")
-        lat = "lost" if latency is None else f"{latency * 1000:.0f}ms"
-        problem = call.get("history_problem")
-        parts.append(
-            f'<text x="4" y="{y + 12}" fill="{colour}">#{call["index"]} {letter} {lat}'
-            + (f"<title>history {_e(problem)}</title>" if problem else "")
-            + "</text>"
-        )
-        sent = call["sent_at"]
-        replied = call.get("replied_at")
-        end = replied if replied is not None else sent + span * 0.02
-        said = call.get("reply") or call.get("error") or call.get("transport_error") or ""
-        tip = f"call {call['index']} ({letter}): {said}"
-        if problem:
-            tip += f" — history {problem}"
-        parts.append(
-            f'<rect x="{x(sent):.1f}" y="{y}" width="{max(2.0, x(end) - x(sent)):.1f}" height="11" '
-            f'fill="{colour}" rx="2"><title>{_e(tip[:300])}</title></rect>'
-        )
-        # The send instant, and what it waited for: the previous call's end, text, first event, ...
-        anchor = call.get("anchor_at")
-        waited = (
-            "first call"
-            if anchor is None
-            else f"sent {(sent - anchor) * 1000:+.0f}ms after the previous call's {call.get('send_at', 'end')}"
-            + (" (its end stood in)" if call.get("anchor_fallback") else "")
-            + (", while an earlier turn ran" if call.get("sent_while_busy") else "")
-        )
-        parts.append(
-            f'<line x1="{x(sent):.1f}" y1="{y - 2}" x2="{x(sent):.1f}" y2="{y + 20}" stroke="#000" '
-            f'stroke-width="1.5"><title>{_e(waited)}</title></line>'
-        )
-        for mark, label in (("first_at", "first event"), ("text_at", "text complete")):
-            if call.get(mark) is not None:
-                parts.append(
-                    f'<circle cx="{x(call[mark]):.1f}" cy="{y + 5}" r="2.5" fill="#fff" stroke="#000">'
-                    f"<title>{label}</title></circle>"
-                )
-        for entry in call.get("journal", []):
-            arrived, ended = entry["arrived_at"], entry.get("ended_at")
-            stop = ended if ended is not None else arrived + span * 0.01
-            tool = entry.get("kind") == "tool"
-            faint = ' fill-opacity="0.45"' if tool else ""  # a tool step: lighter than the text step
-            step = (
-                f" step {entry.get('step', 1)} {entry.get('kind', 'text')}" if tool or entry.get("step", 1) > 1 else ""
-            )
-            parts.append(
-                f'<rect x="{x(arrived):.1f}" y="{y + 13}" width="{max(2.0, x(stop) - x(arrived)):.1f}" '
-                f'height="6" fill="{PROVIDER}"{faint} rx="1">'
-                f"<title>provider{step} {entry.get('status')} "
-                f"rtt {entry.get('rtt', 0) * 1000:.0f}ms</title></rect>"
-            )
+        parts.extend(_call_row(call, top + row * row_h, x, span))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -188,6 +199,7 @@ def render_html(
     seed: int,
     settings: Mapping[str, Any],
     windows: Sequence[Mapping[str, Any]] = (),
+    defaults: Mapping[str, Any] | None = None,
 ) -> str:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for result in results:
@@ -197,7 +209,7 @@ def render_html(
         f"<title>replyrace report (seed {seed})</title><style>{CSS}</style></head><body>",
         "<h1>pytest-replyrace report</h1>",
         f'<div class="meta">pytest-replyrace {_e(__version__)} · seed <code>{seed}</code> · '
-        + " · ".join(f"{_e(k)}=<code>{_e(v)}</code>" for k, v in settings.items() if v not in (None, "", "None"))
+        + _settings_meta(settings, defaults or {})
         + "</div>",
         _legend(),
     ]
@@ -216,7 +228,8 @@ def render_html(
                 f"<h3>rtt={_e(rtt)} gap={_e(format_duration(result.get('gap') or 0.0))} "
                 f"send_at={_e(result.get('send_at', 'end'))} busy_policy={_e(result.get('busy_policy', 'queue'))} · "
                 f'<span class="pattern">{_e(result.get("pattern", ""))}</span> · {_e(result.get("verdict", ""))}'
-                f"{(' (' + _e(result.get('shape')) + ')') if result.get('verdict') != 'clean' else ''}</h3>"
+                f"{(' (' + _e(result.get('shape')) + ')') if result.get('verdict') != 'clean' else ''}"
+                f"{_xfail_note(result)}</h3>"
             )
             body.append(_timeline_svg(result))
             body.extend(_log_block(result))
@@ -224,6 +237,28 @@ def render_html(
                 body.append(f'<div class="meta">replay: <code>{_e(result["replay"])}</code></div>')
     body.append("</body></html>")
     return "\n".join(body)
+
+
+def _settings_meta(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+    """The settings that differ from their defaults, then the rest folded in a ``<details>``."""
+
+    def pairs(items: Sequence[tuple[str, Any]]) -> str:
+        return " · ".join(f"{_e(k)}=<code>{_e(v)}</code>" for k, v in items) or "all at their defaults"
+
+    shown = [(k, v) for k, v in settings.items() if v not in (None, "", "None")]
+    changed = [(k, v) for k, v in shown if k not in defaults or defaults[k] != v]
+    rest = [(k, v) for k, v in shown if (k, v) not in changed]
+    folded = (
+        f"<details><summary>{len(rest)} settings at their defaults</summary>{pairs(rest)}</details>" if rest else ""
+    )
+    return pairs(changed) + folded
+
+
+def _xfail_note(result: Mapping[str, Any]) -> str:
+    reason = result.get("xfail")
+    if reason is None:
+        return ""
+    return f' · <span class="xfail">xfail{": " + _e(reason) if reason else ""}</span>'
 
 
 def _log_block(result: Mapping[str, Any]) -> list[str]:
@@ -249,10 +284,13 @@ def write_html_report(
     seed: int,
     settings: Mapping[str, Any],
     windows: Sequence[Mapping[str, Any]] = (),
+    defaults: Mapping[str, Any] | None = None,
 ) -> Path:
+    """``defaults``: each setting's default value as text; the header shows the others first, these folded."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(render_html(results, seed=seed, settings=settings, windows=windows), encoding="utf-8")
+    page = render_html(results, seed=seed, settings=settings, windows=windows, defaults=defaults)
+    tmp.write_text(page, encoding="utf-8")
     tmp.replace(target)
     return target

@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..letters import BUSY_LETTERS, FAST_FAIL_LETTERS, LETTERS, failing_letters, verdict_of
+from ..spec import DEFAULTS
 from ..units import format_duration
-from ..verdict import BUSY_LETTERS, FAST_FAIL_LETTERS, LETTERS, POLICY_ALLOWS, describe_shape, verdict_of
+from ..verdict import describe_shape
 from ..version import __version__
 
 __all__ = ["NOT_A_RACE_ASSERTION", "REPORT_VERSION", "report_document", "summary_lines", "write_json_report"]
@@ -50,24 +52,17 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
     rows = []
     for result in results:
         calls = result.get("calls", [])
-        fast = [c["latency"] for c in calls if c["letter"] in "fw" and c.get("latency") is not None]
+        fast = [c["latency"] for c in calls if c["letter"] in FAST_FAIL_LETTERS and c.get("latency") is not None]
         served = [
             c["journal"][0]["ended_at"] - c["journal"][0]["arrived_at"]
             for c in calls
             if c.get("journal") and c["journal"][0].get("ended_at") is not None
         ]
         pattern = result["pattern"]
-        policy = result.get("busy_policy") or "queue"
-        send_at = result.get("send_at") or "end"
+        policy = result.get("busy_policy") or DEFAULTS.busy_policy
+        send_at = result.get("send_at") or DEFAULTS.send_at
         verdict = result.get("verdict") or verdict_of(pattern, policy)
-        allowed = POLICY_ALLOWS.get(policy, frozenset())
-        bad = (
-            FAST_FAIL_LETTERS
-            if verdict == "fast-fail"
-            else (BUSY_LETTERS - allowed) | {"l"}
-            if verdict == "busy-policy"
-            else set(LETTERS) - {"p"} - allowed
-        )
+        bad = failing_letters(verdict, policy)
         node_id = result.get("node_id") or ""
         gap = result.get("gap") or 0.0
         rows.append(
@@ -77,7 +72,7 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
                 "rtt_s": result.get("rtt"),
                 "rtt": "-" if result.get("rtt") is None else format_duration(result["rtt"]),
                 "gap": format_duration(gap)
-                if send_at == "end"
+                if send_at == DEFAULTS.send_at
                 else f"{send_at}{'' if gap < 0 else '+'}{format_duration(gap)}",
                 "gap_s": gap,
                 "send_at": send_at,
@@ -111,10 +106,10 @@ def summary_lines(
         groups.setdefault(row["group"], []).append(row)
     for members in groups.values():  # xdist delivers in any order
         members.sort(key=lambda r: (r["rtt_s"] is None, r["rtt_s"] or 0.0, r["gap_s"]))
-    for group, members in groups.items():
+    for group, members in sorted(groups.items()):  # by test id, whatever order xdist finished them in
         # Runs that sent before the previous turn was done also count b, m and i; others keep the classic columns.
-        overlap = any(r["send_at"] != "end" or r["busy_policy"] != "queue" for r in members)
-        letters = "pfwlehbmi" if overlap else "pfwleh"
+        overlap = any(r["send_at"] != DEFAULTS.send_at or r["busy_policy"] != DEFAULTS.busy_policy for r in members)
+        letters = "".join(k for k in LETTERS if overlap or k not in BUSY_LETTERS)
         gap_width = max([len(r["gap"]) for r in members] + [7])
         lines.append((group, {"bold": True}))
         lines.append(
@@ -129,7 +124,7 @@ def summary_lines(
             c = row["counts"]
             verdict = row["verdict"] + (f": {row['detail']}" if row["detail"] else "")
             extras = [f"{row['logs']:,} log line{'s' if row['logs'] != 1 else ''}"] if row["logs"] else []
-            if row["busy_policy"] != "queue":
+            if row["busy_policy"] != DEFAULTS.busy_policy:
                 extras.append(f"busy policy {row['busy_policy']}")
             if row["outcome"]:
                 extras.append(row["outcome"])

@@ -27,15 +27,9 @@ from ..errors import InvalidArgument
 from ..tokens import find_tokens
 from .base import CallEvents, StopAnswer, TransportError, TransportReply, describe_exception, excerpt
 
-__all__ = ["PERMISSIONS", "AcpTransport", "acp_command"]
+__all__ = ["PERMISSIONS", "AcpTransport"]
 
 PERMISSIONS = ("deny", "allow")
-BRIDGE = "{python} -m pytest_replyrace.transports.acp_bridge --port {port} -- "
-
-
-def acp_command(command: str) -> str:
-    """The gateway command that runs the agent ``command`` behind the bridge (for ``--replyrace-transport acp``)."""
-    return command if "acp_bridge" in command else BRIDGE + command
 
 
 @dataclass

@@ -27,10 +27,11 @@ from typing import Any
 import pytest
 
 from pytest_replyrace import FakeProvider, LaunchedGateway
-from pytest_replyrace.transports.acp import AcpTransport, acp_command
+from pytest_replyrace.transports.acp import AcpTransport
 from pytest_replyrace.transports.api_file import builtin_text, parse_api
 from pytest_replyrace.transports.base import CallEvents
 from pytest_replyrace.transports.declared import DeclaredTransport
+from pytest_replyrace.transports.select import acp_command
 
 from .test_acp_live import deepagents_acp, qwen_code  # noqa: F401 - fixtures
 from .test_langgraph_live import QUIET, TEMPLATES, command

@@ -86,7 +86,7 @@ def test_replyrace_marker_keeps_only_given_arguments() -> None:
     assert markers.parse_replyrace((), {"calls": 4, "gap": "200ms", "timeout": 5}, WHERE) == {
         "calls": 4,
         "gap": 0.2,
-        "call_timeout": 5.0,
+        "timeout": 5.0,
     }
     assert markers.parse_replyrace((), {"session_key": "agent:test:main"}, WHERE) == {"session_key": "agent:test:main"}
 
@@ -391,11 +391,13 @@ MARKER_BAD: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str, str]] = [
         "reply_words=99999999999999999999",
         "an integer from 0 to 100000",
     ),
+    ("provider_model", "strict_tools", (), {"strict_tools": "no"}, "strict_tools='no'", "True or False"),
+    ("provider_model", "strict_tools", (), {"strict_tools": 1}, "strict_tools=1", "True or False"),
     ("provider_model", SIGNATURE, (), {"tools": 1}, "'tools'", "provider_model(tool_calls=1, tool=None"),
     (
         "provider_model",
         SIGNATURE,
-        (1, None, "{}", None, None, 0, 9),
+        (1, None, "{}", None, None, 0, True, 9),
         {},
         "too many positional arguments",
         "provider_model(tool_calls=1",
