@@ -18,6 +18,7 @@ from support.selftest import SUPPORT, run
 from pytest_replyrace import FakeProvider, LaunchedGateway
 from pytest_replyrace.transports.api_file import builtin_text, parse_api
 from pytest_replyrace.transports.base import CallEvents
+from pytest_replyrace.transports.cuts import DISCONNECTED
 from pytest_replyrace.transports.declared import DeclaredTransport
 
 A2A_GATEWAY = SUPPORT / "a2a_gateway.py"
@@ -231,3 +232,26 @@ def test_one_message_per_run_to_a_server_that_keeps_nothing_is_caught(
     result.assert_outcomes(failed=1)
     assert shown(tests) == {"end": "phhhh"}
     assert_no_leak()
+
+
+async def send_then_disconnect(url: str) -> tuple[Any, float]:
+    transport = DeclaredTransport(url, api=parse_api(builtin_text("agui"), "agui"))
+    await transport.open()
+    try:
+        sending = asyncio.ensure_future(transport.send("s", "rr-cut0-1 hello", "key-1", events=CallEvents()))
+        await asyncio.sleep(0.5)
+        at = await transport.disconnect("key-1")
+        return await asyncio.wait_for(sending, 5), at
+    finally:
+        await transport.close()
+
+
+def test_a_declared_call_can_be_cut_without_a_stop_call(leak_marker: str) -> None:
+    with (
+        FakeProvider(rtt=3.0) as provider,
+        LaunchedGateway(support_cmd(AGUI_GATEWAY), provider_url=provider.base_url) as gateway,
+    ):
+        reply, at = asyncio.run(send_then_disconnect(gateway.url))
+        provider.wait_idle(5.0)
+    # The client went away: no reply, the cut's instant; the server (which keeps nothing) ran its turn on.
+    assert reply.reply is None and reply.cut_at == at and reply.error == DISCONNECTED

@@ -16,6 +16,7 @@ other error status is the call's error text.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
@@ -40,8 +41,9 @@ from .base import (
     excerpt,
     read_capped,
 )
+from .cuts import SendCutter
 from .declared_stop import stop_request
-from .declared_stream import Answer, error_text, ndjson_events, read_answer, sse_events
+from .declared_stream import Answer, body_lines, error_text, ndjson_events, read_answer, sse_events
 
 __all__ = ["REFUSED", "DeclaredTransport", "StoppableDeclaredTransport"]
 
@@ -98,6 +100,8 @@ class DeclaredTransport(HttpClient):
         self._fresh = secrets.token_hex(4)
         self._uuid = str(uuid.uuid4())
         self._calls: dict[str, _Call] = {}
+        self._cutter = SendCutter()
+        self._sent: dict[str, list[asyncio.Event]] = {}
         self._history: dict[str, list[tuple[str, str, str]]] = {}
         """Per session key, the conversation as the client has it: (role, text, message id)."""
 
@@ -196,9 +200,20 @@ class DeclaredTransport(HttpClient):
     async def send(
         self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
     ) -> TransportReply:
+        return await self._cutter.run(idempotency_key, self._send(session_key, message, idempotency_key, events))
+
+    async def disconnect(self, idempotency_key: str) -> float:
+        """Close the connection carrying that call's answer, with no stop call (a client going away)."""
+        return await self._cutter.cut(idempotency_key)
+
+    async def _send(
+        self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None
+    ) -> TransportReply:
         events = CallEvents() if events is None else events
         session = await self.session_of(session_key)
         call = self._calls[idempotency_key] = _Call(session)
+        for waiter in self._sent.pop(idempotency_key, []):  # a stop asked before the send got this far
+            waiter.set()
         values = self.values(session_key, message=message, idempotency_key=idempotency_key, session=session)
         if self.spec.history is not None:
             values["history"] = self.history_value(session_key, values, message, idempotency_key)
@@ -291,22 +306,8 @@ class DeclaredTransport(HttpClient):
         return TransportReply(run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}", replied_at=at)
 
     def _stream(self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray) -> AsyncIterator[Event]:
-        lines = self._lines(method, url, response, into)
+        lines = body_lines(response, into, self.max_body_bytes, lambda raw: self._too_large(method, url, raw))
         return ndjson_events(lines) if self.spec.reply.format == "ndjson" else sse_events(lines)
-
-    async def _lines(
-        self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray
-    ) -> AsyncIterator[bytes]:
-        pending = b""
-        async for chunk in response.content.iter_any():
-            into += chunk[: self.max_body_bytes + 1 - len(into)]
-            if len(into) > self.max_body_bytes:
-                raise self._too_large(method, url, bytes(into))
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                yield line.removesuffix(b"\r")
-        if pending:
-            yield pending.removesuffix(b"\r")
 
     def _from_body(self, method: str, url: str, raw: bytes, events: CallEvents) -> TransportReply:
         """A 2xx JSON body: the pointers point into it."""
@@ -363,12 +364,22 @@ class StoppableDeclaredTransport(DeclaredTransport):
 
     supports_stop = True
 
+    async def _sent_call(self, key: str, wait: float) -> _Call | None:
+        """The call sent with ``key``, waiting up to ``wait`` seconds for its send to get as far as its session
+        (a stop at ``sent`` + 0 can come before that)."""
+        if key not in self._calls:
+            sent = asyncio.Event()
+            self._sent.setdefault(key, []).append(sent)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(sent.wait(), max(0.0, wait))
+        return self._calls.get(key)
+
     async def stop(self, session_key: str, idempotency_key: str, *, wait_for_run: float) -> StopAnswer:
         """The ``[stop]`` call for the call sent with ``idempotency_key``; with ``{run_id}``, once its answer
         named its run (waiting up to ``wait_for_run`` seconds)."""
         spec = self.spec.stop
         assert spec is not None
-        call = self._calls.get(idempotency_key)
+        call = await self._sent_call(idempotency_key, wait_for_run)
         if call is None:
             return StopAnswer(time.monotonic(), error=f"no call was sent with the key {idempotency_key!r}")
         if "run_id" in self.spec.uses and call.run_id is None:

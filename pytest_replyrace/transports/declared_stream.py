@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+
 from .api_file import MISSING, Event, ReplySpec, Selector, filled, first_pick, value_text
 from .base import CallEvents
 
-__all__ = ["Answer", "error_text", "json_event", "ndjson_events", "read_answer", "sse_events"]
+__all__ = ["Answer", "body_lines", "error_text", "json_event", "ndjson_events", "read_answer", "sse_events"]
 
 
 @dataclass
@@ -27,6 +29,23 @@ class Answer:
     run_id: str | None = None
     events: int = 0
     ended: bool = False
+
+
+async def body_lines(
+    response: aiohttp.ClientResponse, into: bytearray, limit: int, too_large: Callable[[bytes], Exception]
+) -> AsyncIterator[bytes]:
+    """The body's lines as they arrive, kept in ``into`` (what arrived of a call cut or timed out); a body over
+    ``limit`` bytes raises ``too_large(what arrived)``."""
+    pending = b""
+    async for chunk in response.content.iter_any():
+        into += chunk[: limit + 1 - len(into)]
+        if len(into) > limit:
+            raise too_large(bytes(into))
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield line.removesuffix(b"\r")
+    if pending:
+        yield pending.removesuffix(b"\r")
 
 
 def json_event(name: str | None, raw: bytes) -> Event:
