@@ -139,7 +139,7 @@ def main() -> None:
         env={"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false"},
         files=[("langgraph.json", TEMPLATES / "langgraph.json"), ("agent.py", TEMPLATES / "agent.py")],
     )
-    gw.cwd = gw.state_dir  # langgraph dev keeps its state in ./.langgraph_api
+    gw.cwd = gw.prepare().state_dir  # langgraph dev keeps its state in ./.langgraph_api
     t = time.monotonic()
     gw.start()
     print(f"langgraph dev ready in {time.monotonic() - t:.1f} s at {gw.url}", flush=True)

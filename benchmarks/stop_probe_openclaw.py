@@ -286,9 +286,10 @@ def main() -> None:
     url = f"http://127.0.0.1:{provider.port}/v1"
     profile = OpenClawProfile(entry, node=str(node))
     gw = LaunchedGateway(profile.command(), provider_url=url, ready=ReadyCheck("http", "/readyz"), ready_timeout=180)
-    gw.extra_env.update(profile.env(gw.state_dir))
-    gw.extra_logs = [(path, json_log_line) for path in profile.log_files(gw.state_dir)]
-    profile.write_config(gw.state_dir, gw.port, url)
+    state_dir = gw.prepare().state_dir  # the config names the port and the state dir
+    gw.extra_env.update(profile.env(state_dir))
+    gw.extra_logs = [(path, json_log_line) for path in profile.log_files(state_dir)]
+    profile.write_config(state_dir, gw.port, url)
     t = time.monotonic()
     gw.start()
     print(f"openclaw@{args.version} ready in {time.monotonic() - t:.1f} s at {gw.url}", flush=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .errors import RaceFailure
+from .ini_keys import ini_keys, misspelt_keys
 from .markers import (
     MARKERS,
     MarkerError,
@@ -39,9 +40,11 @@ from .settings import (
     stop_header,
     transport_token,
 )
+from .setup_failures import SetupFailures
 from .templates import gateway_templates, warn_without_port
-from .transports.select import TransportChoice
+from .transports.select import TransportChoice, acp_command
 from .version import __version__
+from .xfail_record import XfailRecord
 
 if TYPE_CHECKING:  # the heavy parts (aiohttp, websockets, the driver) load when a fixture first needs them
     from .driver import SequentialSender
@@ -167,7 +170,18 @@ class _QuietAsyncioDefault:
         )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before pytest warns about unknown keys (an INTERNALERROR under filterwarnings = error) or skips every test.
+    known = {option.ini for option in OPTIONS} | {"replyrace_log_patterns"}
+    problem = misspelt_keys(ini_keys(early_config.inipath), known, str(early_config.inipath))
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SetupFailures(), "replyrace-setup-failures")
+    config.pluginmanager.register(XfailRecord(), "replyrace-xfail-record")
     for text in MARKERS.values():
         config.addinivalue_line("markers", text)
     try:
@@ -225,7 +239,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def _fail_collection(message: str) -> None:
     __tracebackhide__ = True
-    pytest.fail(message, pytrace=False)
+    try:
+        pytest.fail(message, pytrace=False)
+    except pytest.fail.Exception as exc:
+        exc.__suppress_context__ = True  # raised while a MarkerError is handled: still the one error to show, once
+        raise
 
 
 @pytest.hookimpl(trylast=True)
@@ -352,7 +370,7 @@ def _write_summary(terminalreporter: Any, config: pytest.Config, state: _RunStat
     verbose = config.get_verbosity() > 0
     for line, markup in summary_lines(state.results, _outcomes(terminalreporter), verbose=verbose):
         terminalreporter.write_line(line, **markup)
-    for window in state.windows:
+    for window in sorted(state.windows, key=lambda w: str(w["node_id"])):
         terminalreporter.write_line(f"{window['node_id']}: window {window['statement']}", bold=True)
     if state.restarts:
         count = len(state.restarts)
@@ -417,7 +435,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.settings.html:
         from .reports.html import write_html_report
 
-        write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings, windows=state.windows)
+        defaults = {k: Settings().describe(k) for k in settings}
+        write_html_report(
+            state.settings.html,
+            state.results,
+            seed=state.seed,
+            settings=settings,
+            windows=state.windows,
+            defaults=defaults,
+        )
 
 
 def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str], None]:
@@ -434,7 +460,8 @@ def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str
                 reporter.ensure_newline()
                 reporter.write_line(line, yellow=True)
             else:
-                sys.stderr.write(line + "\n")
+                # An xdist worker shares the terminal with the controller's progress dots: a line of its own.
+                sys.stderr.write("\n" + line + "\n")
                 sys.stderr.flush()
 
     return write
@@ -573,8 +600,11 @@ def gateway(
         return replyrace_gateway_factory.launch_openclaw(profile)
     if replyrace_settings.gateway_cmd:
         files = gateway_templates(replyrace_settings, pytestconfig.rootpath)
-        warn_without_port(replyrace_settings, files)
-        return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd, files=files)
+        if replyrace_settings.transport != "acp":  # an ACP agent has no port: the bridge in front of it has
+            warn_without_port(replyrace_settings, files)
+        command = replyrace_settings.gateway_cmd
+        command = acp_command(command) if replyrace_settings.transport == "acp" else command  # the agent's pipes
+        return replyrace_gateway_factory.launch(command, files=files)
     how = (
         "set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or --replyrace-gateway-cmd, or "
         "--replyrace-gateway-url to attach to a running one"
@@ -604,6 +634,7 @@ def transport_choice(s: Settings, api: ApiSpec | None = None) -> TransportChoice
         session_header=s.session_header,
         session_field=s.session_field,
         responses_chain=s.responses_chain,
+        acp_permissions=s.acp_permissions,
         api=api,
         api_model=api_model(s, api) if api is not None else None,
         queue_mode=s.openclaw_queue_mode,
@@ -622,7 +653,10 @@ def replyrace_transport_factory(
 
 @pytest.fixture
 def replyrace_gateway_watch(
-    request: pytest.FixtureRequest, gateway: Gateway, replyrace_settings: Settings
+    request: pytest.FixtureRequest,
+    gateway: Gateway,
+    replyrace_settings: Settings,
+    replyrace_gateway_factory: GatewayPool,
 ) -> Iterator[Gateway]:
     """The gateway, checked before the test (restarted if it died or hung, per ``--replyrace-restart``)
     and after it (a gateway that died during the test errors that test, with its exit and log tail)."""
@@ -639,7 +673,7 @@ def replyrace_gateway_watch(
                     f"is never ({replyrace_settings.source('restart')})\n{launched.describe_log()}",
                     pytrace=False,
                 )
-            launched.restart()
+            replyrace_gateway_factory.restart(launched)  # once: a restart that failed is not tried again
             node.stash.setdefault(_PENDING_RESTARTS, []).append(
                 {"node_id": node.nodeid, "reason": problem, "restarts": launched.restarts}
             )

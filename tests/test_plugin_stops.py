@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.selftest import SUPPORT, declared_gateway_cmd, run
+from support.selftest import SUPPORT, run
 
 STOP_GATEWAY = SUPPORT / "stop_race_gateway.py"
 GATEWAY_CMD = f"{{python}} {shlex.quote(str(STOP_GATEWAY))} --port {{port}} --provider-url {{provider_url}}"
@@ -320,46 +320,51 @@ def test_cancel_with_a_transport_that_cannot_stop_is_a_usage_error(
     assert "Traceback" not in result.stdout.str()
 
 
-DECLARED_API = """
-[send]
-path = "/json/{session_key}"
-json = { text = "{message}", model = "m" }
-
-[reply]
-format = "json"
-text = { pointer = "/reply" }
-error = { pointer = "/error/message" }
-run_id = { pointer = "/run" }
-"""
-
-DECLARED_DISCONNECT = """
+NO_CUT = """
 import pytest
+from pytest_replyrace import HttpTransport
+
+
+class NoCut:
+    # A transport of one's own: it sends through the HTTP contract and has neither stop() nor disconnect().
+    name = "no-cut"
+
+    def __init__(self, url):
+        self.inner = HttpTransport(url)
+
+    async def open(self):
+        await self.inner.open()
+
+    async def close(self):
+        await self.inner.close()
+
+    def late_replies(self):
+        return {}
+
+    async def send(self, session_key, message, idempotency_key):
+        return await self.inner.send(session_key, message, idempotency_key)
+
+
+@pytest.fixture
+def replyrace_transport_factory(gateway):
+    return lambda: NoCut(gateway.url)
+
 
 @pytest.mark.rtt_range("600ms", "600ms", steps=1)
-@pytest.mark.replyrace(calls=2, stop_at="request", stop_gap=0.1, stop_by="disconnect")
-def test_declared(sequential_sender):
+@pytest.mark.replyrace(calls=2, stop_at="request", stop_gap=0.1, stop_by="disconnect", disconnect_policy="continue")
+def test_no_cut(sequential_sender):
     result = sequential_sender.run()
-    print("PATTERN", result.pattern)
     print(result.timeline())
+    result.assert_clean()
 """
 
 
 def test_disconnect_works_with_a_transport_that_has_no_disconnect_of_its_own(race_pytester: pytest.Pytester) -> None:
-    # The declared transport cuts nothing itself: the driver cancels the send, which closes its connection.
-    race_pytester.path.joinpath("gw.toml").write_text(DECLARED_API)
-    race_pytester.makepyfile(test_declared=DECLARED_DISCONNECT)
-    report = race_pytester.path / "history.json"
-    result = run(
-        race_pytester,
-        "-s",
-        f"--replyrace-gateway-cmd={declared_gateway_cmd()}",
-        "--replyrace-api=gw.toml",
-        f"--replyrace-report={report}",
-    )
+    # The driver cancels the send itself, which closes its connection; the correct gateway's turn runs on.
+    result, (test,) = stop_run(race_pytester, NO_CUT)
     result.assert_outcomes(passed=1)
-    (test,) = json.loads(report.read_text())["tests"]
     first = test["calls"][0]
     assert first["stop"]["sent_at"] is not None and first["stop"]["answered_at"] is not None, test["timeline"]
     assert first["error"] == "the client disconnected before the answer ended", test["timeline"]
     assert first["replied_at"] < first["journal"][0]["arrived_at"] + 0.3  # cut inside the model call
-    assert test["pattern"][1] == "p", test["timeline"]
+    assert test["pattern"] == "sp", test["timeline"]
