@@ -143,6 +143,8 @@ async def stop_call(
         stop.skipped = ENDED_FIRST
         return
     stop.anchor_at, stop.due_at = found
+    if anchor == "sent":
+        await _let_send_start(flight)  # before the instant: the stop never overtakes its own call's send
     if anchor != "end":
         await _sleep_unless_done(flight, stop.due_at)
         if record.ended_at is not None and record.ended_at <= stop.due_at:
@@ -150,7 +152,6 @@ async def stop_call(
             return
     else:
         await sleep_until(stop.due_at, SEND_SPIN)
-    await _let_send_start(flight)
     stop.sent_at = time.monotonic()
     if spec.stop_by == "disconnect":
         stop.answered_at = await _disconnect(transport, flight, key)
