@@ -196,9 +196,9 @@ async def wait_anchor(previous: InFlight, settings: RunSpec, watch: ProviderWatc
         value = previous.events.first_at if kind == "first" else previous.events.text_at
     elif watch is not None:
         value = watch.seen(provider_kind, record.token)
-    if value is None:
-        assert record.ended_at is not None
-        return record.ended_at, True, record.ended_at + gap
+    if value is None:  # its end stands in: for a stopped call, the later of its end and the stop's answer
+        end = await previous.ended()
+        return end, True, end + gap
     if isinstance(value, float):
         return value, False, value + gap
     if kind == "request":
