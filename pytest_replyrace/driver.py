@@ -112,6 +112,57 @@ class _Setup:
         await self.transport.close()
 
 
+def _judged(records: list[CallRecord], settings: RunSpec) -> list[CallRecord]:
+    """The observations are complete: the judge reads them and says each call's letter, as new data; then the
+    stop judge says ``s`` and ``o`` of the stopped calls (and reads the calls after a stop)."""
+    records = [
+        dataclasses.replace(
+            record,
+            letter=judged.letter,
+            note=judged.note,
+            answered_twice=judged.answered_twice,
+            history_problem=judged.history_problem,
+        )
+        for record, judged in zip(records, judge(records, settings.history))
+    ]
+    if not settings.stops and not any(e.error == UNPAIRED_NOTE for r in records for e in r.journal):
+        return records
+    return [
+        dataclasses.replace(
+            record,
+            letter=judged.letter,
+            note=judged.note,
+            stop=dataclasses.replace(record.stop, reason=judged.reason) if record.stop else None,
+        )
+        for record, judged in zip(records, judge_stops(records, settings))
+    ]
+
+
+def _launch(setup: _Setup, settings: RunSpec, index: int, anchor: float | None, fallback: bool) -> InFlight:
+    """Send call ``index`` now, and, when it is one the client stops, its stop beside it."""
+    record = CallRecord(
+        index=index,
+        token=make_token(setup.run_tag, index),
+        session_key=setup.key,
+        sent_at=time.monotonic(),
+        send_at=settings.send_at_of(index),
+        anchor_at=anchor,
+        anchor_fallback=fallback,
+        gap=settings.gap_of(index) if index > 1 else 0.0,
+    )
+    flight = InFlight(record, CallEvents())
+    key = new_idempotency_key()
+    flight.task = asyncio.create_task(
+        one_call(setup.transport, flight, settings, setup.pauser, key), name=f"replyrace-call-{index}"
+    )
+    if settings.stopped(index):
+        nth = sum(1 for i in range(1, index) if settings.stopped(i))
+        flight.stop_task = asyncio.create_task(
+            stop_call(setup.transport, flight, settings, nth, key, setup.watch), name=f"replyrace-stop-{index}"
+        )
+    return flight
+
+
 @dataclass
 class SequentialSender:
     """Runs sequential sends through a transport and classifies every call."""
@@ -277,7 +328,7 @@ class SequentialSender:
                 if previous is not None:
                     anchor, fallback, target = await wait_anchor(previous, settings, setup.watch)
                     await sleep_until(target, SEND_SPIN)
-                previous = self._launch(setup, settings, index, anchor, fallback, len(flights))
+                previous = _launch(setup, settings, index, anchor, fallback)
                 flights.append(previous)
             await asyncio.gather(*(flight.task for flight in flights))
             await asyncio.gather(*(flight.stop_task for flight in flights if flight.stop_task is not None))
@@ -294,32 +345,6 @@ class SequentialSender:
                     flight.stop_task.cancel()
             await setup.close()
         return [flight.record for flight in flights], preamble, late, last_reply_mark
-
-    def _launch(
-        self, setup: _Setup, settings: RunSpec, index: int, anchor: float | None, fallback: bool, stopped: int
-    ) -> InFlight:
-        """Send call ``index`` now, and, when it is one the client stops, its stop beside it."""
-        record = CallRecord(
-            index=index,
-            token=make_token(setup.run_tag, index),
-            session_key=setup.key,
-            sent_at=time.monotonic(),
-            send_at=settings.send_at_of(index),
-            anchor_at=anchor,
-            anchor_fallback=fallback,
-            gap=settings.gap_of(index) if index > 1 else 0.0,
-        )
-        flight = InFlight(record, CallEvents())
-        key = new_idempotency_key()
-        flight.task = asyncio.create_task(
-            one_call(setup.transport, flight, settings, setup.pauser, key), name=f"replyrace-call-{index}"
-        )
-        if settings.stopped(index):
-            nth = sum(1 for i in range(1, index) if settings.stopped(i))
-            flight.stop_task = asyncio.create_task(
-                stop_call(setup.transport, flight, settings, nth, key, setup.watch), name=f"replyrace-stop-{index}"
-            )
-        return flight
 
     def _finish(
         self,
@@ -343,27 +368,7 @@ class SequentialSender:
                 earlier.text_done_at is None or earlier.text_done_at > record.sent_at
                 for earlier in records[: record.index - 1]
             )
-        # The observations are complete: the judge reads them and says each call's letter, as new data.
-        records = [
-            dataclasses.replace(
-                record,
-                letter=judged.letter,
-                note=judged.note,
-                answered_twice=judged.answered_twice,
-                history_problem=judged.history_problem,
-            )
-            for record, judged in zip(records, judge(records, settings.history))
-        ]
-        if settings.stops or any(e.error == UNPAIRED_NOTE for r in records for e in r.journal):
-            records = [
-                dataclasses.replace(
-                    record,
-                    letter=judged.letter,
-                    note=judged.note,
-                    stop=dataclasses.replace(record.stop, reason=judged.reason) if record.stop else None,
-                )
-                for record, judged in zip(records, judge_stops(records, settings))
-            ]
+        records = _judged(records, settings)
         # Other sessions ran at the same time: keep the lines that name this one.
         scan = _log_matches(self.gateway, *log_window, containing=key if concurrent else None)
         result = RaceResult(

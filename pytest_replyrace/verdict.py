@@ -319,19 +319,25 @@ def format_timeline(
             lines.append(f"{pad}  {'lane (░ tool, █ text):':<22}     {_lane(call, t0, span)}")
         if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
             lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the provider")
-        if call.stop is not None:
-            lines.append(f"{pad}  {'stop:':<22}     {stop_line(call)}")
-        if call.note:
-            lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
-        if call.answered_twice:
-            lines.append(f"{pad}  {'answered twice:':<22}     {call.answered_twice}")
-        for at, text in call.stream_errors[:3]:
-            lines.append(f"{pad}  {'stream error:':<22}     +{_ms(at - call.sent_at)} {_excerpt(text)}")
-        if call.history_problem:
-            lines.append(f"{pad}  {'history:':<22}     {call.history_problem}")
-        for late in call.late_replies:
-            lines.append(f"{pad}  {'later, other runId:':<22}     {_excerpt(late)}")
+        lines.extend(f"{pad}  {label:<22}     {text}" for label, text in _notes(call))
     return "\n".join(lines)
+
+
+def _notes(call: CallRecord) -> list[tuple[str, str]]:
+    """The lines under a call: its stop, what the overlap judgement saw, answered twice, errors inside its
+    stream, its history problem, and its text that came later under another run id."""
+    notes = [("stop:", stop_line(call))] if call.stop is not None else []
+    if call.note:
+        notes.append(("overlap:", call.note))
+    if call.answered_twice:
+        notes.append(("answered twice:", call.answered_twice))
+    notes.extend(
+        ("stream error:", f"+{_ms(at - call.sent_at)} {_excerpt(text)}") for at, text in call.stream_errors[:3]
+    )
+    if call.history_problem:
+        notes.append(("history:", call.history_problem))
+    notes.extend(("later, other runId:", _excerpt(late)) for late in call.late_replies)
+    return notes
 
 
 def stop_settings(spec: RunSpec) -> str:
