@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.selftest import SUPPORT, run
+from support.selftest import SUPPORT, run, toy_gateway_option
 
 STOP_GATEWAY = SUPPORT / "stop_race_gateway.py"
 GATEWAY_CMD = f"{{python}} {shlex.quote(str(STOP_GATEWAY))} --port {{port}} --provider-url {{provider_url}}"
@@ -368,3 +368,46 @@ def test_disconnect_works_with_a_transport_that_has_no_disconnect_of_its_own(rac
     assert first["error"] == "the client disconnected before the answer ended", test["timeline"]
     assert first["replied_at"] < first["journal"][0]["arrived_at"] + 0.3  # cut inside the model call
     assert test["pattern"] == "sp", test["timeline"]
+
+
+OPENCLAW_STOPS = """
+import pytest
+
+@pytest.mark.parametrize("stop_by", ["cancel", "disconnect"])
+@pytest.mark.parametrize(("stop_at", "stop_gap"), [("sent", 0.0), ("request", 0.1)])
+@pytest.mark.rtt_range("400ms", "400ms", steps=1)
+@pytest.mark.replyrace(calls=3)
+def test_ws(stop_at, stop_gap, stop_by, sequential_sender):
+    sequential_sender.settings = sequential_sender.settings.override(
+        "test", stop_at=stop_at, stop_gap=stop_gap, stop_by=stop_by
+    )
+    result = sequential_sender.run()
+    print("PATTERN", stop_at, stop_by, result.pattern)
+    print(result.timeline())
+    result.assert_clean()
+"""
+
+
+def test_openclaw_chat_abort_and_going_away_right_after_the_send(
+    toy_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    # chat.abort at sent + 0 goes out right after the chat.send frame; a WebSocket closed at sent + 0 closes after
+    # it, and the next call connects again. The toy's `fixed` turn engine stops each as asked.
+    toy_pytester.makepyfile(test_ws=OPENCLAW_STOPS)
+    report = toy_pytester.path / "history.json"
+    result = run(
+        toy_pytester,
+        "-s",
+        toy_gateway_option("fixed", "--busy", "queue"),
+        "--replyrace-ready=http:/readyz",
+        "--replyrace-transport=openclaw",
+        f"--replyrace-report={report}",
+    )
+    result.assert_outcomes(passed=4)
+    tests = json.loads(report.read_text())["tests"]
+    assert {t["pattern"] for t in tests} == {"sps"}, [t["timeline"] for t in tests]
+    for test in tests:
+        stop = test["calls"][0]["stop"]
+        if stop["by"] == "cancel":
+            assert stop["aborted"] is True and test["calls"][0]["state"] == "aborted", test["timeline"]
+    assert_no_leak()
