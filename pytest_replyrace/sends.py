@@ -224,7 +224,10 @@ async def one_call(
     except asyncio.TimeoutError:
         partial = getattr(transport, "partial_reply", None)
         started = (partial(events) if with_events else partial()) if callable(partial) else None
-        if started:
+        if started and getattr(transport, "reports_text", False) is True and events.text_began_at is None:
+            record.timed_out = True  # accepted, then not a word: the message was lost, not garbled
+            record.silent = started
+        elif started:
             # A slow-loris answer: the gateway did answer, badly, so `e` rather than `l`.
             record.replied_at = time.monotonic()
             record.transport_error = f"the reply started but did not finish within {settings.timeout:g}s: {started}"
@@ -240,5 +243,6 @@ async def one_call(
     record.ended_at = time.monotonic()
     record.first_at, record.text_at = events.first_at, events.text_at
     record.stream_errors = list(events.errors)
+    record.after_text = [text for _, text in events.after]
     if pauser is not None and record.replied_at is not None:
         pauser.after_reply()

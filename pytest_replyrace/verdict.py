@@ -284,17 +284,28 @@ def format_timeline(
             lines.append(f"{pad}  {'lane (░ tool, █ text):':<22}     {_lane(call, t0, span)}")
         if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
             lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the provider")
-        if call.note:
-            lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
-        if call.answered_twice:
-            lines.append(f"{pad}  {'answered twice:':<22}     {call.answered_twice}")
-        for at, text in call.stream_errors[:3]:
-            lines.append(f"{pad}  {'stream error:':<22}     +{_ms(at - call.sent_at)} {_excerpt(text)}")
-        if call.history_problem:
-            lines.append(f"{pad}  {'history:':<22}     {call.history_problem}")
-        for late in call.late_replies:
-            lines.append(f"{pad}  {'later, other runId:':<22}     {_excerpt(late)}")
+        lines.extend(_detail_lines(call, pad))
     return "\n".join(lines)
+
+
+def _detail_lines(call: CallRecord, pad: str) -> list[str]:
+    """The lines under a call's row: the overlap note, answered twice, stream errors (those after the text was
+    complete marked), the history problem, late text of the same answer and later answers."""
+    lines = []
+    if call.note:
+        lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
+    if call.answered_twice:
+        lines.append(f"{pad}  {'answered twice:':<22}     {call.answered_twice}")
+    for at, text in call.stream_errors[:3]:
+        after = " (after its text was complete)" if call.text_at is not None and at > call.text_at else ""
+        lines.append(f"{pad}  {'stream error:':<22}     +{_ms(at - call.sent_at)}{after} {_excerpt(text)}")
+    if call.history_problem:
+        lines.append(f"{pad}  {'history:':<22}     {call.history_problem}")
+    for text in call.after_text[:3]:
+        lines.append(f"{pad}  {'late text, same turn:':<22}     {_excerpt(text)}")
+    for late in call.late_replies:
+        lines.append(f"{pad}  {'later, other runId:':<22}     {_excerpt(late)}")
+    return lines
 
 
 @dataclass

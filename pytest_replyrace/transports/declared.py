@@ -4,9 +4,9 @@ Per run an optional session call (``[session]``: its answer gives ``{session}``)
 (``[send]``, a JSON or form body) whose answer is one JSON body or an SSE or NDJSON stream, read by the
 ``[reply]`` selectors (see :mod:`.api_file`). The first event, the text-complete event and errors inside a 200
 stream are reported while the answer still arrives, so the driver can send at ``first`` or ``text``. The reply
-text is fixed at the text-complete event: text after it is kept as late text, by the tokens it carries. A busy
-refusal (``[reply] busy``) is the call's answer; a status that refuses the request itself (401, 404, ...) is a
-transport error saying what to check; any other error status is the call's error text.
+text is fixed at the text-complete event: text after it is late text of the same answer (a later step's), never
+its reply. A busy refusal (``[reply] busy``) is the call's answer; a status that refuses the request itself (401,
+404, ...) is a transport error saying what to check; any other error status is the call's error text.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any
 import aiohttp
 
 from ..errors import InvalidArgument
-from ..tokens import find_tokens
 from .api_file import (
     MISSING,
     ApiSpec,
@@ -70,6 +69,7 @@ class DeclaredTransport(HttpClient):
     name: str = "declared"
 
     reports_events = True
+    reports_text = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -318,6 +318,8 @@ class DeclaredTransport(HttpClient):
             selector, value = first_pick(reply.text, event)
             if selector is not None:
                 self._text(answer, selector, value_text(value))
+                if answer.reply is None and value_text(value):
+                    events.text(at)
             if answer.reply is None and self._complete(answer, event):
                 events.text_complete(at)
                 if reply.end_at_complete:
@@ -365,10 +367,7 @@ class DeclaredTransport(HttpClient):
         if answer.reply is None:
             events.text_complete()  # no text-complete event: the end completes the text
             answer.reply = answer.text
-        late = "".join(answer.late)
-        if late:
-            for token in find_tokens(late) or find_tokens(message)[:1] or ["(no token)"]:
-                self._late.setdefault(token, []).append(f"[after the text-complete event] {late}")
+        events.late_text("".join(answer.late))  # a later step of the same turn: shown, never its reply
         return TransportReply(
             run_id=answer.run_id,
             reply=answer.reply,
