@@ -111,8 +111,9 @@ class _Run:
         self.notes: list[str | None] = [None] * len(self.calls)
         self.twice: list[str | None] = [None] * len(self.calls)
         self.history: list[str | None] = [None] * len(self.calls)
-        self.held: set[int] = set()
-        """Calls whose end our own held model call explains (never ``i``)."""
+        self.settled: set[int] = set()
+        """Calls whose end their own evidence explains (an error after the reply, a model call we held): never
+        ``i``."""
 
     def judgements(self) -> tuple[Judgement, ...]:
         return tuple(
@@ -192,7 +193,7 @@ def _interrupts(run: _Run) -> None:
     calls = run.calls
     for h in reversed(range(len(calls))):  # from the last: a chain of interrupts ends in the one answered
         host = calls[h]
-        if run.letters[h] not in "fel" or host.timed_out or not host.journal or h in run.held:
+        if run.letters[h] not in "fel" or host.timed_out or not host.journal or h in run.settled:
             continue
         during = [
             j
@@ -276,9 +277,10 @@ def _honest_ends(run: _Run) -> None:
     for i, call in enumerate(run.calls):
         failed = error_after_reply(call)
         if failed is not None and run.letters[i] in "pe":
+            run.settled.add(i)
             run.set(i, "e", f"the turn failed after its reply: {failed}")
         elif run.letters[i] in "fe" and held_by_us(call) and call.token not in run.tokens[i]:
-            run.held.add(i)
+            run.settled.add(i)
             run.set(i, "e", "the gateway gave up on a model call we held")
         elif _merged_answer(run, i):
             pass
