@@ -31,6 +31,7 @@ def steps_run(pytester: pytest.Pytester, mode: str, policy: str, check: str, *ex
         pytester,
         f"--replyrace-gateway-cmd={step_gateway_cmd('--mode', mode)}",
         f"--replyrace-report={report}",
+        "--replyrace-shrink=0",  # the pattern is the point here, not the fewest calls
         "-s",
         *CHAT,
         *extra,
@@ -79,7 +80,7 @@ def test_a_steer_gateway_that_answers_a_folded_message_with_nothing_is_clean_und
 def test_a_gateway_that_accepts_then_drops_a_message_is_l_accepted_then_silent(
     race_pytester: pytest.Pytester,
 ) -> None:
-    result, tests = steps_run(race_pytester, "drop", "queue", "clean", "--replyrace-call-timeout=2")
+    result, tests = steps_run(race_pytester, "drop", "queue", "clean", "--replyrace-call-timeout=1")
     result.assert_outcomes(failed=3)
     for anchor in ("end", "text", "first"):
         lost = tests[anchor]["calls"][1]
