@@ -48,6 +48,9 @@ class NotStarted(ReplyraceError, RuntimeError):
 class GatewayStartError(ReplyraceError, RuntimeError):
     """The gateway exited or did not become ready; the message quotes the command and log tail."""
 
+    earlier: GatewayStartError | None = None
+    """Set when the gateway was not started again because the same one failed before: that first failure."""
+
 
 class FakeProviderError(ReplyraceError):
     """replyrace's own fake provider failed while serving a request: a bug of ours, not the gateway's race."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .errors import RaceFailure
+from .ini_keys import ini_keys, misspelt_keys
 from .markers import (
     MARKERS,
     MarkerError,
@@ -30,9 +31,11 @@ from .markers import (
 from .per_test import run_spec_of, search_spec
 from .replay import SEED_CACHE_KEY, replay_command, resolve_seed
 from .settings import OPTIONS, Settings, SettingsError, api_model, load_api, resolve, transport_token
+from .setup_failures import SetupFailures
 from .templates import gateway_templates, warn_without_port
 from .transports.select import TransportChoice
 from .version import __version__
+from .xfail_record import XfailRecord
 
 if TYPE_CHECKING:  # the heavy parts (aiohttp, websockets, the driver) load when a fixture first needs them
     from .driver import SequentialSender
@@ -158,7 +161,18 @@ class _QuietAsyncioDefault:
         )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before pytest warns about unknown keys (an INTERNALERROR under filterwarnings = error) or skips every test.
+    known = {option.ini for option in OPTIONS} | {"replyrace_log_patterns"}
+    problem = misspelt_keys(ini_keys(early_config.inipath), known, str(early_config.inipath))
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SetupFailures(), "replyrace-setup-failures")
+    config.pluginmanager.register(XfailRecord(), "replyrace-xfail-record")
     for text in MARKERS.values():
         config.addinivalue_line("markers", text)
     try:
@@ -215,7 +229,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def _fail_collection(message: str) -> None:
     __tracebackhide__ = True
-    pytest.fail(message, pytrace=False)
+    try:
+        pytest.fail(message, pytrace=False)
+    except pytest.fail.Exception as exc:
+        exc.__suppress_context__ = True  # raised while a MarkerError is handled: still the one error to show, once
+        raise
 
 
 @pytest.hookimpl(trylast=True)
@@ -341,7 +359,7 @@ def _write_summary(terminalreporter: Any, config: pytest.Config, state: _RunStat
     verbose = config.get_verbosity() > 0
     for line, markup in summary_lines(state.results, _outcomes(terminalreporter), verbose=verbose):
         terminalreporter.write_line(line, **markup)
-    for window in state.windows:
+    for window in sorted(state.windows, key=lambda w: str(w["node_id"])):
         terminalreporter.write_line(f"{window['node_id']}: window {window['statement']}", bold=True)
     if state.restarts:
         count = len(state.restarts)
@@ -406,7 +424,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.settings.html:
         from .reports.html import write_html_report
 
-        write_html_report(state.settings.html, state.results, seed=state.seed, settings=settings, windows=state.windows)
+        defaults = {k: Settings().describe(k) for k in settings}
+        write_html_report(
+            state.settings.html,
+            state.results,
+            seed=state.seed,
+            settings=settings,
+            windows=state.windows,
+            defaults=defaults,
+        )
 
 
 def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str], None]:
@@ -423,7 +449,8 @@ def terminal_writer(config: pytest.Config, quiet: bool = False) -> Callable[[str
                 reporter.ensure_newline()
                 reporter.write_line(line, yellow=True)
             else:
-                sys.stderr.write(line + "\n")
+                # An xdist worker shares the terminal with the controller's progress dots: a line of its own.
+                sys.stderr.write("\n" + line + "\n")
                 sys.stderr.flush()
 
     return write
@@ -610,7 +637,10 @@ def replyrace_transport_factory(
 
 @pytest.fixture
 def replyrace_gateway_watch(
-    request: pytest.FixtureRequest, gateway: Gateway, replyrace_settings: Settings
+    request: pytest.FixtureRequest,
+    gateway: Gateway,
+    replyrace_settings: Settings,
+    replyrace_gateway_factory: GatewayPool,
 ) -> Iterator[Gateway]:
     """The gateway, checked before the test (restarted if it died or hung, per ``--replyrace-restart``)
     and after it (a gateway that died during the test errors that test, with its exit and log tail)."""
@@ -627,7 +657,7 @@ def replyrace_gateway_watch(
                     f"is never ({replyrace_settings.source('restart')})\n{launched.describe_log()}",
                     pytrace=False,
                 )
-            launched.restart()
+            replyrace_gateway_factory.restart(launched)  # once: a restart that failed is not tried again
             node.stash.setdefault(_PENDING_RESTARTS, []).append(
                 {"node_id": node.nodeid, "reason": problem, "restarts": launched.restarts}
             )

@@ -33,10 +33,10 @@ def test_a_clean_row_never_reads_plainly_failed_and_markers_show_their_own_setti
         [
             "replyrace: calls=10 gap=0ms *",
             "replyrace: markers may override per test *",
+            "test_rows.py::test_fails_on_something_else",  # the tables come by test id
+            "*50ms     0ms  ppp *clean (failed: not a race assertion)",
             "test_rows.py::test_marker_settings",
             "*50ms   100ms  pppppp *clean (passed)",
-            "test_rows.py::test_fails_on_something_else",
-            "*50ms     0ms  ppp *clean (failed: not a race assertion)",
         ]
     )
     assert "clean (failed)" not in result.stdout.str()

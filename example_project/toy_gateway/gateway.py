@@ -23,6 +23,7 @@ from .events import EventBus
 from .modes import Mode
 from .provider_client import RunTool, ToolCall, ask
 from .registry import ReplyOperation, ReplyRunAlreadyActiveError, RunRegistry
+from .stops import STOPPED_TEXT, StopFlaws, cancel_and_wait
 from .turns import TurnEngine, TurnFlaws
 
 __all__ = ["CANNED", "ToyGateway"]
@@ -91,10 +92,24 @@ class ToyGateway:
         self.dispatch_ended_at: dict[str, float] = {}
         self.idempotency: dict[str, str] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.dispatch_tasks: dict[str, asyncio.Task[Any]] = {}
+        self.stopping: set[str] = set()
         self.http: aiohttp.ClientSession | None = None
         self.engine: TurnEngine | None = None
         if mode.busy is not None:
-            flaws = TurnFlaws(mode.idle_after_final, mode.store_after_final, mode.takeover, mode.tool_handoff)
+            flaws = TurnFlaws(
+                mode.idle_after_final,
+                mode.store_after_final,
+                mode.takeover,
+                mode.tool_handoff,
+                StopFlaws(
+                    mode.stop_ignored,
+                    mode.stop_wedge,
+                    mode.stop_leaks_pending,
+                    mode.stop_orphan_tool,
+                    mode.disconnect_drops,
+                ),
+            )
             self.engine = TurnEngine(
                 self.events, self._ask_turn, mode.busy, flaws, mode.overhead, log, self._spawn, self.clock
             )
@@ -137,12 +152,41 @@ class ToyGateway:
             self.engine.send(key, message, run_id)
             self.dispatch_done[run_id] = self.engine.done[run_id]
         else:
-            self._spawn(self._dispatch(key, message, run_id))
+            task = self.dispatch_tasks[run_id] = self._spawn(self._dispatch(key, message, run_id))
+            task.add_done_callback(lambda _: self.dispatch_tasks.pop(run_id, None))
         return {"runId": run_id, "status": "started"}
+
+    # -- chat.abort and clients that go away ----------------------------------
+
+    async def chat_abort(self, key: str, run_id: str) -> bool:
+        """Stop ``run_id``'s turn: True if one was running or waiting. The turn's task is cancelled, which
+        closes its model call; the answer comes once it has unwound."""
+        if self.engine is not None:
+            return await self.engine.stop(key, run_id)
+        task = self.dispatch_tasks.get(run_id)
+        if task is None or self.events.terminal_of(run_id).done():
+            return False  # over, or its final is out (post-final work is not the turn's any more)
+        self.stopping.add(run_id)
+        self.log(f"[agent] {key}: stopping {run_id}")
+        return await cancel_and_wait(task)
+
+    async def client_gone(self, key: str, run_id: str) -> None:
+        """The client waiting for ``run_id``'s answer went away: the turn runs on and is stored (a disconnect
+        is not a stop), unless the mode plants the bug that drops it."""
+        if self.engine is None or self.events.terminal_of(run_id).done():
+            return
+        await self.engine.client_gone(key, run_id)
+        if run_id in self.engine.stored_drops:
+            self.history[key] = [m for m in self.history.get(key, []) if m.get("runId") != run_id]
 
     async def _dispatch(self, key: str, message: str, run_id: str) -> None:
         try:
             await self._dispatch_inner(key, message, run_id)
+        except asyncio.CancelledError:
+            if run_id not in self.stopping:
+                raise  # the gateway is shutting down
+            self.events.lifecycle(run_id, key, "end")
+            self.events.chat(run_id, key, "aborted", error=STOPPED_TEXT)
         finally:
             self.dispatch_ended_at[run_id] = time.time()
             self.dispatch_done[run_id].set()
@@ -186,6 +230,9 @@ class ToyGateway:
         try:
             background_until = time.monotonic() + self.mode.background / 1000
             text = await self._ask_provider(key, message, run_id)
+        except asyncio.CancelledError:
+            op.complete()  # stopped (or shutting down): the model call is closed, the guard released
+            raise
         except Exception as exc:
             error = f"model run failed: {type(exc).__name__}: {exc}"
             self.log(f"model run failed for {key}: {type(exc).__name__}: {exc}")

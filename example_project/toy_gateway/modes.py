@@ -46,6 +46,11 @@ class Mode:
     store_after_final: float = 0.0
     takeover: bool = False
     tool_handoff: bool = False
+    stop_ignored: bool = False
+    stop_wedge: float = 0.0
+    stop_leaks_pending: bool = False
+    stop_orphan_tool: bool = False
+    disconnect_drops: bool = False
     """The turn engine's planted bugs (see ``turns.TurnFlaws``)."""
 
     def with_knobs(self, **knobs: float | None) -> Mode:
@@ -128,6 +133,42 @@ MODES: dict[str, Mode] = {
         "clean at end.",
         busy="queue",
         tool_handoff=True,
+    ),
+    "stop-ignored": Mode(
+        "stop-ignored",
+        "A stop is acknowledged (aborted: true) but nothing is cancelled: the turn runs on, its model call is "
+        "served to the end and its reply is delivered (Mastra #20447: 'canceled', then a late 'completed').",
+        busy="queue",
+        stop_ignored=True,
+    ),
+    "stop-wedge": Mode(
+        "stop-wedge",
+        "A stop cancels the turn but leaves the session's run lock held for 5 s: the next message waits 1 s "
+        "for it and fails with SessionWriteLockTimeoutError (OpenClaw #90309, #113019).",
+        busy="queue",
+        stop_wedge=5000.0,
+    ),
+    "stop-leaks-pending": Mode(
+        "stop-leaks-pending",
+        "A message stopped while it waited behind a running turn is answered 'aborted', but stays in the queue "
+        "and is run later: the model still gets its text (OpenClaw #145727, hermes-agent #55183).",
+        busy="queue",
+        stop_leaks_pending=True,
+    ),
+    "stop-orphan-tool": Mode(
+        "stop-orphan-tool",
+        "A stop during the clock tool's step stores the model's tool call without its result: the next model "
+        "request carries an unpaired tool call, which real providers refuse (OpenClaw #116379, aegra #191).",
+        busy="queue",
+        stop_orphan_tool=True,
+    ),
+    "disconnect-drops": Mode(
+        "disconnect-drops",
+        "A client that goes away mid-answer cancels its turn (the model call is closed) and the turn is dropped "
+        "from the session: a broken promise for a gateway that says a turn outlives its client (OpenClaw "
+        "#82484, the Vercel AI SDK); `fixed` runs it to its end and stores it.",
+        busy="queue",
+        disconnect_drops=True,
     ),
     "fixed": Mode(
         "fixed",

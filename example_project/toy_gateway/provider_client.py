@@ -31,8 +31,16 @@ def _root(provider_url: str) -> str:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-Turn = tuple[str, str]
-"""One stored turn of a conversation: (user text, assistant text)."""
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+Turn = tuple[str, "str | ToolCall"]
+"""One stored turn of a conversation: (user text, assistant text), or (user text, the model's tool call) for a
+turn stopped in its tool step by a gateway that stores the call without its result (the stop-orphan-tool bug)."""
 
 CLOCK_TOOL = {
     "type": "function",
@@ -45,13 +53,6 @@ CLOCK_TOOL = {
 MAX_TOOL_STEPS = 5
 
 
-@dataclass(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments: str
-
-
 RunTool = Callable[[ToolCall], Awaitable[tuple[ToolCall, str]]]
 """Runs the model's tool call: (the call the result answers, the result)."""
 
@@ -59,7 +60,11 @@ RunTool = Callable[[ToolCall], Awaitable[tuple[ToolCall, str]]]
 def _request(
     api: str, root: str, model: str, system: str, user: str, history: Sequence[Turn] = ()
 ) -> tuple[str, dict[str, Any]]:
-    said = [(role, text) for turn in history for role, text in zip(("user", "assistant"), turn)] + [("user", user)]
+    said = [
+        (role, text if isinstance(text, str) else "")
+        for turn in history
+        for role, text in zip(("user", "assistant"), turn)
+    ] + [("user", user)]
     if api == "anthropic-messages":
         return f"{root}/v1/messages", {
             "model": model,
@@ -83,6 +88,12 @@ def _request(
             ],
         }
     messages = [{"role": "system", "content": system}] + [{"role": role, "content": text} for role, text in said]
+    if api == "openai-completions":
+        for index, (_, answer) in enumerate(history):
+            if isinstance(answer, ToolCall):  # a stored tool call without its result: sent as it was stored
+                function = {"name": answer.name, "arguments": answer.arguments}
+                call = {"id": answer.id, "type": "function", "function": function}
+                messages[2 + 2 * index] = {"role": "assistant", "content": None, "tool_calls": [call]}
     if api == "ollama":
         return f"{root}/api/chat", {"model": model, "messages": messages}  # Ollama streams by default
     return f"{root}/v1/chat/completions", {"model": model, "stream": True, "messages": messages}

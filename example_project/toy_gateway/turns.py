@@ -19,6 +19,9 @@ goes idle *before* its final reaches the client. The planted bugs break exactly 
 - ``tool_handoff``: a turn gives the session up while its tool runs and keeps the pending tool call in one slot
   per session, so a message that arrives then takes the slot and the first turn answers the newcomer's call.
 
+A client may stop a turn (``stop``: ``POST /chat.abort``, ``chat.abort``) or go away before its answer
+(``client_gone``); what a correct gateway does then, and the five planted stop bugs, are in ``stops.py``.
+
 Two commands change a session's state, as users do with ordinary messages: ``/new`` forgets its stored turns,
 ``/busy POLICY`` sets its busy policy. Each is answered at once, without the model.
 """
@@ -27,11 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .events import EventBus
 from .provider_client import RunTool, ToolCall, Turn
+from .stops import LOCK_TEXT, STOPPED_TEXT, StopFlaws, cancel_and_wait, locked_out
 
 __all__ = ["BUSY_POLICIES", "BUSY_TEXT", "TurnEngine", "TurnFlaws"]
 
@@ -53,6 +58,7 @@ class TurnFlaws:
     store_after_final: float = 0.0
     takeover: bool = False
     tool_handoff: bool = False
+    stops: StopFlaws = field(default_factory=StopFlaws)
 
 
 @dataclass
@@ -63,6 +69,9 @@ class _Turn:
     in_model: bool = False
     task: asyncio.Task[None] | None = None
     taken_over: bool = False
+    stopped: bool = False
+    tool_call: ToolCall | None = None
+    """The model's tool call while its tool runs (a stop then interrupts the tool step)."""
 
 
 class TurnEngine:
@@ -91,6 +100,12 @@ class TurnEngine:
         """Per run id: set when the turn is wholly over (stored, idle): what agent.wait waits for."""
         self.policies: dict[str, str] = {}
         """Per session: a policy set by ``/busy``."""
+        self.turns: dict[str, tuple[str, _Turn]] = {}
+        """Per run id: the session and the turn, from its dispatch until it is over (what a stop looks up)."""
+        self.wedged: dict[str, float] = {}
+        """Per session: until when a stopped turn's write lock is left behind (the stop_wedge flaw)."""
+        self.stored_drops: set[str] = set()
+        """Run ids dropped when their client went away (the disconnect_drops flaw)."""
 
     def _command(self, key: str, message: str, run_id: str) -> bool:
         """``/new`` and ``/busy POLICY``: answered at once; True if ``message`` was one."""
@@ -151,35 +166,57 @@ class TurnEngine:
 
     async def _run(self, key: str, turn: _Turn, after: _Turn | None) -> None:
         idle = self._idle_event(key)
-        if after is not None:
-            # queue: wait for the running turn; interrupt: for the aborted one to unwind.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(idle.wait(), QUEUE_TIMEOUT)
-        await self._take(key, turn, idle)
         done = self.done[turn.run_id]
+        self.turns[turn.run_id] = (key, turn)
+        try:
+            if after is not None:
+                # queue: wait for the running turn; interrupt: for the aborted one to unwind.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(idle.wait(), QUEUE_TIMEOUT)
+            if await locked_out(self.wedged, key):
+                self.log(f"[agent] {key}: {LOCK_TEXT}")
+                self.events.chat(turn.run_id, key, "error", error=LOCK_TEXT)
+                done.set()
+                return
+            await self._take(key, turn, idle)
+            await self._turn(key, turn, idle, done)
+        except asyncio.CancelledError:
+            self._unwound(key, turn, idle)
+            done.set()
+        finally:
+            self.turns.pop(turn.run_id, None)
 
+    def _run_tool(self, key: str, turn: _Turn, idle: asyncio.Event) -> RunTool:
         async def run_tool(call: ToolCall) -> tuple[ToolCall, str]:
             turn.in_model = False
+            turn.tool_call = call  # kept if the step is cancelled: what a stop interrupted
             try:
                 if not self.flaws.tool_handoff:
-                    return call, await self.tool(call)  # the guard stays held: a newcomer waits
+                    result = await self.tool(call)  # the guard stays held: a newcomer waits
+                    turn.tool_call = None
+                    return call, result
                 # The planted handoff: the session is given up while the tool runs, and the pending call is
                 # kept per session, so a message that arrives now replaces it before this turn reads it back.
                 self.pending[key] = call
                 self._release(key, turn, idle)
                 result = await self.tool(call)
                 await self._take(key, turn, idle)
+                turn.tool_call = None
                 return self.pending[key], result
             finally:
                 turn.in_model = True
 
+        return run_tool
+
+    async def _turn(self, key: str, turn: _Turn, idle: asyncio.Event, done: asyncio.Event) -> None:
+        run_tool = self._run_tool(key, turn, idle)
         try:
             await asyncio.sleep(self.overhead)
             history = list(self.stored.get(key, []))
             turn.in_model = True
             try:
                 text = await self.ask(key, turn.run_id, turn.message, history, run_tool)
-                turns = [(turn.message, text)]
+                turns: list[Turn] = [(turn.message, text)]
                 answers = []
                 while turn.steered:  # steer: ask again with each message folded in (bounded by the senders)
                     folded = turn.steered.pop(0)
@@ -189,12 +226,6 @@ class TurnEngine:
                     text = "\n".join(answers)  # the final answers what was folded in, as a model answers the latest
             finally:
                 turn.in_model = False
-        except asyncio.CancelledError:
-            reason = TAKEOVER_TEXT if turn.taken_over else "run interrupted by a newer message"
-            self._release(key, turn, idle)
-            self.events.chat(turn.run_id, key, "aborted" if not turn.taken_over else "error", error=reason)
-            done.set()
-            return
         except Exception as exc:
             self._release(key, turn, idle)
             self.events.chat(turn.run_id, key, "error", error=f"model run failed: {type(exc).__name__}: {exc}")
@@ -216,6 +247,52 @@ class TurnEngine:
             await asyncio.sleep(self.flaws.idle_after_final / 1000)
             self._release(key, turn, idle)
         done.set()
+
+    def _unwound(self, key: str, turn: _Turn, idle: asyncio.Event) -> None:
+        """A turn's task was cancelled: by a stop, a client going away, a takeover or an interrupt."""
+        stops = self.flaws.stops
+        if turn.stopped and stops.orphan_tool and turn.tool_call is not None:
+            # The planted orphan: the model's tool call is stored, its result never is.
+            self.stored.setdefault(key, []).append((turn.message, turn.tool_call))
+            self.log(f"[agent] {key}: stopped during tool call {turn.tool_call.id}; stored the call")
+        if turn.stopped and stops.wedge and self.running.get(key) is turn:
+            # The planted wedge: the session's write lock stays behind the stopped turn.
+            self.wedged[key] = time.monotonic() + stops.wedge / 1000
+            self.log(f"[agent] {key}: stopped run {turn.run_id} left the session write lock held")
+        self._release(key, turn, idle)
+        if turn.stopped:
+            self.events.chat(turn.run_id, key, "aborted", error=STOPPED_TEXT)
+        elif turn.taken_over:
+            self.events.chat(turn.run_id, key, "error", error=TAKEOVER_TEXT)
+        else:
+            self.events.chat(turn.run_id, key, "aborted", error="run interrupted by a newer message")
+
+    async def stop(self, key: str, run_id: str) -> bool:
+        """A client's stop for ``run_id`` on ``key``: True if a turn was stopped (or said to be)."""
+        found = self.turns.get(run_id)
+        if found is None or found[0] != key:
+            return False  # nothing of that run is running or waiting
+        turn, stops = found[1], self.flaws.stops
+        if stops.ignored:
+            self.log(f"[agent] {key}: stop of {run_id} acknowledged")  # the planted bug: nothing is cancelled
+            return True
+        if stops.leaks_pending and self.running.get(key) is not turn:
+            # The planted leak: the waiting message is answered aborted, and stays queued.
+            self.events.chat(run_id, key, "aborted", error=STOPPED_TEXT)
+            return True
+        turn.stopped = True
+        self.log(f"[agent] {key}: stopping {run_id}")
+        return await cancel_and_wait(turn.task)
+
+    async def client_gone(self, key: str, run_id: str) -> None:
+        """The client that sent ``run_id`` went away before its answer: the turn runs on, unless planted."""
+        found = self.turns.get(run_id)
+        if not self.flaws.stops.disconnect_drops or found is None:
+            return
+        found[1].stopped = True
+        self.stored_drops.add(run_id)
+        self.log(f"[agent] {key}: client of {run_id} went away; cancelled and dropped it")
+        await cancel_and_wait(found[1].task)
 
     async def _take(self, key: str, turn: _Turn, idle: asyncio.Event) -> None:
         """Hold the session for ``turn`` (after waiting, bounded, for whoever holds it)."""

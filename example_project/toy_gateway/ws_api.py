@@ -23,7 +23,7 @@ __all__ = ["MAX_FRAME_BYTES", "PROTOCOL", "add_ws_route"]
 
 MAX_FRAME_BYTES = 64 * 1024
 PROTOCOL = 3
-METHODS = ["connect", "chat.send", "agent.wait", "chat.history"]
+METHODS = ["connect", "chat.send", "chat.abort", "agent.wait", "chat.history"]
 SCOPES = ["operator.read", "operator.write", "operator.admin"]
 CONNECT_TIMEOUT = 10.0
 
@@ -50,6 +50,13 @@ def _connect_error(frame: Any, token: str) -> tuple[str, str] | None:
     if not isinstance(auth, dict) or auth.get("token") != token:
         return ("UNAUTHORIZED", "gateway token missing or wrong")
     return None
+
+
+async def _abort(gateway: ToyGateway, params: dict[str, Any]) -> dict[str, Any]:
+    """``chat.abort {sessionKey, runId}`` answered as OpenClaw answers it: ``{ok, aborted, runIds}``."""
+    key, run_id = str(params.get("sessionKey")), str(params.get("runId"))
+    aborted = await gateway.chat_abort(key, run_id)
+    return {"ok": True, "aborted": aborted, "runIds": [run_id] if aborted else []}
 
 
 def add_ws_route(app: web.Application, gateway: ToyGateway, token: str) -> None:
@@ -106,6 +113,8 @@ def add_ws_route(app: web.Application, gateway: ToyGateway, token: str) -> None:
         )
         events = gateway.events.subscribe()
         pending: set[asyncio.Task[Any]] = set()
+        sent: list[tuple[str, str]] = []
+        """(session, run id) of every chat.send on this connection: a close is their client going away."""
 
         async def forward() -> None:
             while True:
@@ -139,7 +148,13 @@ def add_ws_route(app: web.Application, gateway: ToyGateway, token: str) -> None:
                             _res(rid, error=("INVALID_REQUEST", "chat.send needs sessionKey, message, idempotencyKey"))
                         )
                     else:
-                        await ws.send_str(_res(rid, gateway.chat_send(*fields)))  # type: ignore[arg-type]
+                        ack = gateway.chat_send(*fields)  # type: ignore[arg-type]
+                        sent.append((str(fields[0]), str(ack["runId"])))
+                        await ws.send_str(_res(rid, ack))
+                elif method == "chat.abort":
+                    task = asyncio.create_task(answer_later(rid, _abort(gateway, params)))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
                 elif method == "agent.wait":
                     timeout = params.get("timeoutMs", 30000)
                     seconds = min(600.0, timeout / 1000) if isinstance(timeout, (int, float)) else 30.0
@@ -165,6 +180,8 @@ def add_ws_route(app: web.Application, gateway: ToyGateway, token: str) -> None:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await forwarder
+            for key, run_id in sent:  # the client went away: its answers still arriving are a disconnect
+                await gateway.client_gone(key, run_id)
         return ws
 
     app.router.add_get("/", handle)

@@ -10,7 +10,7 @@ from ..errors import InvalidArgument
 from ..units import parse_duration
 from .launcher import GatewayStartError
 from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
-from .readiness import ReadyCheck, wait_until_ready
+from .readiness import ReadyCheck, failure_hint, wait_until_ready
 
 __all__ = ["AttachedGateway"]
 
@@ -55,6 +55,7 @@ class AttachedGateway:
             raise GatewayStartError(
                 f"gateway at {self.url} was not ready ({self.ready.text}) after {limit:g}s; "
                 f"probed {self.ready.target(self.host, self.port)}, last result: {last}"
+                f"{failure_hint(self.ready, last, self.host, self.port)}"
             )
 
     def stop(self) -> int | None:

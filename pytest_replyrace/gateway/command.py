@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from ..errors import InvalidArgument
 
-__all__ = ["PLACEHOLDERS", "format_command", "placeholders"]
+__all__ = ["PLACEHOLDERS", "format_command", "placeholders", "shell_hint"]
 
 PLACEHOLDERS = ("port", "provider_url", "state_dir", "python")
 
@@ -74,3 +74,20 @@ def placeholders(command: str | Sequence[str]) -> set[str]:
         return {name for arg in argv for _, name, _, _ in string.Formatter().parse(arg) if name}
     except ValueError:
         return set()  # a bad template is reported where it is formatted
+
+
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def shell_hint(argv: Sequence[str]) -> str:
+    """For a command that could not be started: when its first words are ``NAME=value`` (a shell's way to set a
+    variable), say that no shell runs it and show the way that works, ``env NAME=value cmd …``. Else empty."""
+    assignments = 0
+    while assignments < len(argv) and ASSIGNMENT.match(argv[assignments]):
+        assignments += 1
+    if not assignments:
+        return ""
+    return (
+        f"; the command is not run by a shell, so {argv[0]!r} is taken for the program; to set an environment "
+        f"variable, start the command with env: {shlex.join(['env', *argv])}"
+    )

@@ -23,11 +23,11 @@ from ..errors import GatewayStartError, NotStarted
 from ..loopback import free_port
 from ..units import MAX_GRACE, parse_duration
 from . import reaper
-from .command import PLACEHOLDERS, format_command
+from .command import PLACEHOLDERS, format_command, shell_hint
 from .log import DEFAULT_LOG_PATTERNS, LOG_TAIL_LINES, LogReader, LogScan
 from .ports import listening_ports
 from .processes import EndedProcess, ProcessGroup, describe_exit
-from .readiness import ReadyCheck, probe, wait_until_ready
+from .readiness import ReadyCheck, failure_hint, probe, wait_until_ready
 
 __all__ = ["Gateway", "GatewayStartError", "LaunchedGateway", "fill_template"]
 
@@ -318,7 +318,9 @@ class LaunchedGateway:
         except OSError as exc:
             self._close_log()
             self._remove_state_dir()
-            raise GatewayStartError(f"gateway command {self.command_text!r} could not be started: {exc}") from exc
+            raise GatewayStartError(
+                f"gateway command {self.command_text!r} could not be started: {exc}{shell_hint(self.command)}"
+            ) from exc
         self.pid = self._group.pid
         try:
             self.wait_ready()
@@ -373,7 +375,8 @@ class LaunchedGateway:
         return GatewayStartError(f"gateway {what}\n{self.describe_log()}")
 
     def _probed(self, last: str | None) -> str:
-        return f"  probed: {self.ready.target('127.0.0.1', self.port)}; last result: {last or 'not probed yet'}"
+        hint = failure_hint(self.ready, last, "127.0.0.1", self.port)
+        return f"  probed: {self.ready.target('127.0.0.1', self.port)}; last result: {last or 'not probed yet'}{hint}"
 
     def _check_alive(self, last: str | None) -> None:
         group = self._group

@@ -43,6 +43,8 @@ class GatewayPool:
         self.log_patterns = tuple(log_patterns)
         self.state_root = Path(state_root) if state_root is not None else None
         self._by_key: dict[tuple[Any, ...], Gateway] = {}
+        self._failed: dict[tuple[Any, ...], GatewayStartError] = {}
+        self._failed_restarts: dict[int, GatewayStartError] = {}
         self._order: list[Gateway] = []
 
     @property
@@ -68,7 +70,7 @@ class GatewayPool:
             str(cwd),
             tuple((d, str(t)) for d, t in files),
         )
-        existing = self._by_key.get(key)
+        existing = self._known(key)
         if existing is not None:
             return existing
         state_dir = self._new_state_dir()
@@ -85,10 +87,7 @@ class GatewayPool:
             progress=self.progress,
             files=files,
         )
-        gateway.start()
-        self._by_key[key] = gateway
-        self._order.append(gateway)
-        return gateway
+        return self._start(key, gateway)
 
     def launch_openclaw(self, profile: OpenClawProfile, *, warm_up_timeout: float = 120.0) -> Gateway:
         """A real OpenClaw gateway wired to the fake provider, warmed up with one turn."""
@@ -101,7 +100,7 @@ class GatewayPool:
             profile.http,
             repr(sorted(profile.extra_config.items())),
         )
-        existing = self._by_key.get(key)
+        existing = self._known(key)
         if existing is not None:
             return existing
         gateway = LaunchedGateway(
@@ -129,10 +128,7 @@ class GatewayPool:
                 ) from exc
 
         gateway.on_ready = warm
-        gateway.start()
-        self._by_key[key] = gateway
-        self._order.append(gateway)
-        return gateway
+        return self._start(key, gateway)
 
     def _new_state_dir(self) -> Path | None:
         if self.state_root is None:
@@ -143,7 +139,7 @@ class GatewayPool:
 
     def attach(self, url: str, *, ready: ReadyCheck | str | None = None, log_path: str | Path | None = None) -> Gateway:
         key = ("attach", url, str(ready), str(log_path))
-        existing = self._by_key.get(key)
+        existing = self._known(key)
         if existing is not None:
             return existing
         gateway = AttachedGateway(
@@ -154,7 +150,34 @@ class GatewayPool:
             log_patterns=self.log_patterns,
             progress=self.progress,
         )
-        gateway.start()
+        return self._start(key, gateway)
+
+    def _known(self, key: tuple[Any, ...]) -> Gateway | None:
+        """The running gateway for ``key``; raises at once when the same gateway failed to start before: a
+        command that fails the same way for every test is run once, and said once."""
+        failed = self._failed.get(key)
+        if failed is not None:
+            raise _not_again("started", failed)
+        return self._by_key.get(key)
+
+    def restart(self, gateway: LaunchedGateway) -> LaunchedGateway:
+        """Restart ``gateway`` (it died or hung); one whose restart failed is not restarted again: the same
+        error would come after the same wait, test after test."""
+        failed = self._failed_restarts.get(id(gateway))
+        if failed is not None:
+            raise _not_again("restarted", failed)
+        try:
+            return gateway.restart()
+        except GatewayStartError as exc:
+            self._failed_restarts[id(gateway)] = exc
+            raise
+
+    def _start(self, key: tuple[Any, ...], gateway: Gateway) -> Gateway:
+        try:
+            gateway.start()
+        except GatewayStartError as exc:
+            self._failed[key] = exc
+            raise
         self._by_key[key] = gateway
         self._order.append(gateway)
         return gateway
@@ -171,3 +194,12 @@ class GatewayPool:
         self._by_key.clear()
         if errors:
             raise errors[0]
+
+
+def _not_again(what: str, failed: GatewayStartError) -> GatewayStartError:
+    """The error for a gateway not started (or restarted) again because it failed before: one line, the first
+    failure kept as ``earlier`` so a report can point at it."""
+    first = str(failed).splitlines()[0]
+    error = GatewayStartError(f"gateway not {what} again: it failed to start before ({first})")
+    error.earlier = failed
+    return error

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import InvalidArgument
 
-__all__ = ["READY_HELP", "ReadyCheck", "probe", "wait_until_ready"]
+__all__ = ["READY_HELP", "ReadyCheck", "failure_hint", "not_found_hint", "probe", "wait_until_ready"]
 
 READY_HELP = "expected 'tcp', 'http:/path' or 'log:REGEX'"
 POLL_SECONDS = 0.05
@@ -109,6 +109,30 @@ def probe(
     return None if log_has(re.compile(check.arg)) else "no matching log line yet"
 
 
+OTHER_PATHS = ("/readyz", "/health", "/healthz", "/ok", "/")
+"""Where a gateway whose readiness path answers 404 may answer instead: each tried once, for the hint."""
+
+
+def not_found_hint(check: ReadyCheck, host: str, port: int, timeout: float = 1.0) -> str:
+    """For a readiness path that answered HTTP 404: which setting names the path, and the usual paths that
+    answered 2xx (each probed once), so the message can say what to write. Empty for other checks."""
+    if check.kind != "http":
+        return ""
+    answered = [path for path in OTHER_PATHS if path != check.arg and _http(host, port, path, timeout) is None]
+    setting = "replyrace_ready (ini), REPLYRACE_READY (env) or --replyrace-ready (command line)"
+    if answered:
+        found = f"it answered 2xx on {', '.join(answered)}: set {setting} to http:{answered[0]}"
+    else:
+        tried = ", ".join(path for path in OTHER_PATHS if path != check.arg)
+        found = f"none of {tried} answered 2xx either: set {setting} to your gateway's readiness path, or tcp"
+    return f"{check.arg} answered HTTP 404, so the gateway has no such path; {found}"
+
+
+def failure_hint(check: ReadyCheck, last: str | None, host: str, port: int) -> str:
+    """A line for the readiness failure's message when the last probe says what to change (a 404), else empty."""
+    return f"\n  hint: {not_found_hint(check, host, port)}" if last == "HTTP 404" else ""
+
+
 PROGRESS_AFTER = 5.0
 PROGRESS_EVERY = 10.0
 
@@ -141,9 +165,10 @@ def wait_until_ready(
         if now >= deadline:
             return last
         if progress is not None and now >= next_note:
+            hint = f"; {not_found_hint(check, host, port)}" if last == "HTTP 404" else ""
             progress(
                 f"replyrace: waiting for the gateway at {check.target(host, port)} ({now - start:.0f}s of "
-                f"{limit:g}s; last: {last})"
+                f"{limit:g}s; last: {last}{hint})"
             )
             next_note += PROGRESS_EVERY
         time.sleep(POLL_SECONDS)

@@ -199,6 +199,7 @@ def render_html(
     seed: int,
     settings: Mapping[str, Any],
     windows: Sequence[Mapping[str, Any]] = (),
+    defaults: Mapping[str, Any] | None = None,
 ) -> str:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for result in results:
@@ -208,7 +209,7 @@ def render_html(
         f"<title>replyrace report (seed {seed})</title><style>{CSS}</style></head><body>",
         "<h1>pytest-replyrace report</h1>",
         f'<div class="meta">pytest-replyrace {_e(__version__)} · seed <code>{seed}</code> · '
-        + " · ".join(f"{_e(k)}=<code>{_e(v)}</code>" for k, v in settings.items() if v not in (None, "", "None"))
+        + _settings_meta(settings, defaults or {})
         + "</div>",
         _legend(),
     ]
@@ -227,7 +228,8 @@ def render_html(
                 f"<h3>rtt={_e(rtt)} gap={_e(format_duration(result.get('gap') or 0.0))} "
                 f"send_at={_e(result.get('send_at', 'end'))} busy_policy={_e(result.get('busy_policy', 'queue'))} · "
                 f'<span class="pattern">{_e(result.get("pattern", ""))}</span> · {_e(result.get("verdict", ""))}'
-                f"{(' (' + _e(result.get('shape')) + ')') if result.get('verdict') != 'clean' else ''}</h3>"
+                f"{(' (' + _e(result.get('shape')) + ')') if result.get('verdict') != 'clean' else ''}"
+                f"{_xfail_note(result)}</h3>"
             )
             body.append(_timeline_svg(result))
             body.extend(_log_block(result))
@@ -235,6 +237,28 @@ def render_html(
                 body.append(f'<div class="meta">replay: <code>{_e(result["replay"])}</code></div>')
     body.append("</body></html>")
     return "\n".join(body)
+
+
+def _settings_meta(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+    """The settings that differ from their defaults, then the rest folded in a ``<details>``."""
+
+    def pairs(items: Sequence[tuple[str, Any]]) -> str:
+        return " · ".join(f"{_e(k)}=<code>{_e(v)}</code>" for k, v in items) or "all at their defaults"
+
+    shown = [(k, v) for k, v in settings.items() if v not in (None, "", "None")]
+    changed = [(k, v) for k, v in shown if k not in defaults or defaults[k] != v]
+    rest = [(k, v) for k, v in shown if (k, v) not in changed]
+    folded = (
+        f"<details><summary>{len(rest)} settings at their defaults</summary>{pairs(rest)}</details>" if rest else ""
+    )
+    return pairs(changed) + folded
+
+
+def _xfail_note(result: Mapping[str, Any]) -> str:
+    reason = result.get("xfail")
+    if reason is None:
+        return ""
+    return f' · <span class="xfail">xfail{": " + _e(reason) if reason else ""}</span>'
 
 
 def _log_block(result: Mapping[str, Any]) -> list[str]:
@@ -260,10 +284,13 @@ def write_html_report(
     seed: int,
     settings: Mapping[str, Any],
     windows: Sequence[Mapping[str, Any]] = (),
+    defaults: Mapping[str, Any] | None = None,
 ) -> Path:
+    """``defaults``: each setting's default value as text; the header shows the others first, these folded."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(render_html(results, seed=seed, settings=settings, windows=windows), encoding="utf-8")
+    page = render_html(results, seed=seed, settings=settings, windows=windows, defaults=defaults)
+    tmp.write_text(page, encoding="utf-8")
     tmp.replace(target)
     return target

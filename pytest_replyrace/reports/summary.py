@@ -106,7 +106,7 @@ def summary_lines(
         groups.setdefault(row["group"], []).append(row)
     for members in groups.values():  # xdist delivers in any order
         members.sort(key=lambda r: (r["rtt_s"] is None, r["rtt_s"] or 0.0, r["gap_s"]))
-    for group, members in groups.items():
+    for group, members in sorted(groups.items()):  # by test id, whatever order xdist finished them in
         # Runs that sent before the previous turn was done also count b, m and i; others keep the classic columns.
         overlap = any(r["send_at"] != DEFAULTS.send_at or r["busy_policy"] != DEFAULTS.busy_policy for r in members)
         letters = "".join(k for k in LETTERS if overlap or k not in BUSY_LETTERS)

@@ -62,6 +62,11 @@ class TransportReply:
     time: a WebSocket final that is followed by an ``agent.wait``, say."""
     busy: bool = False
     """The gateway refused the message as busy (HTTP 409/429/503, or its protocol's busy answer)."""
+    state: str | None = None
+    """The terminal state the gateway's protocol named for the turn, when it names one (OpenClaw's ``chat``
+    event: ``final``, ``error`` or ``aborted``, the last after a stop)."""
+    cut_at: float | None = None
+    """Monotonic: when the client cut this call's answer (``disconnect``) before it ended; None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class StopAnswer:
     """The stop call itself failed (refused, reset, bad status, not JSON): what happened, quoted."""
     detail: str = ""
     """A short excerpt of the answer, for the timeline."""
+    run_ids: tuple[str, ...] = ()
+    """The run ids the gateway said it stopped, when its answer lists them (OpenClaw's ``runIds``)."""
 
 
 class CallEvents:

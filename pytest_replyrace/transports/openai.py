@@ -21,6 +21,7 @@ import aiohttp
 
 from ..errors import InvalidArgument
 from .base import BUSY_STATUSES, CallEvents, HttpClient, TransportError, TransportReply, excerpt
+from .cuts import SendCutter
 
 REFUSED = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
 """Statuses that refuse the request itself (auth, path, body), whatever the session is doing."""
@@ -52,6 +53,15 @@ class _OpenAIBase(HttpClient):
     stream: bool = False
     token: str | None = None
     name: str = "openai"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._cutter = SendCutter()
+
+    async def disconnect(self, idempotency_key: str) -> float:
+        """Close the connection carrying that call's answer, as a client that goes away (no stop call: these
+        APIs have none): the cut's instant."""
+        return await self._cutter.cut(idempotency_key)
 
     @property
     def reports_text(self) -> bool:
@@ -153,7 +163,8 @@ class OpenAIChatTransport(_OpenAIBase):
     async def send(
         self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
     ) -> TransportReply:
-        return await self.exchange(session_key, {"messages": [{"role": "user", "content": message}]}, events)
+        turn = {"messages": [{"role": "user", "content": message}]}
+        return await self._cutter.run(idempotency_key, self.exchange(session_key, turn, events))
 
     def from_json(self, data: dict[str, Any], raw: bytes) -> TransportReply:
         choices = data.get("choices")
@@ -226,7 +237,7 @@ class OpenAIResponsesTransport(_OpenAIBase):
         elif self.chain == "conversation":
             extra["conversation"] = session_key
         before = self._previous
-        reply = await self.exchange(session_key, extra, events)
+        reply = await self._cutter.run(idempotency_key, self.exchange(session_key, extra, events))
         if reply.run_id is not None and reply.error is None:
             self._previous = reply.run_id
         elif reply.error is not None and self._previous == reply.run_id:
