@@ -9,10 +9,13 @@ clock. One letter per call:
        token) before the provider had served its token — also canned text
        that papers over a provider fault;
 ``w``  wrong reply: carries another call's token and not its own;
-``l``  lost: no reply within the call timeout;
+``l``  lost: no reply within the call timeout (an answer accepted and then
+       silent too: "accepted, then silent");
 ``e``  error: the transport failed; the gateway reported an error after the
-       provider failed this call (an honest error); or the gateway answered
-       badly after the provider had served the call;
+       provider failed this call (an honest error); the gateway gave up on a
+       model call our own fault held; an error event after the reply's
+       text-complete event (the turn failed after its reply); or the gateway
+       answered badly after the provider had served the call;
 ``h``  corrupted history: a real reply, but the conversation the gateway sent
        the provider for it was wrong (a turn twice, turns out of order, or, in
        ``exact`` mode, an earlier real turn missing); see :func:`check_history`.
