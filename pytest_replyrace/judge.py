@@ -226,8 +226,9 @@ def _answered_twice(run: _Run) -> None:
 # -- honest ends: a call's end that its own answer or our own fault explains ------------------------------------
 # Each step below reads one kind of evidence and is run before the busy letters (see _honest_ends).
 
-HELD_FAULTS = frozenset({"ttft", "hang"})
-"""Our injected faults that hold a model call open (a held first token): a gateway may honestly give up on it."""
+HELD_FAULTS = frozenset({"ttft"})
+"""Our injected faults that hold a model call open (a held first token): a gateway may honestly give up on it.
+The only one today is `ttft`; a fault kind that holds a call is added here too."""
 
 
 def error_after_reply(call: CallRecord) -> str | None:
