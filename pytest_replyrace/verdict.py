@@ -9,10 +9,13 @@ clock. One letter per call:
        token) before the provider had served its token — also canned text
        that papers over a provider fault;
 ``w``  wrong reply: carries another call's token and not its own;
-``l``  lost: no reply within the call timeout;
+``l``  lost: no reply within the call timeout (an answer accepted and then
+       silent too: "accepted, then silent");
 ``e``  error: the transport failed; the gateway reported an error after the
-       provider failed this call (an honest error); or the gateway answered
-       badly after the provider had served the call;
+       provider failed this call (an honest error); the gateway gave up on a
+       model call our own fault held; an error event after the reply's
+       text-complete event (the turn failed after its reply); or the gateway
+       answered badly after the provider had served the call;
 ``h``  corrupted history: a real reply, but the conversation the gateway sent
        the provider for it was wrong (a turn twice, turns out of order, or, in
        ``exact`` mode, an earlier real turn missing); see :func:`check_history`.
@@ -319,25 +322,28 @@ def format_timeline(
             lines.append(f"{pad}  {'lane (░ tool, █ text):':<22}     {_lane(call, t0, span)}")
         if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
             lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the provider")
-        lines.extend(f"{pad}  {label:<22}     {text}" for label, text in _notes(call))
+        lines.extend(_detail_lines(call, pad))
     return "\n".join(lines)
 
 
-def _notes(call: CallRecord) -> list[tuple[str, str]]:
-    """The lines under a call: its stop, what the overlap judgement saw, answered twice, errors inside its
-    stream, its history problem, and its text that came later under another run id."""
-    notes = [("stop:", stop_line(call))] if call.stop is not None else []
+def _detail_lines(call: CallRecord, pad: str) -> list[str]:
+    """The lines under a call's row: its stop, the overlap note, answered twice, stream errors (those after the text was
+    complete marked), the history problem, late text of the same answer and later answers."""
+    lines = [f"{pad}  {'stop:':<22}     {stop_line(call)}"] if call.stop is not None else []
     if call.note:
-        notes.append(("overlap:", call.note))
+        lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
     if call.answered_twice:
-        notes.append(("answered twice:", call.answered_twice))
-    notes.extend(
-        ("stream error:", f"+{_ms(at - call.sent_at)} {_excerpt(text)}") for at, text in call.stream_errors[:3]
-    )
+        lines.append(f"{pad}  {'answered twice:':<22}     {call.answered_twice}")
+    for at, text in call.stream_errors[:3]:
+        after = " (after its text was complete)" if call.text_at is not None and at > call.text_at else ""
+        lines.append(f"{pad}  {'stream error:':<22}     +{_ms(at - call.sent_at)}{after} {_excerpt(text)}")
     if call.history_problem:
-        notes.append(("history:", call.history_problem))
-    notes.extend(("later, other runId:", _excerpt(late)) for late in call.late_replies)
-    return notes
+        lines.append(f"{pad}  {'history:':<22}     {call.history_problem}")
+    for text in call.after_text[:3]:
+        lines.append(f"{pad}  {'late text, same turn:':<22}     {_excerpt(text)}")
+    for late in call.late_replies:
+        lines.append(f"{pad}  {'later, other runId:':<22}     {_excerpt(late)}")
+    return lines
 
 
 def stop_settings(spec: RunSpec) -> str:
