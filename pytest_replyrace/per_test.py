@@ -46,16 +46,24 @@ def run_spec_of(
         overrides["calls"] = settings.force_calls  # beats the marker: it replays a shrunk failure
     spec = settings.run_spec.override(node.nodeid, **overrides)
     if problem is None and spec.stops:
-        problem = _stop_problem(node.nodeid, spec, make_transport)
+        problem = _stop_problem(node.nodeid, spec, rtt, make_transport)
     if problem is not None:
         pytest.fail(problem, pytrace=False)  # a configuration error of this test, said without a traceback
     return spec, session_key
 
 
-def _stop_problem(where: str, spec: RunSpec, make_transport: Callable[[], object]) -> str | None:
-    """``stop_by=cancel`` with a transport that cannot stop: the usage error naming it (or its API file)."""
+def _stop_problem(where: str, spec: RunSpec, rtt: float, make_transport: Callable[[], object]) -> str | None:
+    """A stop gap before the call's request, or ``stop_by=cancel`` with a transport that cannot stop: the usage
+    error naming it (or its API file)."""
     from .errors import TransportContractError
     from .stopping import check_stoppable
+
+    for gap in spec.stop_gap if isinstance(spec.stop_gap, tuple) else (spec.stop_gap,):
+        if gap < 0 and -gap > rtt:
+            return (
+                f"replyrace: {where}: stop_gap {format_duration(gap)} is more than the provider RTT "
+                f"({format_duration(rtt)}) before the call is served; expected a stop_gap from -{format_duration(rtt)}"
+            )
 
     try:
         check_stoppable(make_transport(), spec, "stop_by")  # type: ignore[arg-type]

@@ -302,10 +302,15 @@ def test_custom(sequential_sender):
             "def test_declared(sequential_sender):\n    sequential_sender.run()\n",
             "stop_by=cancel: the API file api.toml has no [stop] table",
         ),
+        (
+            ("--replyrace-stop-at=served", "--replyrace-stop-gap=-1s"),
+            "def test_early(sequential_sender):\n    sequential_sender.run()\n",
+            "stop_gap -1s is more than the provider RTT (50ms) before the call is served",
+        ),
     ],
-    ids=["custom", "openai-chat", "declared"],
+    ids=["custom", "openai-chat", "declared", "stop-gap-before-the-request"],
 )
-def test_cancel_with_a_transport_that_cannot_stop_is_a_usage_error(
+def test_a_stop_the_run_cannot_make_is_a_usage_error(
     race_pytester: pytest.Pytester, options: tuple[str, ...], source: str, named: str
 ) -> None:
     race_pytester.makefile(

@@ -208,3 +208,26 @@ def test_a_schedule_per_call() -> None:
     assert RunSpec(send_at="served", gap="-0.02,0.01").gap == (-0.02, 0.01)
     with pytest.raises(InvalidArgument, match=r"gap: '-0.02' must be >= 0.*in gap='0,-0.02'"):
         RunSpec(send_at="request,served", gap="0,-0.02")
+
+
+def test_the_timeline_and_the_html_show_the_stop_and_the_model_calls_close() -> None:
+    from pytest_replyrace.reports.html import render_html
+
+    first = stopped([entry([t(1)], 1.05, None, closed=1.201)])
+    first.letter, first.stop.reason = "s", None  # type: ignore[union-attr]
+    skipped = after(2, 1.25, [entry([t(2)], 1.3, 1.8, seq=2)], f"ECHO {t(2)}")
+    skipped.stop = StopRecord(at="request", gap=0.6, by="cancel", skipped="not stopped: it ended first", due_at=1.9)
+    spec = RunSpec(calls=2, stop_at="request", stop_gap=0.14, stop_calls="all")
+    result = RaceResult(
+        calls=[first, skipped], session_key="k", rtt=0.5, spec=spec, node_id="t.py::t", settings=spec.to_dict()
+    )
+    timeline = result.timeline()
+    assert (
+        "stop:                      cancel at request+140ms: sent +190ms after the call; +0.0ms off its instant; answered +10ms (aborted); model call closed +1ms after the answer"
+        in timeline
+    )
+    assert "cancel at request+600ms: not stopped: it ended first" in timeline
+    page = render_html([result.to_dict()], seed=1, settings={})
+    assert page.count('<g class="stop"') == 2 and page.count('class="closed"') == 1
+    assert "stop_at=request stop_gap=0.14 stop_calls=all stop_by=cancel close_within=2.0" in page
+    assert "cancel at request+140ms; answered +10ms (aborted)" in page
