@@ -59,7 +59,7 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
 ) -> None:
     result, history = run_demo(pytester)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*= 36 passed, 17 xfailed in *"])
+    result.stdout.fnmatch_lines(["*= 34 passed, 17 xfailed in *"])
     seen = patterns(history)
     for mode, letters in (
         ("drain-first", "pfpf"),
@@ -98,7 +98,7 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
         stops = patterns(history, test)
         assert stops[(mode, rtt)] == bad and stops[("fixed", rtt)] == good, (test, stops)
     anchors = patterns(history, "test_fixed_stops_cleanly_at_every_anchor")
-    assert len(anchors) == 9 and set("".join(anchors.values())) <= {"p", "s"}, anchors
+    assert len(anchors) == 7 and set("".join(anchors.values())) <= {"p", "s"}, anchors
     result.stdout.fnmatch_lines(
         [
             "*= replyrace summary =*",

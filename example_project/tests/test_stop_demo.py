@@ -69,9 +69,9 @@ def test_a_turn_outlives_its_client(toy_mode, sequential_sender):
 @pytest.mark.toy_modes("fixed")
 @pytest.mark.parametrize(
     ("stop_at", "stop_by"),
-    [
-        *((anchor, "cancel") for anchor in ("sent", "first", "request", "served", "text", "end")),
-        *((anchor, "disconnect") for anchor in ("sent", "request", "served")),
+    [  # request, by a stop call and by going away: the fixed twins of the tests above
+        *((anchor, "cancel") for anchor in ("sent", "first", "served", "text", "end")),
+        *((anchor, "disconnect") for anchor in ("sent", "served")),
     ],
 )
 @pytest.mark.rtt_range("200ms", "200ms", steps=1)
