@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import RaceFailure
+from .evidence import missing_evidence
 from .gateway.log import MATCH_LIMIT, escape_controls, quote_line
 from .judge import (
     BUSY_TEXT,
@@ -323,6 +324,9 @@ class RaceResult:
     spec: RunSpec | None = None
     """The run's parameters; given, its ``gap``, ``send_at`` and ``busy_policy`` are the result's (the
     loose fields stay for building a result by hand)."""
+    stray_requests: int = 0
+    """Requests the fake provider received during the run that carried none of its calls' tokens (counted by
+    the driver; said when no call got a real reply)."""
 
     def __post_init__(self) -> None:
         if self.spec is None:
@@ -434,6 +438,8 @@ class RaceResult:
         or when no call got a real reply (``p``, or ``h``: real, over a corrupted history): a run of only
         errors and lost replies says nothing about the race."""
         __tracebackhide__ = True
+        if self.no_real_reply:
+            raise self._no_real_reply()
         if any(letter in FAST_FAIL_LETTERS for letter in self.pattern):
             raise self._failure(FAST_FAIL_LETTERS, "fast-fail")
         broken = self.race_calls()
@@ -452,21 +458,33 @@ class RaceResult:
                 + f" — pattern {self.pattern} ({self._counts()})"
             )
             raise self._failure(self.race_letters() | {"l"}, f"busy policy {self.busy_policy} broken", headline)
-        if not set(self.pattern) & REAL_LETTERS:
-            raise self._failure(
-                frozenset(LETTERS) - REAL_LETTERS,
-                "no real reply",
-                headline=(
-                    f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern "
-                    f"{self.pattern or '(no calls)'} ({self._counts()}) at {self._where()}; check the transport, the "
-                    "gateway's provider URL and the timeline below"
-                ),
-            )
+
+    @property
+    def no_real_reply(self) -> bool:
+        """No call got a real reply (``p``, or ``h``: real, over a corrupted history) and none broke the busy
+        promise (a busy letter the policy does not allow, a message answered twice, one sent while busy and
+        lost): the run says nothing about a race. Its failure names the missing evidence; nothing explores it."""
+        if set(self.pattern) & REAL_LETTERS:
+            return False
+        return all(call.letter in FAST_FAIL_LETTERS for call in self.race_calls())
+
+    def _no_real_reply(self) -> RaceFailure:
+        """The failure of a run without a real reply: the headline, then which link of the evidence is missing
+        (the provider never called, never served, or no reply carried its token) and one answer quoted."""
+        headline = (
+            f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern "
+            f"{self.pattern or '(no calls)'} ({self._counts()}) at {self._where()}; check the transport, the "
+            "gateway's provider URL and the timeline below"
+        )
+        lines = missing_evidence(self.calls, self.stray_requests) if self.calls else []
+        return self._failure(frozenset(LETTERS) - REAL_LETTERS, "no real reply", "\n".join([headline, *lines]))
 
     def assert_clean(self) -> None:
         """Fail on anything but real replies and the busy letters the policy allows (``b`` under reject, ``m``
         under steer, ``i`` under interrupt), and on a message answered twice."""
         __tracebackhide__ = True
+        if self.no_real_reply:
+            raise self._no_real_reply()
         bad = set(self.pattern) - {"p"} - self.allowed
         if bad or not self.calls or any(c.answered_twice for c in self.calls) or "p" not in self.pattern:
             raise self._failure(frozenset(LETTERS) - {"p"} - self.allowed, "unclean run")

@@ -56,6 +56,8 @@ class _Answer:
     error: str | None = None
     run_id: str | None = None
     events: int = 0
+    text_events: int = 0
+    """Events a ``text`` selector matched (none: the selector never matched, see :meth:`DeclaredTransport.no_text`)."""
     ended: bool = False
 
 
@@ -256,6 +258,7 @@ class DeclaredTransport(HttpClient):
             error=error_text,
             replied_at=events.text_at,
             busy=reply.busy.refuses_in_error(error_text),
+            no_text=self.no_text(None) if text is MISSING else None,
         )
 
     # -- a stream --------------------------------------------------------------------------------------------
@@ -317,6 +320,7 @@ class DeclaredTransport(HttpClient):
                 answer.error = answer.error if answer.error is not None else text
             selector, value = first_pick(reply.text, event)
             if selector is not None:
+                answer.text_events += 1
                 self._text(answer, selector, value_text(value))
             if answer.reply is None and self._complete(answer, event):
                 events.text_complete(at)
@@ -375,6 +379,18 @@ class DeclaredTransport(HttpClient):
             error=answer.error,
             replied_at=events.text_at,
             busy=reply.busy.refuses_in_error(answer.error),
+            no_text=self.no_text(answer.events) if not answer.reply and not answer.text_events else None,
+        )
+
+    def no_text(self, events: int | None) -> str:
+        """Why an answer gave no reply text: the ``text`` selector matched none of its ``events`` (None: the JSON
+        body, where the pointer found nothing)."""
+        where = f"[reply] text in {self.spec.label}"
+        if events is None:
+            return f"the text pointer ({where}) found nothing in the JSON answer: check it against the answer below"
+        return (
+            f"the text selector ({where}) matched none of the answer's {events} event{'s' * (events != 1)}: check "
+            "its event, when and pointer against the answer below"
         )
 
 
