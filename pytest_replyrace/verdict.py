@@ -46,6 +46,7 @@ from .judge import (
     provider_failed_before_reply,
     tool_problem,
 )
+from .lanes import instants_text, lane_marks, marks_legend, overlay_marks, run_instants
 from .letters import (
     BUSY_LETTERS,
     BUSY_POLICIES,
@@ -237,6 +238,27 @@ def _lane(call: CallRecord, t0: float, span: float, width: int = LANE_WIDTH) -> 
     return "|" + "".join(cells) + "|"
 
 
+def _lanes_legend(calls: Sequence[CallRecord], *, marked: bool, tools: bool) -> list[str]:
+    """The legend of a run whose lanes carry every instant (its sends did not wait for the previous end)."""
+    if not marked:
+        return []
+    legend = ["· call open", "█ provider serving", *(["░ a tool step"] if tools else [])]
+    legend.append(marks_legend(mark for call in calls for mark in lane_marks(vars(call))))
+    return ["  lanes: " + ", ".join(part for part in legend if part)]
+
+
+def _lane_lines(call: CallRecord, t0: float, span: float, pad: str, *, marked: bool, tools: bool) -> list[str]:
+    """The call's lane: the provider's steps (a run with tool turns) and, when sends did not wait for the end,
+    every instant of its answer marked on it and said in numbers after the run's start."""
+    if not marked:
+        return [f"{pad}  {'lane (░ tool, █ text):':<22}     {_lane(call, t0, span)}"] if tools else []
+    marks = lane_marks(vars(call))
+    return [
+        f"{pad}  {'lane:':<22}     {overlay_marks(_lane(call, t0, span), marks, t0, span)}",
+        f"{pad}  {'instants:':<22}     {instants_text(marks, t0)}",
+    ]
+
+
 def format_timeline(
     calls: Sequence[CallRecord], origin: float | None = None, preamble: Sequence[PreambleRecord] = ()
 ) -> str:
@@ -250,16 +272,10 @@ def format_timeline(
     header = (
         f"  {'#':>3}  {'sent at':>8}{anchor}  {'latency':>9}  {'provider RTT':>12}  {'served<reply':<22}  {'':1}  reply"
     )
-    lines = [header, *_preamble_lines(preamble, t0)]
-    pad = f"  {'':>3}  {'':>8}{'  ' + ' ' * 14 if overlap else ''}  {'':>9}  {'':>12}"
     lanes = any(e.kind == "tool" for call in calls for e in call.journal)
-    ends = [
-        t
-        for call in calls
-        for t in (call.ended_at, call.replied_at, *(e.ended_at for e in call.journal))
-        if t is not None
-    ]
-    span = max([*ends, t0]) - t0 or 1.0
+    lines = [header, *_lanes_legend(calls, marked=overlap, tools=lanes), *_preamble_lines(preamble, t0)]
+    pad = f"  {'':>3}  {'':>8}{'  ' + ' ' * 14 if overlap else ''}  {'':>9}  {'':>12}"
+    span = max([*run_instants(vars(call) for call in calls), t0]) - t0 or 1.0
     for call in calls:
         provider_rtt = next((e.duration for e in call.journal if e.duration is not None), None)
         reply = call.reply if call.reply else (f"error: {call.error}" if call.error else call.reply)
@@ -281,8 +297,7 @@ def format_timeline(
                 for e in call.journal[:8]
             )
             lines.append(f"{pad}  {'provider requests:':<22}     {steps}")
-        if lanes:
-            lines.append(f"{pad}  {'lane (░ tool, █ text):':<22}     {_lane(call, t0, span)}")
+        lines.extend(_lane_lines(call, t0, span, pad, marked=overlap, tools=lanes))
         if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
             lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the provider")
         if call.note:
