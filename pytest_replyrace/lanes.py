@@ -52,7 +52,7 @@ class LaneMark:
 
 
 FIRST_EVENT = MarkKind("first event", "›", "#1f6feb")
-TEXT_COMPLETE = MarkKind("text complete", "◆", "#2e9e4f")
+TEXT_COMPLETE = MarkKind("text complete", "◆", "#ffffff")
 ANSWER_END = MarkKind("answer end", "┃", "#1d1d1f")
 
 MARK_KINDS: list[MarkKind] = [FIRST_EVENT, TEXT_COMPLETE, ANSWER_END]

@@ -126,7 +126,8 @@ def _mark_legend() -> list[str]:
         '<span><i style="background:#999;height:2px;vertical-align:4px"></i>answer still open after its reply</span>'
     ]
     items.extend(
-        f'<span><i style="background:{kind.colour};width:3px"></i>{_e(kind.name)}</span>' for kind in lanes.MARK_KINDS
+        f'<span><i style="background:{kind.colour};width:3px;border:1px solid #1d1d1f"></i>{_e(kind.name)}</span>'
+        for kind in lanes.MARK_KINDS
     )
     return items
 
@@ -145,7 +146,8 @@ def _instant_marks(call: Mapping[str, Any], y: float, x: Callable[[float], float
     for mark in lane_marks(call):
         at = mark.at - call["sent_at"]
         parts.append(
-            f'<rect x="{x(mark.at) - 1.5:.1f}" y="{y - 1}" width="3" height="13" fill="{mark.kind.colour}">'
+            f'<rect x="{x(mark.at) - 1.5:.1f}" y="{y - 1}" width="3" height="13" fill="{mark.kind.colour}" '
+            'stroke="#1d1d1f" stroke-width="0.6">'
             f"<title>call {_e(call['index'])} {_e(mark.kind.name)} at {_e(_tick(max(at, 0.0)))} after its send"
             "</title></rect>"
         )
