@@ -14,23 +14,22 @@ from collections.abc import Sequence
 from .gateway.log import escape_controls
 from .records import CallRecord
 
-__all__ = ["MISSING_PREFIX", "missing_evidence"]
+__all__ = ["MISSING_PREFIX", "NOTHING_TO_QUOTE", "missing_evidence"]
 
 MISSING_PREFIX = "missing evidence:"
 """The first word of the line that names the missing link."""
+
+NOTHING_TO_QUOTE = "no answer to quote: no call's answer carried text, an error or bytes the transport kept"
 
 _QUOTE_CHARS = 200
 
 
 def missing_evidence(calls: Sequence[CallRecord], stray_requests: int = 0) -> list[str]:
     """The lines a run without a real reply adds to its failure: which link is missing, then the start of one
-    answer as it arrived (when one arrived). ``stray_requests``: provider requests during the run that carried
-    none of its calls' tokens."""
-    lines = [f"{MISSING_PREFIX} {_missing(calls, stray_requests)}"]
+    answer as it arrived (or that there was none to quote). ``stray_requests``: provider requests during the
+    run that carried none of its calls' tokens."""
     quote = _quoted_answer(calls)
-    if quote is not None:
-        lines.append(quote)
-    return lines
+    return [f"{MISSING_PREFIX} {_missing(calls, stray_requests)}", quote or NOTHING_TO_QUOTE]
 
 
 def _served(call: CallRecord) -> bool:

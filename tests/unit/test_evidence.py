@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_replyrace.evidence import MISSING_PREFIX, missing_evidence
+from pytest_replyrace.evidence import MISSING_PREFIX, NOTHING_TO_QUOTE, missing_evidence
 from pytest_replyrace.records import CallRecord, JournalEntry
 from pytest_replyrace.verdict import RaceFailure, RaceResult
 
@@ -46,7 +46,8 @@ def test_a_gateway_that_never_called_the_provider() -> None:
 
 
 def test_a_gateway_that_never_answered_either() -> None:
-    (first,) = missing_evidence(calls(2, None, reply=None, transport_error="refused"))
+    first, quote = missing_evidence(calls(2, None, reply=None, transport_error="refused"))
+    assert quote == NOTHING_TO_QUOTE  # the transport errors are quoted in the timeline
     assert first.endswith("no call got an answer from the gateway either (see the transport errors below)")
 
 
@@ -59,7 +60,7 @@ def test_served_but_no_token_back_with_and_without_the_transports_reason() -> No
     first, quote = missing_evidence(calls(4, True))
     assert "the fake provider served 4 of 4 calls, but no reply carried its call's token: the gateway's" in first
     assert quote == "call 1's answer: reply 'Done!'"  # no bytes kept: the reply text itself
-    (first,) = missing_evidence(calls(2, True, reply="", no_text="the text selector matched none"))
+    first, _ = missing_evidence(calls(2, True, reply="", no_text="the text selector matched none"))
     assert first.endswith("no reply carried its call's token: the text selector matched none")
 
 
