@@ -33,7 +33,7 @@ from .replay import SEED_CACHE_KEY, replay_command, resolve_seed
 from .settings import OPTIONS, Settings, SettingsError, api_model, load_api, resolve, transport_token
 from .setup_failures import SetupFailures
 from .templates import gateway_templates, warn_without_port
-from .transports.select import TransportChoice
+from .transports.select import TransportChoice, acp_command
 from .version import __version__
 from .xfail_record import XfailRecord
 
@@ -589,8 +589,11 @@ def gateway(
         return replyrace_gateway_factory.launch_openclaw(profile)
     if replyrace_settings.gateway_cmd:
         files = gateway_templates(replyrace_settings, pytestconfig.rootpath)
-        warn_without_port(replyrace_settings, files)
-        return replyrace_gateway_factory.launch(replyrace_settings.gateway_cmd, files=files)
+        if replyrace_settings.transport != "acp":  # an ACP agent has no port: the bridge in front of it has
+            warn_without_port(replyrace_settings, files)
+        command = replyrace_settings.gateway_cmd
+        command = acp_command(command) if replyrace_settings.transport == "acp" else command  # the agent's pipes
+        return replyrace_gateway_factory.launch(command, files=files)
     how = (
         "set replyrace_gateway_cmd (ini), REPLYRACE_GATEWAY_CMD or --replyrace-gateway-cmd, or "
         "--replyrace-gateway-url to attach to a running one"
@@ -620,6 +623,7 @@ def transport_choice(s: Settings, api: ApiSpec | None = None) -> TransportChoice
         session_header=s.session_header,
         session_field=s.session_field,
         responses_chain=s.responses_chain,
+        acp_permissions=s.acp_permissions,
         api=api,
         api_model=api_model(s, api) if api is not None else None,
     )

@@ -59,6 +59,7 @@ __all__ = [
 
 RUN = DEFAULTS
 """The run parameters' one set of defaults, which the options below take."""
+ACP_PERMISSIONS = ("deny", "allow")
 DEFAULT_HTTP_PATHS = {"openai-chat": "/v1/chat/completions", "openai-responses": "/v1/responses"}
 """The send path of each transport that has one, unless --replyrace-http-path says otherwise."""
 RESPONSES_CHAINS = ("previous", "conversation", "header")
@@ -475,6 +476,14 @@ OPTIONS: tuple[Option, ...] = (
         "previous|conversation|header",
     ),
     Option(
+        "acp_permissions",
+        "acp transport: how the agent's permission requests are answered: deny (the default) or allow (file and "
+        "terminal requests are answered 'not supported' either way)",
+        _choice(ACP_PERMISSIONS),
+        "deny",
+        "deny|allow",
+    ),
+    Option(
         "history",
         "conversation check on the history the provider was given: off, no-duplicates (a turn "
         "twice or out of order is h) or exact (also a missing earlier real turn); default no-duplicates",
@@ -721,6 +730,7 @@ class Settings:
     stream: bool = False
     headers: tuple[tuple[str, str], ...] = ()
     responses_chain: str = "previous"
+    acp_permissions: str = "deny"
     history: HistoryMode = RUN.history
     gateway_files: tuple[tuple[str, str], ...] = ()
     agent_wait: bool = False

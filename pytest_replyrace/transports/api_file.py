@@ -37,10 +37,12 @@ __all__ = [
     "ApiSpec",
     "BusySpec",
     "Event",
+    "HistorySpec",
     "Pointer",
     "ReplySpec",
     "RequestSpec",
     "Selector",
+    "aborted_of",
     "builtin_text",
     "fill",
     "filled",
@@ -51,16 +53,19 @@ __all__ = [
 ]
 
 FORMATS = ("json", "sse", "ndjson")
-PLACEHOLDERS = ("message", "session", "session_key", "idempotency_key", "token", "model")
-"""The placeholders every API file may use, besides its ``[vars]`` names."""
-BUILTIN_APIS = ("langgraph", "mastra")
+PLACEHOLDERS = ("message", "session", "session_key", "session_uuid", "idempotency_key", "token", "model")
+"""The placeholders every API file may use, besides its ``[vars]`` names (``[stop]`` also has ``{run_id}``, and
+a file with ``[history]`` has ``{history}`` in ``[send]``)."""
+BUILTIN_APIS = ("langgraph", "mastra", "a2a", "agui")
 """API files shipped in the package (``pytest_replyrace/transports/apis/NAME.toml``), usable by name."""
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DEFAULT_BUSY_STATUSES = (409, 429, 503)
 DOCS = "see docs/10-any-http-gateway.md"
 
-_TABLES = ("vars", "session", "send", "reply")
+_TABLES = ("vars", "session", "send", "reply", "stop", "history")
 _REQUEST_KEYS = ("method", "path", "headers", "json", "form")
+_HISTORY_ROLES = ("user", "assistant")
+_HISTORY_OWN = ("text", "message_id")
 _REPLY_KEYS = ("format", "text", "complete", "error", "end", "run_id", "busy")
 _SELECTOR_KEYS = ("event", "when", "unless", "pointer", "data")
 _BUSY_KEYS = ("status", "text")
@@ -179,6 +184,8 @@ class Selector:
     """``text`` only: ``append`` (each value a delta) or ``replace`` (each value the whole text so far)."""
     text: Pointer | None = None
     """``complete`` only: where the whole reply is in the text-complete event."""
+    means: bool | None = None
+    """``[stop] aborted`` only: what a match means (None: the picked value, when it is a boolean)."""
 
     def pick(self, event: Event) -> Any:
         """The value this selector takes from ``event`` (the whole data without a pointer), or :data:`MISSING`
@@ -203,6 +210,17 @@ class Selector:
             value = self.pointer.resolve(document)
             return value if present(value) else MISSING
         return event.data if document is MISSING else document
+
+
+def aborted_of(selectors: tuple[Selector, ...], document: Any) -> bool | None:
+    """What a stop's JSON answer says (``[stop] aborted``): True (a run was stopped), False (nothing was), None
+    (it says neither): the first selector that matches, its ``means`` or else its value when that is a boolean."""
+    selector, value = first_pick(selectors, Event(None, "", document))
+    if selector is None:
+        return None
+    if selector.means is not None:
+        return selector.means
+    return value if isinstance(value, bool) else None
 
 
 def first_pick(selectors: tuple[Selector, ...], event: Event) -> tuple[Selector | None, Any]:
@@ -246,6 +264,17 @@ class RequestSpec:
     form: Mapping[str, Any] | None = None
     session: Pointer | None = None
     """``[session]`` only: where the session's value is in its answer."""
+    aborted: tuple[Selector, ...] = ()
+    """``[stop]`` only: where its JSON answer says whether a run was stopped (see :func:`aborted_of`)."""
+
+
+@dataclass(frozen=True)
+class HistorySpec:
+    """``[history]``: a message template per role, from which ``{history}`` is built (placeholders ``{text}``,
+    ``{message_id}`` and the file's own)."""
+
+    user: Any
+    assistant: Any
 
 
 @dataclass(frozen=True)
@@ -277,16 +306,22 @@ class ApiSpec:
     vars: Mapping[str, Any] = field(default_factory=dict)
     uses: frozenset[str] = frozenset()
     """Every placeholder name the file's calls use."""
+    stop: RequestSpec | None = None
+    """``[stop]``: the call that stops a run (``stop_by="cancel"``); None when the gateway has none."""
+    history: HistorySpec | None = None
 
 
 # -- reading ----------------------------------------------------------------------------------------------------
 
 
-class _Reader:
+class _Values:
+    """The values of an API file, checked: tables, strings, pointers, JSON values and their placeholders."""
+
     def __init__(self, label: str) -> None:
         self.label = label
         self.uses: set[str] = set()
         self.names: tuple[str, ...] = PLACEHOLDERS
+        self.has_history = False
 
     def fail(self, key: str, problem: str, expected: str) -> ApiFileError:
         return ApiFileError(f"{self.label}: {key}: {problem}; expected {expected} ({DOCS})")
@@ -354,7 +389,9 @@ class _Reader:
                 )
             self.uses.add(name)
 
-    # -- tables ----------------------------------------------------------------------------------------------
+
+class _Reader(_Values):
+    """The tables of an API file, checked, into its records."""
 
     def vars(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):
@@ -376,10 +413,20 @@ class _Reader:
         self.names = (*PLACEHOLDERS, *(n for n in out if n not in PLACEHOLDERS))
         return out
 
+    def allowed(self, section: str) -> tuple[str, ...]:
+        """The placeholders a section's values may use."""
+        if section == "session":
+            return tuple(n for n in self.names if n not in _NOT_IN_SESSION)
+        if section == "stop":
+            return (*(n for n in self.names if n != "message"), "run_id")
+        if section == "history":
+            return (*(n for n in self.names if n != "message"), *_HISTORY_OWN)
+        return (*self.names, "history") if self.has_history else self.names
+
     def request(self, raw: Any, section: str) -> RequestSpec:
-        keys = (*_REQUEST_KEYS, "session") if section == "session" else _REQUEST_KEYS
-        table = self.table(raw, f"[{section}]", keys)
-        allowed = tuple(n for n in self.names if n not in _NOT_IN_SESSION) if section == "session" else self.names
+        extra = {"session": ("session",), "stop": ("aborted",)}.get(section, ())
+        table = self.table(raw, f"[{section}]", (*_REQUEST_KEYS, *extra))
+        allowed = self.allowed(section)
         method = self.string(table.get("method", "POST"), f"[{section}] method", _either(METHODS)).upper()
         if method not in METHODS:
             raise self.fail(f"[{section}] method", f"{table['method']!r} is not accepted", _either(METHODS))
@@ -389,21 +436,7 @@ class _Reader:
         if not path.startswith("/"):
             raise self.fail(f"[{section}] path", f"{path!r} does not start with /", 'a path such as "/threads"')
         self.placeholders(path, f"[{section}] path", allowed)
-        headers = []
-        raw_headers = table.get("headers", {})
-        if not isinstance(raw_headers, dict):
-            raise self.fail(
-                f"[{section}] headers",
-                f"{_shown(raw_headers)} is not a table",
-                'a table of "Name" = "value", such as { "X-Tenant" = "test" }',
-            )
-        for name, value in raw_headers.items():
-            key = f"[{section}] headers.{_key(name)}"
-            if not _HEADER_NAME.fullmatch(name):
-                raise self.fail(key, f"{name!r} is not a header name", "letters, digits and '-', such as X-Tenant")
-            value = self.string(value, key, "a string value")
-            self.placeholders(value, key, allowed)
-            headers.append((name, value))
+        headers = self.headers(table.get("headers", {}), section, allowed)
         if "json" in table and "form" in table:
             raise self.fail(f"[{section}]", "both json and form", "one body: json = { ... }, form = { ... } or neither")
         body: Any = MISSING
@@ -421,7 +454,40 @@ class _Reader:
                     'session = "/thread_id": where the session\'s value is in the answer',
                 )
             session = self.pointer(table["session"], "[session] session")
-        return RequestSpec(method, path, tuple(headers), body, form, session)
+        aborted: tuple[Selector, ...] = ()
+        if "aborted" in table:
+            aborted = self.selectors(table["aborted"], "[stop] aborted", ("means",), "json")
+        return RequestSpec(method, path, tuple(headers), body, form, session, aborted)
+
+    def headers(self, raw_headers: Any, section: str, allowed: tuple[str, ...]) -> list[tuple[str, str]]:
+        headers = []
+        if not isinstance(raw_headers, dict):
+            raise self.fail(
+                f"[{section}] headers",
+                f"{_shown(raw_headers)} is not a table",
+                'a table of "Name" = "value", such as { "X-Tenant" = "test" }',
+            )
+        for name, value in raw_headers.items():
+            key = f"[{section}] headers.{_key(name)}"
+            if not _HEADER_NAME.fullmatch(name):
+                raise self.fail(key, f"{name!r} is not a header name", "letters, digits and '-', such as X-Tenant")
+            value = self.string(value, key, "a string value")
+            self.placeholders(value, key, allowed)
+            headers.append((name, value))
+        return headers
+
+    def history(self, raw: Any) -> HistorySpec:
+        table = self.table(raw, "[history]", _HISTORY_ROLES)
+        allowed = self.allowed("history")
+        for role in _HISTORY_ROLES:
+            if role not in table:
+                raise self.fail(
+                    "[history]",
+                    f"no {role} template",
+                    'a message template per role, such as user = { role = "user", content = "{text}" } and '
+                    'assistant = { role = "assistant", content = "{text}" }',
+                )
+        return HistorySpec(*(self.json_value(table[r], f"[history] {r}", True, allowed) for r in _HISTORY_ROLES))
 
     def form(self, raw: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(raw, dict):
@@ -476,6 +542,15 @@ class _Reader:
                     '"append" (each value a delta) or "replace" (each value the whole text so far)',
                 )
         text = self.pointer(table["text"], f"{key}.text") if "text" in table else None
+        means = None
+        if "means" in table:
+            if not isinstance(table["means"], bool):
+                raise self.fail(
+                    f"{key}.means",
+                    f"{_shown(table['means'])} is not a boolean",
+                    "true (the gateway stopped a run) or false (it says nothing was stopped)",
+                )
+            means = table["means"]
         return Selector(
             key,
             event,
@@ -485,6 +560,7 @@ class _Reader:
             data,
             mode,
             text,
+            means,
         )
 
     def equalities(self, table: dict[str, Any], name: str, key: str) -> tuple[tuple[Pointer, Any], ...]:
@@ -602,14 +678,14 @@ def parse_api(text: str, label: str) -> ApiSpec:
     except tomllib.TOMLDecodeError as exc:
         raise ApiFileError(
             f"{label}: does not parse as TOML ({exc}); expected the tables [vars], [session], "
-            f"[send] and [reply] ({DOCS})"
+            f"[send], [reply], [stop] and [history] ({DOCS})"
         ) from None
     for name in document:
         if name not in _TABLES:
             raise reader.fail(
                 f"[{name}]" if isinstance(document[name], dict) else name,
                 "unknown table" if isinstance(document[name], dict) else "a key outside any table",
-                "the tables [vars], [session], [send] and [reply]",
+                "the tables [vars], [session], [send], [reply], [stop] and [history]",
             )
     for name in ("send", "reply"):
         if name not in document:
@@ -619,10 +695,21 @@ def parse_api(text: str, label: str) -> ApiSpec:
                 "a [send] table (the call that sends one message) and a [reply] table (how its answer reads)",
             )
     variables = reader.vars(document["vars"]) if "vars" in document else {}
+    history = reader.history(document["history"]) if "history" in document else None
+    reader.has_history = history is not None
     session = reader.request(document["session"], "session") if "session" in document else None
     send = reader.request(document["send"], "send")
     reply = reader.reply(document["reply"])
-    return ApiSpec(label, send, reply, session, variables, frozenset(reader.uses))
+    stop = reader.request(document["stop"], "stop") if "stop" in document else None
+    if "run_id" in reader.uses and not reply.run_id:
+        raise reader.fail(
+            "[stop]", "{run_id} without a run id", "[reply] run_id = { ... } saying where the answer names its run"
+        )
+    if history is not None and "history" not in reader.uses:
+        raise reader.fail(
+            "[history]", "no call uses {history}", 'messages = "{history}" (or the like) in [send] json or form'
+        )
+    return ApiSpec(label, send, reply, session, variables, frozenset(reader.uses), stop, history)
 
 
 def builtin_text(name: str) -> str:
@@ -661,9 +748,10 @@ def _decimal(value: int | float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def fill(template: Any, values: Mapping[str, Any], *, path: bool = False) -> Any:
+def fill(template: Any, values: Mapping[str, Any], *, path: bool = False, keep: frozenset[str] = frozenset()) -> Any:
     """``template`` with its placeholders filled in: a string that is only one placeholder becomes the value
-    itself; inside a longer string a placeholder becomes text (percent-encoded when ``path``)."""
+    itself; inside a longer string a placeholder becomes text (percent-encoded when ``path``, but for the names
+    in ``keep``, the file's own ``[vars]``, whose slashes stay path separators)."""
     if isinstance(template, dict):
         return {k: fill(v, values) for k, v in template.items()}
     if isinstance(template, list):
@@ -678,7 +766,7 @@ def fill(template: Any, values: Mapping[str, Any], *, path: bool = False) -> Any
         if match.group(1) is None:
             return match.group(0)[0]
         text = _as_text(values[match.group(1)])
-        return quote(text, safe="") if path else text
+        return quote(text, safe="/" if match.group(1) in keep else "") if path else text
 
     return _PLACEHOLDER.sub(one, template)
 

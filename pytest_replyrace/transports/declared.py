@@ -2,20 +2,26 @@
 
 Per run an optional session call (``[session]``: its answer gives ``{session}``), then per message one call
 (``[send]``, a JSON or form body) whose answer is one JSON body or an SSE or NDJSON stream, read by the
-``[reply]`` selectors (see :mod:`.api_file`). The first event, the text-complete event and errors inside a 200
-stream are reported while the answer still arrives, so the driver can send at ``first`` or ``text``. The reply
-text is fixed at the text-complete event: text after it is kept as late text, by the tokens it carries. A busy
-refusal (``[reply] busy``) is the call's answer; a status that refuses the request itself (401, 404, ...) is a
-transport error saying what to check; any other error status is the call's error text.
+``[reply]`` selectors (see :mod:`.api_file` and :mod:`.declared_stream`). With ``[history]``, ``{history}`` is
+the conversation as the client has it (its messages, and the replies it has received). With ``[stop]`` the
+transport can stop a call (:mod:`.declared_stop`); ``supports_stop`` says whether it can.
+
+The first event, the text-complete event and errors inside a 200 stream are reported while the answer still
+arrives, so the driver can send at ``first`` or ``text``. The reply text is fixed at the text-complete event:
+text after it is kept as late text, by the tokens it carries. A busy refusal (``[reply] busy``) is the call's
+answer; a status that refuses the request itself (401, 404, ...) is a transport error saying what to check; any
+other error status is the call's error text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,21 +30,22 @@ import aiohttp
 
 from ..errors import InvalidArgument
 from ..tokens import find_tokens
-from .api_file import (
-    MISSING,
-    ApiSpec,
-    Event,
-    RequestSpec,
-    Selector,
-    fill,
-    filled,
-    first_pick,
-    form_pairs,
-    value_text,
+from .api_file import MISSING, ApiSpec, Event, RequestSpec, fill, first_pick, form_pairs, value_text
+from .base import (
+    CallEvents,
+    HttpClient,
+    StopAnswer,
+    TransportError,
+    TransportReply,
+    describe_exception,
+    excerpt,
+    read_capped,
 )
-from .base import CallEvents, HttpClient, TransportError, TransportReply, describe_exception, excerpt, read_capped
+from .cuts import SendCutter
+from .declared_stop import stop_request
+from .declared_stream import Answer, body_lines, error_text, ndjson_events, read_answer, sse_events
 
-__all__ = ["REFUSED", "DeclaredTransport"]
+__all__ = ["REFUSED", "DeclaredTransport", "StoppableDeclaredTransport"]
 
 REFUSED = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
 """Statuses that refuse the request itself (auth, path, body) unless ``[reply] busy`` claims them."""
@@ -46,19 +53,17 @@ ACCEPT = {"json": "application/json", "sse": "text/event-stream", "ndjson": "app
 
 
 @dataclass
-class _Answer:
-    """What one call's stream has said so far."""
+class _Call:
+    """One call in flight: its ``{session}``, and its run id once its answer named it (a stop waits for it)."""
 
-    text: str = ""
-    reply: str | None = None
-    """The reply text, fixed at the text-complete event (None until then)."""
-    late: list[str] = field(default_factory=list)
-    error: str | None = None
+    session: Any
     run_id: str | None = None
-    events: int = 0
-    text_events: int = 0
-    """Events a ``text`` selector matched (none: the selector never matched, see :meth:`DeclaredTransport.no_text`)."""
-    ended: bool = False
+    known: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def named(self, run_id: str) -> None:
+        if self.run_id is None:
+            self.run_id = run_id
+            self.known.set()
 
 
 @dataclass
@@ -72,6 +77,14 @@ class DeclaredTransport(HttpClient):
     name: str = "declared"
 
     reports_events = True
+    supports_stop = False
+    """Whether this transport has ``stop`` (its API file has ``[stop]``)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> DeclaredTransport:
+        api = kwargs.get("api")
+        if cls is DeclaredTransport and isinstance(api, ApiSpec) and api.stop is not None:
+            cls = StoppableDeclaredTransport  # a file with [stop]: the class that has stop()
+        return super().__new__(cls)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -85,6 +98,12 @@ class DeclaredTransport(HttpClient):
         self._session_value: Any = MISSING
         self._session_error: TransportError | None = None
         self._fresh = secrets.token_hex(4)
+        self._uuid = str(uuid.uuid4())
+        self._calls: dict[str, _Call] = {}
+        self._cutter = SendCutter()
+        self._sent: dict[str, list[asyncio.Event]] = {}
+        self._history: dict[str, list[tuple[str, str, str]]] = {}
+        """Per session key, the conversation as the client has it: (role, text, message id)."""
 
     def late_replies(self) -> dict[str, list[str]]:
         return {token: list(texts) for token, texts in self._late.items()}
@@ -103,14 +122,15 @@ class DeclaredTransport(HttpClient):
             "model": self.model,
             "token": self.token or "",
             "session_key": self.session_key_value(session_key),
+            "session_uuid": self._uuid,
         }
         values.update(more)
         return values
 
     def request_of(self, spec: RequestSpec, values: dict[str, Any]) -> tuple[str, str, dict[str, str], dict[str, Any]]:
         """(method, url, headers, the body as aiohttp keywords) of one call."""
-        url = self.base_url.rstrip("/") + fill(spec.path, values, path=True)
-        headers = {"Accept": ACCEPT[self.spec.reply.format] if spec.session is None else "application/json"}
+        url = self.base_url.rstrip("/") + fill(spec.path, values, path=True, keep=frozenset(self.spec.vars))
+        headers = {"Accept": ACCEPT[self.spec.reply.format] if spec is self.spec.send else "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         for name, template in spec.headers:  # the file's own headers win, whatever their case
@@ -157,7 +177,7 @@ class DeclaredTransport(HttpClient):
                 status = response.status
                 raw = await read_capped(response, self.max_body_bytes + 1, into)
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
-            raise self._broken(method, url, exc, bytes(into), "the session call ") from exc
+            raise _broken(method, url, exc, bytes(into), "the session call ") from exc
         if len(raw) > self.max_body_bytes:
             raise TransportError(f"{what}: answer larger than {self.max_body_bytes} bytes: {excerpt(raw)}")
         if not 200 <= status < 300:
@@ -180,9 +200,23 @@ class DeclaredTransport(HttpClient):
     async def send(
         self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None = None
     ) -> TransportReply:
+        return await self._cutter.run(idempotency_key, self._send(session_key, message, idempotency_key, events))
+
+    async def disconnect(self, idempotency_key: str) -> float:
+        """Close the connection carrying that call's answer, with no stop call (a client going away)."""
+        return await self._cutter.cut(idempotency_key)
+
+    async def _send(
+        self, session_key: str, message: str, idempotency_key: str, events: CallEvents | None
+    ) -> TransportReply:
         events = CallEvents() if events is None else events
         session = await self.session_of(session_key)
+        call = self._calls[idempotency_key] = _Call(session)
+        for waiter in self._sent.pop(idempotency_key, []):  # a stop asked before the send got this far
+            waiter.set()
         values = self.values(session_key, message=message, idempotency_key=idempotency_key, session=session)
+        if self.spec.history is not None:
+            values["history"] = self.history_value(session_key, values, message, idempotency_key)
         method, url, headers, body = self.request_of(self.spec.send, values)
         await self.open()
         assert self._session is not None
@@ -195,26 +229,59 @@ class DeclaredTransport(HttpClient):
                     raw = await read_capped(response, self.max_body_bytes + 1, into)
                     return self._refusal(method, url, status, raw[: self.max_body_bytes], events)
                 if self.spec.reply.format == "json":
-                    events.first()
-                    raw = await read_capped(response, self.max_body_bytes + 1, into)
-                    if len(raw) > self.max_body_bytes:
-                        raise self._too_large(method, url, raw)
-                    events.text_complete()
-                    return self._from_body(method, url, raw, events)
-                answer = await self._read_stream(method, url, response, into, events)
+                    return await self._read_body(method, url, response, into, events, call, session_key)
+                answer = await read_answer(
+                    self.spec.reply,
+                    self._stream(method, url, response, into),
+                    events,
+                    call.named,
+                    lambda text: self.received(session_key, text),
+                )
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
-            raise self._broken(method, url, exc, bytes(into)) from exc
+            raise _broken(method, url, exc, bytes(into)) from exc
+        if answer.reply is None and answer.events:
+            self.received(session_key, answer.text)  # no text-complete event: the end completes the text
         return self._finished(method, url, answer, message, bytes(into), events)
 
-    @staticmethod
-    def _broken(method: str, url: str, exc: BaseException, into: bytes, what: str = "") -> TransportError:
-        """The exchange failed: refused, reset, or an answer that broke off (a cut stream), with what arrived."""
-        if not into:
-            return TransportError(f"{what}{method} {url} failed: {describe_exception(exc)}")
-        return TransportError(
-            f"{what}{method} {url}: the answer broke off after {len(into)} bytes "
-            f"({describe_exception(exc, 120)}); what arrived: {excerpt(into)}"
-        )
+    async def _read_body(
+        self,
+        method: str,
+        url: str,
+        response: aiohttp.ClientResponse,
+        into: bytearray,
+        events: CallEvents,
+        call: _Call,
+        session_key: str,
+    ) -> TransportReply:
+        events.first()
+        raw = await read_capped(response, self.max_body_bytes + 1, into)
+        if len(raw) > self.max_body_bytes:
+            raise self._too_large(method, url, raw)
+        events.text_complete()
+        reply = self._from_body(method, url, raw, events)
+        if reply.run_id is not None:
+            call.named(reply.run_id)
+        if reply.reply:
+            self.received(session_key, reply.reply)
+        return reply
+
+    # -- the conversation as the client has it ([history]) ----------------------------------------------------
+
+    def history_value(self, session_key: str, values: dict[str, Any], message: str, message_id: str) -> list[Any]:
+        """``{history}``: the client's earlier messages and the replies it has received, then this message."""
+        spec = self.spec.history
+        assert spec is not None
+        entries = self._history.setdefault(session_key, [])
+        entries.append(("user", message, message_id))
+        return [
+            fill(spec.user if role == "user" else spec.assistant, {**values, "text": text, "message_id": mid})
+            for role, text, mid in entries
+        ]
+
+    def received(self, session_key: str, text: str) -> None:
+        """The client has a reply: it joins the conversation the next ``{history}`` carries."""
+        if self.spec.history is not None and text:
+            self._history.setdefault(session_key, []).append(("assistant", text, str(uuid.uuid4())))
 
     def _too_large(self, method: str, url: str, raw: bytes) -> TransportError:
         return TransportError(f"{method} {url}: answer larger than {self.max_body_bytes} bytes: {excerpt(raw)}")
@@ -238,6 +305,10 @@ class DeclaredTransport(HttpClient):
             )
         return TransportReply(run_id=None, reply=None, error=f"HTTP {status}: {excerpt(raw)}", replied_at=at)
 
+    def _stream(self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray) -> AsyncIterator[Event]:
+        lines = body_lines(response, into, self.max_body_bytes, lambda raw: self._too_large(method, url, raw))
+        return ndjson_events(lines) if self.spec.reply.format == "ndjson" else sse_events(lines)
+
     def _from_body(self, method: str, url: str, raw: bytes, events: CallEvents) -> TransportReply:
         """A 2xx JSON body: the pointers point into it."""
         try:
@@ -251,113 +322,18 @@ class DeclaredTransport(HttpClient):
         _, text = first_pick(reply.text, event)
         _, error = first_pick(reply.error, event)
         _, run_id = first_pick(reply.run_id, event)
-        error_text = None if error is MISSING else _error_text(error)
+        error_said = None if error is MISSING else error_text(error)
         return TransportReply(
             run_id=None if run_id is MISSING else value_text(run_id),
             reply="" if text is MISSING else value_text(text),
-            error=error_text,
+            error=error_said,
             replied_at=events.text_at,
-            busy=reply.busy.refuses_in_error(error_text),
+            busy=reply.busy.refuses_in_error(error_said),
             no_text=self.no_text(None) if text is MISSING else None,
         )
 
-    # -- a stream --------------------------------------------------------------------------------------------
-
-    async def _lines(
-        self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray
-    ) -> AsyncIterator[bytes]:
-        pending = b""
-        async for chunk in response.content.iter_any():
-            into += chunk[: self.max_body_bytes + 1 - len(into)]
-            if len(into) > self.max_body_bytes:
-                raise self._too_large(method, url, bytes(into))
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                yield line.removesuffix(b"\r")
-        if pending:
-            yield pending.removesuffix(b"\r")
-
-    async def _events(
-        self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray
-    ) -> AsyncIterator[Event]:
-        if self.spec.reply.format == "ndjson":
-            async for line in self._lines(method, url, response, into):
-                if line.strip():
-                    yield _event(None, line.strip())
-            return
-        name: str | None = None
-        data: list[bytes] = []  # SSE: a blank line dispatches the event gathered so far
-        async for line in self._lines(method, url, response, into):
-            if not line:
-                if data:
-                    yield _event(name or "message", b"\n".join(data))
-                name, data = None, []
-                continue
-            if line.startswith(b":"):
-                continue
-            key, _, value = line.partition(b":")
-            value = value.removeprefix(b" ")
-            if key == b"event":
-                name = value.decode("utf-8", "replace")
-            elif key == b"data":
-                data.append(value)
-        if data:  # a last event without its blank line
-            yield _event(name or "message", b"\n".join(data))
-
-    async def _read_stream(
-        self, method: str, url: str, response: aiohttp.ClientResponse, into: bytearray, events: CallEvents
-    ) -> _Answer:
-        reply = self.spec.reply
-        answer = _Answer()
-        async for event in self._events(method, url, response, into):
-            answer.events += 1
-            at = time.monotonic()
-            events.first(at)
-            _, error = first_pick(reply.error, event)
-            if error is not MISSING:
-                text = _error_text(error)
-                events.error(text, at)
-                answer.error = answer.error if answer.error is not None else text
-            selector, value = first_pick(reply.text, event)
-            if selector is not None:
-                answer.text_events += 1
-                self._text(answer, selector, value_text(value))
-            if answer.reply is None and self._complete(answer, event):
-                events.text_complete(at)
-                if reply.end_at_complete:
-                    answer.ended = True
-            if answer.run_id is None:
-                _, run_id = first_pick(reply.run_id, event)
-                answer.run_id = None if run_id is MISSING else value_text(run_id)
-            if not answer.ended and first_pick(reply.end, event)[0] is not None:
-                answer.ended = True
-            if answer.ended:
-                break
-        return answer
-
-    @staticmethod
-    def _text(answer: _Answer, selector: Selector, value: str) -> None:
-        if answer.reply is not None:  # the text was complete: later text is late text
-            if selector.mode == "append":
-                answer.late.append(value)
-            elif value != answer.reply:
-                answer.late[:] = [value]
-            return
-        answer.text = answer.text + value if selector.mode == "append" else value
-
-    def _complete(self, answer: _Answer, event: Event) -> bool:
-        """Is ``event`` the text-complete event? Then the reply is fixed (its ``text`` pointer's value, if any)."""
-        for selector in self.spec.reply.complete:
-            value = selector.pick(event)
-            if value is MISSING or (selector.pointer is not None and not filled(value)):
-                continue
-            whole = selector.text.resolve(event.document) if selector.text is not None else MISSING
-            answer.reply = value_text(whole) if whole is not MISSING and whole is not None else answer.text
-            return True
-        return False
-
     def _finished(
-        self, method: str, url: str, answer: _Answer, message: str, into: bytes, events: CallEvents
+        self, method: str, url: str, answer: Answer, message: str, into: bytes, events: CallEvents
     ) -> TransportReply:
         """The stream ended (its end event, or it closed): the reply, fixed at its text-complete event or here."""
         reply = self.spec.reply
@@ -394,18 +370,56 @@ class DeclaredTransport(HttpClient):
         )
 
 
-def _event(name: str | None, raw: bytes) -> Event:
-    data = raw.decode("utf-8", "replace")
-    try:
-        document: Any = json.loads(data)
-    except ValueError:
-        document = MISSING
-    return Event(name, data, document)
+@dataclass
+class StoppableDeclaredTransport(DeclaredTransport):
+    """A declared transport whose API file has ``[stop]``: it has ``stop``. ``DeclaredTransport(...)`` makes one
+    of these when ``api`` has ``[stop]``, so the driver finds ``stop`` exactly when the file declares it."""
 
+    supports_stop = True
 
-def _error_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    async def _sent_call(self, key: str, wait: float) -> _Call | None:
+        """The call sent with ``key``, waiting up to ``wait`` seconds for its send to get as far as its session
+        (a stop at ``sent`` + 0 can come before that)."""
+        if key not in self._calls:
+            sent = asyncio.Event()
+            self._sent.setdefault(key, []).append(sent)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(sent.wait(), max(0.0, wait))
+        return self._calls.get(key)
+
+    async def stop(self, session_key: str, idempotency_key: str, *, wait_for_run: float) -> StopAnswer:
+        """The ``[stop]`` call for the call sent with ``idempotency_key``; with ``{run_id}``, once its answer
+        named its run (waiting up to ``wait_for_run`` seconds)."""
+        spec = self.spec.stop
+        assert spec is not None
+        call = await self._sent_call(idempotency_key, wait_for_run)
+        if call is None:
+            return StopAnswer(time.monotonic(), error=f"no call was sent with the key {idempotency_key!r}")
+        if "run_id" in self.spec.uses and call.run_id is None:
+            try:
+                await asyncio.wait_for(call.known.wait(), max(0.0, wait_for_run))
+            except asyncio.TimeoutError:
+                return StopAnswer(
+                    time.monotonic(),
+                    error=f"the call's answer named no run id within {wait_for_run:g} s ([reply] run_id in "
+                    f"{self.spec.label}): [stop] needs {{run_id}}, so no stop was sent",
+                )
+        values = self.values(session_key, session=call.session, idempotency_key=idempotency_key, run_id=call.run_id)
+        await self.open()
+        assert self._session is not None
+        request = self.request_of(spec, values)
+        return await stop_request(self._session, request, spec.aborted, self.spec.label, self.max_body_bytes)
 
 
 def _header_text(value: Any) -> Any:
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def _broken(method: str, url: str, exc: BaseException, into: bytes, what: str = "") -> TransportError:
+    """The exchange failed: refused, reset, or an answer that broke off (a cut stream), with what arrived."""
+    if not into:
+        return TransportError(f"{what}{method} {url} failed: {describe_exception(exc)}")
+    return TransportError(
+        f"{what}{method} {url}: the answer broke off after {len(into)} bytes "
+        f"({describe_exception(exc, 120)}); what arrived: {excerpt(into)}"
+    )

@@ -15,10 +15,17 @@ if TYPE_CHECKING:
     from .api_file import ApiSpec
     from .base import Transport
 
-__all__ = ["TRANSPORTS", "TransportChoice", "TransportName"]
+__all__ = ["ACP_BRIDGE", "TRANSPORTS", "TransportChoice", "TransportName", "acp_command"]
 
-TransportName = Literal["http", "openclaw", "openai-chat", "openai-responses", "declared"]
+TransportName = Literal["http", "openclaw", "openai-chat", "openai-responses", "declared", "acp"]
 TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
+ACP_BRIDGE = "{python} -m pytest_replyrace.transports.acp_bridge --port {port} -- "
+
+
+def acp_command(command: str) -> str:
+    """The gateway command that runs the ACP agent ``command`` behind the bridge that holds its stdin and stdout
+    (``--replyrace-transport acp``; see :mod:`.acp_bridge`)."""
+    return command if "acp_bridge" in command else ACP_BRIDGE + command
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class TransportChoice:
     session_header: str | None = None
     session_field: str | None = None
     responses_chain: str = "previous"
+    acp_permissions: str = "deny"
+    """The acp transport's answer to the agent's permission requests."""
     api: ApiSpec | None = None
     """The declared transport's API file, read and checked."""
     api_model: str | None = None
@@ -58,6 +67,10 @@ class TransportChoice:
             if self.api is None:
                 raise InvalidArgument("transport declared: no API file was read (--replyrace-api)")
             return DeclaredTransport(url, api=self.api, token=self.token, model=self.api_model or self.model)
+        if self.name == "acp":
+            from .acp import AcpTransport
+
+            return AcpTransport(url, permissions=self.acp_permissions)
         return self._openai(url)
 
     def _openai(self, url: str) -> Transport:

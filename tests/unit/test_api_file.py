@@ -15,6 +15,7 @@ from pytest_replyrace.transports.api_file import (
     ApiFileError,
     Event,
     Pointer,
+    aborted_of,
     builtin_text,
     fill,
     first_pick,
@@ -219,8 +220,12 @@ def test_the_placeholders_a_file_uses_are_known() -> None:
 S, R = SEND, REPLY
 USAGE_ERRORS = [
     # (file text, the key named, what is accepted)
-    ("[send\n", "does not parse as TOML", "the tables [vars], [session], [send] and [reply]"),
-    (S + R + "[replies]\n", "[replies]: unknown table", "the tables [vars], [session], [send] and [reply]"),
+    ("[send\n", "does not parse as TOML", "the tables [vars], [session], [send], [reply], [stop] and [history]"),
+    (
+        S + R + "[replies]\n",
+        "[replies]: unknown table",
+        "the tables [vars], [session], [send], [reply], [stop] and [history]",
+    ),
     ('format = "sse"\n' + S + R, "format: a key outside any table", "the tables"),
     (R, "[send]: missing", "a [send] table"),
     (S, "[reply]: missing", "a [reply] table"),
@@ -352,6 +357,40 @@ USAGE_ERRORS = [
     (S + R + "busy = { code = 409 }\n", "[reply] busy: unknown key 'code'", "status or text"),
     (S + R + "run_id = { data = 1 }\n", "[reply] run_id.data: 1 is not a string", "the exact raw data of a line"),
     (S + R + "run_id = { event = 1 }\n", "[reply] run_id.event: 1 is not a string", "an SSE event name"),
+    # [stop]: the keys of [send], {run_id} (which needs a run id), and an aborted selector on its JSON answer.
+    (S + R + "[stop]\njson = {}\n", "[stop]: no path", 'path = "/threads"'),
+    (S + R + '[stop]\npath = "/x/{message}"\n', "[stop] path: {message} is not known before", "{run_id}"),
+    (S + R + '[stop]\npath = "/x/{run_id}"\n', "[stop]: {run_id} without a run id", "[reply] run_id = {"),
+    (S + R + '[stop]\npath = "/x"\nwait = 1\n', "[stop]: unknown key 'wait'", "aborted"),
+    (
+        S + R + '[stop]\npath = "/x"\naborted = { pointer = "/a", means = 1 }\n',
+        "[stop] aborted.means: 1 is not a boolean",
+        "true",
+    ),
+    (S + R + '[stop]\npath = "/x"\naborted = { event = "e" }\n', "[stop] aborted.event: an event name", "only with"),
+    ('[send]\npath = "/{run_id}"\n' + R, "[send] path: unknown placeholder {run_id}", "{session_uuid}"),
+    # [history]: a template per role, {text} and {message_id} in it, and {history} used by a call.
+    (S + R + '[history]\nuser = "{text}"\n', "[history]: no assistant template", "assistant = {"),
+    (
+        S + R + '[history]\nuser = "{text}"\nassistant = "{text}"\n',
+        "[history]: no call uses {history}",
+        'messages = "{history}"',
+    ),
+    (
+        S + R + '[history]\nuser = "{message}"\nassistant = "{text}"\n',
+        "[history] user: {message} is not known",
+        "{text}",
+    ),
+    (
+        S + R + '[history]\nuser = "{text}"\nassistant = "{text}"\nsystem = "x"\n',
+        "[history]: unknown key 'system'",
+        "user or assistant",
+    ),
+    (
+        '[send]\npath = "/s"\njson = { m = "{history}" }\n' + R,
+        "[send] json.m: unknown placeholder {history}",
+        "{message}",
+    ),
 ]
 
 
@@ -368,8 +407,15 @@ def test_every_usage_error_names_the_file_the_key_and_what_is_accepted(text: str
 @pytest.mark.parametrize("name", BUILTIN_APIS)
 def test_the_built_in_api_files_parse(name: str) -> None:
     spec = parse_api(builtin_text(name), name)
-    assert spec.reply.format == "sse" and spec.vars["model"] == "agent" and {"message", "session"} <= spec.uses
+    assert spec.reply.format == "sse"
     assert (spec.session is not None) == (name == "langgraph")
+    if name in ("langgraph", "mastra"):
+        assert spec.vars["model"] == "agent" and {"message", "session"} <= spec.uses
+    else:  # the shared protocols: a fresh UUID per run names the conversation, and the endpoint is a [vars] path
+        assert spec.vars["agent_path"] == "" and "session_uuid" in spec.uses
+    # A stop for the gateways that have one: LangGraph's run cancel, A2A's tasks/cancel (by the answer's run id).
+    assert (spec.stop is not None) == (name in ("langgraph", "a2a"))
+    assert (spec.history is not None) == (name == "agui") and ("history" in spec.uses) == (name == "agui")
 
 
 # -- through the settings ---------------------------------------------------------------------------------------
@@ -440,3 +486,43 @@ def test_the_declared_transport_and_an_api_file_go_together(cli: dict[str, Any],
     with pytest.raises(SettingsError) as info:
         settings_with(cli)
     assert str(info.value).startswith(message)
+
+
+# -- [stop], [history], {session_uuid} ----------------------------------------------------------------------------
+
+
+def test_a_stop_reads_its_answer_by_the_aborted_selectors() -> None:
+    spec = api(
+        SEND
+        + REPLY
+        + 'run_id = { pointer = "/run" }\n[stop]\nmethod = "delete"\npath = "/runs/{run_id}"\n'
+        + 'aborted = [{ pointer = "/aborted" }, { when = { "/state" = "canceled" }, means = true }, '
+        + '{ pointer = "/error", means = false }]\n'
+    )
+    assert spec.stop is not None and spec.stop.method == "DELETE" and "run_id" in spec.uses
+    selectors = spec.stop.aborted
+    assert aborted_of(selectors, {"aborted": False}) is False and aborted_of(selectors, {"aborted": True}) is True
+    assert (
+        aborted_of(selectors, {"state": "canceled"}) is True and aborted_of(selectors, {"error": {"code": 1}}) is False
+    )
+    # A value that is not a boolean, or nothing that matches, says neither.
+    assert aborted_of(selectors, {"aborted": "yes"}) is None and aborted_of(selectors, {"ok": True}) is None
+
+
+def test_a_history_is_a_template_per_role_with_its_own_placeholders() -> None:
+    spec = api(
+        '[vars]\nwho = "me"\n[history]\nuser = { id = "{message_id}", text = "{text}", by = "{who}" }\n'
+        'assistant = { id = "{message_id}", text = "{text}" }\n'
+        '[send]\npath = "/s/{session_uuid}"\njson = { messages = "{history}" }\n' + REPLY
+    )
+    assert spec.history is not None and {"history", "session_uuid", "text", "message_id"} <= spec.uses
+    assert fill(spec.history.user, {"message_id": "m1", "text": "hi", "who": "me"}) == {
+        "id": "m1",
+        "text": "hi",
+        "by": "me",
+    }
+
+
+def test_in_a_path_a_vars_value_keeps_its_slashes() -> None:
+    values = {"agent_path": "a2a/x y", "message": "a/b"}
+    assert fill("/{agent_path}/{message}", values, path=True, keep=frozenset({"agent_path"})) == "/a2a/x%20y/a%2Fb"

@@ -126,7 +126,7 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "gateway": (("docker", "command, openclaw"),),
     "transport": (("smtp", "http, openclaw, openai-chat, openai-responses, declared"), ("ws", "http, openclaw")),
     "api": (
-        ("langraph", "langgraph, mastra, or a path to a .toml file"),
+        ("langraph", "langgraph, mastra, a2a, agui, or a path to a .toml file"),
         ("apis/gw.json", "a path to a .toml file"),
         ("MASTRA", "langgraph, mastra"),
     ),
@@ -136,6 +136,7 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "openclaw_http": (("both", "on/off"),),
     "headers": (("X-Team qa", "'Name: value'"), (": qa", "'Name: value'"), ("X Team: qa", "'Name: value'")),
     "responses_chain": (("last", "previous, conversation, header"),),
+    "acp_permissions": (("ask", "deny, allow"),),
     "history": (("strict", "off, no-duplicates, exact"), ("on", "off, no-duplicates, exact")),
     "send_at": (("reply", "end, text, first, request, served"), ("END", "end, text, first, request, served")),
     "busy_policy": (
