@@ -250,11 +250,12 @@ def _lanes_legend(calls: Sequence[CallRecord], *, marked: bool, tools: bool) -> 
 def _lane_lines(call: CallRecord, t0: float, span: float, pad: str, *, marked: bool, tools: bool) -> list[str]:
     """The call's lane: the provider's steps (a run with tool turns) and, when sends did not wait for the end,
     every instant of its answer marked on it and said in numbers after the run's start."""
+    label = "lane (░ tool, █ text):" if tools else "lane:"
     if not marked:
-        return [f"{pad}  {'lane (░ tool, █ text):':<22}     {_lane(call, t0, span)}"] if tools else []
+        return [f"{pad}  {label:<22}     {_lane(call, t0, span)}"] if tools else []
     marks = lane_marks(vars(call))
     return [
-        f"{pad}  {'lane:':<22}     {overlay_marks(_lane(call, t0, span), marks, t0, span)}",
+        f"{pad}  {label:<22}     {overlay_marks(_lane(call, t0, span), marks, t0, span)}",
         f"{pad}  {'instants:':<22}     {instants_text(marks, t0)}",
     ]
 
