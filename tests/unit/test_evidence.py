@@ -96,3 +96,19 @@ def test_a_real_reply_is_not_missing_evidence() -> None:
     records = calls(2, True)
     records[0].letter = "p"
     assert not RaceResult(calls=records, session_key="s").no_real_reply
+
+
+def test_nothing_explores_a_run_without_a_real_reply() -> None:
+    from types import SimpleNamespace
+
+    from pytest_replyrace.explore import Explorer
+
+    runner = SimpleNamespace(shrink_budget=30.0, search_spec=None)
+    explorer = Explorer(runner)  # type: ignore[arg-type]
+    broken = RaceResult(calls=calls(4, None), session_key="s")
+    racing = RaceResult(calls=calls(4, None), session_key="s")
+    racing.calls[0].letter = "p"
+    assert not explorer.wanted(broken) and explorer.wanted(racing)
+    with pytest.raises(RaceFailure) as info:
+        broken.assert_no_fast_fail()
+    assert explorer.explain(info.value) is None and not info.value.explored
