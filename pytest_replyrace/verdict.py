@@ -83,6 +83,9 @@ __all__ = [
     "verdict_of",
 ]
 
+REPLY_LETTERS = REAL_LETTERS | FAST_FAIL_LETTERS | BUSY_LETTERS | frozenset("le")
+"""The letters that judge a call by its reply; a run lettered only with these and no real one is a broken setup."""
+
 LOG_LINES_SHOWN = 20
 """Matched log lines a failure message shows (the JSON report keeps up to MATCH_LIMIT)."""
 
@@ -480,8 +483,9 @@ class RaceResult:
         """No call got a real reply (``p``, or ``h``: real, over a corrupted history) and none broke the busy
         promise (a busy letter the policy does not allow, a message answered twice, one sent while busy and
         lost): the run says nothing about a race. Its failure names the missing evidence; nothing explores it."""
-        if set(self.pattern) & REAL_LETTERS:
-            return False
+        letters = set(self.pattern)
+        if not letters <= REPLY_LETTERS or letters & REAL_LETTERS:
+            return False  # a real reply, or a call judged otherwise (stopped, not judged yet): not for this check
         return all(call.letter in FAST_FAIL_LETTERS for call in self.race_calls())
 
     def _no_real_reply(self) -> RaceFailure:

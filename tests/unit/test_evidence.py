@@ -112,3 +112,9 @@ def test_nothing_explores_a_run_without_a_real_reply() -> None:
     with pytest.raises(RaceFailure) as info:
         broken.assert_no_fast_fail()
     assert explorer.explain(info.value) is None and not info.value.explored
+
+
+def test_a_call_judged_by_something_else_than_its_reply_is_left_to_its_own_check() -> None:
+    records = calls(2, None)
+    records[0].letter = "?"  # not judged (or judged by another check, such as a stop's)
+    assert not RaceResult(calls=records, session_key="s").no_real_reply
