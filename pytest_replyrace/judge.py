@@ -21,8 +21,11 @@ from .tokens import find_tokens
 
 __all__ = [
     "BUSY_TEXT",
+    "HELD_FAULTS",
     "Judgement",
     "classify",
+    "error_after_reply",
+    "held_by_us",
     "history_problem",
     "is_busy_refusal",
     "judge",
@@ -108,6 +111,9 @@ class _Run:
         self.notes: list[str | None] = [None] * len(self.calls)
         self.twice: list[str | None] = [None] * len(self.calls)
         self.history: list[str | None] = [None] * len(self.calls)
+        self.settled: set[int] = set()
+        """Calls whose end their own evidence explains (an error after the reply, a model call we held): never
+        ``i``."""
 
     def judgements(self) -> tuple[Judgement, ...]:
         return tuple(
@@ -187,7 +193,7 @@ def _interrupts(run: _Run) -> None:
     calls = run.calls
     for h in reversed(range(len(calls))):  # from the last: a chain of interrupts ends in the one answered
         host = calls[h]
-        if run.letters[h] not in "fel" or host.timed_out or not host.journal:
+        if run.letters[h] not in "fel" or host.timed_out or not host.journal or h in run.settled:
             continue
         during = [
             j
@@ -217,7 +223,74 @@ def _answered_twice(run: _Run) -> None:
             run.twice[i] = f"answered in call {run.calls[carriers[0]].index}'s reply and again under another run id"
 
 
+# -- honest ends: a call's end that its own answer or our own fault explains ------------------------------------
+# Each step below reads one kind of evidence and is run before the busy letters (see _honest_ends).
+
+HELD_FAULTS = frozenset({"ttft"})
+"""Our injected faults that hold a model call open (a held first token): a gateway may honestly give up on it.
+The only one today is `ttft`; a fault kind that holds a call is added here too."""
+
+
+def error_after_reply(call: CallRecord) -> str | None:
+    """The first error event in the call's answer after its text-complete event, if any: the turn failed after its
+    reply (a later step of the turn failed, and the user was told)."""
+    if call.text_at is None:
+        return None
+    return next((text for at, text in call.stream_errors if at > call.text_at), None)
+
+
+def held_by_us(call: CallRecord) -> bool:
+    """Did the call end while its model call was still held by our own injected fault (the request open, never
+    served, at the call's end)? Then the gateway gave up on the model, honestly."""
+    end = call.ended_at if call.ended_at is not None else call.replied_at
+    if end is None or call.timed_out:
+        return False
+    return any(
+        e.fault in HELD_FAULTS and e.kind != "side" and (e.ended_at is None or e.ended_at > end) for e in call.journal
+    )
+
+
+def _provider_evidence(call: CallRecord) -> str:
+    """What the provider saw of a call's token, for the note of a lost message."""
+    if any(e.served for e in call.journal):
+        return "its token was served by the provider"
+    return "its token reached the provider, not served" if call.journal else "its token never reached the provider"
+
+
+def _merged_answer(run: _Run, i: int) -> bool:
+    """A message sent while busy whose own answer has no reply of its own (a refusal, nothing, an empty completion,
+    a bare final), whose token was served inside a running turn whose reply carries it: ``m``."""
+    call = run.calls[i]
+    if not call.sent_while_busy or call.token in run.tokens[i] or call.timed_out or call.transport_error:
+        return False
+    if run.letters[i] not in "febl":
+        return False
+    host = _merged_into(run, i)
+    if host is None:
+        return False
+    run.set(i, "m", f"merged into call {run.calls[host].index}'s running turn")
+    return True
+
+
+def _honest_ends(run: _Run) -> None:
+    """The letters a call's own evidence settles before the busy letters: an error after the reply (``e``), a model
+    call we held (``e``, never ``i``), a merged message's empty answer (``m``), accepted then silent (``l``)."""
+    for i, call in enumerate(run.calls):
+        failed = error_after_reply(call)
+        if failed is not None and run.letters[i] in "pe":
+            run.settled.add(i)
+            run.set(i, "e", f"the turn failed after its reply: {failed}")
+        elif run.letters[i] in "fe" and held_by_us(call) and call.token not in run.tokens[i]:
+            run.settled.add(i)
+            run.set(i, "e", "the gateway gave up on a model call we held")
+        elif _merged_answer(run, i):
+            pass
+        elif call.timed_out and call.silent is not None:
+            run.set(i, "l", f"accepted, then silent: {_provider_evidence(call)}; what arrived: {call.silent}")
+
+
 def _overlaps(run: _Run) -> None:
+    _honest_ends(run)
     for i, call in enumerate(run.calls):
         if run.letters[i] == "f" and call.sent_while_busy:
             _busy_letter(run, i)
@@ -286,7 +359,8 @@ def history_problem(call: CallRecord, mode: str, earlier_real: Sequence[CallReco
         if numbers != sorted(numbers):
             return f"out of call order: the request's turns were {', '.join(map(str, numbers))} (request #{entry.seq})"
         if mode == "exact":
-            problem = _exact_problem(call, entry.seq, entry.arrived_at, turns, earlier_real)
+            present = turns + [t for t in entry.mentioned if _run_tag(t) == tag]  # a turn's message or reply, any role
+            problem = _exact_problem(call, entry.seq, entry.arrived_at, present, earlier_real)
             if problem is not None:
                 return problem
     return None

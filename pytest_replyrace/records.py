@@ -71,6 +71,9 @@ class JournalEntry(_Record):
     """When each streamed piece was planned, in seconds after arrival (empty for a JSON answer)."""
     written: list[float] = field(default_factory=list)
     """When each streamed piece went out, in seconds after arrival (next to ``schedule``)."""
+    mentioned: list[str] = field(default_factory=list)
+    """Every driver token the request mentions anywhere, in any role (a user message, a reply, a quote, a system
+    prompt holding a summary), in order of first mention: whether a turn was in the conversation at all."""
     quoted: list[str] = field(default_factory=list)
     """Tokens inside the provider's own replies quoted in the latest user turn, in order (never in ``tokens``): for
     a side step, the call whose reply it quotes."""
@@ -137,6 +140,12 @@ class CallRecord(_Record):
     """When the answer ended: the transport's send returned (after the stream closed, an agent.wait, ...)."""
     stream_errors: list[tuple[float, str]] = field(default_factory=list)
     """Errors that arrived inside the answer (an error event in a 200 stream), with their instants."""
+    after_text: list[str] = field(default_factory=list)
+    """Text of this same answer after its text-complete event (a later model step's output, a note taker's,
+    a summary's): late text of this turn, shown in the timeline, never judged as an answer to any call."""
+    silent: str | None = None
+    """The answer was accepted (a 2xx status and its first event) and then delivered no reply text by the call
+    timeout: what had arrived (the call is ``l``, "accepted, then silent")."""
     busy_refusal: bool = False
     """The transport read the answer as a busy refusal (HTTP 409/429/503 or its protocol's busy answer)."""
     send_at: str = DEFAULTS.send_at

@@ -221,6 +221,15 @@ async def preamble_call(transport: Transport, key: str, message: str, settings: 
     return record
 
 
+def _silent(transport: Transport, events: CallEvents) -> bool:
+    """Was the answer accepted and then silent: no reply text (the transport reports text as it arrives), and
+    nothing half-sent after its last whole event (a body still trickling in is a slow answer, an `e`)?"""
+    if getattr(transport, "reports_text", False) is not True or events.text_began_at is not None:
+        return False
+    body = events.partial[1] if events.partial is not None else None
+    return body is not None and (not body or body.endswith(b"\n"))
+
+
 async def one_call(
     transport: Transport,
     record: CallRecord,
@@ -240,7 +249,10 @@ async def one_call(
     except asyncio.TimeoutError:
         partial = getattr(transport, "partial_reply", None)
         started = (partial(events) if with_events else partial()) if callable(partial) else None
-        if started:
+        if started and _silent(transport, events):
+            record.timed_out = True  # accepted, then not a word: the message was lost, not garbled
+            record.silent = started
+        elif started:
             # A slow-loris answer: the gateway did answer, badly, so `e` rather than `l`.
             record.replied_at = time.monotonic()
             record.transport_error = f"the reply started but did not finish within {settings.timeout:g}s: {started}"
@@ -258,5 +270,6 @@ async def one_call(
     record.ended_at = time.monotonic()
     record.first_at, record.text_at = events.first_at, events.text_at
     record.stream_errors = list(events.errors)
+    record.after_text = [text for _, text in events.after]
     if pauser is not None and record.replied_at is not None:
         pauser.after_reply()

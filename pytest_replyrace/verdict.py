@@ -9,10 +9,13 @@ clock. One letter per call:
        token) before the provider had served its token — also canned text
        that papers over a provider fault;
 ``w``  wrong reply: carries another call's token and not its own;
-``l``  lost: no reply within the call timeout;
+``l``  lost: no reply within the call timeout (an answer accepted and then
+       silent too: "accepted, then silent");
 ``e``  error: the transport failed; the gateway reported an error after the
-       provider failed this call (an honest error); or the gateway answered
-       badly after the provider had served the call;
+       provider failed this call (an honest error); the gateway gave up on a
+       model call our own fault held; an error event after the reply's
+       text-complete event (the turn failed after its reply); or the gateway
+       answered badly after the provider had served the call;
 ``h``  corrupted history: a real reply, but the conversation the gateway sent
        the provider for it was wrong (a turn twice, turns out of order, or, in
        ``exact`` mode, an earlier real turn missing); see :func:`check_history`.
@@ -304,17 +307,28 @@ def format_timeline(
         lines.extend(_lane_lines(call, t0, span, pad, marked=overlap, tools=lanes))
         if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
             lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the provider")
-        if call.note:
-            lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
-        if call.answered_twice:
-            lines.append(f"{pad}  {'answered twice:':<22}     {call.answered_twice}")
-        for at, text in call.stream_errors[:3]:
-            lines.append(f"{pad}  {'stream error:':<22}     +{_ms(at - call.sent_at)} {_excerpt(text)}")
-        if call.history_problem:
-            lines.append(f"{pad}  {'history:':<22}     {call.history_problem}")
-        for late in call.late_replies:
-            lines.append(f"{pad}  {'later, other runId:':<22}     {_excerpt(late)}")
+        lines.extend(_detail_lines(call, pad))
     return "\n".join(lines)
+
+
+def _detail_lines(call: CallRecord, pad: str) -> list[str]:
+    """The lines under a call's row: the overlap note, answered twice, stream errors (those after the text was
+    complete marked), the history problem, late text of the same answer and later answers."""
+    lines = []
+    if call.note:
+        lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
+    if call.answered_twice:
+        lines.append(f"{pad}  {'answered twice:':<22}     {call.answered_twice}")
+    for at, text in call.stream_errors[:3]:
+        after = " (after its text was complete)" if call.text_at is not None and at > call.text_at else ""
+        lines.append(f"{pad}  {'stream error:':<22}     +{_ms(at - call.sent_at)}{after} {_excerpt(text)}")
+    if call.history_problem:
+        lines.append(f"{pad}  {'history:':<22}     {call.history_problem}")
+    for text in call.after_text[:3]:
+        lines.append(f"{pad}  {'late text, same turn:':<22}     {_excerpt(text)}")
+    for late in call.late_replies:
+        lines.append(f"{pad}  {'later, other runId:':<22}     {_excerpt(late)}")
+    return lines
 
 
 @dataclass

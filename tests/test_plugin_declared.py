@@ -366,18 +366,6 @@ def test_the_text_as_a_snapshot_or_whole_in_the_text_complete_event(race_pyteste
         ("garbage", "10", ["the answer holds no SSE event ([reply] format in gw.toml): '<html>oops ECHO"]),
         ("cut", "10", ["/sse/", "broke off after ", " bytes (ClientPayloadError: ", "what arrived: ", "event: delta"]),
         ("huge", "10", ["answer larger than 1048576 bytes: 'event: meta"]),
-        pytest.param(
-            "silent",
-            "2",
-            ["the reply started but did not finish within 2s: HTTP 200 and ", " bytes of its body: 'event: meta"],
-            marks=pytest.mark.slow,
-        ),
-        pytest.param(
-            "headers",
-            "2",
-            ["the reply started but did not finish within 2s: HTTP 200 and 0 bytes of its body"],
-            marks=pytest.mark.slow,
-        ),
     ],
 )
 def test_a_broken_answer_is_e_with_an_excerpt_and_the_run_goes_on(
@@ -392,13 +380,32 @@ def test_a_broken_answer_is_e_with_an_excerpt_and_the_run_goes_on(
     result.stdout.fnmatch_lines(["*2 * e  transport: *"])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fault", "arrived"),
+    [
+        ("silent", ["HTTP 200 and ", " bytes of its body: 'event: meta"]),
+        ("headers", ["HTTP 200 and 0 bytes of its body"]),
+    ],
+)
+def test_an_answer_accepted_then_silent_is_l_with_the_provider_evidence(
+    race_pytester: pytest.Pytester, fault: str, arrived: list[str]
+) -> None:
+    setup(race_pytester, SSE_API.replace("?tail_ms=300", f"?fault={fault}&fault_turn=2"), calls=4)
+    result, (test,) = declared(race_pytester, "--replyrace-call-timeout=2")
+    result.assert_outcomes(failed=1)
+    assert test["pattern"] == "plpp"
+    note = test["calls"][1]["note"]
+    assert note.startswith("accepted, then silent: its token ") and all(part in note for part in arrived), note
+
+
 def test_text_after_the_text_complete_event_is_late_text_not_the_reply(race_pytester: pytest.Pytester) -> None:
     setup(race_pytester, SSE_API.replace("?tail_ms=300", "?fault=late"))
     result, (test,) = declared(race_pytester)
     result.assert_outcomes(passed=1)
     for call in test["calls"]:
         assert not call["reply"].endswith("(late)")
-        assert call["late_replies"] == ["[after the text-complete event]  (late)"]
+        assert call["after_text"] == [" (late)"] and call["late_replies"] == []
 
 
 PAGE = "10-any-http-gateway.md"

@@ -240,3 +240,16 @@ def test_a_side_step_gets_text_even_when_the_model_calls_tools(provider: FakePro
     status, answer = post(provider, "/v1/chat/completions", body)
     assert status == 200 and answer["choices"][0]["message"]["content"] == NO_TOKEN_REPLY
     assert [(e.kind, e.issued) for e in provider.journal] == [("side", [])]
+
+
+def test_every_token_the_request_mentions_in_any_role_is_journaled(provider: FakeProvider) -> None:
+    # A gateway that keeps the previous turn only as a summary in its system prompt, and as the reply.
+    body = chat(
+        ("system", "Summary so far: the user asked rr-anyr-1."),
+        ("assistant", "ECHO rr-anyr-1"),
+        ("user", "probe 2 rr-anyr-2"),
+    )
+    status, _ = post(provider, "/v1/chat/completions", body)
+    assert status == 200
+    (entry,) = provider.journal
+    assert (entry.tokens, entry.history, entry.mentioned) == (["rr-anyr-2"], [], ["rr-anyr-1", "rr-anyr-2"])

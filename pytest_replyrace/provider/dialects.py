@@ -55,6 +55,9 @@ class ChatRequest:
     """Assistant tool-call messages in the latest turn: the tool steps the conversation says were taken."""
     pairing: Pairing | None = None
     """The conversation's tool calls without their results, or results without their calls; None when paired."""
+    mentioned: tuple[str, ...] = ()
+    """Every driver token anywhere in the request body, any role (a user message, a reply, a quote, a system
+    prompt), in order of first mention."""
 
 
 @dataclass(frozen=True)

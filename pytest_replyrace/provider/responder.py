@@ -9,6 +9,7 @@ done is journaled then (``closed_at``), not at the next write. Its own failures 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import traceback
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from ..records import JournalEntry
+from ..tokens import find_tokens
 from .dialects import BadRequest, ChatRequest, Dialect
 from .faults import FaultRule
 from .journal import Journal
@@ -108,9 +110,11 @@ class Responder:
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
             return self._refuse(dialect, entry, f"request body is not JSON: {exc}")
         try:
-            return dialect.parse(body)
+            parsed = dialect.parse(body)
         except BadRequest as exc:
             return self._refuse(dialect, entry, str(exc))
+        # Whether a turn was in the conversation at all: its token anywhere, in any role.
+        return dataclasses.replace(parsed, mentioned=tuple(find_tokens(json.dumps(body, ensure_ascii=False))))
 
     def _refuse(self, dialect: Dialect, entry: JournalEntry, message: str, note: str | None = None) -> web.Response:
         self._journal.end(entry, 400, note or message)

@@ -154,6 +154,7 @@ class TurnPlanner:
                 entry.kind = "side"  # only quotes of earlier replies, or no token at all: a step beside the turns
             entry.tokens = tokens
             entry.quoted = [token for text in parsed.turn for token in quoted_tokens(text)]
+            entry.mentioned = list(parsed.mentioned)
         return tokens
 
     def _rtt_spec(self, newest: str | None) -> RttSpec:

@@ -98,6 +98,10 @@ def _call_row(call: Mapping[str, Any], y: float, x: Callable[[float], float], sp
     tip = f"call {call['index']} ({letter}): {said}"
     if problem:
         tip += f" — history {problem}"
+    if call.get("note"):
+        tip += f" — {call['note']}"
+    if call.get("after_text"):
+        tip += " — late text, same turn: " + " ".join(call["after_text"])
     parts.append(
         f'<rect x="{x(sent):.1f}" y="{y}" width="{max(2.0, x(end) - x(sent)):.1f}" height="11" '
         f'fill="{colour}" rx="2"><title>{_e(tip[:300])}</title></rect>'

@@ -102,6 +102,10 @@ class CallEvents:
         self.first_at: float | None = None
         self.text_at: float | None = None
         self.errors: list[tuple[float, str]] = []
+        self.after: list[tuple[float, str]] = []
+        """Text of this answer after its text-complete event (a later step's output), with its instants."""
+        self.text_began_at: float | None = None
+        """When the first piece of reply text arrived (reported by a transport with ``reports_text = True``)."""
         self.partial: tuple[int, bytearray] | None = None
         """The status and the bytes of a body still arriving (what a call the driver timed out had begun)."""
         self._first = asyncio.Event()
@@ -120,6 +124,16 @@ class CallEvents:
 
     def error(self, text: str, at: float | None = None) -> None:
         self.errors.append((time.monotonic() if at is None else at, text))
+
+    def text(self, at: float | None = None) -> None:
+        """A piece of reply text arrived (the first one is kept): the answer is not silent."""
+        if self.text_began_at is None:
+            self.text_began_at = time.monotonic() if at is None else at
+
+    def late_text(self, text: str, at: float | None = None) -> None:
+        """Text of this answer after its text-complete event: late text of the same turn, never its reply."""
+        if text:
+            self.after.append((time.monotonic() if at is None else at, text))
 
     async def wait(self, what: str) -> float:
         """Until the ``first`` or ``text`` instant is reported; returns it."""
@@ -155,6 +169,10 @@ class Transport(Protocol):
     # Optional: ``partial_reply() -> str | None``, what arrived of a call the driver timed out
     # (headers and the first bytes of a body that never finished). Something there makes the
     # call an `e` quoting it (a slow-loris answer); nothing makes it `l` (no answer at all).
+    #
+    # Optional: ``reports_text = True`` (with ``reports_events``): the transport calls ``events.text()`` when a
+    # piece of reply text arrives, so an answer that was accepted and then said nothing until the timeout is
+    # told from one that stalled halfway (`l` "accepted, then silent", not `e`).
     #
     # Optional: ``reports_events = True``. Then the driver calls ``send(..., events=CallEvents())``, the
     # transport reports its first-event and text-complete instants on it, and one transport may be sending

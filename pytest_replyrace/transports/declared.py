@@ -8,9 +8,9 @@ transport can stop a call (:mod:`.declared_stop`); ``supports_stop`` says whethe
 
 The first event, the text-complete event and errors inside a 200 stream are reported while the answer still
 arrives, so the driver can send at ``first`` or ``text``. The reply text is fixed at the text-complete event:
-text after it is kept as late text, by the tokens it carries. A busy refusal (``[reply] busy``) is the call's
-answer; a status that refuses the request itself (401, 404, ...) is a transport error saying what to check; any
-other error status is the call's error text.
+text after it is late text of the same answer (a later step's), never its reply. A busy refusal (``[reply] busy``)
+is the call's answer; a status that refuses the request itself (401, 404, ...) is a transport error saying what to
+check; any other error status is the call's error text.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from typing import Any
 import aiohttp
 
 from ..errors import InvalidArgument
-from ..tokens import find_tokens
 from .api_file import MISSING, ApiSpec, Event, RequestSpec, fill, first_pick, form_pairs, value_text
 from .base import (
     CallEvents,
@@ -77,6 +76,7 @@ class DeclaredTransport(HttpClient):
     name: str = "declared"
 
     reports_events = True
+    reports_text = True
     supports_stop = False
     """Whether this transport has ``stop`` (its API file has ``[stop]``)."""
 
@@ -345,10 +345,7 @@ class DeclaredTransport(HttpClient):
         if answer.reply is None:
             events.text_complete()  # no text-complete event: the end completes the text
             answer.reply = answer.text
-        late = "".join(answer.late)
-        if late:
-            for token in find_tokens(late) or find_tokens(message)[:1] or ["(no token)"]:
-                self._late.setdefault(token, []).append(f"[after the text-complete event] {late}")
+        events.late_text("".join(answer.late))  # a later step of the same turn: shown, never its reply
         return TransportReply(
             run_id=answer.run_id,
             reply=answer.reply,

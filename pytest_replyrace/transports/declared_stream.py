@@ -113,6 +113,8 @@ async def read_answer(
         if selector is not None:
             answer.text_events += 1
             _add_text(answer, selector, value_text(value))
+            if answer.reply is None and value_text(value):
+                events.text(at)  # reply text arrived: the answer is not silent
         if answer.reply is None and _complete(reply, answer, event):
             events.text_complete(at)
             on_reply(answer.reply or "")

@@ -63,6 +63,11 @@ class _OpenAIBase(HttpClient):
         APIs have none): the cut's instant."""
         return await self._cutter.cut(idempotency_key)
 
+    @property
+    def reports_text(self) -> bool:
+        """A stream reports its reply text as it arrives (``events.text()``); a JSON body only at its end."""
+        return self.stream
+
     def request_headers(self, session_key: str) -> dict[str, str]:
         headers = dict(self.headers)
         if self.token:
@@ -186,12 +191,19 @@ class OpenAIChatTransport(_OpenAIBase):
                 raise self.not_a("a chat completion chunk", json.dumps(event).encode())
             if event.get("error") is not None:
                 events.error(_error_text(event["error"]))
-                return TransportReply(run_id=run_id, reply=None, error=_error_text(event["error"]))
+                # After the text was complete the reply stands; the error is the turn's, after its reply.
+                return TransportReply(
+                    run_id=run_id, reply="".join(text) if finished else None, error=_error_text(event["error"])
+                )
             run_id = run_id or _str(event.get("id"))
             for choice in event.get("choices") or []:
                 delta = choice.get("delta") if isinstance(choice, dict) else None
-                if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-                    text.append(delta["content"])
+                if isinstance(delta, dict) and isinstance(delta.get("content"), str) and delta["content"]:
+                    if finished:  # a later step of the same turn: late text, not the reply
+                        events.late_text(delta["content"])
+                    else:
+                        events.text()
+                        text.append(delta["content"])
                 if isinstance(choice, dict) and choice.get("finish_reason"):
                     finished = True
                     events.text_complete()  # the chunk with a finish_reason completes the text
@@ -260,6 +272,10 @@ class OpenAIResponsesTransport(_OpenAIBase):
                     # The next message may go out before this stream ends: chain it to this response now.
                     self._previous = run_id
             if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
+                if events.text_at is not None:  # after the text was complete: late text of the same answer
+                    events.late_text(event["delta"])
+                    continue
+                events.text()
                 text.append(event["delta"])
             elif kind == "response.output_text.done":
                 events.text_complete()

@@ -9,7 +9,7 @@ from typing import Any
 
 INNER_TEST = """
 @pytest.mark.rtt_range("50ms", "50ms", steps=1)
-@pytest.mark.replyrace(calls={calls}, send_at="{send_at}", busy_policy="{policy}")
+@pytest.mark.replyrace(calls={calls}, send_at="{send_at}", busy_policy="{policy}"{more})
 def test_at_{send_at}(sequential_sender):
     result = sequential_sender.run()
     print("PATTERN {send_at}", result.pattern)
@@ -17,10 +17,14 @@ def test_at_{send_at}(sequential_sender):
 """
 
 
-def inner(calls: int, policy: str) -> str:
-    """A test module with one race test per send_at anchor, as a project would write them."""
+def inner(
+    calls: int, policy: str, history: str | None = None, anchors: tuple[str, ...] = ("end", "text", "first")
+) -> str:
+    """A test module with one race test per send_at anchor, as a project would write them (``history``: the
+    conversation check, default the settings')."""
+    more = "" if history is None else f", history={history!r}"
     return "import pytest\n" + "".join(
-        INNER_TEST.format(calls=calls, send_at=send_at, policy=policy) for send_at in ("end", "text", "first")
+        INNER_TEST.format(calls=calls, send_at=send_at, policy=policy, more=more) for send_at in anchors
     )
 
 

@@ -109,3 +109,13 @@ def declared_gateway_cmd(*options: str) -> str:
             *options,
         ]
     )
+
+
+STEP_GATEWAY = SUPPORT / "step_gateway.py"
+
+
+def step_gateway_cmd(*options: str) -> str:
+    """A launcher command template for the suite's multi-step gateway (``--mode two-step`` and the others)."""
+    return " ".join(
+        ["{python}", shlex.quote(str(STEP_GATEWAY)), "--port", "{port}", "--provider-url", "{provider_url}", *options]
+    )
