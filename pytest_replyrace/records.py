@@ -164,6 +164,12 @@ class CallRecord(_Record):
     note: str | None = None
     """What the overlap judgement saw, for the timeline: merged into which turn, interrupted by which call,
     refused as busy, or lost with the provider's evidence."""
+    answer_start: str | None = None
+    """The start of the answer as it arrived (its first bytes or events, quoted and cut), kept only when the reply
+    did not carry this call's token: what a run with no real reply quotes."""
+    no_text: str | None = None
+    """Why an answer that arrived gave no reply text, when the transport can say (the declared transport: its
+    text selector matched none of the answer's events)."""
 
     @property
     def text_done_at(self) -> float | None:
