@@ -27,7 +27,7 @@ from .gateway.log import LogScan
 from .gateway.nemesis import ProcessPause
 from .judge import judge
 from .provider.server import FakeProvider
-from .records import CallRecord, PreambleRecord
+from .records import CallRecord, JournalEntry, PreambleRecord
 from .sends import (
     InFlight,
     ProviderWatch,
@@ -82,6 +82,16 @@ def _log_matches(gateway: LogSource | None, start: int, last_reply: int, contain
     if gateway is None:
         return LogScan()
     return gateway.log_matches(start, late_from=last_reply, containing=containing)
+
+
+def _stray_requests(journal: Sequence[JournalEntry], records: Sequence[CallRecord]) -> int:
+    """Provider requests that arrived during the run (from its first send to its last end) carrying no token at
+    all: not this run's calls, nor another run's (a gateway that rewrote or dropped the message)."""
+    if not records:
+        return 0
+    start = records[0].sent_at
+    end = max((r.ended_at for r in records if r.ended_at is not None), default=start)
+    return sum(1 for e in journal if start <= e.arrived_at <= end and not e.tokens and not e.quoted)
 
 
 def _late_replies(transport: Transport) -> dict[str, list[str]]:
@@ -357,11 +367,13 @@ class SequentialSender:
         concurrent: bool = False,
         preamble: Sequence[PreambleRecord] = (),
     ) -> RaceResult:
+        stray = 0
         if self.provider is not None:
             self.provider.check_handler_errors()  # our own failure must never read as the gateway's letters
             journal = self.provider.journal
             for record in records:
                 record.journal = [e for e in journal if record.token in e.tokens]
+            stray = _stray_requests(journal, records)
         for record in records:
             record.late_replies = list(late.get(record.token, []))
             record.sent_while_busy = any(
@@ -384,6 +396,7 @@ class SequentialSender:
             settings=_report_settings(settings, self.extra),
             spec=settings,
             preamble=list(preamble),
+            stray_requests=stray,
         )
         if self.explorer.quiet:
             return result  # a shrink or search probe after a failure is not one of the test's runs

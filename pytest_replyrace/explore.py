@@ -86,8 +86,11 @@ class Explorer:
     # -- after a failure -----------------------------------------------------
 
     def wanted(self, result: RaceResult) -> bool:
-        """Is there anything to explore after this result failed (a shrink budget, a search spec)?"""
+        """Is there anything to explore after this result failed (a shrink budget, a search spec)? Never after a
+        run in which no call got a real reply: a broken setup, not a race."""
         runner = self.runner
+        if result.no_real_reply:
+            return False
         return (runner.shrink_budget > 0 and len(result.calls) > 2) or runner.search_spec is not None
 
     def explain(self, failure: RaceFailure) -> str | None:

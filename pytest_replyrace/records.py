@@ -204,6 +204,12 @@ class CallRecord(_Record):
     """The client's stop of this call, when it is one of the ``stop_calls``."""
     state: str | None = None
     """The terminal state the gateway's protocol named for the turn (OpenClaw's ``aborted`` after a stop)."""
+    answer_start: str | None = None
+    """The start of the answer as it arrived (its first bytes or events, quoted and cut), kept only when the reply
+    did not carry this call's token: what a run with no real reply quotes."""
+    no_text: str | None = None
+    """Why an answer that arrived gave no reply text, when the transport can say (the declared transport: its
+    text selector matched none of the answer's events)."""
 
     @property
     def text_done_at(self) -> float | None:

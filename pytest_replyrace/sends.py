@@ -24,8 +24,10 @@ from .spec import RunSpec
 from .transports.base import CallEvents, Transport, TransportError, TransportReply, describe_exception, excerpt
 
 __all__ = [
+    "ANSWER_START_CHARS",
     "InFlight",
     "ProviderWatch",
+    "answer_start",
     "as_evidence",
     "new_idempotency_key",
     "one_call",
@@ -211,6 +213,20 @@ async def wait_anchor(previous: InFlight, settings: RunSpec, watch: ProviderWatc
     return planned, False, max(value.arrived_at, planned + gap)
 
 
+ANSWER_START_CHARS = 300
+"""How much of an answer's start a call without its token keeps (quoted)."""
+
+
+def answer_start(record: CallRecord, events: CallEvents) -> str | None:
+    """The start of a call's answer as it arrived (its status and first bytes or events, quoted), when its reply
+    did not carry the call's token: the evidence a run with no real reply shows. None when the reply carried it
+    or the transport keeps no bytes (one that reports no events, a WebSocket)."""
+    if record.token in (record.reply or "") or events.partial is None:
+        return None
+    status, body = events.partial
+    return f"HTTP {status}, {len(body):,} bytes: {excerpt(bytes(body), ANSWER_START_CHARS)}"
+
+
 async def preamble_call(transport: Transport, key: str, message: str, settings: RunSpec) -> PreambleRecord:
     record = PreambleRecord(message=message, sent_at=time.monotonic())
     try:
@@ -290,6 +306,8 @@ async def one_call(
         record.replied_at = reply.replied_at if reply.replied_at is not None else time.monotonic()
         record.run_id, record.reply, record.error = reply.run_id, reply.reply, reply.error
         record.busy_refusal, record.state = reply.busy, reply.state
+        record.no_text = reply.no_text
+        record.answer_start = answer_start(record, events)
     record.ended_at = time.monotonic()
     record.first_at, record.text_at = events.first_at, events.text_at
     record.stream_errors = list(events.errors)

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import RaceFailure
+from .evidence import missing_evidence
 from .gateway.log import MATCH_LIMIT, escape_controls, quote_line
 from .judge import (
     BUSY_TEXT,
@@ -54,6 +55,7 @@ from .judge import (
     provider_failed_before_reply,
     tool_problem,
 )
+from .lanes import instants_text, lane_marks, marks_legend, overlay_marks, run_instants
 from .letters import (
     BUSY_LETTERS,
     BUSY_POLICIES,
@@ -62,6 +64,7 @@ from .letters import (
     OVERRAN,
     POLICY_ALLOWS,
     REAL_LETTERS,
+    STOP_LETTERS,
     allowed_letters,
     verdict_of,
 )
@@ -90,6 +93,9 @@ __all__ = [
     "tool_problem",
     "verdict_of",
 ]
+
+REPLY_LETTERS = REAL_LETTERS | FAST_FAIL_LETTERS | BUSY_LETTERS | frozenset("le")
+"""The letters that judge a call by its reply; a run lettered only with these and no real one is a broken setup."""
 
 LOG_LINES_SHOWN = 20
 """Matched log lines a failure message shows (the JSON report keeps up to MATCH_LIMIT)."""
@@ -274,6 +280,28 @@ def _lane(call: CallRecord, t0: float, span: float, width: int = LANE_WIDTH) -> 
     return "|" + "".join(cells) + "|"
 
 
+def _lanes_legend(calls: Sequence[CallRecord], *, marked: bool, tools: bool) -> list[str]:
+    """The legend of a run whose lanes carry every instant (its sends did not wait for the previous end)."""
+    if not marked:
+        return []
+    legend = ["· call open", "█ provider serving", *(["░ a tool step"] if tools else [])]
+    legend.append(marks_legend(mark for call in calls for mark in lane_marks(vars(call))))
+    return ["  lanes: " + ", ".join(part for part in legend if part)]
+
+
+def _lane_lines(call: CallRecord, t0: float, span: float, pad: str, *, marked: bool, tools: bool) -> list[str]:
+    """The call's lane: the provider's steps (a run with tool turns) and, when sends did not wait for the end,
+    every instant of its answer marked on it and said in numbers after the run's start."""
+    label = "lane (░ tool, █ text):" if tools else "lane:"
+    if not marked:
+        return [f"{pad}  {label:<22}     {_lane(call, t0, span)}"] if tools else []
+    marks = lane_marks(vars(call))
+    return [
+        f"{pad}  {label:<22}     {overlay_marks(_lane(call, t0, span), marks, t0, span)}",
+        f"{pad}  {'instants:':<22}     {instants_text(marks, t0)}",
+    ]
+
+
 def format_timeline(
     calls: Sequence[CallRecord], origin: float | None = None, preamble: Sequence[PreambleRecord] = ()
 ) -> str:
@@ -287,16 +315,10 @@ def format_timeline(
     header = (
         f"  {'#':>3}  {'sent at':>8}{anchor}  {'latency':>9}  {'provider RTT':>12}  {'served<reply':<22}  {'':1}  reply"
     )
-    lines = [header, *_preamble_lines(preamble, t0)]
-    pad = f"  {'':>3}  {'':>8}{'  ' + ' ' * 14 if overlap else ''}  {'':>9}  {'':>12}"
     lanes = any(e.kind == "tool" for call in calls for e in call.journal)
-    ends = [
-        t
-        for call in calls
-        for t in (call.ended_at, call.replied_at, *(e.ended_at for e in call.journal))
-        if t is not None
-    ]
-    span = max([*ends, t0]) - t0 or 1.0
+    lines = [header, *_lanes_legend(calls, marked=overlap, tools=lanes), *_preamble_lines(preamble, t0)]
+    pad = f"  {'':>3}  {'':>8}{'  ' + ' ' * 14 if overlap else ''}  {'':>9}  {'':>12}"
+    span = max([*run_instants(vars(call) for call in calls), t0]) - t0 or 1.0
     for call in calls:
         provider_rtt = next((e.duration for e in call.journal if e.duration is not None), None)
         reply = call.reply if call.reply else (f"error: {call.error}" if call.error else call.reply)
@@ -318,8 +340,7 @@ def format_timeline(
                 for e in call.journal[:8]
             )
             lines.append(f"{pad}  {'provider requests:':<22}     {steps}")
-        if lanes:
-            lines.append(f"{pad}  {'lane (░ tool, █ text):':<22}     {_lane(call, t0, span)}")
+        lines.extend(_lane_lines(call, t0, span, pad, marked=overlap, tools=lanes))
         if tools and not any(e.kind == "text" and e.step > 1 for e in call.journal):
             lines.append(f"{pad}  {'tool turn:':<22}     no text step: the tool result never came back to the provider")
         lines.extend(_detail_lines(call, pad))
@@ -381,6 +402,9 @@ class RaceResult:
     spec: RunSpec | None = None
     """The run's parameters; given, its ``gap``, ``send_at`` and ``busy_policy`` are the result's (the
     loose fields stay for building a result by hand)."""
+    stray_requests: int = 0
+    """Requests the fake provider received during the run that carried none of its calls' tokens (counted by
+    the driver; said when no call got a real reply)."""
 
     def __post_init__(self) -> None:
         if self.spec is None:
@@ -502,6 +526,8 @@ class RaceResult:
         or when no call got a real reply (``p``, or ``h``: real, over a corrupted history): a run of only
         errors and lost replies says nothing about the race."""
         __tracebackhide__ = True
+        if self.no_real_reply:
+            raise self._no_real_reply()
         if any(letter in FAST_FAIL_LETTERS for letter in self.pattern):
             raise self._failure(FAST_FAIL_LETTERS, "fast-fail")
         broken = self.race_calls()
@@ -529,22 +555,34 @@ class RaceResult:
                 f"replyrace: the stop was overrun at {self._where()}: {why} — pattern {self.pattern} "
                 f"({self._counts()})",
             )
-        judged = [c for c in self.calls if c.letter not in "so"]
-        if judged and not {c.letter for c in judged} & REAL_LETTERS:
-            raise self._failure(
-                frozenset(LETTERS) - REAL_LETTERS,
-                "no real reply",
-                headline=(
-                    f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern "
-                    f"{self.pattern or '(no calls)'} ({self._counts()}) at {self._where()}; check the transport, the "
-                    "gateway's provider URL and the timeline below"
-                ),
-            )
+
+    @property
+    def no_real_reply(self) -> bool:
+        """No call got a real reply (``p``, or ``h``: real, over a corrupted history) and none broke the busy
+        promise (a busy letter the policy does not allow, a message answered twice, one sent while busy and
+        lost): the run says nothing about a race. Its failure names the missing evidence; nothing explores it."""
+        letters = {call.letter for call in self.calls if call.letter not in STOP_LETTERS}  # stopped: not looked at
+        if not letters or not letters <= REPLY_LETTERS or letters & REAL_LETTERS:
+            return False  # a real reply, only stopped calls, or a call not judged yet: not for this check
+        return all(call.letter in FAST_FAIL_LETTERS for call in self.race_calls())
+
+    def _no_real_reply(self) -> RaceFailure:
+        """The failure of a run without a real reply: the headline, then which link of the evidence is missing
+        (the provider never called, never served, or no reply carried its token) and one answer quoted."""
+        headline = (
+            f"replyrace: no call got a real reply — a race cannot be told from a broken setup: pattern "
+            f"{self.pattern or '(no calls)'} ({self._counts()}) at {self._where()}; check the transport, the "
+            "gateway's provider URL and the timeline below"
+        )
+        lines = missing_evidence(self.calls, self.stray_requests) if self.calls else []
+        return self._failure(frozenset(LETTERS) - REAL_LETTERS, "no real reply", "\n".join([headline, *lines]))
 
     def assert_clean(self) -> None:
         """Fail on anything but real replies and the busy letters the policy allows (``b`` under reject, ``m``
         under steer, ``i`` under interrupt), and on a message answered twice."""
         __tracebackhide__ = True
+        if self.no_real_reply:
+            raise self._no_real_reply()
         bad = set(self.pattern) - {"p", "s"} - self.allowed
         real = "p" in self.pattern or (self.pattern and set(self.pattern) == {"s"})
         if bad or not self.calls or any(c.answered_twice for c in self.calls) or not real:

@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import lanes
 from ..gateway.log import MATCH_LIMIT, quote_line
+from ..lanes import lane_marks, run_instants
 from ..letters import LETTERS
 from ..units import format_duration
 from ..version import __version__
@@ -72,6 +74,7 @@ def _legend() -> str:
     )
     items.append(f'<span><i style="background:{STOP_MARK}"></i>× the client\'s stop of the call</span>')
     items.append('<span><i style="background:#000;width:2px"></i>send instant (and what it waited for)</span>')
+    items.extend(_mark_legend())
     return f'<div class="legend">{"".join(items)}</div>'
 
 
@@ -121,12 +124,7 @@ def _call_row(call: Mapping[str, Any], y: float, x: Callable[[float], float], sp
         f'<line x1="{x(sent):.1f}" y1="{y - 2}" x2="{x(sent):.1f}" y2="{y + 20}" stroke="#000" '
         f'stroke-width="1.5"><title>{_e(waited)}</title></line>'
     )
-    for mark, label in (("first_at", "first event"), ("text_at", "text complete")):
-        if call.get(mark) is not None:
-            parts.append(
-                f'<circle cx="{x(call[mark]):.1f}" cy="{y + 5}" r="2.5" fill="#fff" stroke="#000">'
-                f"<title>{label}</title></circle>"
-            )
+    parts.extend(_instant_marks(call, y, x, end))
     parts.extend(_stop_mark(call, y, x))
     parts.extend(_provider_bars(call, y, x, span))
     return parts
@@ -172,6 +170,40 @@ def _stop_mark(call: Mapping[str, Any], y: float, x: Callable[[float], float]) -
     ]
 
 
+def _mark_legend() -> list[str]:
+    """The legend of the instants on a call's row (every kind in :data:`~pytest_replyrace.lanes.MARK_KINDS`)."""
+    items = [
+        '<span><i style="background:#999;height:2px;vertical-align:4px"></i>answer still open after its reply</span>'
+    ]
+    items.extend(
+        f'<span><i style="background:{kind.colour};width:3px;border:1px solid #1d1d1f"></i>{_e(kind.name)}</span>'
+        for kind in lanes.MARK_KINDS
+    )
+    return items
+
+
+def _instant_marks(call: Mapping[str, Any], y: float, x: Callable[[float], float], replied: float) -> list[str]:
+    """The answer still open after its reply (a thin line to its end), and a tick at each of the call's
+    instants (first event, text complete, answer end, and any other mark source's), titled with its time."""
+    parts: list[str] = []
+    ended = call.get("ended_at")
+    if ended is not None and ended > replied:
+        parts.append(
+            f'<line x1="{x(replied):.1f}" y1="{y + 5.5}" x2="{x(ended):.1f}" y2="{y + 5.5}" stroke="#999" '
+            f'stroke-width="2"><title>answer open until {_e(_tick(ended - call["sent_at"]))} after its send'
+            "</title></line>"
+        )
+    for mark in lane_marks(call):
+        at = mark.at - call["sent_at"]
+        parts.append(
+            f'<rect x="{x(mark.at) - 1.5:.1f}" y="{y - 1}" width="3" height="13" fill="{mark.kind.colour}" '
+            'stroke="#1d1d1f" stroke-width="0.6">'
+            f"<title>call {_e(call['index'])} {_e(mark.kind.name)} at {_e(_tick(max(at, 0.0)))} after its send"
+            "</title></rect>"
+        )
+    return parts
+
+
 def _provider_bars(call: Mapping[str, Any], y: float, x: Callable[[float], float], span: float) -> list[str]:
     parts: list[str] = []
     for entry in call.get("journal", []):
@@ -204,9 +236,7 @@ def _timeline_svg(result: Mapping[str, Any], width: int = 1000) -> str:
     if not calls:
         return "<p>(no calls)</p>"
     t0 = calls[0]["sent_at"]
-    ends = [c["replied_at"] or c["sent_at"] for c in calls]
-    ends += [j["ended_at"] for c in calls for j in c.get("journal", []) if j.get("ended_at") is not None]
-    span = max(max(ends) - t0, 0.001)
+    span = max(max(run_instants(calls)) - t0, 0.001)  # the axis spans every instant of the run
     label_w, row_h, top = 150, 26, 22
     plot_w = width - label_w - 20
     height = top + row_h * len(calls) + 10

@@ -67,6 +67,9 @@ class TransportReply:
     event: ``final``, ``error`` or ``aborted``, the last after a stop)."""
     cut_at: float | None = None
     """Monotonic: when the client cut this call's answer (``disconnect``) before it ended; None otherwise."""
+    no_text: str | None = None
+    """Why the answer, though it arrived, gave no reply text (the declared transport: its text selector matched
+    none of the answer's events); shown when no call of a run got a real reply."""
 
 
 @dataclass(frozen=True)

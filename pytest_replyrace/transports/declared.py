@@ -44,7 +44,7 @@ from .cuts import SendCutter
 from .declared_stop import stop_request
 from .declared_stream import Answer, body_lines, error_text, ndjson_events, read_answer, sse_events
 
-__all__ = ["REFUSED", "DeclaredTransport", "StoppableDeclaredTransport"]
+__all__ = ["REFUSED", "DeclaredTransport", "StoppableDeclaredTransport", "no_text"]
 
 REFUSED = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
 """Statuses that refuse the request itself (auth, path, body) unless ``[reply] busy`` claims them."""
@@ -329,6 +329,7 @@ class DeclaredTransport(HttpClient):
             error=error_said,
             replied_at=events.text_at,
             busy=reply.busy.refuses_in_error(error_said),
+            no_text=no_text(self.spec.label, None) if text is MISSING else None,
         )
 
     def _finished(
@@ -351,6 +352,7 @@ class DeclaredTransport(HttpClient):
             error=answer.error,
             replied_at=events.text_at,
             busy=reply.busy.refuses_in_error(answer.error),
+            no_text=no_text(self.spec.label, answer.events) if not answer.reply and not answer.text_events else None,
         )
 
 
@@ -406,4 +408,16 @@ def _broken(method: str, url: str, exc: BaseException, into: bytes, what: str = 
     return TransportError(
         f"{what}{method} {url}: the answer broke off after {len(into)} bytes "
         f"({describe_exception(exc, 120)}); what arrived: {excerpt(into)}"
+    )
+
+
+def no_text(label: str, events: int | None) -> str:
+    """Why an answer gave no reply text: the ``text`` selector of the API file ``label`` matched none of its
+    ``events`` (None: a JSON body, where the pointer found nothing)."""
+    where = f"[reply] text in {label}"
+    if events is None:
+        return f"the text pointer ({where}) found nothing in the JSON answer: check it against the answer below"
+    return (
+        f"the text selector ({where}) matched none of the answer's {events} event{'s' * (events != 1)}: check "
+        "its event, when and pointer against the answer below"
     )

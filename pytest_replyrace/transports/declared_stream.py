@@ -28,6 +28,8 @@ class Answer:
     error: str | None = None
     run_id: str | None = None
     events: int = 0
+    text_events: int = 0
+    """Events a ``text`` selector matched (none: the selector never matched; the declared transport says so)."""
     ended: bool = False
 
 
@@ -109,6 +111,7 @@ async def read_answer(
             answer.error = answer.error if answer.error is not None else text
         selector, value = first_pick(reply.text, event)
         if selector is not None:
+            answer.text_events += 1
             _add_text(answer, selector, value_text(value))
             if answer.reply is None and value_text(value):
                 events.text(at)  # reply text arrived: the answer is not silent

@@ -77,6 +77,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--exit-at-start", type=int, default=None)
     parser.add_argument(
+        "--reply-text", default=None, help="answer every turn with this text once the provider answered (no token)"
+    )
+    parser.add_argument(
         "--log-each-call",
         type=unescape,
         default=None,
@@ -212,7 +215,7 @@ class Gateway(ProviderSession):
         if n in self.args.error_on:
             self.guards[key] = 0.0
             return web.json_response({"runId": run_id, "reply": None, "error": "model run failed"})
-        reply = text
+        reply = text if self.args.reply_text is None else self.args.reply_text
         if n in self.args.wrong_reply_on and self.last_reply is not None:
             reply = self.last_reply
         self.last_reply = text
