@@ -19,10 +19,10 @@ if TYPE_CHECKING:
     from .gateway.readiness import ReadyCheck
     from .provider.faults import FaultPlan, FaultRule
     from .provider.server import FakeProvider, RttSpec
-    from .records import CallRecord, JournalEntry, LogMatch
+    from .records import CallRecord, JournalEntry, LogMatch, StopRecord
     from .settings import Settings
     from .spec import DriverSettings, RunSpec
-    from .transports.base import Transport, TransportError, TransportReply
+    from .transports.base import StopAnswer, Transport, TransportError, TransportReply
     from .transports.http import HttpTransport
     from .transports.openclaw import OpenClawTransport
     from .verdict import RaceResult
@@ -56,6 +56,8 @@ _WHERE: dict[str, str] = {
     "SequentialSender": ".driver",
     "Settings": ".settings",
     "SettingsError": ".errors",
+    "StopAnswer": ".transports.base",
+    "StopRecord": ".records",
     "Transport": ".transports.base",
     "TransportError": ".transports.base",
     "TransportReply": ".transports.base",
@@ -113,6 +115,8 @@ __all__ = [
     "SequentialSender",
     "Settings",
     "SettingsError",
+    "StopAnswer",
+    "StopRecord",
     "Transport",
     "TransportError",
     "TransportReply",

@@ -32,6 +32,7 @@ from .sends import (
     InFlight,
     ProviderWatch,
     as_evidence,
+    new_idempotency_key,
     one_call,
     preamble_call,
     probe_message,
@@ -40,6 +41,8 @@ from .sends import (
     wait_anchor,
 )
 from .spec import DriverSettings, RunSpec
+from .stop_judge import UNPAIRED_NOTE, judge_stops
+from .stopping import check_stoppable, stop_call
 from .tokens import make_token, validate_session_key
 from .transports.base import (
     CallEvents,
@@ -119,6 +122,57 @@ class _Setup:
         await self.transport.close()
 
 
+def _judged(records: list[CallRecord], settings: RunSpec) -> list[CallRecord]:
+    """The observations are complete: the judge reads them and says each call's letter, as new data; then the
+    stop judge says ``s`` and ``o`` of the stopped calls (and reads the calls after a stop)."""
+    records = [
+        dataclasses.replace(
+            record,
+            letter=judged.letter,
+            note=judged.note,
+            answered_twice=judged.answered_twice,
+            history_problem=judged.history_problem,
+        )
+        for record, judged in zip(records, judge(records, settings.history))
+    ]
+    if not settings.stops and not any(e.error == UNPAIRED_NOTE for r in records for e in r.journal):
+        return records
+    return [
+        dataclasses.replace(
+            record,
+            letter=judged.letter,
+            note=judged.note,
+            stop=dataclasses.replace(record.stop, reason=judged.reason) if record.stop else None,
+        )
+        for record, judged in zip(records, judge_stops(records, settings))
+    ]
+
+
+def _launch(setup: _Setup, settings: RunSpec, index: int, anchor: float | None, fallback: bool) -> InFlight:
+    """Send call ``index`` now, and, when it is one the client stops, its stop beside it."""
+    record = CallRecord(
+        index=index,
+        token=make_token(setup.run_tag, index),
+        session_key=setup.key,
+        sent_at=time.monotonic(),
+        send_at=settings.send_at_of(index),
+        anchor_at=anchor,
+        anchor_fallback=fallback,
+        gap=settings.gap_of(index) if index > 1 else 0.0,
+    )
+    flight = InFlight(record, CallEvents())
+    key = new_idempotency_key()
+    flight.task = asyncio.create_task(
+        one_call(setup.transport, flight, settings, setup.pauser, key), name=f"replyrace-call-{index}"
+    )
+    if settings.stopped(index):
+        nth = sum(1 for i in range(1, index) if settings.stopped(i))
+        flight.stop_task = asyncio.create_task(
+            stop_call(setup.transport, flight, settings, nth, key, setup.watch), name=f"replyrace-stop-{index}"
+        )
+    return flight
+
+
 @dataclass
 class SequentialSender:
     """Runs sequential sends through a transport and classifies every call."""
@@ -169,7 +223,7 @@ class SequentialSender:
     def run(
         self,
         calls: int | None = None,
-        gap: float | None = None,
+        gap: float | tuple[float, ...] | None = None,
         session_key: str | None = None,
         *,
         send_at: str | None = None,
@@ -189,7 +243,7 @@ class SequentialSender:
     async def arun(
         self,
         calls: int | None = None,
-        gap: float | None = None,
+        gap: float | tuple[float, ...] | None = None,
         session_key: str | None = None,
         rtt: float | None = None,
         *,
@@ -238,18 +292,27 @@ class SequentialSender:
                 raise InvalidArgument("rtt: a per-run RTT needs the fake provider")
             self.provider.set_token_rtt(f"rr-{run_tag}-", rtt, self.provider.rtt.jitter)
         transport = check_transport(self.transport_factory(), "replyrace_transport_factory")
-        if settings.send_at in ("text", "first") and not reports_events(transport):
+        check_stoppable(transport, settings)
+        waits = {
+            *settings.anchors(),
+            *(settings.stop_at if isinstance(settings.stop_at, tuple) else (settings.stop_at,)),
+        }
+        event_anchor = next((a for a in settings.anchors() if a in ("text", "first")), None)
+        if event_anchor is not None and not reports_events(transport):
             raise TransportContractError(
-                f"send_at={settings.send_at!r} waits for an event of the previous answer, and the "
+                f"send_at={event_anchor!r} waits for an event of the previous answer, and the "
                 f"{transport_name(transport)} transport reports none; use send_at 'end', 'request' or 'served' with "
                 "it, or give it `reports_events = True` and report on the CallEvents its send() is handed (see docs, "
                 "'When clients send')"
             )
-        if settings.send_at in ("request", "served") and self.provider is None:
-            raise InvalidArgument(f"send_at={settings.send_at!r} waits for the fake provider, and this sender has none")
+        if waits & {"request", "served"} and self.provider is None:
+            raise InvalidArgument(
+                f"send_at={settings.text('send_at')!r} stop_at={settings.text('stop_at')!r} waits for the fake "
+                "provider, and this sender has none"
+            )
         watch = (
             ProviderWatch(self.provider, asyncio.get_running_loop())
-            if settings.send_at in ("request", "served") and self.provider is not None
+            if waits & {"request", "served"} and self.provider is not None
             else None
         )
         return _Setup(key, run_tag, transport, pauser, watch)
@@ -275,22 +338,10 @@ class SequentialSender:
                 if previous is not None:
                     anchor, fallback, target = await wait_anchor(previous, settings, setup.watch)
                     await sleep_until(target, SEND_SPIN)
-                record = CallRecord(
-                    index=index,
-                    token=make_token(setup.run_tag, index),
-                    session_key=key,
-                    sent_at=time.monotonic(),
-                    send_at=settings.send_at,
-                    anchor_at=anchor,
-                    anchor_fallback=fallback,
-                )
-                events = CallEvents()
-                task = asyncio.create_task(
-                    one_call(transport, record, events, settings, setup.pauser), name=f"replyrace-call-{index}"
-                )
-                previous = InFlight(record, events, task)
+                previous = _launch(setup, settings, index, anchor, fallback)
                 flights.append(previous)
             await asyncio.gather(*(flight.task for flight in flights))
+            await asyncio.gather(*(flight.stop_task for flight in flights if flight.stop_task is not None))
             last_reply_mark = self.gateway.log_offset() if self.gateway else 0
             await asyncio.sleep(settings.settle)
             if self.provider is not None:
@@ -300,6 +351,8 @@ class SequentialSender:
         finally:
             for flight in flights:
                 flight.task.cancel()  # a no-op for those that ended; only a failing run leaves any running
+                if flight.stop_task is not None:
+                    flight.stop_task.cancel()
             await setup.close()
         return [flight.record for flight in flights], preamble, late, last_reply_mark
 
@@ -327,24 +380,14 @@ class SequentialSender:
                 earlier.text_done_at is None or earlier.text_done_at > record.sent_at
                 for earlier in records[: record.index - 1]
             )
-        # The observations are complete: the judge reads them and says each call's letter, as new data.
-        records = [
-            dataclasses.replace(
-                record,
-                letter=judged.letter,
-                note=judged.note,
-                answered_twice=judged.answered_twice,
-                history_problem=judged.history_problem,
-            )
-            for record, judged in zip(records, judge(records, settings.history))
-        ]
+        records = _judged(records, settings)
         # Other sessions ran at the same time: keep the lines that name this one.
         scan = _log_matches(self.gateway, *log_window, containing=key if concurrent else None)
         result = RaceResult(
             calls=records,
             session_key=key,
             rtt=rtt,
-            gap=settings.gap,
+            gap=settings.gap_of(2),
             seed=self.seed,
             log_matches=scan.matches,
             log_matches_more=scan.more,

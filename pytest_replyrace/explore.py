@@ -37,7 +37,7 @@ class Runner(Protocol):
     async def arun(
         self,
         calls: int | None = None,
-        gap: float | None = None,
+        gap: float | tuple[float, ...] | None = None,
         session_key: str | None = None,
         rtt: float | None = None,
         *,
@@ -128,7 +128,11 @@ class Explorer:
                 if time.monotonic() >= deadline:
                     return f"minimal reproduction: none found within the {runner.shrink_budget:g}s shrink budget"
                 probe = await runner.arun(
-                    calls=calls, gap=failed.gap, rtt=failed.rtt, send_at=failed.send_at, busy_policy=failed.busy_policy
+                    calls=calls,
+                    gap=failed.spec.gap if failed.spec is not None else failed.gap,
+                    rtt=failed.rtt,
+                    send_at=failed.send_at,
+                    busy_policy=failed.busy_policy,
                 )
                 if any(letter in bad for letter in probe.pattern):
                     return self._reproduction(failed, probe, calls)

@@ -13,8 +13,10 @@ __all__ = [
     "BUSY_POLICIES",
     "FAST_FAIL_LETTERS",
     "LETTERS",
+    "OVERRAN",
     "POLICY_ALLOWS",
     "REAL_LETTERS",
+    "STOP_LETTERS",
     "BusyPolicy",
     "Verdict",
     "allowed_letters",
@@ -32,6 +34,8 @@ LETTERS: dict[str, str] = {
     "b": "refused as busy",
     "m": "merged into a running turn",
     "i": "interrupted",
+    "s": "stopped",
+    "o": "overran the stop",
 }
 """Every letter and its words, in the order the reports show them."""
 FAST_FAIL_LETTERS = frozenset("fw")
@@ -40,6 +44,10 @@ BUSY_LETTERS = frozenset("bmi")
 """What a gateway may do with a message sent while a turn runs, if its busy policy says so."""
 REAL_LETTERS = frozenset("ph")
 """A reply the model really wrote for this call (``h``: over a corrupted conversation)."""
+STOP_LETTERS = frozenset("so")
+"""A call the client stopped: its turn ended as asked (``s``, clean), or it overran the stop (``o``, a failure
+under every policy)."""
+OVERRAN = frozenset("o")
 
 BusyPolicy = Literal["queue", "reject", "steer", "interrupt", "any"]
 BUSY_POLICIES: tuple[BusyPolicy, ...] = get_args(BusyPolicy)
@@ -53,7 +61,7 @@ POLICY_ALLOWS: dict[str, frozenset[str]] = {
 """Which of ``b``, ``m``, ``i`` each busy policy allows; ``f``, ``w``, ``l`` and a message answered twice fail
 under every policy."""
 
-Verdict = Literal["empty", "clean", "fast-fail", "busy-policy", "unreliable"]
+Verdict = Literal["empty", "clean", "fast-fail", "busy-policy", "overran-stop", "unreliable"]
 
 
 def allowed_letters(policy: str) -> frozenset[str]:
@@ -70,12 +78,15 @@ def failing_letters(verdict: str, policy: str) -> frozenset[str]:
         return FAST_FAIL_LETTERS
     if verdict == "busy-policy":
         return (BUSY_LETTERS - allowed) | {"l"}
-    return frozenset(LETTERS) - {"p"} - allowed
+    if verdict == "overran-stop":
+        return OVERRAN
+    return frozenset(LETTERS) - {"p", "s"} - allowed
 
 
 def verdict_of(pattern: str, policy: str = "queue") -> Verdict:
-    """One word for a pattern: ``clean`` (p and the busy letters ``policy`` allows), ``fast-fail`` (f or w),
-    ``busy-policy`` (a b, m or i the policy does not allow), or ``unreliable`` (l, e or h)."""
+    """One word for a pattern: ``clean`` (p, s and the busy letters ``policy`` allows), ``fast-fail`` (f or w),
+    ``busy-policy`` (a b, m or i the policy does not allow), ``overran-stop`` (o), or ``unreliable`` (l, e or
+    h)."""
     if not pattern:
         return "empty"
     if any(letter in FAST_FAIL_LETTERS for letter in pattern):
@@ -83,6 +94,8 @@ def verdict_of(pattern: str, policy: str = "queue") -> Verdict:
     allowed = allowed_letters(policy)
     if any(letter in BUSY_LETTERS - allowed for letter in pattern):
         return "busy-policy"
-    if set(pattern) <= {"p"} | allowed and "p" in pattern:
+    if any(letter in OVERRAN for letter in pattern):
+        return "overran-stop"
+    if set(pattern) <= {"p", "s"} | allowed and set(pattern) & {"p", "s"}:
         return "clean"
     return "unreliable"

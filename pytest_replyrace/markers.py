@@ -16,7 +16,7 @@ from typing import Any
 from .errors import MarkerError
 from .provider.faults import FAULT_KINDS, FaultRule
 from .provider.model import ModelSpec
-from .spec import CHECKS, DEFAULTS, check_gap, check_pause
+from .spec import CHECKS, DEFAULTS, check_gap, check_pause, check_stop_gap
 from .tokens import validate_session_key
 from .units import format_duration, parse_duration, parse_signed_duration
 from .window import SearchSpec
@@ -55,6 +55,12 @@ def _replyrace_signature(
     send_at: str | None = None,
     busy_policy: str | None = None,
     preamble: Any = None,
+    stop_at: Any = None,
+    stop_gap: Any = None,
+    stop_calls: Any = None,
+    stop_by: str | None = None,
+    disconnect_policy: str | None = None,
+    close_within: Any = None,
 ) -> None: ...
 
 
@@ -88,12 +94,17 @@ MARKERS: dict[str, str] = {
     ),
     "replyrace": (
         "replyrace(calls=10, gap=0.0, timeout=30.0, session_key=None, pause=None, *, history=None, send_at=None, "
-        "busy_policy=None, preamble=None): sequential-send settings for this test (calls per run, pause after "
-        "each send_at moment, per-call timeout, fixed session key, a process pause nemesis (after, length): "
-        "SIGSTOP the launched gateway for length s, after s after each reply, the conversation check: 'off', "
-        "'no-duplicates' or 'exact', when the next message goes out: 'end', 'text', 'first', 'request' or "
-        "'served', the gateway's busy policy: 'queue', 'reject', 'steer', 'interrupt' or 'any', and messages "
-        "sent before the first call, e.g. ('hello', '/new'))"
+        "busy_policy=None, preamble=None, stop_at=None, stop_gap=None, stop_calls=None, stop_by=None, "
+        "disconnect_policy=None, close_within=None): sequential-send settings for this test (calls per run, "
+        "pause after each send_at moment, per-call timeout, fixed session key, a process pause nemesis "
+        "(after, length): SIGSTOP the launched gateway for length s, after s after each reply, the "
+        "conversation check: 'off', 'no-duplicates' or 'exact', when the next message goes out: 'end', "
+        "'text', 'first', 'request' or 'served', the gateway's busy policy: 'queue', 'reject', 'steer', "
+        "'interrupt' or 'any', and messages sent before the first call, e.g. ('hello', '/new'); send_at, gap, "
+        "stop_at and stop_gap take a tuple, one per call in turn; the client's stops: stop_at 'none', 'sent', "
+        "'first', 'request', 'served', 'text' or 'end', stop_calls 'odd', 'even', 'all', 'last' or call "
+        "numbers, stop_by 'cancel' or 'disconnect', disconnect_policy 'continue', 'cancel' or 'any' "
+        "(docs/13-when-clients-stop.md))"
     ),
     "gap_range": (
         "gap_range(lo, hi, steps=4, scale='linear'): run the test once per client gap (the pause after each reply "
@@ -250,7 +261,7 @@ def parse_pause(value: Any, where: str) -> tuple[float, float] | None:
 
 
 def parse_replyrace(
-    args: Sequence[Any], kwargs: Mapping[str, Any], where: str, send_at: str = DEFAULTS.send_at
+    args: Sequence[Any], kwargs: Mapping[str, Any], where: str, send_at: Any = DEFAULTS.send_at, stop_at: Any = "none"
 ) -> dict[str, Any]:
     """Only the arguments given: they override the settings for this test (``send_at``: the setting's value,
     which a negative gap needs to be ``served`` unless the marker sets it)."""
@@ -271,6 +282,8 @@ def parse_replyrace(
                 overrides[name] = CHECKS[name](value, label)
         if "gap" in given:
             overrides["gap"] = check_gap(given["gap"], label, overrides.get("send_at", send_at))
+        if "stop_gap" in given:
+            overrides["stop_gap"] = check_stop_gap(given["stop_gap"], label, overrides.get("stop_at", stop_at))
     except ValueError as exc:
         raise MarkerError(str(exc)) from None
     return overrides

@@ -29,34 +29,60 @@ def run_spec_of(
     overrides: dict[str, Any] = {}
     mark = node.get_closest_marker("replyrace")
     if mark is not None:
-        overrides = parse_replyrace(mark.args, mark.kwargs, node.nodeid, settings.send_at)
+        overrides = parse_replyrace(mark.args, mark.kwargs, node.nodeid, settings.send_at, settings.stop_at)
     if gap_param is not None:
         overrides["gap"] = gap_param
     send_at = overrides.get("send_at", settings.send_at)
+    shown = send_at if isinstance(send_at, str) else ",".join(send_at)
     problem = _problem(
-        f"replyrace: {node.nodeid}: send_at={send_at!r}",
+        f"replyrace: {node.nodeid}: send_at={shown!r}",
         send_at,
         overrides.get("gap", settings.gap),
         rtt,
         make_transport,
     )
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)  # a configuration error of this test, said without a traceback
     session_key = overrides.pop("session_key", None)
     if settings.force_calls:
         overrides["calls"] = settings.force_calls  # beats the marker: it replays a shrunk failure
-    return settings.run_spec.override(node.nodeid, **overrides), session_key
+    spec = settings.run_spec.override(node.nodeid, **overrides)
+    if problem is None and spec.stops:
+        problem = _stop_problem(node.nodeid, spec, rtt, make_transport)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)  # a configuration error of this test, said without a traceback
+    return spec, session_key
 
 
-def _problem(where: str, send_at: str, gap: float, rtt: float, make_transport: Callable[[], object]) -> str | None:
-    if gap < 0 and send_at != "served":
-        return f"{where}: a negative gap ({format_duration(gap)}) needs send_at 'served'"
-    if gap < 0 and -gap > rtt:
-        return (
-            f"{where}: gap {format_duration(gap)} is more than the provider RTT ({format_duration(rtt)}) before the "
-            f"previous call is served; expected a gap from -{format_duration(rtt)}"
-        )
-    if send_at in ("text", "first"):
+def _stop_problem(where: str, spec: RunSpec, rtt: float, make_transport: Callable[[], object]) -> str | None:
+    """A stop gap before the call's request, or ``stop_by=cancel`` with a transport that cannot stop: the usage
+    error naming it (or its API file)."""
+    from .errors import TransportContractError
+    from .stopping import check_stoppable
+
+    for gap in spec.stop_gap if isinstance(spec.stop_gap, tuple) else (spec.stop_gap,):
+        if gap < 0 and -gap > rtt:
+            return (
+                f"replyrace: {where}: stop_gap {format_duration(gap)} is more than the provider RTT "
+                f"({format_duration(rtt)}) before the call is served; expected a stop_gap from -{format_duration(rtt)}"
+            )
+
+    try:
+        check_stoppable(make_transport(), spec, "stop_by")  # type: ignore[arg-type]
+    except TransportContractError as exc:
+        return f"replyrace: {where}: {exc}"
+    return None
+
+
+def _problem(where: str, send_at: Any, gap: Any, rtt: float, make_transport: Callable[[], object]) -> str | None:
+    anchors = send_at if isinstance(send_at, tuple) else (send_at,)
+    for one in gap if isinstance(gap, tuple) else (gap,):
+        if one < 0 and any(a != "served" for a in anchors):
+            return f"{where}: a negative gap ({format_duration(one)}) needs send_at 'served'"
+        if one < 0 and -one > rtt:
+            return (
+                f"{where}: gap {format_duration(one)} is more than the provider RTT ({format_duration(rtt)}) before "
+                f"the previous call is served; expected a gap from -{format_duration(rtt)}"
+            )
+    if {"text", "first"} & set(anchors):
         from .sends import reports_events
 
         probe = make_transport()  # made, not opened: only its kind is looked at

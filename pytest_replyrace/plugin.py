@@ -30,7 +30,16 @@ from .markers import (
 )
 from .per_test import run_spec_of, search_spec
 from .replay import SEED_CACHE_KEY, replay_command, resolve_seed
-from .settings import OPTIONS, Settings, SettingsError, api_model, load_api, resolve, transport_token
+from .settings import (
+    OPTIONS,
+    Settings,
+    SettingsError,
+    api_model,
+    load_api,
+    resolve,
+    stop_header,
+    transport_token,
+)
 from .setup_failures import SetupFailures
 from .templates import gateway_templates, warn_without_port
 from .transports.select import TransportChoice, acp_command
@@ -219,8 +228,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"replyrace: calls={s.calls} gap={s.describe('gap')} call-timeout={s.describe('call_timeout')} "
         f"rtt={s.describe('rtt')} jitter={s.jitter:g} seed={state.seed} ({state.seed_note}; "
         f"replay with --replyrace-seed {state.seed})",
-        f"replyrace: send-at={s.send_at} busy-policy={s.busy_policy}"
-        + (f" preamble={s.describe('preamble')}" if s.preamble else ""),
+        f"replyrace: send-at={s.describe('send_at')} busy-policy={s.busy_policy}"
+        + (f" preamble={s.describe('preamble')}" if s.preamble else "")
+        + (f" {stop_header(s)}" if s.stop_at != "none" else ""),
         "replyrace: markers may override per test (replyrace, rtt_range, gap_range set calls, gap, rtt, "
         "call-timeout, send-at, busy-policy, preamble); the summary shows each run's own rtt, gap and pattern, "
         "one letter per call",
@@ -240,10 +250,11 @@ def _fail_collection(message: str) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     where = metafunc.definition.nodeid
     mark = metafunc.definition.get_closest_marker("replyrace")
-    send_at = _state(metafunc.config).settings.send_at
+    settings = _state(metafunc.config).settings
+    send_at = settings.send_at
     if mark is not None:
         try:
-            send_at = parse_replyrace(mark.args, mark.kwargs, where, send_at).get("send_at", send_at)
+            send_at = parse_replyrace(mark.args, mark.kwargs, where, send_at, settings.stop_at).get("send_at", send_at)
         except MarkerError as exc:
             _fail_collection(str(exc))
     search_mark = metafunc.definition.get_closest_marker("replyrace_search")
@@ -626,6 +637,7 @@ def transport_choice(s: Settings, api: ApiSpec | None = None) -> TransportChoice
         acp_permissions=s.acp_permissions,
         api=api,
         api_model=api_model(s, api) if api is not None else None,
+        queue_mode=s.openclaw_queue_mode,
     )
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from .spec import DEFAULTS, SEND_ANCHORS
+from .spec import SEND_ANCHORS
 
-__all__ = ["SEND_ANCHORS", "CallRecord", "JournalEntry", "LogMatch", "PreambleRecord"]
+__all__ = ["SEND_ANCHORS", "CallRecord", "JournalEntry", "LogMatch", "PreambleRecord", "StopRecord"]
 
 
 class _Record:
@@ -108,6 +108,40 @@ class LogMatch(_Record):
 
 
 @dataclass
+class StopRecord(_Record):
+    """The client's stop of one call (``stop_at``): when it was due, whether it was sent, and the answer."""
+
+    at: str
+    """The stop anchor: sent, first, request, served, text or end."""
+    gap: float
+    by: str
+    """``cancel`` (the transport's stop call) or ``disconnect`` (the answer's connection closed)."""
+    anchor_at: float | None = None
+    """When the anchor came (None: it never came before the call ended)."""
+    due_at: float | None = None
+    """The stop instant: the anchor plus the gap (never before the provider got the request, for ``served``)."""
+    sent_at: float | None = None
+    """When the stop call went out or the connection was cut; None: not stopped (see ``skipped``)."""
+    answered_at: float | None = None
+    """The stop's answer: when the client had the gateway's answer to the stop (for ``disconnect``, the cut)."""
+    aborted: bool | None = None
+    """What the answer said: the run was stopped (True), nothing was running (False), neither (None)."""
+    error: str | None = None
+    """The stop call itself failed: what happened, quoted."""
+    detail: str = ""
+    run_ids: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    """Why no stop was sent: ``not stopped: it ended first``."""
+    reason: str | None = None
+    """What the stop judgement saw (the ``o`` reason, or why the call stayed ``p``)."""
+
+    @property
+    def done(self) -> bool:
+        """A stop was sent (or the connection cut)."""
+        return self.sent_at is not None
+
+
+@dataclass
 class CallRecord(_Record):
     """One sequential send and what came back."""
 
@@ -148,7 +182,7 @@ class CallRecord(_Record):
     timeout: what had arrived (the call is ``l``, "accepted, then silent")."""
     busy_refusal: bool = False
     """The transport read the answer as a busy refusal (HTTP 409/429/503 or its protocol's busy answer)."""
-    send_at: str = DEFAULTS.send_at
+    send_at: str = "end"
     """What this call's send waited for: the previous call's ``end``, ``text``, ``first``, ``request`` or
     ``served`` (the first call waits for nothing)."""
     anchor_at: float | None = None
@@ -164,6 +198,12 @@ class CallRecord(_Record):
     note: str | None = None
     """What the overlap judgement saw, for the timeline: merged into which turn, interrupted by which call,
     refused as busy, or lost with the provider's evidence."""
+    gap: float = 0.0
+    """The gap this call's send waited after its anchor (its own, in a per-call schedule)."""
+    stop: StopRecord | None = None
+    """The client's stop of this call, when it is one of the ``stop_calls``."""
+    state: str | None = None
+    """The terminal state the gateway's protocol named for the turn (OpenClaw's ``aborted`` after a stop)."""
     answer_start: str | None = None
     """The start of the answer as it arrived (its first bytes or events, quoted and cut), kept only when the reply
     did not carry this call's token: what a run with no real reply quotes."""
@@ -174,7 +214,11 @@ class CallRecord(_Record):
     @property
     def text_done_at(self) -> float | None:
         """When the client was done with this call's reply text: its text-complete event, else its end (a call
-        the driver timed out ends at its timeout: the client gave up on it there)."""
+        the driver timed out ends at its timeout: the client gave up on it there). A stopped call's end is its
+        answer's end, or the stop's answer when that came later."""
+        if self.stop is not None and self.stop.done:
+            ends = [t for t in (self.ended_at, self.replied_at, self.stop.answered_at) if t is not None]
+            return max(ends) if ends else None
         if self.text_at is not None:
             return self.text_at
         return self.ended_at if self.ended_at is not None else self.replied_at

@@ -14,7 +14,7 @@ import inspect
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .gateway.nemesis import ProcessPause
@@ -29,6 +29,7 @@ __all__ = [
     "ProviderWatch",
     "answer_start",
     "as_evidence",
+    "new_idempotency_key",
     "one_call",
     "preamble_call",
     "probe_message",
@@ -97,7 +98,27 @@ async def _send(
 class InFlight:
     record: CallRecord
     events: CallEvents
-    task: asyncio.Task[None]
+    task: asyncio.Task[None] = field(init=False)
+    """The call's send and its reading, set as soon as the flight is made."""
+    stop_task: asyncio.Task[None] | None = None
+    """The client's stop of this call, running beside it (a stopped call)."""
+    inner: asyncio.Future[TransportReply] | None = None
+    """The send itself, which a disconnect without the transport's own ``disconnect`` cancels."""
+    cut_at: float | None = None
+    """When that cancel cut the answer."""
+
+    async def ended(self) -> float:
+        """Until the call's answer ended and its stop (if any) was answered: the later of the two instants."""
+        await asyncio.wait({self.task})
+        self.task.result()  # a call cancelled from inside (or a bug of ours) ends the run here
+        record = self.record
+        assert record.ended_at is not None
+        if self.stop_task is not None:
+            await asyncio.wait({self.stop_task})
+            self.stop_task.result()
+            if record.stop is not None and record.stop.answered_at is not None:
+                return max(record.ended_at, record.stop.answered_at)
+        return record.ended_at
 
 
 class ProviderWatch:
@@ -151,12 +172,11 @@ async def wait_anchor(previous: InFlight, settings: RunSpec, watch: ProviderWatc
     """Wait for the previous call's ``send_at`` moment: (its instant, whether the previous call's end stood
     in for it, the instant to send at). A moment that cannot come any more (the call ended without the
     event; the provider never saw it) falls back to that end, so no run waits for nothing."""
-    kind, gap, record = settings.send_at, settings.gap, previous.record
+    record = previous.record
+    kind, gap = settings.send_at_of(record.index + 1), settings.gap_of(record.index + 1)
     if kind == "end":
-        await asyncio.wait({previous.task})
-        previous.task.result()  # a call cancelled from inside (or a bug of ours) ends the run here
-        assert record.ended_at is not None
-        return record.ended_at, False, record.ended_at + gap
+        end = await previous.ended()
+        return end, False, end + gap
     provider_kind = {"request": "request", "served": "text-end" if gap >= 0 else "text-request"}.get(kind, "")
     waiter: asyncio.Future[Any]
     if kind in ("text", "first"):
@@ -178,9 +198,9 @@ async def wait_anchor(previous: InFlight, settings: RunSpec, watch: ProviderWatc
         value = previous.events.first_at if kind == "first" else previous.events.text_at
     elif watch is not None:
         value = watch.seen(provider_kind, record.token)
-    if value is None:
-        assert record.ended_at is not None
-        return record.ended_at, True, record.ended_at + gap
+    if value is None:  # its end stands in: for a stopped call, the later of its end and the stop's answer
+        end = await previous.ended()
+        return end, True, end + gap
     if isinstance(value, float):
         return value, False, value + gap
     if kind == "request":
@@ -221,6 +241,27 @@ async def preamble_call(transport: Transport, key: str, message: str, settings: 
     return record
 
 
+def new_idempotency_key() -> str:
+    """Not from the seed: a replay against a long-running gateway must not hit its dedupe cache."""
+    return str(uuid.uuid4())
+
+
+async def _cuttable(flight: InFlight, send: Any, timeout: float) -> TransportReply:
+    """The send as a future a disconnect can cancel (a transport without ``disconnect``): a cut send returns
+    a reply saying the client went away."""
+    flight.inner = asyncio.ensure_future(send)
+    try:
+        return await asyncio.wait_for(asyncio.shield(flight.inner), timeout)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if flight.cut_at is None or (current is not None and current.cancelling()):
+            raise
+        return TransportReply(None, None, error="the client disconnected before the answer ended", cut_at=flight.cut_at)
+    finally:
+        if not flight.inner.done():
+            flight.inner.cancel()
+
+
 def _silent(transport: Transport, events: CallEvents) -> bool:
     """Was the answer accepted and then silent: no reply text (the transport reports text as it arrives), and
     nothing half-sent after its last whole event (a body still trickling in is a slow answer, an `e`)?"""
@@ -232,17 +273,17 @@ def _silent(transport: Transport, events: CallEvents) -> bool:
 
 async def one_call(
     transport: Transport,
-    record: CallRecord,
-    events: CallEvents,
+    flight: InFlight,
     settings: RunSpec,
     pauser: ProcessPause | None,
+    idempotency_key: str,
 ) -> None:
-    # Not from the seed: a replay against a long-running gateway must not hit its dedupe cache.
-    idempotency_key = str(uuid.uuid4())
+    record, events = flight.record, flight.events
     message = probe_message(record.token, record.index, settings.calls)
     with_events = reports_events(transport)
     try:
-        reply = await asyncio.wait_for(
+        reply = await _cuttable(
+            flight,
             _send(transport, record.session_key, message, idempotency_key, events if with_events else None),
             settings.timeout,
         )
@@ -264,7 +305,7 @@ async def one_call(
     else:
         record.replied_at = reply.replied_at if reply.replied_at is not None else time.monotonic()
         record.run_id, record.reply, record.error = reply.run_id, reply.reply, reply.error
-        record.busy_refusal = reply.busy
+        record.busy_refusal, record.state = reply.busy, reply.state
         record.no_text = reply.no_text
         record.answer_start = answer_start(record, events)
     record.ended_at = time.monotonic()

@@ -29,13 +29,20 @@ from .spec import (
     BUSY_POLICIES,
     CALLS_MAX,
     CALLS_MIN,
+    CHECKS,
     DEFAULTS,
+    DISCONNECT_POLICIES,
     HISTORY_MODES,
     SEND_ANCHORS,
+    STOP_ANCHORS,
+    STOP_BY,
     BusyPolicy,
+    DisconnectPolicy,
     HistoryMode,
     RunSpec,
     SendAt,
+    StopAt,
+    StopBy,
 )
 from .transports.api_file import BUILTIN_APIS, ApiFileError, ApiSpec, builtin_text, parse_api
 from .transports.select import TRANSPORTS, TransportName
@@ -136,6 +143,45 @@ def _flag(raw: str, where: str) -> bool:
 
 def _signed_duration(raw: str, where: str) -> float:
     return parse_signed_duration(raw, what=where)
+
+
+def _knob(name: str) -> Callable[[str, str], Any]:
+    """A run parameter's option: the spec's own check (comma lists for a per-call schedule), naming the source."""
+
+    def parse(raw: str, where: str) -> Any:
+        return CHECKS[name](raw.strip(), where)
+
+    return parse
+
+
+def _signed_schedule(name: str) -> Callable[[str, str], Any]:
+    """A gap (or stop gap) or a comma list of them, each may be negative (checked against its anchor later)."""
+
+    def parse(raw: str, where: str) -> Any:
+        items = [part.strip() for part in raw.split(",")]
+        if not all(items):
+            raise InvalidArgument(f"{where}: {raw!r} is not a {name}; expected a duration or a comma list, e.g. 1,0")
+        values = tuple(parse_signed_duration(item, what=where) for item in items)
+        return values[0] if len(values) == 1 else values
+
+    return parse
+
+
+def _negative(value: Any) -> bool:
+    return any(v < 0 for v in (value if isinstance(value, tuple) else (value,)))
+
+
+def _served_only(value: Any) -> bool:
+    return all(v == "served" for v in (value if isinstance(value, tuple) else (value,)))
+
+
+def _queue_mode(raw: str, where: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,39}", value):
+        raise InvalidArgument(
+            f"{where}: {raw!r} is not a queue mode; expected a name such as steer, followup or collect"
+        )
+    return value
 
 
 def _message(raw: str, where: str) -> str:
@@ -522,10 +568,68 @@ OPTIONS: tuple[Option, ...] = (
         "when the next message goes out, gap after it: end (the previous answer ended; default), "
         "text (its reply text was complete), first (its first event arrived), request (the fake provider "
         "received its request) or served (the provider finished serving it; gap may be negative)",
-        _choice(SEND_ANCHORS),
+        _knob("send_at"),
         RUN.send_at,
-        "|".join(SEND_ANCHORS),
+        "|".join(SEND_ANCHORS) + "[,...]",
         knob="send_at",
+    ),
+    Option(
+        "stop_at",
+        "when the client stops a stopped call, stop_gap after it: none (default), sent, first, request, served, "
+        "text or end of that call; a comma list is applied to the stopped calls in turn",
+        _knob("stop_at"),
+        RUN.stop_at,
+        "|".join(STOP_ANCHORS) + "[,...]",
+        knob="stop_at",
+    ),
+    Option(
+        "stop_gap",
+        "seconds after the stop anchor (default 0; negative only with stop_at served); a comma list per stopped call",
+        _signed_schedule("stop gap"),
+        RUN.stop_gap,
+        "SECONDS[,...]",
+        knob="stop_gap",
+    ),
+    Option(
+        "stop_calls",
+        "which calls the client stops: odd (default), even, all, last, or call numbers such as 1,4",
+        _knob("stop_calls"),
+        RUN.stop_calls,
+        "odd|even|all|last|N,...",
+        knob="stop_calls",
+    ),
+    Option(
+        "stop_by",
+        "how the client stops: cancel (the transport's stop call; default) or disconnect (it closes that "
+        "answer's connection)",
+        _choice(STOP_BY),
+        RUN.stop_by,
+        "|".join(STOP_BY),
+        knob="stop_by",
+    ),
+    Option(
+        "disconnect_policy",
+        "what the gateway promises when a client goes away mid-answer: continue (the turn runs on and is "
+        "stored), cancel (as a stop) or any (default)",
+        _choice(DISCONNECT_POLICIES),
+        RUN.disconnect_policy,
+        "|".join(DISCONNECT_POLICIES),
+        knob="disconnect_policy",
+    ),
+    Option(
+        "close_within",
+        "seconds after the stop's answer the model call of a stopped turn may stay open (default 2)",
+        _duration(False),
+        RUN.close_within,
+        "SECONDS",
+        knob="close_within",
+    ),
+    Option(
+        "openclaw_queue_mode",
+        "openclaw transport: chat.send's own queueMode (steer, followup, collect, ...); unset by default",
+        _queue_mode,
+        None,
+        "MODE",
     ),
     Option(
         "busy_policy",
@@ -598,8 +702,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "gap",
         "pause after the send_at moment of the previous call before the next send (default 0: send at "
-        "once; negative only with send_at served)",
-        _signed_duration,
+        "once; negative only with send_at served); a comma list is a gap per call in turn",
+        _signed_schedule("gap"),
         RUN.gap,
         "SECONDS",
         knob="gap",
@@ -735,7 +839,14 @@ class Settings:
     gateway_files: tuple[tuple[str, str], ...] = ()
     agent_wait: bool = False
     openclaw_config: Mapping[str, Any] | None = None
-    send_at: SendAt = RUN.send_at
+    send_at: SendAt | tuple[SendAt, ...] = RUN.send_at
+    stop_at: StopAt | tuple[StopAt, ...] = RUN.stop_at
+    stop_gap: float | tuple[float, ...] = RUN.stop_gap
+    stop_calls: str | tuple[int, ...] = RUN.stop_calls
+    stop_by: StopBy = RUN.stop_by
+    disconnect_policy: DisconnectPolicy = RUN.disconnect_policy
+    close_within: float = RUN.close_within
+    openclaw_queue_mode: str | None = None
     busy_policy: BusyPolicy = RUN.busy_policy
     preamble: tuple[str, ...] = RUN.preamble
     http_path: str = "/chat.send"
@@ -744,7 +855,7 @@ class Settings:
     shrink: float = 30.0
     parallel: int = 1
     search: SearchSpec | None = None
-    gap: float = RUN.gap
+    gap: float | tuple[float, ...] = RUN.gap
     pause: tuple[float, float] | None = RUN.pause
     settle: float = RUN.settle
     call_timeout: float = RUN.timeout
@@ -794,6 +905,8 @@ class Settings:
 
     def describe(self, name: str) -> str:
         value = getattr(self, name)
+        if name in ("send_at", "gap", "stop_at", "stop_gap", "stop_calls") and isinstance(value, tuple):
+            return ",".join(format_duration(v) if isinstance(v, float) else str(v) for v in value)
         if isinstance(value, float) and name not in ("jitter",):
             return format_duration(value)
         if isinstance(value, ReadyCheck):
@@ -856,12 +969,15 @@ def resolve(
     if "http_path" not in sources:
         values["http_path"] = DEFAULT_HTTP_PATHS.get(values["transport"], values["http_path"])
     _check_session(values, sources)
-    if values["gap"] < 0 and values["send_at"] != "served":
-        raise SettingsError(
-            f"{sources['gap']}: {raws['gap']!r} must be >= 0; expected {DURATION_HELP} (a negative gap needs send_at "
-            f"served, so long before the provider finishes serving the previous call; send_at is "
-            f"{values['send_at']}, {sources.get('send_at', 'default')})"
-        )
+    for gap, anchor in (("gap", "send_at"), ("stop_gap", "stop_at")):
+        if _negative(values[gap]) and not _served_only(values[anchor]):
+            shown = values[anchor] if isinstance(values[anchor], str) else ",".join(values[anchor])
+            raise SettingsError(
+                f"{sources[gap]}: {raws[gap]!r} must be >= 0; expected {DURATION_HELP} "
+                f"(a negative {gap.replace('_', ' ')} needs {anchor} served, so long before the provider finishes "
+                f"serving the {'previous ' if gap == 'gap' else ''}call; {anchor} is {shown}, "
+                f"{sources.get(anchor, 'default')})"
+            )
     return Settings(**values, sources=sources)
 
 
@@ -906,6 +1022,15 @@ def _check_api(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
             f"{values['transport']} ({sources.get('transport', 'default')}); expected --replyrace-transport declared, "
             f"or no {api.flag}"
         )
+
+
+def stop_header(settings: Settings) -> str:
+    """The stop settings in the report header (only when the client stops calls)."""
+    d = settings.describe
+    text = f"stop-at={d('stop_at')} stop-gap={d('stop_gap')} stop-calls={d('stop_calls')} stop-by={settings.stop_by}"
+    if settings.stop_by == "disconnect":
+        text += f" disconnect-policy={settings.disconnect_policy}"
+    return text + f" close-within={d('close_within')}"
 
 
 def transport_token(settings: Settings) -> str | None:

@@ -28,6 +28,12 @@ complete): what a gateway may do with it by its busy policy (:data:`POLICY_ALLOW
 ``m``  merged: no reply of its own, but its token reached the provider inside the running turn, whose
        reply carries it (steer);
 ``i``  interrupted: a running call that ended without a real reply while a message sent during it got one.
+
+Two for a call the client stopped (``stop_at``), see :mod:`pytest_replyrace.stop_judge`:
+
+``s``  stopped: its turn ended as asked (clean);
+``o``  overran the stop: a reply, a model call or an open model call after the stop (a failure under every
+       policy), with the reason in the timeline.
 """
 
 from __future__ import annotations
@@ -55,8 +61,10 @@ from .letters import (
     BUSY_POLICIES,
     FAST_FAIL_LETTERS,
     LETTERS,
+    OVERRAN,
     POLICY_ALLOWS,
     REAL_LETTERS,
+    STOP_LETTERS,
     allowed_letters,
     verdict_of,
 )
@@ -198,13 +206,41 @@ def _served_column(call: CallRecord) -> str:
 
 
 def _anchor_column(call: CallRecord) -> str:
-    """``text+20ms``: what the send waited for and the gap after it; ``end*`` when the end stood in for it."""
+    """``text+20ms``: what the send waited for (its own anchor, in a per-call schedule) and the gap after it;
+    ``end*`` when the end stood in for it."""
     if call.anchor_at is None:
         return "-"
     gap = call.sent_at - call.anchor_at
     sign = "+" if gap >= 0 else "-"
     label = "end*" if call.anchor_fallback else call.send_at
     return f"{label}{sign}{abs(gap) * 1000:.0f}ms" + ("!" if call.sent_while_busy else "")
+
+
+def stop_line(call: CallRecord) -> str:
+    """The stop of a stopped call, for the timeline: its anchor and gap, when it went out, the answer, the
+    model call's close, and what the stop judgement saw."""
+    stop = call.stop
+    assert stop is not None
+    gap = f"{'+' if stop.gap >= 0 else '-'}{abs(stop.gap) * 1000:.0f}ms"
+    head = f"{stop.by} at {stop.at}{gap}"
+    if not stop.done:
+        return f"{head}: {stop.skipped or 'not stopped'}"
+    assert stop.sent_at is not None
+    parts = [f"{head}: sent +{_ms(stop.sent_at - call.sent_at)} after the call"]
+    if stop.due_at is not None:
+        parts.append(f"{(stop.sent_at - stop.due_at) * 1000:+.1f}ms off its instant")
+    if stop.answered_at is not None:
+        what = "cut" if stop.by == "disconnect" else "answered"
+        said = {True: "aborted", False: "not aborted", None: ""}[stop.aborted]
+        parts.append(f"{what} +{_ms(stop.answered_at - stop.sent_at)}" + (f" ({said})" if said else ""))
+    if stop.error:
+        parts.append(f"error: {_excerpt(stop.error, 80)}")
+    closed = [e.closed_at for e in call.journal if e.closed_at is not None]
+    if closed and stop.answered_at is not None:
+        parts.append(f"model call closed {(min(closed) - stop.answered_at) * 1000:+.0f}ms after the answer")
+    if stop.reason:
+        parts.append(stop.reason)
+    return "; ".join(parts)
 
 
 def _preamble_lines(preamble: Sequence[PreambleRecord], t0: float) -> list[str]:
@@ -274,7 +310,7 @@ def format_timeline(
     if not calls:
         return "  (no calls)"
     t0 = (preamble[0].sent_at if preamble else calls[0].sent_at) if origin is None else origin
-    overlap = any(call.send_at != DEFAULTS.send_at for call in calls)
+    overlap = any(call.send_at != DEFAULTS.send_at or call.stop is not None for call in calls)
     anchor = f"  {'sent after':>14}" if overlap else ""
     header = (
         f"  {'#':>3}  {'sent at':>8}{anchor}  {'latency':>9}  {'provider RTT':>12}  {'served<reply':<22}  {'':1}  reply"
@@ -312,9 +348,9 @@ def format_timeline(
 
 
 def _detail_lines(call: CallRecord, pad: str) -> list[str]:
-    """The lines under a call's row: the overlap note, answered twice, stream errors (those after the text was
+    """The lines under a call's row: its stop, the overlap note, answered twice, stream errors (those after the text was
     complete marked), the history problem, late text of the same answer and later answers."""
-    lines = []
+    lines = [f"{pad}  {'stop:':<22}     {stop_line(call)}"] if call.stop is not None else []
     if call.note:
         lines.append(f"{pad}  {'overlap:':<22}     {call.note}")
     if call.answered_twice:
@@ -329,6 +365,15 @@ def _detail_lines(call: CallRecord, pad: str) -> list[str]:
     for late in call.late_replies:
         lines.append(f"{pad}  {'later, other runId:':<22}     {_excerpt(late)}")
     return lines
+
+
+def stop_settings(spec: RunSpec) -> str:
+    """The stop knobs as the replay line and the header spell them."""
+    text = f"stop_at={spec.text('stop_at')}, stop_gap={spec.text('stop_gap')}, stop_calls={spec.text('stop_calls')}"
+    text += f", stop_by={spec.stop_by}"
+    if spec.stop_by == "disconnect":
+        text += f", disconnect_policy={spec.disconnect_policy}"
+    return text + f", close_within={format_duration(spec.close_within)}"
 
 
 @dataclass
@@ -348,7 +393,7 @@ class RaceResult:
     replay: str | None = None
     """A command that replays this test with the same seed."""
     settings: dict[str, Any] = field(default_factory=dict)
-    send_at: str = DEFAULTS.send_at
+    send_at: str = "end"
     """What each send waited for (see :data:`~pytest_replyrace.records.SEND_ANCHORS`)."""
     busy_policy: str = DEFAULTS.busy_policy
     """What the gateway promises for a message sent while a turn runs; decides which of b, m, i may pass."""
@@ -367,7 +412,8 @@ class RaceResult:
                 "RaceResult", calls=max(1, len(self.calls)), send_at=self.send_at, busy_policy=self.busy_policy
             )
         else:
-            self.gap, self.send_at, self.busy_policy = self.spec.gap, self.spec.send_at, self.spec.busy_policy
+            self.gap, self.send_at = self.spec.gap_of(2), self.spec.text("send_at")
+            self.busy_policy = self.spec.busy_policy
 
     @property
     def pattern(self) -> str:
@@ -407,12 +453,19 @@ class RaceResult:
 
     def _where(self) -> str:
         where = [] if self.rtt is None else [f"rtt={format_duration(self.rtt)}"]
-        where.append(f"gap={format_duration(self.gap)}")
+        gap = self.spec.gap if self.spec is not None and isinstance(self.spec.gap, tuple) else self.gap
+        where.append("gap=" + (",".join(map(format_duration, gap)) if isinstance(gap, tuple) else format_duration(gap)))
         if self.send_at != DEFAULTS.send_at:
             where.append(f"send_at={self.send_at}")
         if self.busy_policy != DEFAULTS.busy_policy:
             where.append(f"busy_policy={self.busy_policy}")
+        if self.spec is not None and self.spec.stops:
+            where.append(stop_settings(self.spec))
         return ", ".join(where)
+
+    def stopped_calls(self) -> list[CallRecord]:
+        """The calls the client stopped (their stop sent), in order."""
+        return [c for c in self.calls if c.stop is not None and c.stop.done]
 
     def _counts(self) -> str:
         return ", ".join(f"{n}{letter}" for letter, n in self.counts.items() if n) or "no calls"
@@ -430,6 +483,8 @@ class RaceResult:
             f"session {self.session_key}, {len(self.calls)} calls, seed {self.seed}",
             "letters: " + ", ".join(f"{k}={v}" for k, v in LETTERS.items()),
         ]
+        if self.spec is not None and self.spec.stops:
+            lines.append(f"stops: {stop_settings(self.spec)} (s: stopped as asked, o: overran the stop)")
         if self.send_at != DEFAULTS.send_at or self.busy_policy != DEFAULTS.busy_policy:
             allows = "".join(sorted(self.allowed)) or "none of b, m, i"
             lines.append(
@@ -491,15 +546,24 @@ class RaceResult:
                 + f" — pattern {self.pattern} ({self._counts()})"
             )
             raise self._failure(self.race_letters() | {"l"}, f"busy policy {self.busy_policy} broken", headline)
+        overran = [c for c in self.calls if c.letter in OVERRAN]
+        if overran:
+            why = "; ".join(f"call {c.index}: {c.stop.reason if c.stop else 'overran'}" for c in overran)
+            raise self._failure(
+                OVERRAN,
+                "stop overrun",
+                f"replyrace: the stop was overrun at {self._where()}: {why} — pattern {self.pattern} "
+                f"({self._counts()})",
+            )
 
     @property
     def no_real_reply(self) -> bool:
         """No call got a real reply (``p``, or ``h``: real, over a corrupted history) and none broke the busy
         promise (a busy letter the policy does not allow, a message answered twice, one sent while busy and
         lost): the run says nothing about a race. Its failure names the missing evidence; nothing explores it."""
-        letters = set(self.pattern)
-        if not letters <= REPLY_LETTERS or letters & REAL_LETTERS:
-            return False  # a real reply, or a call judged otherwise (stopped, not judged yet): not for this check
+        letters = {call.letter for call in self.calls if call.letter not in STOP_LETTERS}  # stopped: not looked at
+        if not letters or not letters <= REPLY_LETTERS or letters & REAL_LETTERS:
+            return False  # a real reply, only stopped calls, or a call not judged yet: not for this check
         return all(call.letter in FAST_FAIL_LETTERS for call in self.race_calls())
 
     def _no_real_reply(self) -> RaceFailure:
@@ -519,9 +583,10 @@ class RaceResult:
         __tracebackhide__ = True
         if self.no_real_reply:
             raise self._no_real_reply()
-        bad = set(self.pattern) - {"p"} - self.allowed
-        if bad or not self.calls or any(c.answered_twice for c in self.calls) or "p" not in self.pattern:
-            raise self._failure(frozenset(LETTERS) - {"p"} - self.allowed, "unclean run")
+        bad = set(self.pattern) - {"p", "s"} - self.allowed
+        real = "p" in self.pattern or (self.pattern and set(self.pattern) == {"s"})
+        if bad or not self.calls or any(c.answered_twice for c in self.calls) or not real:
+            raise self._failure(frozenset(LETTERS) - {"p", "s"} - self.allowed, "unclean run")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the JSON report and xdist workers; the log matches bounded as everywhere."""

@@ -137,7 +137,7 @@ def marker_drift(page: str, markers: dict[str, str]) -> list[str]:
     ("mutate", "drift"),
     planted(
         SAME,
-        ("a-parameter-missing", replace(", preamble=None)`", ")`")),
+        ("a-parameter-missing", replace(", close_within=None)`", ")`")),
         ("a-default-changed", replace("steps=5,", "steps=6,")),
         ("a-marker-missing", drop_line("`@pytest.mark.gap_range(")),
     ),
@@ -277,6 +277,10 @@ def test_xfail(sequential_sender):
 def test_kill(gateway):  # the next race test's setup restarts it: a restart in the report
     os.kill(gateway.pid, signal.SIGKILL)
 
+@pytest.mark.replyrace(calls=2, stop_at="end", stop_calls="1", stop_by="disconnect")
+def test_stop(sequential_sender):  # a stopped call's `stop` in the report (its letters not asserted)
+    sequential_sender.run()
+
 @pytest.mark.replyrace(calls=2)
 def test_window(sequential_sender):
     sequential_sender.search(rtt=(0.05, 0.2), gap=(0.0, 0.0), budget_s=20, max_calls=2)
@@ -286,7 +290,7 @@ def test_window(sequential_sender):
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real run's folder, with its JSON (out.json) and HTML (out.html) reports: a fast-fail with matched log
-    lines, an xfail, a restart and a window. pytest in a subprocess (as pytester's runpytest_subprocess), once
+    lines, an xfail, a restart, a stopped call and a window. pytest in a subprocess (as pytester's runpytest_subprocess), once
     for the module."""
     where = tmp_path_factory.mktemp("schema")
     (where / "test_every_key.py").write_text(EVERY_KEY, encoding="utf-8")
@@ -314,7 +318,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )
     # The fast-fail test fails and the xfail is expected: anything else means the run is not the one described.
-    assert "1 failed, 2 passed, 1 xfailed" in done.stdout, done.stdout + done.stderr
+    assert "1 failed, 3 passed, 1 xfailed" in done.stdout, done.stdout + done.stderr
     return where
 
 

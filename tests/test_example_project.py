@@ -59,7 +59,7 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
 ) -> None:
     result, history = run_demo(pytester)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*= 22 passed, 12 xfailed in *"])
+    result.stdout.fnmatch_lines(["*= 34 passed, 17 xfailed in *"])
     seen = patterns(history)
     for mode, letters in (
         ("drain-first", "pfpf"),
@@ -87,6 +87,18 @@ def test_demo_catches_every_planted_bug_and_no_false_alarm(
         ("fixed-interrupt-request-i", "i"),
     ):
         assert set(policies[(params, 0.2)]) == {"p", letter}, policies
+    # The stop bugs: each caught with its letter; `fixed` stopped as asked under the same run.
+    for test, mode, rtt, bad, good in (
+        ("test_a_stopped_turn_ends", "stop-ignored", 0.4, "op", "sp"),
+        ("test_the_message_after_a_stop_is_answered", "stop-wedge", 0.4, "sf", "sp"),
+        ("test_a_stopped_waiting_message_never_reaches_the_model", "stop-leaks-pending", 0.4, "pop", "psp"),
+        ("test_a_stop_during_a_tool_leaves_no_unpaired_tool_call", "stop-orphan-tool", 0.1, "se", "sp"),
+        ("test_a_turn_outlives_its_client", "disconnect-drops", 0.4, "op", "sp"),
+    ):
+        stops = patterns(history, test)
+        assert stops[(mode, rtt)] == bad and stops[("fixed", rtt)] == good, (test, stops)
+    anchors = patterns(history, "test_fixed_stops_cleanly_at_every_anchor")
+    assert len(anchors) == 7 and set("".join(anchors.values())) <= {"p", "s"}, anchors
     result.stdout.fnmatch_lines(
         [
             "*= replyrace summary =*",

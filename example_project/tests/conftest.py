@@ -66,6 +66,16 @@ BUSY_PLANTED: dict[str, Planted] = {
 }
 
 
+# The stop bugs (tests/test_stop_demo.py): each caught wherever its test runs it.
+STOP_PLANTED: dict[str, Planted] = {
+    "stop-ignored": Planted("Mastra #20447", "a stop is acknowledged and the turn runs on"),
+    "stop-wedge": Planted("OpenClaw #90309, #113019", "a stop leaves the session write lock behind"),
+    "stop-leaks-pending": Planted("OpenClaw #145727", "a stopped waiting message still reaches the model"),
+    "stop-orphan-tool": Planted("OpenClaw #116379", "a stop during a tool stores the tool call without its result"),
+    "disconnect-drops": Planted("OpenClaw #82484's promise", "a client going away cancels and drops its turn"),
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "toy_modes(*modes): run the test once per toy gateway mode")
     config.addinivalue_line("markers", "toy_args(*args): more arguments for the toy gateway, e.g. '--busy', 'reject'")
@@ -82,6 +92,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         params = getattr(item, "callspec", None)
         if params is None or "toy_mode" not in params.params:
+            continue
+        stop = STOP_PLANTED.get(params.params["toy_mode"])
+        if stop is not None:
+            item.add_marker(
+                pytest.mark.xfail(
+                    strict=True, raises=AssertionError, reason=f"planted bug ({stop.releases}): {stop.bug}"
+                )
+            )
             continue
         busy = BUSY_PLANTED.get(params.params["toy_mode"])
         if busy is not None:

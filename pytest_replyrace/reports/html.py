@@ -34,11 +34,15 @@ COLOURS = {
     "b": "#5f9ea0",
     "m": "#6b8e23",
     "i": "#c71585",
+    "s": "#1f6f8b",
+    "o": "#8b0000",
 }
 PROVIDER = "#3b7dd8"
+STOP_MARK = "#b00020"
 VERDICT_BG = {
     "clean": "#d9f2e0",
     "fast-fail": "#fadadd",
+    "overran-stop": "#f6d5d5",
     "busy-policy": "#fadadd",
     "unreliable": "#fff0d1",
     "empty": "#eeeeee",
@@ -68,6 +72,7 @@ def _legend() -> str:
     items.append(
         f'<span><i style="background:{PROVIDER}"></i>provider serving the call\'s token (one bar per request)</span>'
     )
+    items.append(f'<span><i style="background:{STOP_MARK}"></i>× the client\'s stop of the call</span>')
     items.append('<span><i style="background:#000;width:2px"></i>send instant (and what it waited for)</span>')
     items.extend(_mark_legend())
     return f'<div class="legend">{"".join(items)}</div>'
@@ -120,8 +125,49 @@ def _call_row(call: Mapping[str, Any], y: float, x: Callable[[float], float], sp
         f'stroke-width="1.5"><title>{_e(waited)}</title></line>'
     )
     parts.extend(_instant_marks(call, y, x, end))
+    parts.extend(_stop_mark(call, y, x))
     parts.extend(_provider_bars(call, y, x, span))
     return parts
+
+
+def _stop_settings(settings: Mapping[str, Any]) -> str:
+    """`` stop_at=request stop_gap=0.1 …`` for a run that stopped calls, else nothing."""
+    if settings.get("stop_at", "none") == "none":
+        return ""
+
+    def text(value: Any) -> str:
+        return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    names = ["stop_at", "stop_gap", "stop_calls", "stop_by"]
+    if settings.get("stop_by") == "disconnect":
+        names.append("disconnect_policy")
+    return "".join(f" {name}={text(settings.get(name))}" for name in [*names, "close_within"])
+
+
+def _stop_mark(call: Mapping[str, Any], y: float, x: Callable[[float], float]) -> list[str]:
+    """A stopped call's stop on its lane: a cross at the instant it went out (the stop's answer in its tip), or
+    a hollow one at its instant when the call ended first and no stop was sent."""
+    stop = call.get("stop")
+    if not stop:
+        return []
+    at = stop.get("sent_at") if stop.get("sent_at") is not None else stop.get("due_at")
+    if at is None:
+        return []
+    head = f"{stop.get('by', 'cancel')} at {stop.get('at')}{stop.get('gap', 0) * 1000:+.0f}ms"
+    if stop.get("sent_at") is None:
+        tip = f"{head}: {stop.get('skipped') or 'not stopped'}"
+    else:
+        answered = stop.get("answered_at")
+        tip = head + (f"; answered +{(answered - at) * 1000:.0f}ms" if answered is not None else "")
+        tip += {True: " (aborted)", False: " (not aborted)"}.get(stop.get("aborted"), "")
+    if stop.get("reason"):
+        tip += f"; {stop['reason']}"
+    cx, width = x(at), "2.5" if stop.get("sent_at") is not None else "1"
+    return [
+        f'<g class="stop" stroke="{STOP_MARK}" stroke-width="{width}"><title>{_e(tip[:300])}</title>'
+        f'<line x1="{cx - 5:.1f}" y1="{y - 3}" x2="{cx + 5:.1f}" y2="{y + 14}"/>'
+        f'<line x1="{cx - 5:.1f}" y1="{y + 14}" x2="{cx + 5:.1f}" y2="{y - 3}"/></g>'
+    ]
 
 
 def _mark_legend() -> list[str]:
@@ -166,12 +212,22 @@ def _provider_bars(call: Mapping[str, Any], y: float, x: Callable[[float], float
         tool = entry.get("kind") == "tool"
         faint = ' fill-opacity="0.45"' if tool else ""  # a tool step: lighter than the text step
         step = f" step {entry.get('step', 1)} {entry.get('kind', 'text')}" if tool or entry.get("step", 1) > 1 else ""
+        closed = entry.get("closed_at")
+        if closed is not None:
+            stop = closed
         parts.append(
             f'<rect x="{x(arrived):.1f}" y="{y + 13}" width="{max(2.0, x(stop) - x(arrived)):.1f}" '
             f'height="6" fill="{PROVIDER}"{faint} rx="1">'
             f"<title>provider{step} {entry.get('status')} "
-            f"rtt {entry.get('rtt', 0) * 1000:.0f}ms</title></rect>"
+            f"rtt {entry.get('rtt', 0) * 1000:.0f}ms"
+            + (f", closed by the gateway at +{(closed - arrived) * 1000:.0f}ms" if closed is not None else "")
+            + "</title></rect>"
         )
+        if closed is not None:  # the model call's close: where the gateway hung up on the provider
+            parts.append(
+                f'<line class="closed" x1="{x(closed):.1f}" y1="{y + 11}" x2="{x(closed):.1f}" y2="{y + 21}" '
+                f'stroke="{PROVIDER}" stroke-width="2"><title>model call closed by the gateway</title></line>'
+            )
     return parts
 
 
@@ -260,7 +316,8 @@ def render_html(
             rtt = "-" if result.get("rtt") is None else format_duration(result["rtt"])
             body.append(
                 f"<h3>rtt={_e(rtt)} gap={_e(format_duration(result.get('gap') or 0.0))} "
-                f"send_at={_e(result.get('send_at', 'end'))} busy_policy={_e(result.get('busy_policy', 'queue'))} · "
+                f"send_at={_e(result.get('send_at', 'end'))} busy_policy={_e(result.get('busy_policy', 'queue'))}"
+                f"{_e(_stop_settings(result.get('settings') or {}))} · "
                 f'<span class="pattern">{_e(result.get("pattern", ""))}</span> · {_e(result.get("verdict", ""))}'
                 f"{(' (' + _e(result.get('shape')) + ')') if result.get('verdict') != 'clean' else ''}"
                 f"{_xfail_note(result)}</h3>"

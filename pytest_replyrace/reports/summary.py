@@ -36,6 +36,19 @@ def group_name(node_id: str | None) -> str:
 NOT_A_RACE_ASSERTION = "not a race assertion"
 
 
+def _gap_column(send_at: str, gap: float, schedule: Any) -> str:
+    """``50ms``, ``text+20ms``, or a per-call schedule as each call's own anchor: ``request+100ms,end+0ms``."""
+    anchors = send_at.split(",")
+    gaps = schedule if isinstance(schedule, list) and schedule else [gap]
+    if anchors == [DEFAULTS.send_at] and len(gaps) == 1:
+        return format_duration(gap)
+    steps = max(len(anchors), len(gaps))
+    return ",".join(
+        f"{anchors[i % len(anchors)]}{'' if gaps[i % len(gaps)] < 0 else '+'}{format_duration(gaps[i % len(gaps)])}"
+        for i in range(steps)
+    )
+
+
 def _outcome_note(verdict: str, outcome: str) -> str:
     """The test's outcome as the row shows it: a clean run never reads plainly ``failed``."""
     if verdict == "clean" and outcome == "failed":
@@ -60,7 +73,7 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
         ]
         pattern = result["pattern"]
         policy = result.get("busy_policy") or DEFAULTS.busy_policy
-        send_at = result.get("send_at") or DEFAULTS.send_at
+        send_at = str(result.get("send_at") or DEFAULTS.send_at)
         verdict = result.get("verdict") or verdict_of(pattern, policy)
         bad = failing_letters(verdict, policy)
         node_id = result.get("node_id") or ""
@@ -71,9 +84,7 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
                 "node_id": node_id,
                 "rtt_s": result.get("rtt"),
                 "rtt": "-" if result.get("rtt") is None else format_duration(result["rtt"]),
-                "gap": format_duration(gap)
-                if send_at == DEFAULTS.send_at
-                else f"{send_at}{'' if gap < 0 else '+'}{format_duration(gap)}",
+                "gap": _gap_column(send_at, gap, (result.get("settings") or {}).get("gap")),
                 "gap_s": gap,
                 "send_at": send_at,
                 "busy_policy": policy,

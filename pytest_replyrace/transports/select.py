@@ -49,6 +49,8 @@ class TransportChoice:
     api: ApiSpec | None = None
     """The declared transport's API file, read and checked."""
     api_model: str | None = None
+    queue_mode: str | None = None
+    """The openclaw transport's ``chat.send`` ``queueMode`` (unset: not sent)."""
 
     def make(self, url: str) -> Transport:
         if self.name == "http":
@@ -59,7 +61,11 @@ class TransportChoice:
             from .openclaw import OpenClawTransport
 
             return OpenClawTransport(
-                url, token=self.token, agent_wait=self.agent_wait, agent_wait_timeout=self.agent_wait_timeout
+                url,
+                token=self.token,
+                agent_wait=self.agent_wait,
+                agent_wait_timeout=self.agent_wait_timeout,
+                queue_mode=self.queue_mode,
             )
         if self.name == "declared":
             from .declared import DeclaredTransport

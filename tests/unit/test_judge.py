@@ -84,7 +84,7 @@ def test_the_judge_gives_equal_results_twice_and_leaves_its_input_unchanged() ->
 
 
 def test_the_letter_algebra_is_one_table() -> None:
-    assert set(LETTERS) == set("pfwlehbmi")
+    assert set(LETTERS) == set("pfwlehbmiso")
     assert failing_letters("fast-fail", "queue") == FAST_FAIL_LETTERS
     assert failing_letters("busy-policy", "reject") == frozenset("mil")
     assert verdict_of("pb", "reject") == "clean" and verdict_of("pb", "queue") == "busy-policy"

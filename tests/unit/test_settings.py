@@ -138,6 +138,13 @@ BAD: dict[str, tuple[tuple[str, str], ...]] = {
     "responses_chain": (("last", "previous, conversation, header"),),
     "acp_permissions": (("ask", "deny, allow"),),
     "history": (("strict", "off, no-duplicates, exact"), ("on", "off, no-duplicates, exact")),
+    "stop_at": (("later", "none, sent, first, request, served, text, end"), ("request,soon", "none, sent")),
+    "stop_gap": (("soon", SECONDS), ("1,,2", "a comma list"), (HUGE, DAY)),
+    "stop_calls": (("first", "odd, even, all, last"), ("1,x", "call numbers such as '1,4'"), (HUGE, "'1,4'")),
+    "stop_by": (("kill", "cancel, disconnect"),),
+    "disconnect_policy": (("drop", "continue, cancel, any"),),
+    "close_within": (("soon", SECONDS), ("0", "> 0"), (HUGE, DAY)),
+    "openclaw_queue_mode": (("steer now", "a queue mode"), ("-x", "a queue mode")),
     "send_at": (("reply", "end, text, first, request, served"), ("END", "end, text, first, request, served")),
     "busy_policy": (
         ("drop", "queue, reject, steer, interrupt, any"),
@@ -388,3 +395,30 @@ def test_the_scripted_model_settings_make_the_model_spec() -> None:
         tool_calls=2, tool="clock", arguments='{"zone": "UTC"}', ttft=0.2, reply_pieces=50, reply_words=40
     )
     assert settings.source("tool_arguments") == "env REPLYRACE_TOOL_ARGUMENTS"
+
+
+def test_the_openclaw_queue_mode_reaches_the_transport_and_is_unset_by_default() -> None:
+    from pytest_replyrace.plugin import transport_choice
+
+    assert resolve_from({}, {}, {}).openclaw_queue_mode is None
+    settings = resolve_from({}, {"REPLYRACE_OPENCLAW_QUEUE_MODE": "steer"}, {"replyrace_transport": "openclaw"})
+    assert settings.openclaw_queue_mode == "steer" and settings.source("openclaw_queue_mode").startswith("env ")
+    transport = transport_choice(settings, None).make("http://127.0.0.1:1")
+    assert getattr(transport, "queue_mode", None) == "steer"
+    assert (
+        getattr(transport_choice(resolve_from({}, {}, {}), None).make("http://127.0.0.1:1"), "queue_mode", None) is None
+    )
+
+
+def test_the_stop_settings_and_a_schedule_resolve_with_one_precedence() -> None:
+    settings = resolve_from(
+        {"replyrace_stop_at": "request", "replyrace_stop_gap": "1", "replyrace_send_at": "request,end"},
+        {"REPLYRACE_STOP_GAP": "0.5,0", "REPLYRACE_STOP_BY": "disconnect"},
+        {"replyrace_stop_by": "cancel", "replyrace_gap": "1,0", "replyrace_stop_calls": "1,4"},
+    )
+    assert (settings.stop_at, settings.stop_gap, settings.stop_by) == ("request", (0.5, 0.0), "cancel")
+    assert (settings.send_at, settings.gap, settings.stop_calls) == (("request", "end"), (1.0, 0.0), (1, 4))
+    spec = settings.run_spec
+    assert spec.stopped(4) and not spec.stopped(2) and spec.send_at_of(3) == "end" and spec.gap_of(2) == 1.0
+    with pytest.raises(SettingsError, match=r"--replyrace-stop-gap: '-1' must be >= 0.*needs stop_at served"):
+        resolve_from({}, {}, {"replyrace_stop_gap": "-1", "replyrace_stop_at": "request"})

@@ -10,7 +10,7 @@ from pytest_replyrace import DriverSettings, RunSpec, Settings
 from pytest_replyrace.errors import InvalidArgument, MarkerError
 from pytest_replyrace.markers import parse_replyrace
 from pytest_replyrace.settings import OPTIONS, OPTIONS_BY_NAME
-from pytest_replyrace.spec import CHECKS, DEFAULTS, SEND_ANCHORS
+from pytest_replyrace.spec import CHECKS, DEFAULTS, PAIRED, SEND_ANCHORS
 
 WHERE = "t.py::test_x"
 
@@ -25,7 +25,7 @@ def test_driver_settings_is_the_run_spec_and_frozen() -> None:
 
 def test_every_knob_has_its_one_check_and_its_option() -> None:
     knobs = {f.name for f in dataclasses.fields(RunSpec)}
-    assert knobs == set(CHECKS) | {"gap"}
+    assert knobs == set(CHECKS) | set(PAIRED)
     assert knobs == {option.knob for option in OPTIONS if option.knob is not None}
 
 
@@ -45,7 +45,9 @@ def test_the_settings_take_the_spec_defaults() -> None:
         (lambda: RunSpec(send_at="soon"), "send_at='soon'; expected one of " + ", ".join(SEND_ANCHORS)),
         (lambda: DEFAULTS.override("--replyrace-x", busy_policy="never"), "--replyrace-x: busy_policy='never'"),
         (lambda: DEFAULTS.override("arun", gap=-0.1), "arun: gap: -0.1 must be >= 0"),
-        (lambda: DEFAULTS.override("arun", stop_at="x"), "arun: no run parameter stop_at"),
+        (lambda: DEFAULTS.override("arun", stop_at="x"), "arun: stop_at='x'; expected one of none, sent"),
+        (lambda: DEFAULTS.override("arun", stop_after="x"), "arun: no run parameter stop_after"),
+        (lambda: DEFAULTS.override("arun", stop_gap=-0.1), "arun: stop_gap: -0.1 must be >= 0"),
     ],
 )
 def test_a_bad_value_names_its_source(make: object, message: str) -> None:
