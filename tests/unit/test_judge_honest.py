@@ -3,29 +3,10 @@ answer accepted then silent, an error after the reply; each beside the broken ca
 
 from __future__ import annotations
 
+from support.judge_records import entry, t
+
 from pytest_replyrace.judge import judge
 from pytest_replyrace.records import CallRecord, JournalEntry
-
-TAG = "rr-abcd"
-
-
-def t(i: int) -> str:
-    return f"{TAG}-{i}"
-
-
-def entry(tokens: list[str], arrived: float, ended: float | None, seq: int = 1, **more: object) -> JournalEntry:
-    return JournalEntry(
-        seq=seq,
-        path="/v1/chat/completions",
-        arrived_at=arrived,
-        ended_at=ended,
-        tokens=tokens,
-        rtt=0.2,
-        model="m",
-        stream=True,
-        status=200,
-        **more,  # type: ignore[arg-type]
-    )
 
 
 def call(index: int, sent: float, done: float | None, reply: str | None, journal: list[JournalEntry], **more: object):
