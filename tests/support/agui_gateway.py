@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import sys
 from typing import Any
 
 from aiohttp import web
-from gateway_app import ProviderSession, serve
+from gateway_app import ProviderSession, end_stream, gateway_parser, readyz, serve
 
 
 class Gateway(ProviderSession):
@@ -84,24 +82,17 @@ class Gateway(ProviderSession):
                 await send({"type": "TEXT_MESSAGE_CONTENT", "messageId": message_id, "delta": delta})
             await send({"type": "TEXT_MESSAGE_END", "messageId": message_id})
             await send({"type": "RUN_FINISHED", **ids})
-        with contextlib.suppress(ConnectionError):
-            await response.write_eof()
-        return response
-
-    async def readyz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ready": True})
+        return await end_stream(response)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
-    parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
+    parser = gateway_parser(__doc__)
     parser.add_argument("--history", choices=("client", "server"), default="client")
     parser.add_argument("--bug", choices=("last-only", "thread-per-run"), default=None)
     args = parser.parse_args(argv)
     gateway = Gateway(args)
     app = web.Application()
-    app.router.add_get("/readyz", gateway.readyz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post("/", gateway.run)
     app.router.add_post("/agent", gateway.run)
     serve(

@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from gateway_app import ProviderSession, serve
+from gateway_app import ProviderSession, gateway_parser, readyz, serve
 
 Writer = Callable[[str, dict[str, Any] | str], Awaitable[None]]
 
@@ -231,14 +230,9 @@ class Gateway(ProviderSession):
 
         return write
 
-    async def readyz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ready": True})
-
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
-    parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
+    parser = gateway_parser(__doc__)
     parser.add_argument("--require-token", default=None, help="every request must carry 'Authorization: Bearer T'")
     parser.add_argument(
         "--require-header", action="append", default=[], help="'Name: value' every send must carry, else 401"
@@ -246,7 +240,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     gateway = Gateway(args)
     app = web.Application()
-    app.router.add_get("/readyz", gateway.readyz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post("/sessions", gateway.make_session)
     app.router.add_post("/json/{sid}", gateway.json_send)
     app.router.add_post("/form/{sid}", gateway.form_send)

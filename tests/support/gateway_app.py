@@ -3,8 +3,31 @@ serving on loopback after the ready line the launcher waits for."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import os
+
 import aiohttp
 from aiohttp import web
+
+
+def gateway_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The arguments every gateway script takes: ``--port`` and ``--provider-url`` (from the launcher's env)."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
+    parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
+    return parser
+
+
+async def readyz(request: web.Request) -> web.Response:
+    return web.json_response({"ready": True})
+
+
+async def end_stream(response: web.StreamResponse) -> web.StreamResponse:
+    """Close a streamed answer; a client already gone is fine."""
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
 
 
 class ProviderSession:
