@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from aiohttp import web
-from gateway_app import ProviderSession, end_stream, gateway_parser, readyz, serve
+from gateway_app import ChatSession, end_stream, gateway_parser, readyz, serve
 
 STATES_1_0 = {"submitted": "TASK_STATE_SUBMITTED", "working": "TASK_STATE_WORKING"}
 STATES_1_0.update(completed="TASK_STATE_COMPLETED", failed="TASK_STATE_FAILED", canceled="TASK_STATE_CANCELED")
@@ -41,7 +41,7 @@ class Task:
         return self.state in ("completed", "failed", "canceled")
 
 
-class Gateway(ProviderSession):
+class Gateway(ChatSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.histories: dict[str, list[dict[str, str]]] = {}
@@ -80,15 +80,6 @@ class Gateway(ProviderSession):
         return {"kind": "artifact-update", **body, "lastChunk": last}
 
     # -- the provider ----------------------------------------------------------------------------------------------
-
-    async def ask_provider(self, history: list[dict[str, str]]) -> str:
-        assert self.http is not None
-        body = {"model": "fake-model", "stream": False, "messages": history}
-        async with self.http.post(f"{self.args.provider_url}/chat/completions", json=body) as response:
-            text = await response.text()
-            if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}: {text[:200]}")
-        return str(json.loads(text)["choices"][0]["message"]["content"])
 
     async def turn(self, task: Task, text: str) -> str:
         """One turn, after the conversation's running one; the reply joins the conversation when it completes."""

@@ -24,23 +24,14 @@ import sys
 from typing import Any
 
 from aiohttp import web
-from gateway_app import ProviderSession, end_stream, gateway_parser, readyz, serve
+from gateway_app import ChatSession, end_stream, gateway_parser, readyz, serve
 
 
-class Gateway(ProviderSession):
+class Gateway(ChatSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.threads: dict[str, list[dict[str, str]]] = {}
         self.locks: dict[str, asyncio.Lock] = {}
-
-    async def ask_provider(self, history: list[dict[str, str]]) -> str:
-        assert self.http is not None
-        body = {"model": "fake-model", "stream": False, "messages": history}
-        async with self.http.post(f"{self.args.provider_url}/chat/completions", json=body) as response:
-            text = await response.text()
-            if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}: {text[:200]}")
-        return str(json.loads(text)["choices"][0]["message"]["content"])
 
     async def turn(self, body: dict[str, Any]) -> str:
         messages = [

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from gateway_app import ProviderSession, gateway_parser, readyz, serve
+from gateway_app import ChatSession, gateway_parser, readyz, serve
 
 Writer = Callable[[str, dict[str, Any] | str], Awaitable[None]]
 
@@ -45,7 +45,7 @@ class Session:
         self.free_at = 0.0  # monotonic time the session takes a new message again (busy=hold)
 
 
-class Gateway(ProviderSession):
+class Gateway(ChatSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.sessions: dict[str, Session] = {}
@@ -75,15 +75,6 @@ class Gateway(ProviderSession):
         self.sessions[sid] = Session()
         self.log(f"session {sid} created")
         return web.json_response({"data": {"id": sid}})
-
-    async def ask_provider(self, history: list[dict[str, str]]) -> str:
-        assert self.http is not None
-        body = {"model": "fake-model", "stream": False, "messages": history}
-        async with self.http.post(f"{self.args.provider_url}/chat/completions", json=body) as response:
-            text = await response.text()
-            if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}: {text[:200]}")
-        return str(json.loads(text)["choices"][0]["message"]["content"])
 
     def busy_answer(self, request: web.Request, session: Session) -> web.Response | None:
         mode = request.query.get("busy")

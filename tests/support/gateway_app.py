@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 
 import aiohttp
@@ -41,6 +42,22 @@ class ProviderSession:
     async def on_cleanup(self, app: web.Application) -> None:
         if self.http is not None:
             await self.http.close()
+
+
+class ChatSession(ProviderSession):
+    """A gateway that asks the fake provider's chat completions with ``self.args.provider_url``."""
+
+    args: argparse.Namespace
+
+    async def ask_provider(self, history: list[dict[str, str]]) -> str:
+        """One non-streamed chat completion over ``history``; its answer text."""
+        assert self.http is not None
+        body = {"model": "fake-model", "stream": False, "messages": history}
+        async with self.http.post(f"{self.args.provider_url}/chat/completions", json=body) as response:
+            text = await response.text()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {text[:200]}")
+        return str(json.loads(text)["choices"][0]["message"]["content"])
 
 
 def serve(
