@@ -4,24 +4,14 @@ answer accepted then silent, an error after the reply; each beside the broken ca
 from __future__ import annotations
 
 from support.judge_records import entry, t
+from support.judge_records import record as make_record
 
 from pytest_replyrace.judge import judge
 from pytest_replyrace.records import CallRecord, JournalEntry
 
 
 def call(index: int, sent: float, done: float | None, reply: str | None, journal: list[JournalEntry], **more: object):
-    record = CallRecord(
-        index=index,
-        token=t(index),
-        session_key="agent:test:race-x",
-        sent_at=sent,
-        replied_at=done,
-        reply=reply,
-        journal=journal,
-        run_id=f"run-{index}",
-        send_at="text",
-        **more,  # type: ignore[arg-type]
-    )
+    record = make_record(index, sent, done, reply, journal, "text", **more)
     if record.text_at is None:
         record.text_at = done
     record.ended_at = done if record.ended_at is None else record.ended_at
