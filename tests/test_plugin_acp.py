@@ -64,6 +64,13 @@ def test_the_docs_acp_example_is_clean_at_end_and_text_with_the_suites_agent_in_
     result.stdout.fnmatch_lines(["replyrace *transport=acp*", "*PATTERN end ppppp*", "*PATTERN text ppppp*"])
     for test in json.loads(report.read_text())["tests"]:
         assert all(call["text_at"] is not None for call in test["calls"])  # end_turn completed each text
+        # The agent's own requests, answered by the setting, are on the call whose prompt was open.
+        # With permissions allowed, the agent then asks to read a file, which this client does not support.
+        for call in test["calls"]:
+            assert [text for _, text in call["gateway_requests"]] == [
+                'session/request_permission: {"outcome": "selected", "optionId": "yes"}',
+                "fs/read_text_file: not supported",
+            ]
     assert_no_leak()
 
 
