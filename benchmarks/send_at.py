@@ -10,47 +10,25 @@ milliseconds. The target is p99 within 2 ms. Only 127.0.0.1 is used; every loop 
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "example_project"
+from instant_harness import arguments, figures, toy_gateway, worst_line
 
-from pytest_replyrace import FakeProvider, LaunchedGateway, OpenClawTransport  # noqa: E402
-from pytest_replyrace.driver import DriverSettings, SequentialSender  # noqa: E402
+from pytest_replyrace import OpenClawTransport
+from pytest_replyrace.driver import DriverSettings, SequentialSender
 
 POINTS = (("end", 0.02), ("text", 0.0), ("first", 0.02), ("request", 0.05), ("served", 0.02), ("served", -0.05))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=40, help="calls per run (default 40)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per anchor (default 3)")
-    parser.add_argument("--rtt", type=float, default=0.1, help="provider RTT in seconds (default 0.1)")
-    args = parser.parse_args()
-    command = (
-        f"{sys.executable} -m toy_gateway --port {{port}} --provider-url {{provider_url}} --mode fixed --busy queue"
-    )
-    env = {"PYTHONPATH": str(EXAMPLE)}
+    args = arguments(__doc__, calls=(40, "calls per run"), runs=(3, "runs per anchor"), rtt=0.1)
     print(
         f"send instant error, sent_at - (anchor + gap), {args.runs} runs x {args.calls - 1} sends per anchor, "
         f"rtt {args.rtt * 1000:g} ms"
     )
     print(f"{'anchor':>8} {'gap':>7} {'n':>5} {'p50':>8} {'p99':>8} {'max':>8}  fallbacks")
     worst = 0.0
-    with (
-        FakeProvider(rtt=args.rtt, seed=1) as provider,
-        LaunchedGateway(
-            command, provider_url=provider.base_url, cwd=EXAMPLE, env=env, ready="http:/readyz", ready_timeout=30
-        ) as gateway,
-    ):
+    with toy_gateway(args.rtt) as (provider, gateway):
         for seed, (anchor, gap) in enumerate(POINTS):
             errors: list[float] = []
             fallbacks = 0
@@ -72,13 +50,13 @@ def main() -> int:
                     target = call.anchor_at + gap
                     errors.append((call.sent_at - target) * 1000)
                 assert set(result.pattern) == {"p"}, result.timeline()
-            p99 = percentile(errors, 99)
+            median, p99, top = figures(errors)
             worst = max(worst, p99)
             print(
-                f"{anchor:>8} {gap * 1000:>5.0f}ms {len(errors):>5} {statistics.median(errors):>7.3f}ms "
-                f"{p99:>7.3f}ms {max(errors):>7.3f}ms  {fallbacks}"
+                f"{anchor:>8} {gap * 1000:>5.0f}ms {len(errors):>5} {median:>7.3f}ms "
+                f"{p99:>7.3f}ms {top:>7.3f}ms  {fallbacks}"
             )
-    print(f"worst p99: {worst:.3f} ms ({'within' if worst <= 2 else 'over'} the 2 ms target)")
+    print(worst_line(worst))
     return 0
 
 

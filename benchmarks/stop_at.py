@@ -11,47 +11,27 @@ p50 / p99 / max in milliseconds. The target is p99 within 2 ms. Only 127.0.0.1 i
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "example_project"
+from instant_harness import arguments, figures, toy_gateway, worst_line
 
-from pytest_replyrace import FakeProvider, HttpTransport, LaunchedGateway  # noqa: E402
-from pytest_replyrace.driver import DriverSettings, SequentialSender  # noqa: E402
+from pytest_replyrace import HttpTransport
+from pytest_replyrace.driver import DriverSettings, SequentialSender
 
 POINTS = (("sent", 0.05), ("request", 0.05), ("served", -0.05), ("text", 0.02), ("end", 0.02))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=30, help="calls per run, each stopped (default 30)")
-    parser.add_argument("--runs", type=int, default=2, help="runs per anchor and stop_by (default 2)")
-    parser.add_argument("--rtt", type=float, default=0.3, help="provider RTT in seconds (default 0.3)")
-    args = parser.parse_args()
-    command = (
-        f"{sys.executable} -m toy_gateway --port {{port}} --provider-url {{provider_url}} --mode fixed --busy queue"
+    args = arguments(
+        __doc__, calls=(30, "calls per run, each stopped"), runs=(2, "runs per anchor and stop_by"), rtt=0.3
     )
-    env = {"PYTHONPATH": str(EXAMPLE)}
     print(
         f"stop instant error, stop sent_at - (anchor + stop_gap), {args.runs} runs x {args.calls} stopped calls per "
         f"point, rtt {args.rtt * 1000:g} ms"
     )
     print(f"{'stop_by':>10} {'anchor':>8} {'gap':>7} {'n':>5} {'p50':>8} {'p99':>8} {'max':>8}  not stopped")
     worst = 0.0
-    with (
-        FakeProvider(rtt=args.rtt, seed=1) as provider,
-        LaunchedGateway(
-            command, provider_url=provider.base_url, cwd=EXAMPLE, env=env, ready="http:/readyz", ready_timeout=30
-        ) as gateway,
-    ):
+    with toy_gateway(args.rtt) as (provider, gateway):
         for seed, ((anchor, gap), stop_by) in enumerate((p, by) for by in ("cancel", "disconnect") for p in POINTS):
             errors: list[float] = []
             skipped = 0
@@ -83,15 +63,13 @@ def main() -> int:
                         continue
                     errors.append((stop.sent_at - stop.due_at) * 1000)
                 assert "o" not in result.pattern, result.timeline()
-            p99 = percentile(errors, 99) if errors else float("nan")
+            median, p99, top = figures(errors)
             worst = max(worst, p99) if errors else worst
-            median = statistics.median(errors) if errors else float("nan")
-            top = max(errors) if errors else float("nan")
             print(
                 f"{stop_by:>10} {anchor:>8} {gap * 1000:>5.0f}ms {len(errors):>5} {median:>7.3f}ms "
                 f"{p99:>7.3f}ms {top:>7.3f}ms  {skipped}"
             )
-    print(f"worst p99: {worst:.3f} ms ({'within' if worst <= 2 else 'over'} the 2 ms target)")
+    print(worst_line(worst))
     return 0
 
 

@@ -165,6 +165,17 @@ def rel(t: float | None, zero: float) -> str:
     return "-" if t is None else f"{(t - zero) * 1000:+.0f} ms"
 
 
+def stop_summary(answer: Any, zero: float) -> dict[str, Any]:
+    """The stop's answer as the probe prints it, its instant from ``zero``."""
+    return {
+        "at": rel(answer.answered_at, zero),
+        "aborted": answer.aborted,
+        "runIds": answer.run_ids,
+        "error": answer.error,
+        "detail": answer.detail,
+    }
+
+
 async def wait_request(provider: Provider, word: str, timeout: float) -> Seen | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -187,26 +198,14 @@ async def scenario(gw: LaunchedGateway, provider: Provider, token: str, how: str
     a_task = asyncio.create_task(transport.send(key, f"HOLD {a_word}", a_key, events=CallEvents()))
     if how == "sent":
         answer = await transport.stop(key, a_key, wait_for_run=2.0)
-        out["stop"] = {
-            "at": rel(answer.answered_at, zero),
-            "aborted": answer.aborted,
-            "runIds": answer.run_ids,
-            "error": answer.error,
-            "detail": answer.detail,
-        }
+        out["stop"] = stop_summary(answer, zero)
     a_seen = await wait_request(provider, a_word, 30)
     out["A request"] = rel(a_seen.arrived if a_seen else None, zero)
     if how in ("request", "disconnect") and a_seen is not None:
         await asyncio.sleep(max(0.0, a_seen.arrived + 1.0 - time.monotonic()))
         if how == "request":
             answer = await transport.stop(key, a_key, wait_for_run=2.0)
-            out["stop"] = {
-                "at": rel(answer.answered_at, zero),
-                "aborted": answer.aborted,
-                "runIds": answer.run_ids,
-                "error": answer.error,
-                "detail": answer.detail,
-            }
+            out["stop"] = stop_summary(answer, zero)
         else:
             out["cut"] = rel(await transport.disconnect(a_key), zero)
     try:

@@ -101,22 +101,7 @@ def check_choice(name: str, choices: tuple[str, ...]) -> Callable[[Any, str], An
 def check_gap(value: Any, source: str, send_at: Any = "end") -> Any:
     """At least 0, or, with ``send_at="served"``, also negative (that long before the provider's planned end of
     the previous call; never before its request arrived). A comma list is a gap per call."""
-    what = f"{_at(source)}gap"
-    served_only = all(a == "served" for a in (send_at if isinstance(send_at, tuple) else (send_at,)))
-
-    def one(item: Any) -> float:
-        if served_only:
-            return parse_signed_duration(item, what=what)
-        try:
-            return parse_duration(item, what=what)
-        except ValueError as exc:
-            if "must be >= 0" in str(exc):
-                raise InvalidArgument(
-                    f"{exc} (a negative gap needs send_at='served': that long before the provider "
-                    "finishes serving the previous call)"
-                ) from None
-            raise
-
+    one = _signed(send_at, "gap", "send_at", source, "the previous call")
     return _schedule(value, one, "gap", source, "'1,0'")
 
 
@@ -160,7 +145,7 @@ def check_stop_at(value: Any, source: str) -> Any:
     return _schedule(value, lambda v: one(v, source), "stop_at", source, "'request,end'")
 
 
-def _signed(anchors: Any, name: str, anchor_name: str, source: str) -> Callable[[Any], float]:
+def _signed(anchors: Any, name: str, anchor_name: str, source: str, served: str = "the call") -> Callable[[Any], float]:
     """A gap item: negative only when every anchor it can pair with is ``served``."""
     served_only = all(a == "served" for a in (anchors if isinstance(anchors, tuple) else (anchors,)))
     what = f"{_at(source)}{name}"
@@ -174,7 +159,7 @@ def _signed(anchors: Any, name: str, anchor_name: str, source: str) -> Callable[
             if "must be >= 0" in str(exc):
                 raise InvalidArgument(
                     f"{exc} (a negative {name} needs {anchor_name}='served': that long before the provider "
-                    "finishes serving the call)"
+                    f"finishes serving {served})"
                 ) from None
             raise
 

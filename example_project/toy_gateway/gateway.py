@@ -299,17 +299,8 @@ class ToyGateway:
         )
 
     async def _ask_provider(self, key: str, message: str, run_id: str) -> str:
-        assert self.http is not None
-        return await ask(
-            self.http,
-            self.provider_api,
-            self.provider_url,
-            self.model,
-            "You are a toy gateway's agent.",
-            _wrap(message),
-            lambda text: self.events.chat(run_id, key, "delta", text=text),
-            run_tool=self._run_clock,
-        )
+        """One model call with no stored turns, the clock tool on hand."""
+        return await self._ask_turn(key, run_id, message, [], self._run_clock)
 
     # -- the follow-up drain -------------------------------------------------
 

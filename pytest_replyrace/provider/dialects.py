@@ -488,20 +488,34 @@ def _anthropic_tool_reply(call: ToolCall, model: str) -> dict[str, Any]:
     return body
 
 
-def _anthropic_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[list[bytes], bytes]:
-    """A ``tool_use`` block whose input comes in ``input_json_delta`` pieces, ending ``stop_reason: "tool_use"``."""
-    head = (
+def _anthropic_start(model: str, block: dict[str, Any]) -> bytes:
+    """``message_start``, then block 0 opened as ``block``, then a ``ping``."""
+    return (
         _sse("message_start", {"type": "message_start", "message": _anthropic_message("", model, stop=None)})
-        + _sse(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
-            },
-        )
+        + _sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
         + _sse("ping", {"type": "ping"})
     )
+
+
+def _anthropic_end(stop_reason: str) -> bytes:
+    """Block 0 closed, then ``message_delta`` with ``stop_reason`` and ``message_stop``."""
+    return (
+        _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+        + _sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": 1},
+            },
+        )
+        + _sse("message_stop", {"type": "message_stop"})
+    )
+
+
+def _anthropic_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tuple[list[bytes], bytes]:
+    """A ``tool_use`` block whose input comes in ``input_json_delta`` pieces, ending ``stop_reason: "tool_use"``."""
+    head = _anthropic_start(model, {"type": "tool_use", "id": call.id, "name": call.name, "input": {}})
     deltas = [
         _sse(
             "content_block_delta",
@@ -509,30 +523,11 @@ def _anthropic_tool_stream(call: ToolCall, pieces: list[str], model: str) -> tup
         )
         for piece in pieces
     ]
-    close = (
-        _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-        + _sse(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                "usage": {"output_tokens": 1},
-            },
-        )
-        + _sse("message_stop", {"type": "message_stop"})
-    )
-    return [head + deltas[0], *deltas[1:]], close
+    return [head + deltas[0], *deltas[1:]], _anthropic_end("tool_use")
 
 
 def _anthropic_open(model: str) -> bytes:
-    return (
-        _sse("message_start", {"type": "message_start", "message": _anthropic_message("", model, stop=None)})
-        + _sse(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        )
-        + _sse("ping", {"type": "ping"})
-    )
+    return _anthropic_start(model, {"type": "text", "text": ""})
 
 
 def _anthropic_piece(piece: str, model: str) -> bytes:
@@ -543,18 +538,7 @@ def _anthropic_piece(piece: str, model: str) -> bytes:
 
 
 def _anthropic_close(text: str, model: str) -> bytes:
-    return (
-        _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-        + _sse(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": 1},
-            },
-        )
-        + _sse("message_stop", {"type": "message_stop"})
-    )
+    return _anthropic_end("end_turn")
 
 
 ANTHROPIC_MESSAGES = Dialect(

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import sys
 import time
 from typing import Any
 
 from aiohttp import web
-from gateway_app import ProviderSession, serve
+from gateway_app import ChatSession, end_stream, gateway_parser, readyz, serve
 
 STATES_1_0 = {"submitted": "TASK_STATE_SUBMITTED", "working": "TASK_STATE_WORKING"}
 STATES_1_0.update(completed="TASK_STATE_COMPLETED", failed="TASK_STATE_FAILED", canceled="TASK_STATE_CANCELED")
@@ -43,7 +41,7 @@ class Task:
         return self.state in ("completed", "failed", "canceled")
 
 
-class Gateway(ProviderSession):
+class Gateway(ChatSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.histories: dict[str, list[dict[str, str]]] = {}
@@ -82,15 +80,6 @@ class Gateway(ProviderSession):
         return {"kind": "artifact-update", **body, "lastChunk": last}
 
     # -- the provider ----------------------------------------------------------------------------------------------
-
-    async def ask_provider(self, history: list[dict[str, str]]) -> str:
-        assert self.http is not None
-        body = {"model": "fake-model", "stream": False, "messages": history}
-        async with self.http.post(f"{self.args.provider_url}/chat/completions", json=body) as response:
-            text = await response.text()
-            if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}: {text[:200]}")
-        return str(json.loads(text)["choices"][0]["message"]["content"])
 
     async def turn(self, task: Task, text: str) -> str:
         """One turn, after the conversation's running one; the reply joins the conversation when it completes."""
@@ -153,39 +142,28 @@ class Gateway(ProviderSession):
             if not task.work.cancelled():
                 raise  # the handler itself is cancelled (the client went away)
             await send(self.status_result(task, final=True))
-            return await self.end(response)
+            return await end_stream(response)
         except Exception as exc:
             task.state = "failed"
             await send(self.status_result(task, final=True, message=f"provider failed: {exc}"))
-            return await self.end(response)
+            return await end_stream(response)
         half = len(answer) // 2  # two chunks, then the whole artifact again (append false), as fasta2a ends
         await send(self.artifact_result(task, answer[:half], append=False, last=False))
         await send(self.artifact_result(task, answer[half:], append=True, last=False))
         await send(self.artifact_result(task, answer, append=False, last=True))
         task.state = "completed"
         await send(self.status_result(task, final=True))
-        return await self.end(response)
-
-    @staticmethod
-    async def end(response: web.StreamResponse) -> web.StreamResponse:
-        with contextlib.suppress(ConnectionError):
-            await response.write_eof()
-        return response
-
-    async def readyz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ready": True})
+        return await end_stream(response)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
-    parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
+    parser = gateway_parser(__doc__)
     parser.add_argument("--wire", choices=("0.3", "1.0"), default="0.3")
     parser.add_argument("--bug", choices=("forget", "cancel-ignored"), default=None)
     args = parser.parse_args(argv)
     gateway = Gateway(args)
     app = web.Application()
-    app.router.add_get("/readyz", gateway.readyz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post("/", gateway.rpc)
     app.router.add_post("/a2a/{assistant}", gateway.rpc)
     serve(app, gateway, args.port, f"[a2a gateway] ready on 127.0.0.1:{args.port} (A2A {args.wire})")

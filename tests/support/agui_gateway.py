@@ -19,30 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import sys
 from typing import Any
 
 from aiohttp import web
-from gateway_app import ProviderSession, serve
+from gateway_app import ChatSession, end_stream, gateway_parser, readyz, serve
 
 
-class Gateway(ProviderSession):
+class Gateway(ChatSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.threads: dict[str, list[dict[str, str]]] = {}
         self.locks: dict[str, asyncio.Lock] = {}
-
-    async def ask_provider(self, history: list[dict[str, str]]) -> str:
-        assert self.http is not None
-        body = {"model": "fake-model", "stream": False, "messages": history}
-        async with self.http.post(f"{self.args.provider_url}/chat/completions", json=body) as response:
-            text = await response.text()
-            if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}: {text[:200]}")
-        return str(json.loads(text)["choices"][0]["message"]["content"])
 
     async def turn(self, body: dict[str, Any]) -> str:
         messages = [
@@ -84,24 +73,17 @@ class Gateway(ProviderSession):
                 await send({"type": "TEXT_MESSAGE_CONTENT", "messageId": message_id, "delta": delta})
             await send({"type": "TEXT_MESSAGE_END", "messageId": message_id})
             await send({"type": "RUN_FINISHED", **ids})
-        with contextlib.suppress(ConnectionError):
-            await response.write_eof()
-        return response
-
-    async def readyz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ready": True})
+        return await end_stream(response)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
-    parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
+    parser = gateway_parser(__doc__)
     parser.add_argument("--history", choices=("client", "server"), default="client")
     parser.add_argument("--bug", choices=("last-only", "thread-per-run"), default=None)
     args = parser.parse_args(argv)
     gateway = Gateway(args)
     app = web.Application()
-    app.router.add_get("/readyz", gateway.readyz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post("/", gateway.run)
     app.router.add_post("/agent", gateway.run)
     serve(

@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from gateway_app import ProviderSession, serve
+from gateway_app import ChatSession, gateway_parser, readyz, serve
 
 Writer = Callable[[str, dict[str, Any] | str], Awaitable[None]]
 
@@ -46,7 +45,7 @@ class Session:
         self.free_at = 0.0  # monotonic time the session takes a new message again (busy=hold)
 
 
-class Gateway(ProviderSession):
+class Gateway(ChatSession):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.sessions: dict[str, Session] = {}
@@ -76,15 +75,6 @@ class Gateway(ProviderSession):
         self.sessions[sid] = Session()
         self.log(f"session {sid} created")
         return web.json_response({"data": {"id": sid}})
-
-    async def ask_provider(self, history: list[dict[str, str]]) -> str:
-        assert self.http is not None
-        body = {"model": "fake-model", "stream": False, "messages": history}
-        async with self.http.post(f"{self.args.provider_url}/chat/completions", json=body) as response:
-            text = await response.text()
-            if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}: {text[:200]}")
-        return str(json.loads(text)["choices"][0]["message"]["content"])
 
     def busy_answer(self, request: web.Request, session: Session) -> web.Response | None:
         mode = request.query.get("busy")
@@ -231,14 +221,9 @@ class Gateway(ProviderSession):
 
         return write
 
-    async def readyz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ready": True})
-
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("REPLYRACE_GATEWAY_PORT", "0")))
-    parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
+    parser = gateway_parser(__doc__)
     parser.add_argument("--require-token", default=None, help="every request must carry 'Authorization: Bearer T'")
     parser.add_argument(
         "--require-header", action="append", default=[], help="'Name: value' every send must carry, else 401"
@@ -246,7 +231,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     gateway = Gateway(args)
     app = web.Application()
-    app.router.add_get("/readyz", gateway.readyz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post("/sessions", gateway.make_session)
     app.router.add_post("/json/{sid}", gateway.json_send)
     app.router.add_post("/form/{sid}", gateway.form_send)

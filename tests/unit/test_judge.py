@@ -4,49 +4,18 @@ from __future__ import annotations
 
 import copy
 
+from support.judge_records import entry, t
+from support.judge_records import record as make_record
+
 from pytest_replyrace.judge import Judgement, judge
 from pytest_replyrace.letters import FAST_FAIL_LETTERS, LETTERS, failing_letters, verdict_of
 from pytest_replyrace.records import CallRecord, JournalEntry
-
-TAG = "rr-abcd"
-
-
-def t(i: int) -> str:
-    return f"{TAG}-{i}"
-
-
-def entry(
-    tokens: list[str], arrived: float, ended: float | None, seq: int = 1, history: list[str] | None = None
-) -> JournalEntry:
-    return JournalEntry(
-        seq=seq,
-        path="/v1/chat/completions",
-        arrived_at=arrived,
-        ended_at=ended,
-        tokens=tokens,
-        rtt=0.2,
-        model="m",
-        stream=True,
-        status=200,
-        history=history or [],
-    )
 
 
 def call(
     index: int, sent: float, done: float, reply: str | None, journal: list[JournalEntry], **more: object
 ) -> CallRecord:
-    record = CallRecord(
-        index=index,
-        token=t(index),
-        session_key="agent:test:race-x",
-        sent_at=sent,
-        replied_at=done,
-        reply=reply,
-        journal=journal,
-        run_id=f"run-{index}",
-        send_at="first",
-        **more,  # type: ignore[arg-type]
-    )
+    record = make_record(index, sent, done, reply, journal, "first", **more)
     record.text_at = record.ended_at = done
     return record
 

@@ -3,44 +3,15 @@ answer accepted then silent, an error after the reply; each beside the broken ca
 
 from __future__ import annotations
 
+from support.judge_records import entry, t
+from support.judge_records import record as make_record
+
 from pytest_replyrace.judge import judge
 from pytest_replyrace.records import CallRecord, JournalEntry
 
-TAG = "rr-abcd"
-
-
-def t(i: int) -> str:
-    return f"{TAG}-{i}"
-
-
-def entry(tokens: list[str], arrived: float, ended: float | None, seq: int = 1, **more: object) -> JournalEntry:
-    return JournalEntry(
-        seq=seq,
-        path="/v1/chat/completions",
-        arrived_at=arrived,
-        ended_at=ended,
-        tokens=tokens,
-        rtt=0.2,
-        model="m",
-        stream=True,
-        status=200,
-        **more,  # type: ignore[arg-type]
-    )
-
 
 def call(index: int, sent: float, done: float | None, reply: str | None, journal: list[JournalEntry], **more: object):
-    record = CallRecord(
-        index=index,
-        token=t(index),
-        session_key="agent:test:race-x",
-        sent_at=sent,
-        replied_at=done,
-        reply=reply,
-        journal=journal,
-        run_id=f"run-{index}",
-        send_at="text",
-        **more,  # type: ignore[arg-type]
-    )
+    record = make_record(index, sent, done, reply, journal, "text", **more)
     if record.text_at is None:
         record.text_at = done
     record.ended_at = done if record.ended_at is None else record.ended_at

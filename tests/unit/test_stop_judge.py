@@ -7,6 +7,7 @@ import copy
 import dataclasses
 
 import pytest
+from support.judge_records import entry as journal_entry
 
 from pytest_replyrace.errors import InvalidArgument
 from pytest_replyrace.letters import verdict_of
@@ -34,14 +35,12 @@ def entry(
     history: list[str] | None = None,
     error: str | None = None,
 ) -> JournalEntry:
-    return JournalEntry(
-        seq=seq,
-        path="/v1/chat/completions",
-        arrived_at=arrived,
-        ended_at=ended,
-        tokens=tokens,
+    return journal_entry(
+        tokens,
+        arrived,
+        ended,
+        seq,
         rtt=0.5,
-        model="m",
         stream=False,
         status=400 if error else 200,
         history=history or [],

@@ -4,25 +4,10 @@ pure functions over records, with the instants a run would have."""
 from __future__ import annotations
 
 import pytest
+from support.judge_records import TAG, entry
 
 from pytest_replyrace.records import CallRecord, JournalEntry
 from pytest_replyrace.verdict import POLICY_ALLOWS, RaceFailure, RaceResult, classify, judge_overlap, verdict_of
-
-TAG = "rr-abcd"
-
-
-def entry(tokens: list[str], arrived: float, ended: float | None, seq: int = 1) -> JournalEntry:
-    return JournalEntry(
-        seq=seq,
-        path="/v1/chat/completions",
-        arrived_at=arrived,
-        ended_at=ended,
-        tokens=tokens,
-        rtt=0.2,
-        model="m",
-        stream=True,
-        status=200,
-    )
 
 
 def call(
