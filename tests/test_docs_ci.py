@@ -1,4 +1,4 @@
-"""docs/12-in-ci.md: its GitHub Actions workflow and GitLab CI job parse, hold what the page says (install, a
+"""docs/14-in-ci.md: its GitHub Actions workflow and GitLab CI job parse, hold what the page says (install, a
 cached build, the strict race tests, JUnit and HTML kept as artifacts, a matrix), and their pytest command line
 runs against the suite's test gateway."""
 
@@ -13,7 +13,7 @@ import yaml
 from support.docs import doc_page, marked_block
 from support.selftest import race_gateway_cmd, run
 
-PAGE = "12-in-ci.md"
+PAGE = "14-in-ci.md"
 STRICT = ("--strict-config", "--replyrace-require-gateway")
 
 
