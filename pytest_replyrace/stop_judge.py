@@ -7,7 +7,9 @@ is touched. Its definitions:
 - *the stop's answer*: when the client had the gateway's answer to the stop (for ``disconnect``, the cut);
 - *a provider request for a call*: one whose latest user turn holds its token and no later call's token;
 - *a reply for a call*: answer text, on any call's answer or under any run id, that carries its token; tokens
-  inside error text are not replies.
+  inside error text are not replies. Another call's reply carrying a stopped message overran the stop only when
+  the model had not been sent that message before the stop's answer: a message it had seen stays in the
+  conversation on real gateways, and the fake model echoes it (see :func:`_seen_before`).
 
 Under ``cancel`` a stopped call is ``s`` when the stop was accepted, no reply for it completed and no provider
 request for it arrived more than :data:`LATE` after the stop's answer, and no model call for it was still open
@@ -27,7 +29,7 @@ from .records import CallRecord, JournalEntry, StopRecord
 from .spec import RunSpec
 from .tokens import find_tokens
 
-__all__ = ["LATE", "UNPAIRED_NOTE", "StopJudgement", "judge_stops", "requests_for"]
+__all__ = ["CARRIED", "LATE", "UNPAIRED_NOTE", "StopJudgement", "judge_stops", "requests_for"]
 
 LATE = 0.05
 """Seconds after the stop's answer within which a reply or a provider request still counts as in flight."""
@@ -36,6 +38,7 @@ UNPAIRED_NOTE = "refused: unpaired tool call"
 REFUSED = "the stop was refused, or said nothing was running, while its turn ran"
 DROPPED = "the turn was dropped when the client went away"
 AFTER_REPLY = "the stop came after the reply"
+CARRIED = "a reply carried it after the stop"
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,24 @@ def _replies(calls: Sequence[CallRecord], i: int) -> list[tuple[float | None, in
     return found
 
 
+def _seen_before(call: CallRecord, answered: float) -> bool:
+    """Had the model been sent the stopped message before the stop's answer? Then it is part of the conversation:
+    OpenClaw, LangGraph and Qwen Code keep a stopped turn's message in the session, and the fake model echoes every
+    token of the latest user turn, so a later turn's reply carrying it is no overrun."""
+    return any(call.token in e.tokens and e.arrived_at <= answered + LATE for e in call.journal)
+
+
 def _cancel_problem(calls: Sequence[CallRecord], i: int, stop: StopRecord, close_within: float) -> str | None:
     """Why a stopped call overran its stop (None: it stopped as asked)."""
     answered = stop.answered_at if stop.answered_at is not None else stop.sent_at
     assert answered is not None
     problems: list[str] = []
+    seen = _seen_before(calls[i], answered)
     for at, j in _replies(calls, i):
         if at is None or at > answered + LATE:
             if j != i:
-                problems.append("a reply carried it after the stop")
+                if not seen:  # a message the model was never sent must never reach it (OpenClaw #145727)
+                    problems.append(CARRIED)
             else:
                 problems.append(
                     "its reply completed after the stop (later, under another run id)"
