@@ -101,11 +101,10 @@ def stopped_then_folded(test: dict[str, Any]) -> None:
     """Call 1 stopped as asked (the stop's answer said so, its model call was closed by the gateway within
     ``close_within``), and call 2 answered, its model request holding both messages: the stopped one stays in the
     session and the next turn carries it. The model had been sent call 1 before the stop, so carrying it is not
-    the ``o`` of OpenClaw #145727 (a reply folding a stopped message the model never saw); until the judge says
-    so (issue 29), that ``o`` may read "a reply carried it after the stop", and only that."""
+    the ``o`` of OpenClaw #145727 (a reply folding a stopped message the model never saw): ``sp``."""
     first, second = test["calls"]
     stop, model_call = first["stop"], first["journal"][0]  # its own; then the next one, holding it
-    assert first["letter"] == "s" or (first["letter"] == "o" and stop["reason"] == "a reply carried it after the stop")
+    assert test["pattern"] == "sp" and stop["reason"] is None, stop
     assert model_call["tokens"] == [first["token"]] and model_call["arrived_at"] < stop["sent_at"], (
         model_call
     )  # the model had it before the stop

@@ -134,9 +134,8 @@ def test_langgraph_run_cancel_through_the_plugin(
     stop, model_call = first["stop"], first["journal"][0]  # its own; then the next one, holding it
     # Measured alike under both strategies: the cancel answered 202 with no body (it says neither) a few ms after
     # it went out, the model call closed with it, and the next message's request holds both messages, so its
-    # reply carries the stopped one. The model had that message before the stop: not the o of OpenClaw #145727;
-    # until the judge says so (issue 29) that o may read "a reply carried it after the stop", and only that.
-    assert first["letter"] == "s" or (first["letter"] == "o" and stop["reason"] == "a reply carried it after the stop")
+    # reply carries the stopped one. The model had that message before the stop: not the o of OpenClaw #145727.
+    assert test["pattern"] == "sp" and stop["reason"] is None, stop
     assert (
         model_call["tokens"] == [first["token"]]
         and model_call["arrived_at"] < stop["sent_at"]
