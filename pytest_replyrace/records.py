@@ -174,6 +174,9 @@ class CallRecord(_Record):
     """When the answer ended: the transport's send returned (after the stream closed, an agent.wait, ...)."""
     stream_errors: list[tuple[float, str]] = field(default_factory=list)
     """Errors that arrived inside the answer (an error event in a 200 stream), with their instants."""
+    gateway_requests: list[tuple[float, str]] = field(default_factory=list)
+    """What the gateway asked of the client during this answer and how it was answered (an ACP agent's
+    permission prompt or file read), with its instants: shown, not judged."""
     after_text: list[str] = field(default_factory=list)
     """Text of this same answer after its text-complete event (a later model step's output, a note taker's,
     a summary's): late text of this turn, shown in the timeline, never judged as an answer to any call."""

@@ -312,5 +312,6 @@ async def one_call(
     record.first_at, record.text_at = events.first_at, events.text_at
     record.stream_errors = list(events.errors)
     record.after_text = [text for _, text in events.after]
+    record.gateway_requests = list(events.gateway_requests)
     if pauser is not None and record.replied_at is not None:
         pauser.after_reply()

@@ -360,6 +360,8 @@ def _detail_lines(call: CallRecord, pad: str) -> list[str]:
         lines.append(f"{pad}  {'stream error:':<22}     +{_ms(at - call.sent_at)}{after} {_excerpt(text)}")
     if call.history_problem:
         lines.append(f"{pad}  {'history:':<22}     {call.history_problem}")
+    for at, text in call.gateway_requests[:3]:
+        lines.append(f"{pad}  {'the gateway asked:':<22}     +{_ms(at - call.sent_at)} {_excerpt(text)}")
     for text in call.after_text[:3]:
         lines.append(f"{pad}  {'late text, same turn:':<22}     {_excerpt(text)}")
     for late in call.late_replies:

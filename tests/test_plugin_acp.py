@@ -64,6 +64,13 @@ def test_the_docs_acp_example_is_clean_at_end_and_text_with_the_suites_agent_in_
     result.stdout.fnmatch_lines(["replyrace *transport=acp*", "*PATTERN end ppppp*", "*PATTERN text ppppp*"])
     for test in json.loads(report.read_text())["tests"]:
         assert all(call["text_at"] is not None for call in test["calls"])  # end_turn completed each text
+        # The agent's own requests, answered by the setting, are on the call whose prompt was open.
+        # With permissions allowed, the agent then asks to read a file, which this client does not support.
+        for call in test["calls"]:
+            assert [text for _, text in call["gateway_requests"]] == [
+                'session/request_permission: {"outcome": "selected", "optionId": "yes"}',
+                "fs/read_text_file: not supported",
+            ]
     assert_no_leak()
 
 
@@ -81,9 +88,12 @@ def test_a_queued_prompt_is_an_acknowledgement_whose_reply_comes_later(
 ) -> None:
     # Sent when the provider has the previous prompt's request, each prompt is queued: answered at once with no
     # text, its turn's text streaming later while no prompt is open. The twin acknowledges and never runs it.
+    # A 100 ms model call, so every later prompt goes out while the first turn runs even on a loaded machine,
+    # and a settle of 1 s, which holds the four queued turns' late text.
+    slow = race_tests("request").replace('"50ms", "50ms"', '"100ms", "100ms"')
     race_pytester.makepyfile(
-        test_acp=race_tests("request").replace("test_at_request", "test_queued")
-        + race_tests("request").replace("import pytest\n", "").replace("test_at_request", "test_dropped")
+        test_acp=slow.replace("test_at_request", "test_queued")
+        + slow.replace("import pytest\n", "").replace("test_at_request", "test_dropped")
     )
     report = race_pytester.path / "history.json"
     result = run(
@@ -92,6 +102,7 @@ def test_a_queued_prompt_is_an_acknowledgement_whose_reply_comes_later(
         f"--replyrace-gateway-cmd={agent_cmd('--queue')}",
         f"--replyrace-report={report}",
         "--replyrace-shrink=0",
+        "--replyrace-settle=1",
         "-s",
         "-k",
         "queued",

@@ -189,15 +189,23 @@ class AcpTransport:
         for token in find_tokens(stray) or ["(no token)"]:
             self._late[token] = [f"[while no prompt was open] {stray}"]
 
+    def _asked(self, params: Any, text: str) -> None:
+        """Keep what the agent asked, and show it on the call whose prompt is open on that session."""
+        self.agent_requests.append(text)
+        session_id = params.get("sessionId") if isinstance(params, dict) else None
+        prompt = next((p for p in self._open if p.session_id == session_id), None)
+        if prompt is not None:
+            prompt.events.gateway_request(text)
+
     async def _answer_agent(self, message: dict[str, Any]) -> None:
         method, request_id = str(message.get("method")), message.get("id")
         params = message.get("params") if isinstance(message.get("params"), dict) else {}
         if method == "session/request_permission" and isinstance(params, dict):
             outcome = self._permission(params.get("options"))
-            self.agent_requests.append(f"{method}: {json.dumps(outcome)}")
+            self._asked(params, f"{method}: {json.dumps(outcome)}")
             await self._write({"id": request_id, "result": {"outcome": outcome}})
             return
-        self.agent_requests.append(f"{method}: not supported")
+        self._asked(params, f"{method}: not supported")
         error = {"code": -32601, "message": f"{method} is not supported by this client (pytest-replyrace)"}
         await self._write({"id": request_id, "error": error})
 

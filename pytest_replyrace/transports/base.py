@@ -104,6 +104,9 @@ class CallEvents:
         self.errors: list[tuple[float, str]] = []
         self.after: list[tuple[float, str]] = []
         """Text of this answer after its text-complete event (a later step's output), with its instants."""
+        self.gateway_requests: list[tuple[float, str]] = []
+        """What the gateway asked of the client during this answer and how it was answered (an ACP agent's
+        permission prompt, a file read), with its instants: shown in the timeline, not judged."""
         self.text_began_at: float | None = None
         """When the first piece of reply text arrived (reported by a transport with ``reports_text = True``)."""
         self.partial: tuple[int, bytearray] | None = None
@@ -124,6 +127,10 @@ class CallEvents:
 
     def error(self, text: str, at: float | None = None) -> None:
         self.errors.append((time.monotonic() if at is None else at, text))
+
+    def gateway_request(self, text: str, at: float | None = None) -> None:
+        """The gateway asked the client something during this answer; ``text`` says what and how it was answered."""
+        self.gateway_requests.append((time.monotonic() if at is None else at, text))
 
     def text(self, at: float | None = None) -> None:
         """A piece of reply text arrived (the first one is kept): the answer is not silent."""
