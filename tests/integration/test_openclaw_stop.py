@@ -1,115 +1,160 @@
-"""Real OpenClaw 2026.9.6 when a client stops a turn or goes away (issue 29, item 7), driven with the transport's
-own ``stop`` and ``disconnect`` against the fake provider, whose journal is the witness. The provider holds the
-first message's model call 4 s; the client acts 1 s after the provider got it, then sends the next message.
+"""Real OpenClaw when a client stops a turn or goes away (issue 29, item 7), through the plugin's stop settings
+as a project writes them: ``chat.abort`` (``stop_at="request"``, ``stop_gap=1``) of a turn whose model call takes
+4 s, then the next message at the stop's answer; and on 2026.9.6 a client that goes away instead
+(``stop_by="disconnect"``, ``disconnect_policy="continue"``, the next message 4 s after the cut). The fake
+provider's journal is the witness. Measured (docs/13-when-clients-stop.md, "Real gateways", has the figures):
 
-Measured (benchmarks/stop_probe_openclaw.py has the same probe with a provider of its own, for other releases):
-
-- ``chat.abort`` at request + 1 s answers ``{ok, aborted: true, runIds: [that run]}``, the turn ends with a
-  ``chat`` event in state ``aborted``, and the model call is closed by the gateway at once (5–125 ms after the
-  stop went out). The stopped user message stays in the session without an answer, and the next message's
-  model request carries both in its latest user turn, so the next reply echoes the stopped message's token too.
-- A client that goes away (its WebSocket closed) does not cancel the turn (OpenClaw #82484): the model call is
-  served to its end and the turn is stored; the next message's conversation holds it.
+- 2026.9.6 and 2026.7.1-2: the abort answers ``aborted: true``, the gateway closes the model call within tens of
+  ms, and the stopped message stays in the session: the next request holds both messages (``sp``).
+- 2026.5.7: the stop holds the same way, but the next message gets a bare ``final`` and never reaches the model
+  (``sf``).
+- 2026.9.6 keeps its promise (OpenClaw #82484) that a client going away does not cancel the turn (``sp``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import secrets
+import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pytest_replyrace import FakeProvider, LaunchedGateway
-from pytest_replyrace.gateway.openclaw import OpenClawProfile, json_log_line, warm_up
-from pytest_replyrace.gateway.readiness import ReadyCheck
-from pytest_replyrace.records import JournalEntry
-from pytest_replyrace.transports.base import CallEvents
-from pytest_replyrace.transports.openclaw import OpenClawTransport
-
 pytestmark = pytest.mark.openclaw
 
-VERSION = "2026.9.6"
 Release = Callable[[str], tuple[Path, Path]]
 
+STOP_TESTS = """
+import pytest
 
-@pytest.fixture
-def openclaw(openclaw_release: Release) -> Iterator[tuple[FakeProvider, str, str]]:
-    """(the provider, the gateway's URL, its token): OpenClaw 2026.9.6 on the fake provider, warmed up."""
-    entry, node = openclaw_release(VERSION)
-    with FakeProvider(rtt=0.05) as provider:
-        profile = OpenClawProfile(entry, node=str(node))
-        gateway = LaunchedGateway(
-            profile.command(), provider_url=provider.base_url, ready=ReadyCheck("http", "/readyz"), ready_timeout=180
-        )
-        state_dir = gateway.prepare().state_dir  # the config names the port and the state dir
-        gateway.extra_env.update(profile.env(state_dir))
-        gateway.extra_logs = [(path, json_log_line) for path in profile.log_files(state_dir)]
-        profile.write_config(state_dir, gateway.port, provider.base_url)
-        gateway.start()
-        try:
-            asyncio.run(warm_up(gateway.url, profile.token, 180))
-            provider.set_token_rtt("rr-ocstop", 4.0)
-            yield provider, gateway.url, profile.token
-        finally:
-            gateway.stop()
+@pytest.mark.rtt_range("4s", "4s", steps=1)
+@pytest.mark.replyrace(calls=2, stop_at="request", stop_gap=1.0)
+def test_stop(sequential_sender):
+    print("PATTERN stop", sequential_sender.run().pattern)
+
+@pytest.mark.rtt_range("4s", "4s", steps=1)
+@pytest.mark.replyrace(
+    calls=2, gap=4.0, stop_at="request", stop_gap=1.0, stop_by="disconnect", disconnect_policy="continue",
+    history="exact",
+)
+def test_disconnect(sequential_sender):
+    print("PATTERN disconnect", sequential_sender.run().pattern)
+"""
 
 
-async def request_for(provider: FakeProvider, token: str, timeout: float = 60.0) -> JournalEntry:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [e for e in provider.journal if token in e.tokens]
-        if found:
-            return found[0]
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"the provider never got {token}: {provider.journal}")
+def stop_runs(
+    pytester: pytest.Pytester, release: Release, version: str, cases: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """The stop tests named in ``cases`` against OpenClaw ``version``: each one's JSON record, by case."""
+    openclaw, node = release(version)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\ntimeout = 300\n")
+    pytester.makepyfile(test_openclaw=STOP_TESTS)
+    report = pytester.path / "history.json"
+    start = time.monotonic()
+    pytester.runpytest_subprocess(
+        "-p",
+        "pytest_replyrace",
+        "--replyrace-gateway=openclaw",
+        f"--replyrace-openclaw={openclaw}",
+        f"--replyrace-node={node}",
+        "--replyrace-call-timeout=60",
+        "--replyrace-ready-timeout=120",
+        f"--replyrace-report={report}",
+        "-s",
+        "-k",
+        " or ".join(f"test_{case}" for case in cases),
+        timeout=600,
+    )
+    tests = {t["node_id"].split("::test_")[1]: t for t in json.loads(report.read_text())["tests"]}
+    for case, test in tests.items():
+        print(f"openclaw {version} {case}: {test['pattern']}")
+        for call in test["calls"]:
+            print(figures(call))
+    print(f"openclaw {version}: {time.monotonic() - start:.1f} s for the run")
+    return tests
 
 
-async def act_then_next(
-    provider: FakeProvider, url: str, token: str, how: str
-) -> tuple[object, object, object, JournalEntry, float]:
-    """Message 1 (held 4 s), ``how`` (stop or disconnect) 1 s after the provider got it, then message 2:
-    (the stop's answer or the cut instant, reply 1, reply 2, the journal entry of message 1, the act's instant)."""
-    key = f"agent:test:stop-{secrets.token_hex(3)}"
-    transport = OpenClawTransport(url, token=token, handshake_timeout=60)
-    try:
-        first = asyncio.create_task(transport.send(key, "first rr-ocstop-1", "run-1", events=CallEvents()))
-        entry = await request_for(provider, "rr-ocstop-1")
-        await asyncio.sleep(max(0.0, entry.arrived_at + 1.0 - time.monotonic()))
-        acted = time.monotonic()
-        answer = (
-            await transport.stop(key, "run-1", wait_for_run=5) if how == "stop" else await transport.disconnect("run-1")
-        )
-        reply_1 = await asyncio.wait_for(first, 60)
-        reply_2 = await asyncio.wait_for(transport.send(key, "next rr-ocnext-2", secrets.token_hex(16)), 60)
-        await asyncio.sleep(5.0)  # a turn that went on ends, and a queued message is run
-    finally:
-        await transport.close()
-    entry = next(e for e in provider.journal if "rr-ocstop-1" in e.tokens)  # its own model call, the first
-    return answer, reply_1, reply_2, entry, acted
+def figures(call: dict[str, Any]) -> str:
+    """A call's letter, its stop (when it was sent, its answer, its reason) and its model calls, in ms after the
+    stop went out."""
+    stop = call["stop"] or {}
+    sent = stop.get("sent_at") or call["sent_at"]
+
+    def ms(at: float | None) -> str:
+        return "-" if at is None else f"{(at - sent) * 1000:+.0f}ms"
+
+    calls = [
+        f"{e['tokens']} status {e['status']} arrived {ms(e['arrived_at'])} closed {ms(e['closed_at'])} "
+        f"ended {ms(e['ended_at'])}"
+        for e in call["journal"]
+    ]
+    return (
+        f"call {call['index']} {call['letter']} state={call['state']} reply={call['reply']!r} "
+        f"error={call['error']!r} note={call['note']!r} stop: answered {ms(stop.get('answered_at'))} "
+        f"aborted={stop.get('aborted')} detail={stop.get('detail')!r} reason={stop.get('reason')!r}; "
+        f"model calls: {calls}"
+    )
 
 
-def test_openclaw_2026_9_6_stop_closes_the_model_call(openclaw: tuple[FakeProvider, str, str]) -> None:
-    provider, url, token = openclaw
-    answer, stopped, after, entry, acted = asyncio.run(act_then_next(provider, url, token, "stop"))
-    print(answer, stopped, after, entry, sep="\n")
-    assert answer.aborted is True and answer.run_ids == ("run-1",) and answer.error is None  # type: ignore[attr-defined]
-    assert stopped.state == "aborted" and stopped.reply is None  # type: ignore[attr-defined]
-    assert entry.ended_at is None and entry.closed_at is not None and entry.closed_at - acted < 2.0, entry
-    # The next message is answered; its request folds the stopped message into its latest user turn.
-    assert after.state == "final" and "rr-ocnext-2" in (after.reply or ""), after  # type: ignore[attr-defined]
-    (nxt,) = [e for e in provider.journal if "rr-ocnext-2" in e.tokens]
-    assert "rr-ocstop-1" in nxt.tokens, nxt
+def stopped_then_folded(test: dict[str, Any]) -> None:
+    """Call 1 stopped as asked (the stop's answer said so, its model call was closed by the gateway within
+    ``close_within``), and call 2 answered, its model request holding both messages: the stopped one stays in the
+    session and the next turn carries it. The model had been sent call 1 before the stop, so carrying it is not
+    the ``o`` of OpenClaw #145727 (a reply folding a stopped message the model never saw): ``sp``."""
+    first, second = test["calls"]
+    stop, model_call = first["stop"], first["journal"][0]  # its own; then the next one, holding it
+    assert test["pattern"] == "sp" and stop["reason"] is None, stop
+    assert model_call["tokens"] == [first["token"]] and model_call["arrived_at"] < stop["sent_at"], (
+        model_call
+    )  # the model had it before the stop
+    assert stop["aborted"] is True and stop["error"] is None, stop
+    assert model_call["status"] == 499 and model_call["ended_at"] is None, model_call
+    assert model_call["closed_at"] - stop["answered_at"] < 2.0, (model_call, stop)  # close_within
+    assert first["reply"] is None and first["state"] == "aborted", first
+    assert second["letter"] == "p" and second["reply"] == f"ECHO {first['token']} {second['token']}", second
+    assert [e["tokens"] for e in second["journal"]] == [[first["token"], second["token"]]], second
 
 
-def test_openclaw_2026_9_6_turn_outlives_its_client(openclaw: tuple[FakeProvider, str, str]) -> None:
-    provider, url, token = openclaw
-    cut_at, cut, after, entry, _ = asyncio.run(act_then_next(provider, url, token, "disconnect"))
-    print(cut_at, cut, after, entry, sep="\n")
-    assert cut.cut_at == cut_at and cut.state is None  # type: ignore[attr-defined]
-    # The turn went on: its model call was served to its end, and the next conversation holds it.
-    assert entry.ended_at is not None and entry.closed_at is None, entry
-    later = [e for e in provider.journal if "rr-ocnext-2" in e.tokens]
-    assert later and "rr-ocstop-1" in later[-1].history, provider.journal
+@pytest.mark.parametrize("version", ["2026.9.6", "2026.7.1-2"])
+def test_openclaw_chat_abort_stops_the_turn_and_keeps_the_message(
+    version: str,
+    pytester: pytest.Pytester,
+    leak_marker: str,
+    openclaw_release: Release,
+    assert_no_leak: Callable[[], None],
+) -> None:
+    (test,) = stop_runs(pytester, openclaw_release, version, ("stop",)).values()
+    stopped_then_folded(test)
+    assert_no_leak()
+
+
+def test_openclaw_2026_5_7_stop_holds_and_loses_the_next_message(
+    pytester: pytest.Pytester, leak_marker: str, openclaw_release: Release, assert_no_leak: Callable[[], None]
+) -> None:
+    (test,) = stop_runs(pytester, openclaw_release, "2026.5.7", ("stop",)).values()
+    # Measured (3 runs of 3): the stop holds as on 2026.9.6, but the next message gets a bare final within a
+    # second and never reaches the model (no model call for it at all): sf.
+    assert test["pattern"] == "sf"
+    first, second = test["calls"]
+    stop, model_call = first["stop"], first["journal"][0]  # its own; then the next one, holding it
+    assert stop["aborted"] is True and model_call["status"] == 499, (stop, model_call)
+    assert model_call["closed_at"] - stop["answered_at"] < 2.0, (model_call, stop)
+    assert second["state"] == "final" and second["reply"] is None and second["journal"] == [], second
+    assert second["note"] == "after the stop of call 1", second
+    assert_no_leak()
+
+
+def test_openclaw_2026_9_6_turn_outlives_its_client(
+    pytester: pytest.Pytester, leak_marker: str, openclaw_release: Release, assert_no_leak: Callable[[], None]
+) -> None:
+    (test,) = stop_runs(pytester, openclaw_release, "2026.9.6", ("disconnect",)).values()
+    assert test["pattern"] == "sp"
+    first, second = test["calls"]
+    # The turn went on (OpenClaw #82484): its model call was served to its end, and the next message, sent 4 s
+    # after the cut (after that turn ended), has it in its conversation.
+    model_call = first["journal"][0]
+    assert model_call["status"] == 200 and model_call["closed_at"] is None, model_call
+    assert first["stop"]["by"] == "disconnect" and first["reply"] is None, first
+    assert [e["history"] for e in second["journal"]] == [[first["token"]]], second
+    assert_no_leak()

@@ -1,7 +1,9 @@
 """The stops of the shared protocols on real servers, sent straight by the transports (``stop()``) one second into
-a turn whose model call takes four seconds, then the next message: LangGraph's run cancel (the built-in
-``langgraph`` file's ``[stop]``) and A2A's ``tasks/cancel`` on LangGraph, ``tasks/cancel`` on Pydantic AI through
-fasta2a, and ACP's ``session/cancel`` on Qwen Code and deepagents-acp.
+a turn whose model call takes four seconds, then the next message: A2A's ``tasks/cancel`` on LangGraph,
+``tasks/cancel`` on Pydantic AI through fasta2a, and ACP's ``session/cancel`` on Qwen Code and deepagents-acp.
+LangGraph's run cancel (the built-in ``langgraph`` file's ``[stop]``) is pinned through the plugin's stop
+settings instead, as a project writes the test (``stop_at="request"``, ``stop_gap=0.5``), with
+``multitask_strategy`` ``enqueue`` and ``reject``: ``sp`` under both (docs/13-when-clients-stop.md).
 
 What each did:
 
@@ -19,6 +21,7 @@ What each did:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +37,13 @@ from pytest_replyrace.transports.declared import DeclaredTransport
 from pytest_replyrace.transports.select import acp_command
 
 from .test_acp_live import deepagents_acp, qwen_code  # noqa: F401 - fixtures
-from .test_langgraph_live import QUIET, TEMPLATES, command
+from .test_langgraph_live import (
+    QUIET,
+    TEMPLATES,
+    command,
+    langgraph_pytester,  # noqa: F401 - a fixture
+    reject_api,
+)
 from .test_shared_protocols_live import SERVER, langgraph_a2a_api, pydantic_ai  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.gateways
@@ -88,17 +97,55 @@ def langgraph_launch(pytester: pytest.Pytester) -> dict[str, Any]:
     return {"ready": "http:/ok", "files": files, "cwd": pytester.path}
 
 
-def test_langgraph_run_cancel_stops_the_run_and_keeps_the_message(
-    pytester: pytest.Pytester, langgraph: Path, monkeypatch: pytest.MonkeyPatch, leak_marker: str
+LANGGRAPH_STOP = """
+import pytest
+
+@pytest.mark.rtt_range("2s", "2s", steps=1)
+@pytest.mark.replyrace(calls=2, stop_at="request", stop_gap=0.5, busy_policy="{policy}")
+def test_stop(sequential_sender):
+    print("PATTERN", sequential_sender.run().pattern)
+"""
+
+
+@pytest.mark.parametrize("strategy", ["enqueue", "reject"])
+def test_langgraph_run_cancel_through_the_plugin(
+    langgraph_pytester: pytest.Pytester,  # noqa: F811
+    strategy: str,
+    assert_no_leak: Callable[[], None],
 ) -> None:
-    for name, value in QUIET.items():
-        monkeypatch.setenv(name, value)
-    api = parse_api(builtin_text("langgraph"), "langgraph")
-    seen, journal = measured(
-        command(langgraph), lambda url: DeclaredTransport(url, api=api, model="agent"), **langgraph_launch(pytester)
+    """The built-in file's ``[stop]`` (the thread's run cancel) at request + 0.5 s, then the next message, with
+    ``multitask_strategy`` ``enqueue`` (the built-in file) and ``reject`` (its copy)."""
+    api = "langgraph"
+    if strategy == "reject":
+        (langgraph_pytester.path / "langgraph-reject.toml").write_text(reject_api())
+        api = "langgraph-reject.toml"
+    policy = "queue" if strategy == "enqueue" else "reject"
+    langgraph_pytester.makepyfile(test_langgraph=LANGGRAPH_STOP.format(policy=policy))
+    report = langgraph_pytester.path / "history.json"
+    start = time.monotonic()
+    langgraph_pytester.runpytest_subprocess(
+        "-p", "pytest_replyrace", f"--replyrace-api={api}", f"--replyrace-report={report}", "-s", timeout=600
     )
-    assert seen["answer"].aborted is None and seen["answer"].detail == "HTTP 202: ''"  # it says neither
-    stopped_and_folded(seen, journal)
+    (test,) = json.loads(report.read_text())["tests"]
+    print(f"langgraph {strategy}: {test['pattern']} in {time.monotonic() - start:.1f} s")
+    for call in test["calls"]:
+        print(json.dumps({k: call.get(k) for k in ("letter", "token", "reason", "stop", "journal")}, default=str))
+    first, second = test["calls"]
+    stop, model_call = first["stop"], first["journal"][0]  # its own; then the next one, holding it
+    # Measured alike under both strategies: the cancel answered 202 with no body (it says neither) a few ms after
+    # it went out, the model call closed with it, and the next message's request holds both messages, so its
+    # reply carries the stopped one. The model had that message before the stop: not the o of OpenClaw #145727.
+    assert test["pattern"] == "sp" and stop["reason"] is None, stop
+    assert (
+        model_call["tokens"] == [first["token"]]
+        and model_call["arrived_at"] < stop["sent_at"]
+        and stop["detail"] == "HTTP 202: ''"
+    ), stop
+    assert stop["aborted"] is None and stop["error"] is None, stop
+    assert model_call["status"] == 499 and model_call["closed_at"] - stop["answered_at"] < 2.0, model_call
+    assert second["letter"] == "p" and first["token"] in second["reply"], second
+    assert [e["tokens"] for e in second["journal"]] == [[first["token"], second["token"]]], second
+    assert_no_leak()
 
 
 def test_a2a_tasks_cancel_on_langgraph_stops_the_task_and_keeps_the_message(
