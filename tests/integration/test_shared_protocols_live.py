@@ -121,8 +121,11 @@ def test_agui_with_its_store_is_clean_at_end_and_loses_turns_sent_before_the_sav
     result, tests, _ = run_protocol(pytester, pydantic_ai, "agui-server", "agui-one.toml")
     shown = {send_at: test["pattern"] for send_at, test in tests.items()}
     assert shown["end"] == "pppppp"
-    assert shown["text"] == "phhhhh"  # the store saves at the run's end, after the text-complete event
-    assert "h" in shown["first"]
+    # The store saves a turn at the run's end, after the text-complete event: a message sent at `text` or `first`
+    # either misses the previous turn (h) or makes the store refuse to save it, said by an error event after the
+    # reply (e, "the turn failed after its reply"); which one depends on timing, both are the same window.
+    for send_at in ("text", "first"):
+        assert set(shown[send_at][1:]) <= set("peh") and set(shown[send_at]) & set("eh"), shown
     result.assert_outcomes(passed=1, failed=2)
     assert_no_leak()
 
