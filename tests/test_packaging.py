@@ -46,6 +46,9 @@ def test_the_wheel_holds_the_package_and_py_typed_and_nothing_else(tmp_path: Pat
         "pytest_replyrace/py.typed",
         "pytest_replyrace/transports/apis/langgraph.toml",
         "pytest_replyrace/transports/apis/mastra.toml",
+        "pytest_replyrace/transports/apis/a2a.toml",
+        "pytest_replyrace/transports/apis/agui.toml",
+        "pytest_replyrace/transports/acp_bridge.py",
     } <= set(names)
     assert "pytest_replyrace = pytest_replyrace.plugin" in entry_points
     # The unpacked wheel, first on the path, is a working plugin on its own.
@@ -87,4 +90,4 @@ def test_the_wheel_holds_the_package_and_py_typed_and_nothing_else(tmp_path: Pat
         text=True,
         timeout=60,
     )
-    assert builtins.stdout.strip() == "['langgraph', 'mastra']", builtins
+    assert builtins.stdout.strip() == "['langgraph', 'mastra', 'a2a', 'agui']", builtins
