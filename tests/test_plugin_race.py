@@ -50,12 +50,12 @@ def test_buggy_gateway_fails_at_fast_rtts_and_passes_at_slow_ones(
         [
             "*= replyrace summary =*",
             "test_chat.py::test_sequential_sends",
-            "      rtt     gap  pattern   p  f  w  l  e  h   ff p50 rtt p50  verdict",
-            "     50ms   200ms  pfpfpf    3  3  0  0  0  0 *ms *ms  fast-fail: alternating: every 2nd call (3 log lines, failed)",
-            "    130ms   200ms  pfpfpf    3  3  0  0  0  0 *ms *ms  fast-fail: alternating: every 2nd call (3 log lines, failed)",
-            "    320ms   200ms  pppppp    6  0  0  0  0  0        - *ms  clean (passed)",
-            "    800ms   200ms  pppppp    6  0  0  0  0  0        - *ms  clean (passed)",
-            "       2s   200ms  pppppp    6  0  0  0  0  0        - *ms  clean (passed)",
+            "      rtt     gap  pattern   p  f  w  l  e  h  s  o   ff p50 rtt p50  verdict",
+            "     50ms   200ms  pfpfpf    3  3  0  0  0  0  0  0 *ms *ms  fast-fail: alternating: every 2nd call (3 log lines, failed)",
+            "    130ms   200ms  pfpfpf    3  3  0  0  0  0  0  0 *ms *ms  fast-fail: alternating: every 2nd call (3 log lines, failed)",
+            "    320ms   200ms  pppppp    6  0  0  0  0  0  0  0        - *ms  clean (passed)",
+            "    800ms   200ms  pppppp    6  0  0  0  0  0  0  0        - *ms  clean (passed)",
+            "       2s   200ms  pppppp    6  0  0  0  0  0  0  0        - *ms  clean (passed)",
         ]
     )
     history = json.loads(report.read_text())
