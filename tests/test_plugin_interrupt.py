@@ -215,8 +215,9 @@ def test_a_killed_pytest_leaves_no_process_that_left_the_gateways_group(
 
 @pytest.mark.parametrize("method", ["signal", pytest.param("thread", marks=pytest.mark.slow)])
 def test_pytest_timeout_leaves_nothing_behind(interrupted: Callable[..., tuple[int, str]], method: str) -> None:
-    # The gateway hangs call 2; pytest-timeout fires first (the thread method ends pytest with os._exit).
-    code, text = interrupted("mid-probe", None, extra_args=("--timeout=3", f"--timeout-method={method}"))
+    # The gateway hangs call 2; pytest-timeout fires first (the thread method ends pytest with os._exit). 8 s, not
+    # less: on a loaded machine the gateway's start alone took over 3 s, and the timeout then fired in setup.
+    code, text = interrupted("mid-probe", None, extra_args=("--timeout=8", f"--timeout-method={method}"))
     assert "Timeout" in text, text
     if method == "signal":
         assert code == pytest.ExitCode.TESTS_FAILED, text
