@@ -80,6 +80,14 @@ def test_it(sequential_sender):
 ESCAPED = (("--escape", "setsid", "--escape", "double-fork", "--hang-on", "2"), POINTS["mid-probe"][1], "call 2")
 
 
+# pytest, with Ctrl-C as a terminal gives it even when this suite was started in the background (a shell starts
+# background jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored).
+SIGINT_AS_USUAL = (
+    "import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.exit(pytest.console_main())"
+)
+
+
 def _events(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8").splitlines()
@@ -128,8 +136,8 @@ def interrupted(
             process = subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "pytest",
+                    "-c",
+                    SIGINT_AS_USUAL,
                     "-p",
                     "pytest_replyrace",
                     "-p",
