@@ -7,16 +7,10 @@ read here from the ini file pytest chose (``pytest.ini``, ``tox.ini``, ``setup.c
 
 from __future__ import annotations
 
-import configparser
 import difflib
 import sys
 from collections.abc import Collection, Iterable
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["ini_keys", "misspelt_keys"]
 
@@ -32,16 +26,33 @@ def ini_keys(inipath: Path | None) -> list[str]:
         return []
     try:
         text = inipath.read_text(encoding="utf-8")
-        if inipath.suffix == ".toml":
-            tool = tomllib.loads(text).get("tool", {}).get("pytest", {})
-            section = tool.get("ini_options", tool) if isinstance(tool, dict) else {}
-            return [key for key in section if isinstance(key, str)] if isinstance(section, dict) else []
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
-        parser.read_string(text)
-    except (OSError, ValueError, configparser.Error):
+    except (OSError, ValueError):
+        return []
+    if inipath.suffix == ".toml":
+        return _toml_keys(text)
+    # pytest's own ini reader (a dependency of pytest, loaded already): the keys as pytest reads them.
+    import iniconfig
+
+    try:
+        parsed = iniconfig.IniConfig(str(inipath), data=text)
+    except iniconfig.ParseError:
         return []
     name = "tool:pytest" if inipath.name == "setup.cfg" else "pytest"
-    return list(parser[name]) if parser.has_section(name) else []
+    return list(parsed[name]) if name in parsed else []
+
+
+def _toml_keys(text: str) -> list[str]:
+    # Imported here: pytest has loaded it already when it read a pyproject.toml, and no other run pays for it.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        tool = tomllib.loads(text).get("tool", {}).get("pytest", {})
+    except ValueError:
+        return []
+    section = tool.get("ini_options", tool) if isinstance(tool, dict) else {}
+    return [key for key in section if isinstance(key, str)] if isinstance(section, dict) else []
 
 
 def misspelt_keys(keys: Iterable[str], known: Collection[str], where: str) -> str | None:

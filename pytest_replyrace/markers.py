@@ -16,10 +16,9 @@ from typing import Any
 from .errors import MarkerError
 from .provider.faults import FAULT_KINDS, FaultRule
 from .provider.model import ModelSpec
-from .spec import CHECKS, DEFAULTS, check_gap, check_pause, check_stop_gap
+from .spec import CHECKS, DEFAULTS, SearchSpec, check_gap, check_pause, check_stop_gap
 from .tokens import validate_session_key
 from .units import format_duration, parse_duration, parse_signed_duration
-from .window import SearchSpec
 
 __all__ = [
     "MARKERS",

@@ -11,9 +11,8 @@ import pytest
 
 from .markers import parse_replyrace, parse_search_marker
 from .settings import Settings
-from .spec import RunSpec
+from .spec import RunSpec, SearchSpec
 from .units import format_duration
-from .window import SearchSpec
 
 __all__ = ["run_spec_of", "search_spec"]
 

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .errors import InvalidArgument, SettingsError
+from .errors import ApiFileError, InvalidArgument, SettingsError
 from .gateway.command import PLACEHOLDERS, format_command
 from .gateway.openclaw import OPENCLAW_APIS, OPENCLAW_TOOL_PROFILES
 from .gateway.readiness import ReadyCheck
@@ -44,12 +44,13 @@ from .spec import (
     StopAt,
     StopBy,
 )
-from .transports.api_file import BUILTIN_APIS, ApiFileError, ApiSpec, builtin_text, parse_api
+from .transports.builtin_apis import BUILTIN_APIS, builtin_text
 from .transports.select import TRANSPORTS, TransportName
 from .units import DURATION_HELP, MAX_DURATION, MAX_GRACE, format_duration, parse_duration, parse_signed_duration
 
 if TYPE_CHECKING:
-    from .window import SearchSpec
+    from .spec import SearchSpec
+    from .transports.api_file import ApiSpec
 
 __all__ = [
     "OPTIONS",
@@ -1047,6 +1048,8 @@ def load_api(settings: Settings, rootpath: Path) -> ApiSpec | None:
     source, the file, the key and what is accepted."""
     if settings.transport != "declared" or settings.api is None:
         return None
+    from .transports.api_file import parse_api  # the parser loads only for the declared transport
+
     where, raw = settings.source("api"), settings.api
     if raw in BUILTIN_APIS:
         text, label = builtin_text(raw), f"built-in API {raw}"

@@ -25,7 +25,7 @@ from typing import Any, Literal, get_args
 
 from .errors import InvalidArgument
 from .letters import BUSY_POLICIES, BusyPolicy
-from .units import parse_duration, parse_signed_duration
+from .units import format_duration, parse_duration, parse_signed_duration
 
 __all__ = [
     "BUSY_POLICIES",
@@ -45,6 +45,7 @@ __all__ = [
     "DriverSettings",
     "HistoryMode",
     "RunSpec",
+    "SearchSpec",
     "SendAt",
     "StopAt",
     "StopBy",
@@ -370,6 +371,21 @@ class RunSpec:
             if isinstance(data[name], tuple):
                 data[name] = list(data[name])
         return data
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """Where a window search looks: RTT and gap ranges, gaps searched, time budget, calls per probe."""
+
+    rtt: tuple[float, float]
+    gap: tuple[float, float]
+    gaps: int = 3
+    budget: float = 120.0
+    calls: int = 4
+
+    def text(self) -> str:
+        rtt, gap = (":".join(format_duration(v) for v in sorted(set(pair))) for pair in (self.rtt, self.gap))
+        return f"rtt={rtt},gap={gap},gaps={self.gaps},budget={format_duration(self.budget)},calls={self.calls}"
 
 
 DriverSettings = RunSpec

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from .errors import InvalidArgument, RaceFailure
 from .letters import FAST_FAIL_LETTERS
+from .spec import SearchSpec
 from .units import format_duration as _exact
 
 __all__ = ["GridPoint", "Probe", "Prober", "RaceWindow", "SearchSpec", "linear_points", "probe_grid", "search"]
@@ -39,21 +40,6 @@ class Prober(Protocol):
     Probes may run concurrently, each on its own session key."""
 
     async def arun(self, *, calls: int, gap: float, rtt: float) -> Probe: ...
-
-
-@dataclass(frozen=True)
-class SearchSpec:
-    """Where a window search looks: RTT and gap ranges, gaps searched, time budget, calls per probe."""
-
-    rtt: tuple[float, float]
-    gap: tuple[float, float]
-    gaps: int = 3
-    budget: float = 120.0
-    calls: int = 4
-
-    def text(self) -> str:
-        rtt, gap = (":".join(_exact(v) for v in sorted(set(pair))) for pair in (self.rtt, self.gap))
-        return f"rtt={rtt},gap={gap},gaps={self.gaps},budget={_exact(self.budget)},calls={self.calls}"
 
 
 @dataclass

@@ -7,7 +7,6 @@ error can say what the last probe found, not only that time ran out.
 
 from __future__ import annotations
 
-import http.client
 import re
 import socket
 import time
@@ -77,6 +76,8 @@ def _socket_error(exc: OSError) -> str:
 
 
 def _http(host: str, port: int, path: str, timeout: float) -> str | None:
+    import http.client  # here: the plugin reads ReadyCheck at every pytest start, a probe only runs with a gateway
+
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path)

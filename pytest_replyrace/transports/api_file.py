@@ -17,11 +17,11 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
 from ..errors import ApiFileError, InvalidArgument
+from .builtin_apis import BUILTIN_APIS, builtin_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,8 +56,6 @@ FORMATS = ("json", "sse", "ndjson")
 PLACEHOLDERS = ("message", "session", "session_key", "session_uuid", "idempotency_key", "token", "model")
 """The placeholders every API file may use, besides its ``[vars]`` names (``[stop]`` also has ``{run_id}``, and
 a file with ``[history]`` has ``{history}`` in ``[send]``)."""
-BUILTIN_APIS = ("langgraph", "mastra", "a2a", "agui")
-"""API files shipped in the package (``pytest_replyrace/transports/apis/NAME.toml``), usable by name."""
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DEFAULT_BUSY_STATUSES = (409, 429, 503)
 DOCS = "see docs/10-any-http-gateway.md"
@@ -710,11 +708,6 @@ def parse_api(text: str, label: str) -> ApiSpec:
             "[history]", "no call uses {history}", 'messages = "{history}" (or the like) in [send] json or form'
         )
     return ApiSpec(label, send, reply, session, variables, frozenset(reader.uses), stop, history)
-
-
-def builtin_text(name: str) -> str:
-    """The text of the built-in API file ``name``."""
-    return resources.files("pytest_replyrace.transports").joinpath(f"apis/{name}.toml").read_text(encoding="utf-8")
 
 
 # -- filling in ---------------------------------------------------------------------------------------------------
