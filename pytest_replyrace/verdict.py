@@ -448,7 +448,10 @@ class RaceResult:
         return [c for c in self.calls if c.letter in bad or c.answered_twice or (c.letter == "l" and c.sent_while_busy)]
 
     def shape(self, bad: Iterable[str] = FAST_FAIL_LETTERS) -> str:
-        return describe_shape(self.pattern, bad)
+        """The shape of the ``bad`` letters; a run without a real reply says that first (a broken setup, not a
+        race: the summary row and the JSON ``shape`` read it from here)."""
+        shape = describe_shape(self.pattern, bad)
+        return f"no real reply, {shape}" if self.no_real_reply else shape
 
     def timeline(self) -> str:
         return format_timeline(self.calls, preamble=self.preamble)

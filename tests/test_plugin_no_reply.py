@@ -59,6 +59,8 @@ def test_a_gateway_pointed_at_no_provider_says_it_never_called_the_provider(
     result, test = _run(race_pytester, f"--replyrace-gateway-cmd={gateway}")
     result.assert_outcomes(failed=1)
     assert test["pattern"] == "ffff"  # an error before the provider served: fast-fails, not a race
+    assert test["verdict"] == "fast-fail" and test["shape"] == "no real reply, every call"
+    result.stdout.fnmatch_lines(["*50ms * ffff * fast-fail: no real reply, every call (failed)*"])
     result.stdout.fnmatch_lines(
         [
             "E *RaceFailure: replyrace: no call got a real reply — a race cannot be told from a broken setup: "

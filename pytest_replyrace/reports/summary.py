@@ -93,13 +93,23 @@ def summary_rows(results: Sequence[Mapping[str, Any]], outcomes: dict[str, str] 
                 "ff_p50": _p50_ms(fast),
                 "rtt_p50": _p50_ms(served),
                 "verdict": verdict,
-                "detail": "" if verdict == "clean" else describe_shape(pattern, bad),
+                "detail": _detail(result, verdict, bad),
                 "logs": len(result.get("log_matches", [])) + int(result.get("log_matches_more") or 0),
                 "outcome": _outcome_note(verdict, (outcomes or {}).get(node_id, "")),
                 "timeline": result.get("timeline", ""),
             }
         )
     return rows
+
+
+def _detail(result: Mapping[str, Any], verdict: str, bad: frozenset[str]) -> str:
+    """The shape of a failing run's bad letters; for a fast-fail the result's own (which says when no call got a
+    real reply)."""
+    if verdict == "clean":
+        return ""
+    if verdict == "fast-fail" and isinstance(result.get("shape"), str):
+        return str(result["shape"])
+    return describe_shape(result["pattern"], bad)
 
 
 def summary_lines(
