@@ -41,7 +41,7 @@ from .sends import (
     wait_anchor,
 )
 from .spec import DriverSettings, RunSpec
-from .stop_judge import UNPAIRED_NOTE, judge_stops
+from .stop_judge import UNPAIRED_NOTE, busy_until, judge_stops
 from .stopping import check_stoppable, stop_call
 from .tokens import make_token, validate_session_key
 from .transports.base import (
@@ -377,8 +377,7 @@ class SequentialSender:
         for record in records:
             record.late_replies = list(late.get(record.token, []))
             record.sent_while_busy = any(
-                earlier.text_done_at is None or earlier.text_done_at > record.sent_at
-                for earlier in records[: record.index - 1]
+                (until := busy_until(records, j)) is None or until > record.sent_at for j in range(record.index - 1)
             )
         records = _judged(records, settings)
         # Other sessions ran at the same time: keep the lines that name this one.

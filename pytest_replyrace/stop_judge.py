@@ -29,7 +29,7 @@ from .records import CallRecord, JournalEntry, StopRecord
 from .spec import RunSpec
 from .tokens import find_tokens
 
-__all__ = ["CARRIED", "LATE", "UNPAIRED_NOTE", "StopJudgement", "judge_stops", "requests_for"]
+__all__ = ["CARRIED", "LATE", "UNPAIRED_NOTE", "StopJudgement", "busy_until", "judge_stops", "requests_for"]
 
 LATE = 0.05
 """Seconds after the stop's answer within which a reply or a provider request still counts as in flight."""
@@ -57,6 +57,21 @@ def requests_for(calls: Sequence[CallRecord], i: int) -> list[JournalEntry]:
     """The provider requests for call ``i``: its token in the latest user turn and no later call's token."""
     later = {c.token for c in calls[i + 1 :]}
     return [e for e in calls[i].journal if not later.intersection(e.tokens)]
+
+
+def busy_until(calls: Sequence[CallRecord], i: int) -> float | None:
+    """Until when call ``i``'s turn kept the session busy (None: it never ended). The client was done with it at
+    its text-complete or end; a turn the client went away from (``disconnect``) may run on in the gateway, and
+    then the provider is the witness: it stayed busy while a model call for it ran to its end after the cut. A
+    message sent meanwhile was sent while busy, so its busy policy applies (OpenClaw 2026.9.6, ``continue``:
+    the next message at the cut got a bare final once the turn ended). A ``cancel`` stop's answer ends the turn
+    as the gateway promised; a message refused after it is the wedge this plugin exists to catch."""
+    call = calls[i]
+    done, stop = call.text_done_at, call.stop
+    if done is None or stop is None or stop.by != "disconnect" or not stop.done:
+        return done
+    ran_on = [e.ended_at for e in requests_for(calls, i) if e.ended_at is not None and e.closed_at is None]
+    return max([done, *ran_on])
 
 
 def _replies(calls: Sequence[CallRecord], i: int) -> list[tuple[float | None, int]]:

@@ -202,6 +202,46 @@ def test_each_disconnect_policy_kept_is_clean_and_broken_is_caught(
     assert_no_leak()
 
 
+GONE_BUSY = """
+import pytest
+from pytest_replyrace import RaceFailure
+
+# The client goes away from call 1 at request + 100 ms of a 600 ms model call; the gateway runs the turn on
+# (continue); call 2 is sent at the cut, while it runs, and call 3 800 ms after call 2's answer, when it is done.
+@pytest.mark.parametrize(("gateway_busy", "policy", "pattern", "clean"), [
+    ("reject", "reject", "sbp", True),
+    ("queue", "queue", "spp", True),
+    ("reject", "queue", "sbp", False),
+])
+def test_gone(request, gateway_busy, policy, pattern, clean):
+    request.applymarker(pytest.mark.gateway_args("--busy", gateway_busy))
+    sender = request.getfixturevalue("sequential_sender")
+    sender.provider.set_rtt(0.6)
+    sender.settings = sender.settings.override(
+        "test", calls=3, gap=(0.0, 0.8), stop_at="request", stop_gap=0.1, stop_calls="1", stop_by="disconnect",
+        disconnect_policy="continue", busy_policy=policy,
+    )
+    result = sender.run()
+    print("GONE", gateway_busy, policy, result.pattern, result.calls[1].sent_while_busy)
+    assert result.pattern == pattern, result.timeline()
+    if clean:
+        result.assert_clean()
+    else:
+        with pytest.raises(RaceFailure, match="busy"):
+            result.assert_clean()
+"""
+
+
+def test_a_message_sent_while_a_turn_the_client_left_runs_on_is_judged_by_the_busy_policy(
+    race_pytester: pytest.Pytester, assert_no_leak: Callable[[], None]
+) -> None:
+    # Before, the cut ended call 1's turn for the judge: the refusal read f, a fast-fail under every policy.
+    result, _ = stop_run(race_pytester, GONE_BUSY)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*GONE reject reject sbp True*", "*GONE queue queue spp True*"])
+    assert_no_leak()
+
+
 AFTER_REPLY = """
 import pytest
 

@@ -3,11 +3,14 @@ per session (a queue), the conversation kept and sent to the fake provider, and 
 disconnect goes wrong.
 
     python stop_race_gateway.py --port P --provider-url URL [--flaw NAME] [--on-disconnect continue|cancel]
+                                [--busy queue|reject]
 
 Correct (no ``--flaw``): a stop cancels the turn's task, which closes its model call, answers
 ``{"aborted": true}``, and the stopped message is never run nor stored; a message stopped while it waits in
 the queue is taken out of it. A client that goes away mid-answer: with ``--on-disconnect continue`` (the
-default) its turn runs to its end and is stored; with ``cancel`` it is cancelled as by a stop. The flaws:
+default) its turn runs to its end and is stored; with ``cancel`` it is cancelled as by a stop. A message that
+arrives while its session's turn runs waits for it (``--busy queue``, the default) or is refused with HTTP 409
+(``--busy reject``). The flaws:
 
 - ``ignore``: the stop is answered ``{"aborted": true}`` and nothing is cancelled: the reply is delivered;
 - ``refuse``: the stop is answered ``{"aborted": false}`` and the turn runs on;
@@ -94,7 +97,9 @@ class Gateway(ProviderSession):
     async def chat_send(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         key, message, run_id = body["sessionKey"], body["message"], body["idempotencyKey"]
-        self.sessions.setdefault(key, Session())
+        session = self.sessions.setdefault(key, Session())
+        if self.args.busy == "reject" and session.lock.locked():
+            return web.json_response({"runId": run_id, "error": "busy: a turn is running"}, status=409)
         turn = self.turns[run_id] = Turn(key, message)
         turn.task = asyncio.ensure_future(self.run_turn(turn))
         deadline = time.monotonic() + 60
@@ -148,6 +153,7 @@ def main() -> None:
     parser.add_argument("--provider-url", default=os.environ.get("REPLYRACE_PROVIDER_URL", ""))
     parser.add_argument("--flaw", choices=FLAWS, default=None)
     parser.add_argument("--on-disconnect", choices=("continue", "cancel"), default="continue")
+    parser.add_argument("--busy", choices=("queue", "reject"), default="queue")
     args = parser.parse_args()
     gateway = Gateway(args)
     app = web.Application()

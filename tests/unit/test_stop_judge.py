@@ -14,7 +14,7 @@ from pytest_replyrace.letters import verdict_of
 from pytest_replyrace.provider.turns import UNPAIRED_NOTE as PROVIDER_UNPAIRED
 from pytest_replyrace.records import CallRecord, JournalEntry, StopRecord
 from pytest_replyrace.spec import RunSpec
-from pytest_replyrace.stop_judge import AFTER_REPLY, DROPPED, REFUSED, UNPAIRED_NOTE, judge_stops
+from pytest_replyrace.stop_judge import AFTER_REPLY, DROPPED, REFUSED, UNPAIRED_NOTE, busy_until, judge_stops
 from pytest_replyrace.verdict import RaceResult
 
 TAG = "rr-stop"
@@ -237,3 +237,21 @@ def test_a_stopped_message_the_model_had_seen_may_be_carried_by_a_later_turn() -
     assert letters(seen) == "sp"
     never = [stopped([folded]), after(2, 1.25, [folded], f"ECHO {t(1)} {t(2)}")]
     assert letters(never)[0] == "o" and reason(never) == "a reply carried it after the stop"
+
+
+@pytest.mark.parametrize(
+    ("by", "closed", "expected"),
+    [
+        ("disconnect", None, 1.55),  # the turn ran on after the cut: busy until the model call's end
+        ("disconnect", 1.21, STOP),  # the gateway closed the model call: done at the cut
+        ("cancel", None, STOP),  # a stop's answer ends the turn, as the gateway promised (the wedge is a bug)
+    ],
+)
+def test_a_turn_the_client_left_keeps_the_session_busy_while_its_model_call_runs_on(
+    by: str, closed: float | None, expected: float
+) -> None:
+    first = stopped([entry([t(1)], 1.05, 1.55, closed=closed)], by=by)
+    # A request that also holds call 2's message is call 2's, not the stopped turn running on.
+    calls = [first, after(2, 1.25, [entry([t(1), t(2)], 1.6, 2.0, seq=2)], f"ECHO {t(2)}")]
+    assert busy_until(calls, 0) == pytest.approx(expected)
+    assert busy_until(calls, 1) == pytest.approx(1.85)
