@@ -569,7 +569,21 @@ class RaceResult:
         letters = {call.letter for call in self.calls if call.letter not in STOP_LETTERS}  # stopped: not looked at
         if not letters or not letters <= REPLY_LETTERS or letters & REAL_LETTERS:
             return False  # a real reply, only stopped calls, or a call not judged yet: not for this check
+        if self._failed_after_a_stop():
+            return False
         return all(call.letter in FAST_FAIL_LETTERS for call in self.race_calls())
+
+    def _failed_after_a_stop(self) -> bool:
+        """The gateway called the model for a stopped call (it is wired to the provider), and a later call failed
+        without reaching the model: the message after a stop broke (the wedge of the stop family), not the
+        setup. A later call the provider served without its token coming back stays a setup question."""
+        wired = False
+        for call in self.calls:
+            if call.stop is not None and call.stop.done and call.journal:
+                wired = True
+            elif wired and call.letter in FAST_FAIL_LETTERS and not call.journal:
+                return True
+        return False
 
     def _no_real_reply(self) -> RaceFailure:
         """The failure of a run without a real reply: the headline, then which link of the evidence is missing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_replyrace.evidence import MISSING_PREFIX, NOTHING_TO_QUOTE, missing_evidence
-from pytest_replyrace.records import CallRecord, JournalEntry
+from pytest_replyrace.records import CallRecord, JournalEntry, StopRecord
 from pytest_replyrace.verdict import RaceFailure, RaceResult
 
 
@@ -118,3 +118,19 @@ def test_a_call_judged_by_something_else_than_its_reply_is_left_to_its_own_check
     records = calls(2, None)
     records[0].letter = "?"  # not judged (or judged by another check, such as a stop's)
     assert not RaceResult(calls=records, session_key="s").no_real_reply
+
+
+@pytest.mark.parametrize(("reached", "wedge"), [(False, True), (True, False)])
+def test_a_message_that_failed_after_a_stop_is_the_stop_family_not_a_broken_setup(reached: bool, wedge: bool) -> None:
+    # Call 1 was stopped after its request reached the provider; call 2 failed. Without reaching the model, it
+    # is the wedge (a fast-fail after the stop); served without its token coming back, still a setup question.
+    records = calls(2, True)
+    records[0].letter = "s"
+    records[0].stop = StopRecord(at="request", gap=0.1, by="cancel", sent_at=10.15, answered_at=10.2, aborted=True)
+    records[1].letter, records[1].journal = "f", records[1].journal if reached else []
+    result = RaceResult(calls=records, session_key="s")
+    assert result.no_real_reply is not wedge
+    with pytest.raises(RaceFailure) as info:
+        result.assert_no_fast_fail()
+    assert str(info.value).startswith("replyrace fast-fail at" if wedge else "replyrace: no call got a real reply")
+    assert result.shape() == ("the last call" if wedge else "no real reply, the last call")
