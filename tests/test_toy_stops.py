@@ -77,6 +77,17 @@ async def request_for(provider: FakeProvider, token: str, step: int = 1, timeout
     raise AssertionError(f"the provider never got {token} (step {step}): {provider.journal}")
 
 
+async def model_calls_over(provider: FakeProvider, token: str, timeout: float = HOLD + 10.0) -> None:
+    """Wait until every model call for ``token`` ended or was closed: a fixed sleep from the cut has no margin when
+    the cut comes right after the request (under load the provider's end slips past it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(e.ended_at is not None or e.closed_at is not None for e in provider.journal if token in e.tokens):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"a model call for {token} still open after {timeout:g} s: {provider.journal}")
+
+
 def served(provider: FakeProvider, token: str) -> list[JournalEntry]:
     return [e for e in provider.journal if token in e.tokens and e.ended_at is not None]
 
@@ -97,7 +108,7 @@ async def stop_mid_answer(provider: FakeProvider, url: str) -> tuple[dict[str, A
 async def test_a_stop_cancels_the_turn_and_closes_its_model_call(provider: FakeProvider, mode: str) -> None:
     async with toy(provider.base_url, mode) as url:
         answer, stopped, answered = await stop_mid_answer(provider, url)
-        await asyncio.sleep(HOLD)  # past the model call's planned end
+        await model_calls_over(provider, "rr-stops-1")  # past the model call's planned end, or closed
     assert stopped == {"aborted": True}
     (entry,) = [e for e in provider.journal if "rr-stops-1" in e.tokens]
     if mode == "stop-ignored":  # acknowledged, and the turn ran on: its model call served, its reply delivered
@@ -223,7 +234,7 @@ async def test_a_client_that_goes_away_does_not_cancel_its_turn(provider: FakePr
             entry = await request_for(provider, "rr-stops-1")
             await asyncio.sleep(max(0.0, entry.arrived_at + 0.3 - time.monotonic()))
             call.cancel()  # the client goes away: its connection closes, no stop is sent
-        await asyncio.sleep(HOLD)
+        await model_calls_over(provider, "rr-stops-1")
         provider.set_rtt(0.05)
         async with aiohttp.ClientSession() as http:
             after = await asyncio.wait_for(send(http, url, "next rr-stops-2", "run-2"), 10)
@@ -249,7 +260,7 @@ async def test_over_websocket_chat_abort_and_a_closed_connection(provider: FakeP
             await request_for(provider, "rr-stops-2")
             await transport.disconnect("run-2")
             cut = await asyncio.wait_for(call, 10)
-            await asyncio.sleep(HOLD)
+            await model_calls_over(provider, "rr-stops-2")  # served to its end, or closed by the gateway
         finally:
             await transport.close()
     assert answer.aborted is True and answer.run_ids == ("run-1",) and stopped.state == "aborted", (answer, stopped)
