@@ -374,10 +374,11 @@ class SequentialSender:
             for record in records:
                 record.journal = [e for e in journal if record.token in e.tokens]
             stray = _stray_requests(journal, records)
+        untils = [busy_until(records, j) for j in range(len(records))]  # once per call, not per later call
         for record in records:
             record.late_replies = list(late.get(record.token, []))
             record.sent_while_busy = any(
-                (until := busy_until(records, j)) is None or until > record.sent_at for j in range(record.index - 1)
+                until is None or until > record.sent_at for until in untils[: record.index - 1]
             )
         records = _judged(records, settings)
         # Other sessions ran at the same time: keep the lines that name this one.
